@@ -1,0 +1,35 @@
+"""Where dtd_ik's installed data (config/, urdf/, models/, launch/) lives.
+
+In a source checkout or editable install the folders sit beside the ``dtd_ik`` package; after
+``colcon build`` or a wheel install they are under ``<prefix>/share/dtd_ik``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PACKAGE = "dtd_ik"
+
+
+def share_dir() -> Path:
+    """The folder that holds ``config/``, ``urdf/``, ``models/`` and ``launch/``."""
+    source_root = Path(__file__).resolve().parent.parent
+    if (source_root / "package.xml").is_file() and (source_root / "config").is_dir():
+        return source_root
+    try:  # a ROS 2 install: ask the ament index
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE))
+    except Exception:  # no ament index (plain pip install): the prefix layout setup.py writes
+        return Path(sys.prefix) / "share" / PACKAGE
+
+
+def config_path(name: str) -> Path:
+    """Path of ``config/<name>`` in the share folder."""
+    return share_dir() / "config" / name
+
+
+def resolve(path: str | Path) -> Path:
+    """An absolute path as given, or a path relative to the share folder."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else share_dir() / p

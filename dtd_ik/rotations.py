@@ -1,0 +1,108 @@
+"""Rotation utilities on batched torch tensors.
+
+Quaternions are x-y-z-w (the ROS order) everywhere in dtd_ik. Rotation matrices are (..., 3, 3)
+and act on column vectors.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Squared norms below this count as zero in the safe square roots (keeps gradients finite).
+_TINY = 1e-30
+
+
+def safe_norm(v: Tensor, dim: int = -1) -> Tensor:
+    """Euclidean norm along ``dim`` whose gradient is finite (zero) where the norm is zero."""
+    sq = (v * v).sum(dim)
+    nonzero = sq > _TINY
+    return torch.where(nonzero, torch.sqrt(torch.where(nonzero, sq, torch.ones_like(sq))),
+                       torch.zeros_like(sq))
+
+
+def quaternion_to_matrix(q: Tensor) -> Tensor:
+    """(..., 4) quaternion x-y-z-w (normalised here) -> (..., 3, 3) rotation matrix."""
+    q = q / q.norm(dim=-1, keepdim=True)
+    x, y, z, w = q.unbind(-1)
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    return torch.stack([
+        1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+        2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+        2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+    ], dim=-1).reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quaternion(R: Tensor) -> Tensor:
+    """(..., 3, 3) rotation matrix -> (..., 4) unit quaternion x-y-z-w with w >= 0.
+
+    Shepperd's method: of the four algebraically equal formulas, each row takes the one whose
+    pivot (4w^2, 4x^2, 4y^2 or 4z^2) is largest, so no division by a small number occurs.
+    """
+    m00, m01, m02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
+    m10, m11, m12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
+    m20, m21, m22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
+    # pivots 4w^2, 4x^2, 4y^2, 4z^2
+    pivots = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
+                          1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1)
+    # rows: 4 * (w, x, y, z) * (w, x, y, z)[pivot], in x-y-z-w order
+    candidates = torch.stack([
+        torch.stack([m21 - m12, m02 - m20, m10 - m01, pivots[..., 0]], dim=-1),
+        torch.stack([pivots[..., 1], m01 + m10, m02 + m20, m21 - m12], dim=-1),
+        torch.stack([m01 + m10, pivots[..., 2], m12 + m21, m02 - m20], dim=-1),
+        torch.stack([m02 + m20, m12 + m21, pivots[..., 3], m10 - m01], dim=-1),
+    ], dim=-2)  # (..., 4, 4)
+    best = pivots.argmax(dim=-1, keepdim=True)  # (..., 1)
+    q = torch.gather(candidates, -2, best[..., None].expand(best.shape[:-1] + (1, 4)))[..., 0, :]
+    return canonical_hemisphere(q / q.norm(dim=-1, keepdim=True))
+
+
+def canonical_hemisphere(q: Tensor) -> Tensor:
+    """(..., 4) x-y-z-w quaternion flipped to w >= 0 (q and -q are the same rotation).
+
+    The network input needs one representative per rotation; at w == 0 the sign of the first
+    non-zero of x, y, z decides, so the choice is still unique.
+    """
+    x, y, z, w = q.unbind(-1)
+    tie = torch.where(x != 0, x, torch.where(y != 0, y, z))
+    flip = (w < 0) | ((w == 0) & (tie < 0))
+    return torch.where(flip[..., None], -q, q)
+
+
+def geodesic_angle(R_a: Tensor, R_b: Tensor) -> Tensor:
+    """(...,) angle [rad, 0..pi] of the rotation between (..., 3, 3) matrices ``R_a`` and ``R_b``.
+
+    Equal to the paper's arccos((trace(R_a R_b^T) - 1) / 2), computed as atan2(sin, cos) of the
+    relative rotation so that the gradient stays finite at 0 and at pi (arccos' is infinite there).
+    """
+    R = R_a @ R_b.transpose(-1, -2)
+    cos = (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2
+    axis_times_2sin = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
+                                   R[..., 1, 0] - R[..., 0, 1]], dim=-1)
+    return torch.atan2(safe_norm(axis_times_2sin) / 2, cos)
+
+
+def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
+    """(..., 3) axis * angle [rad] of R_goal R^T in the base frame: the rotation still to go.
+
+    The angular part of the refinement residual; its norm equals :func:`geodesic_angle`.
+    """
+    R_rel = R_goal @ R.transpose(-1, -2)
+    angle = geodesic_angle(R_goal, R)
+    v = torch.stack([R_rel[..., 2, 1] - R_rel[..., 1, 2], R_rel[..., 0, 2] - R_rel[..., 2, 0],
+                     R_rel[..., 1, 0] - R_rel[..., 0, 1]], dim=-1)
+    sin = safe_norm(v) / 2
+    # angle / (2 sin(angle)) -> 1/2 at angle 0; near pi the axis comes from the symmetric part.
+    scale = torch.where(sin > 1e-6, angle / (2 * torch.where(sin > 1e-6, sin, torch.ones_like(sin))),
+                        torch.full_like(sin, 0.5))
+    near_pi = (angle > 3.0)
+    if bool(near_pi.any()):
+        # R_rel ~ 2 a a^T - I: take the axis from the largest diagonal column
+        S = (R_rel + R_rel.transpose(-1, -2)) / 2 + torch.eye(3, dtype=R.dtype, device=R.device)
+        col = torch.diagonal(S, dim1=-2, dim2=-1).argmax(-1)
+        a = torch.gather(S, -1, col[..., None, None].expand(S.shape[:-1] + (1,)))[..., 0]
+        a = a / safe_norm(a)[..., None].clamp_min(1e-12)
+        a = torch.where(((a * v).sum(-1) < 0)[..., None], -a, a)
+        v_pi = a * angle[..., None]
+        return torch.where(near_pi[..., None], v_pi, v * scale[..., None])
+    return v * scale[..., None]

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Create or update the project venv at .venv. Idempotent: a second run with unchanged
+# requirement files only checks a stamp and returns in well under a second.
+#
+#   scripts/setup_env.sh          runtime (torch, numpy, PyYAML, dtd_ik in development mode)
+#   scripts/setup_env.sh --dev    runtime + test/benchmark references (pytest, pybullet, pytracik, ...)
+#
+# Environment: PYTHON (interpreter to build the venv from, default python3.11 or python3).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+dev=0
+[[ "${1:-}" == "--dev" ]] && dev=1
+
+python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "[setup] creating $venv with $python"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade "pip>=24" "setuptools>=69" wheel
+fi
+pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$root/constraints.txt")
+
+stamp_of() {  # hash of the files that decide what a stage installs
+  cat "$@" | sha256sum | cut -c1-16
+}
+
+# Stage 1: runtime + dtd_ik itself (editable).
+runtime_files=("$root/requirements.txt" "$root/constraints.txt" "$root/setup.py" "$root/setup.cfg")
+runtime_stamp="$venv/.dtd_ik-runtime-$(stamp_of "${runtime_files[@]}")"
+if [[ ! -f "$runtime_stamp" ]]; then
+  echo "[setup] installing runtime requirements"
+  "${pip[@]}" -r "$root/requirements.txt"
+  "${pip[@]}" --no-build-isolation -e "$root"
+  rm -f "$venv"/.dtd_ik-runtime-*
+  touch "$runtime_stamp"
+fi
+
+# Stage 2: test and benchmark references.
+if (( dev )); then
+  dev_stamp="$venv/.dtd_ik-dev-$(stamp_of "$root/requirements-dev.txt" "$root/constraints.txt")"
+  if [[ ! -f "$dev_stamp" ]]; then
+    echo "[setup] installing test/benchmark requirements"
+    "${pip[@]}" -r "$root/requirements-dev.txt"
+    rm -f "$venv"/.dtd_ik-dev-*
+    touch "$dev_stamp"
+  fi
+fi
+echo "[setup] venv ready: $venv"

@@ -1,0 +1,41 @@
+"""ament_python build of dtd_ik: runtime package ``dtd_ik`` and its offline ``dtd_ik.training``."""
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = "dtd_ik"
+
+
+def share(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
+    """data_files entry installing ``folder/pattern`` under share/dtd_ik/folder."""
+    return (f"share/{PACKAGE}/{folder}", [p for p in glob(f"{folder}/{pattern}") if "." in p])
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    # The training pipeline lives in the top-level folder training/ (design card) but is
+    # importable as dtd_ik.training, so it never shadows another "training" package.
+    packages=[PACKAGE, f"{PACKAGE}.training"],
+    package_dir={PACKAGE: PACKAGE, f"{PACKAGE}.training": "training"},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        share("launch", "*.launch.py"),
+        share("config", "*.yaml"),
+        share("urdf", "*.urdf"),
+        share("models"),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="dtd_ik developers",
+    maintainer_email="dtd-ik@example.com",
+    description="Learned inverse kinematics for the Franka Panda (DTD + uncertainty weighting), "
+    "served to MoveIt over GetPositionIK",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "kinematics_demo = dtd_ik.demo:main",
+        ],
+    },
+)

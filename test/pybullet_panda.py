@@ -1,0 +1,77 @@
+"""pybullet's own Panda (pybullet_data/franka_panda/panda.urdf, with meshes) as an independent
+reference for FK and mesh self-collision. Used by tests and benchmarks; nothing in dtd_ik imports it.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pybullet
+import pybullet_data
+
+ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+HAND_CLUSTER = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
+# Link pairs MoveIt's Panda SRDF checks (everything not disabled), in dtd_ik's link names where
+# panda_hand stands for the hand cluster.
+CHECKED_PAIRS = [("panda_link0", "panda_link5"), ("panda_link0", "panda_link6"),
+                 ("panda_link0", "panda_link7"), ("panda_link0", "panda_hand"),
+                 ("panda_link1", "panda_link5"), ("panda_link1", "panda_link6"),
+                 ("panda_link1", "panda_link7"), ("panda_link1", "panda_hand"),
+                 ("panda_link2", "panda_link5"), ("panda_link2", "panda_link7"),
+                 ("panda_link2", "panda_hand"), ("panda_link5", "panda_link7"),
+                 ("panda_link5", "panda_hand")]
+
+
+class PybulletPanda:
+    """A DIRECT-mode pybullet client holding pybullet_data's Panda."""
+
+    def __init__(self):
+        self.client = pybullet.connect(pybullet.DIRECT)
+        urdf = os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf")
+        self.body = pybullet.loadURDF(urdf, useFixedBase=True, physicsClientId=self.client,
+                                      flags=pybullet.URDF_USE_SELF_COLLISION)
+        self.link_index = {"panda_link0": -1}
+        self.joint_index = {}
+        for j in range(pybullet.getNumJoints(self.body, physicsClientId=self.client)):
+            info = pybullet.getJointInfo(self.body, j, physicsClientId=self.client)
+            self.joint_index[info[1].decode()] = j
+            self.link_index[info[12].decode()] = j
+        self.arm = [self.joint_index[n] for n in ARM_JOINTS]
+        self.fingers = [self.joint_index["panda_finger_joint1"], self.joint_index["panda_finger_joint2"]]
+
+    def close(self) -> None:
+        pybullet.disconnect(self.client)
+
+    def set_joints(self, q: np.ndarray, finger: float = 0.04) -> None:
+        for j, v in zip(self.arm, q):
+            pybullet.resetJointState(self.body, j, float(v), physicsClientId=self.client)
+        for j in self.fingers:
+            pybullet.resetJointState(self.body, j, finger, physicsClientId=self.client)
+
+    def link_pose(self, link: str) -> tuple[np.ndarray, np.ndarray]:
+        """(position (3,), quaternion x-y-z-w (4,)) of a link frame in the base frame."""
+        if link == "panda_link0":
+            pos, quat = pybullet.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
+        else:
+            state = pybullet.getLinkState(self.body, self.link_index[link],
+                                          computeForwardKinematics=True, physicsClientId=self.client)
+            pos, quat = state[4], state[5]  # URDF link frame, not the centre of mass
+        return np.array(pos), np.array(quat)
+
+    def _links(self, name: str) -> tuple[str, ...]:
+        return HAND_CLUSTER if name == "panda_hand" else (name,)
+
+    def pair_distance(self, link_a: str, link_b: str, reach: float = 0.05) -> float:
+        """Mesh distance [m] of two links (hand = hand cluster), capped at ``reach``."""
+        best = reach
+        for a in self._links(link_a):
+            for b in self._links(link_b):
+                pts = pybullet.getClosestPoints(self.body, self.body, reach, self.link_index[a],
+                                                self.link_index[b], physicsClientId=self.client)
+                for pt in pts:
+                    best = min(best, pt[8])
+        return best
+
+    def min_distance(self, reach: float = 0.05) -> float:
+        """Minimum mesh distance [m] over the SRDF-checked pairs (capped at ``reach``)."""
+        return min(self.pair_distance(a, b, reach) for a, b in CHECKED_PAIRS)

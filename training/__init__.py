@@ -1,0 +1,1 @@
+"""Offline training pipeline of dtd_ik (importable as ``dtd_ik.training``)."""
