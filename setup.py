@@ -34,8 +34,7 @@ setup(
     "served to MoveIt over GetPositionIK",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [
-            "kinematics_demo = dtd_ik.demo:main",
-        ],
+        # ik_server (issue 5) and train (issue 3) land here as they are built
+        "console_scripts": [],
     },
 )

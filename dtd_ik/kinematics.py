@@ -69,6 +69,7 @@ class Kinematics:
         self._numpy = dict(M0=m.joint_origins, M1=M1, M2=M2, axes=m.joint_axes, eye=np.eye(4),
                            lower=m.lower, upper=m.upper)
         self._cache: dict[tuple[torch.dtype, torch.device], _Constants] = {}
+        self._frame_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     @property
     def dof(self) -> int:
@@ -132,10 +133,16 @@ class Kinematics:
         return out.reshape(q.shape[:-1] + out.shape[1:])
 
     def _frames(self, chain: Tensor, frames, dtype, device) -> Tensor:
-        c = self._constants(dtype, device)
-        pairs = [c.offsets[name] if name in c.offsets else self.model.frame(name) for name in frames]
-        index = torch.tensor([i for i, _ in pairs], device=device)
-        offset = torch.stack([o for _, o in pairs])  # (F, 4, 4)
+        key = (tuple(frames), dtype, device)
+        if key not in self._frame_cache:
+            c = self._constants(dtype, device)
+            for name in frames:
+                if name not in c.offsets:
+                    self.model.frame(name)  # raises UnknownFrameError naming the known frames
+            index = torch.tensor([c.offsets[name][0] for name in frames], device=device)
+            offset = torch.stack([c.offsets[name][1] for name in frames])  # (F, 4, 4)
+            self._frame_cache[key] = (index, offset)
+        index, offset = self._frame_cache[key]
         return chain[:, index] @ offset
 
     def forward(self, q: Tensor, tip: str | None = None) -> Pose:

@@ -16,11 +16,16 @@ def share_dir() -> Path:
     source_root = Path(__file__).resolve().parent.parent
     if (source_root / "package.xml").is_file() and (source_root / "config").is_dir():
         return source_root
-    try:  # a ROS 2 install: ask the ament index
+    # an install (colcon or pip --prefix): <prefix>/lib/pythonX.Y/site-packages/dtd_ik beside
+    # <prefix>/share/dtd_ik
+    prefix_share = Path(__file__).resolve().parents[4] / "share" / PACKAGE
+    if (prefix_share / "config").is_dir():
+        return prefix_share
+    try:  # a ROS 2 install elsewhere on the ament index
         from ament_index_python.packages import get_package_share_directory
 
         return Path(get_package_share_directory(PACKAGE))
-    except Exception:  # no ament index (plain pip install): the prefix layout setup.py writes
+    except Exception:  # no ament index: the interpreter's own prefix
         return Path(sys.prefix) / "share" / PACKAGE
 
 

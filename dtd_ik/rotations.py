@@ -97,8 +97,9 @@ def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
                         torch.full_like(sin, 0.5))
     near_pi = (angle > 3.0)
     if bool(near_pi.any()):
-        # R_rel ~ 2 a a^T - I: take the axis from the largest diagonal column
-        S = (R_rel + R_rel.transpose(-1, -2)) / 2 + torch.eye(3, dtype=R.dtype, device=R.device)
+        # sym(R_rel) - cos I = (1 - cos) a a^T: the axis is its largest-diagonal column
+        cos = torch.cos(angle)[..., None, None]
+        S = (R_rel + R_rel.transpose(-1, -2)) / 2 - cos * torch.eye(3, dtype=R.dtype, device=R.device)
         col = torch.diagonal(S, dim1=-2, dim2=-1).argmax(-1)
         a = torch.gather(S, -1, col[..., None, None].expand(S.shape[:-1] + (1,)))[..., 0]
         a = a / safe_norm(a)[..., None].clamp_min(1e-12)

@@ -1,0 +1,94 @@
+"""Kinematics speed: dtd_ik beside pytorch-kinematics (and pybullet for collision), one run.
+
+Times FK + geometric Jacobian for one configuration and for a batch, and the minimum capsule
+distance for a batch, on this machine's CPU; prints a table with the ratios.
+
+    .venv/bin/python benchmarks/bench_kinematics.py [--batch 4096] [--dtype float32] [--repeat 30]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pybullet_data
+import pytorch_kinematics as pk
+import torch
+
+from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics import Kinematics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
+from pybullet_panda import PybulletPanda  # noqa: E402  (the test suite's independent reference)
+
+TARGETS_US = {"fk+J, 1 config": 50.0, "fk+J, batch": 2000.0, "capsule min-distance, batch": 3000.0}
+
+
+def median_time_us(fn, repeat: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` [us] over ``repeat`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
+    kin = Kinematics()
+    capsules = CapsuleModel(kin)
+    rng = np.random.default_rng(0)
+    q_batch = torch.tensor(rng.uniform(kin.model.lower, kin.model.upper, (args.batch, 7)), dtype=dtype)
+    q_one = q_batch[:1].clone()
+
+    urdf = open(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf"), "rb").read()
+    chain = pk.build_serial_chain_from_urdf(urdf, "panda_hand").to(dtype=dtype)
+
+    def ours(q):
+        return lambda: kin.forward_and_jacobian(q, "panda_hand")
+
+    def peer(q):
+        return lambda: (chain.forward_kinematics(q), chain.jacobian(q))
+
+    rows = []
+    with torch.no_grad():
+        rows.append(("fk+J, 1 config", median_time_us(ours(q_one), args.repeat * 20),
+                     median_time_us(peer(q_one), args.repeat * 20), "pytorch-kinematics"))
+        rows.append(("fk+J, batch", median_time_us(ours(q_batch), args.repeat),
+                     median_time_us(peer(q_batch), args.repeat), "pytorch-kinematics"))
+        ours_coll = median_time_us(lambda: capsules.distance(q_batch), args.repeat)
+    panda = PybulletPanda()
+    sample = q_batch[:200].double().numpy()
+
+    def pybullet_batch():
+        for q in sample:
+            panda.set_joints(q)
+            panda.min_distance(reach=0.01)
+
+    per_config = median_time_us(pybullet_batch, 3, warmup=1) / len(sample)
+    rows.append(("capsule min-distance, batch", ours_coll, per_config * args.batch,
+                 "pybullet meshes (x batch)"))
+    panda.close()
+
+    print(f"dtd_ik kinematics benchmark: batch {args.batch}, {args.dtype}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{len(capsules.pair_names)} capsule pairs")
+    print(f"{'case':30s} {'dtd_ik [us]':>12s} {'target':>9s} {'peer [us]':>12s} {'peer/dtd_ik':>11s}  peer")
+    for name, mine, theirs, who in rows:
+        print(f"{name:30s} {mine:12.1f} {TARGETS_US[name]:9.0f} {theirs:12.1f} {theirs / mine:11.2f}  {who}")
+
+
+if __name__ == "__main__":
+    main()

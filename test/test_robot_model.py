@@ -1,0 +1,56 @@
+"""Robot description loading: the shipped files, and clear errors for broken ones."""
+import numpy as np
+import pytest
+import yaml
+
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.paths import config_path, share_dir
+from dtd_ik.robot_model import load_robot_model, rpy_to_matrix
+from scipy.spatial.transform import Rotation
+
+
+def test_rpy_matches_scipy_extrinsic_xyz():
+    rpy = [0.3, -1.1, 2.0]
+    assert np.allclose(rpy_to_matrix(*rpy), Rotation.from_euler("xyz", rpy).as_matrix())
+
+
+def test_shipped_model_frames():
+    m = load_robot_model()
+    assert m.chain_links[0] == "panda_link0" and m.chain_links[-1] == "panda_link7"
+    index, offset = m.frame("panda_hand_tcp")
+    assert index == 7
+    assert np.allclose(offset[:3, 3], [0, 0, 0.107 + 0.1034])
+    assert np.allclose(Rotation.from_matrix(offset[:3, :3]).as_rotvec(), [0, 0, -np.pi / 4])
+
+
+def write_config(tmp_path, mutate):
+    cfg = yaml.safe_load(config_path("panda_robot.yaml").read_text())
+    cfg["robot"]["urdf"] = str(share_dir() / cfg["robot"]["urdf"])
+    mutate(cfg)
+    path = tmp_path / "robot.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["robot"].pop("base_frame"), "robot.base_frame"),
+    (lambda c: c["robot"].update(joint_names=["panda_joint1", "panda_joint3"]), "panda_joint3"),
+    (lambda c: c["robot"].update(tip_frame="nowhere"), "robot.tip_frame"),
+    (lambda c: c["robot"].update(urdf="/does/not/exist.urdf"), "robot.urdf"),
+    (lambda c: c["collision"]["capsules"][0].update(radius=-0.1), r"capsules\[0\].radius"),
+    (lambda c: c["collision"]["capsules"][1].update(a=[0, 1]), r"capsules\[1\].a"),
+    (lambda c: c["collision"]["capsules"][0].update(link="panda_link42"), r"capsules\[0\].link"),
+    (lambda c: c["collision"]["disabled_pairs"].append(["panda_link0"]), "disabled_pairs"),
+])
+def test_bad_robot_config_names_the_key(tmp_path, mutate, message):
+    with pytest.raises(ConfigError, match=message):
+        load_robot_model(write_config(tmp_path, mutate))
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_robot_model(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("robot: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_robot_model(bad)
