@@ -38,18 +38,20 @@ class CollisionDistance:
     pair_distances: Tensor  # (..., P) [m], every checked capsule pair
 
 
-def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor) -> SegmentClosestPoints:
-    """Closest points of segments p1-q1 and p2-q2, each (..., 3) [m].
+def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor,
+                           dim: int = -1) -> SegmentClosestPoints:
+    """Closest points of segments p1-q1 and p2-q2, each (..., 3) [m] (coordinates along ``dim``).
 
     Ericson, Real-Time Collision Detection, 5.1.9, vectorised with ``where``: handles parallel
     segments and segments of zero length. The parameters s, t carry no gradient; by the envelope
     theorem the distance's gradient w.r.t. the end points is exact without them, and it stays
-    finite (zero) where the distance is zero.
+    finite (zero) where the distance is zero. Batched callers pass coordinates first
+    (``dim=-2``, shape (..., 3, P)) so that every reduction runs over contiguous memory.
     """
     with torch.no_grad():
         d1, d2, r = q1 - p1, q2 - p2, p1 - p2
-        a, e = (d1 * d1).sum(-1), (d2 * d2).sum(-1)
-        b, c, f = (d1 * d2).sum(-1), (d1 * r).sum(-1), (d2 * r).sum(-1)
+        a, e = (d1 * d1).sum(dim), (d2 * d2).sum(dim)
+        b, c, f = (d1 * d2).sum(dim), (d1 * r).sum(dim), (d2 * r).sum(dim)
         one = torch.ones_like(a)
         a_ok, e_ok = a > _DEGENERATE, e > _DEGENERATE
         a_safe, e_safe = torch.where(a_ok, a, one), torch.where(e_ok, e, one)
@@ -63,9 +65,9 @@ def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor) -> Se
         # first segment a point: t from projecting it; second a point: s likewise
         s, t = torch.where(a_ok, s, 0 * a), torch.where(a_ok, t, (f / e_safe).clamp(0, 1))
         s, t = torch.where(e_ok, s, (-c / a_safe).clamp(0, 1)), torch.where(e_ok, t, 0 * a)
-    c1 = p1 + s[..., None] * (q1 - p1)
-    c2 = p2 + t[..., None] * (q2 - p2)
-    return SegmentClosestPoints(s, t, safe_norm(c1 - c2))
+    c1 = p1 + s.unsqueeze(dim) * (q1 - p1)
+    c2 = p2 + t.unsqueeze(dim) * (q2 - p2)
+    return SegmentClosestPoints(s, t, safe_norm(c1 - c2, dim))
 
 
 class CapsuleModel:
@@ -85,41 +87,58 @@ class CapsuleModel:
                         capsule_pairs.append((i, j))
                         pair_names.append((link_a, link_b))
         self.pair_names: tuple[tuple[str, str], ...] = tuple(pair_names)
-        self._pairs = np.array(capsule_pairs, dtype=np.int64)  # (P, 2) capsule indices
-        self._link_of = np.array([self.links.index(c.link) for c in model.capsules])
-        # end points as homogeneous columns: (C, 4, 2)
-        ends = np.stack([np.stack([c.a, c.b], axis=-1) for c in model.capsules])
-        self._ends = np.concatenate([ends, np.ones((len(ends), 1, 2))], axis=1)
-        self._radii = np.array([c.radius for c in model.capsules])
-        self._cache: dict[tuple[torch.dtype, torch.device], tuple[Tensor, ...]] = {}
+        pairs = np.array(capsule_pairs, dtype=np.int64)  # (P, 2) capsule indices
+        n_frames, n_caps = model.dof + 1, len(model.capsules)
+        # Gathers as small matrix products (exact: one 1.0 and zeros per output), which torch
+        # runs far faster on the CPU than index_select on inner dimensions:
+        # place[(l, j), (c, k)] = end k of capsule c in chain frame l's coordinates, j = 0..3,
+        # so (B, 3, 4L) top rows of the chain transforms @ place = (B, 3, 2C) world end points.
+        place = np.zeros((n_frames, 4, n_caps, 2))
+        for c, capsule in enumerate(model.capsules):
+            index, offset = model.frame(capsule.link)
+            ends = np.stack([np.append(capsule.a, 1.0), np.append(capsule.b, 1.0)], axis=-1)
+            place[index, :, c, :] = offset @ ends
+        # select[c, i] picks capsule c as the first (i < P) or second (i >= P) member of pair i
+        select = np.zeros((n_caps, 2 * len(pairs)))
+        select[pairs[:, 0], np.arange(len(pairs))] = 1.0
+        select[pairs[:, 1], len(pairs) + np.arange(len(pairs))] = 1.0
+        radii = np.array([c.radius for c in model.capsules])
+        self._numpy = dict(place=place.reshape(n_frames * 4, n_caps * 2), select=select,
+                           radius_sum=radii[pairs[:, 0]] + radii[pairs[:, 1]])
+        self._cache: dict[tuple[torch.dtype, torch.device], dict[str, Tensor]] = {}
 
-    def _constants(self, dtype: torch.dtype, device: torch.device):
+    def _constants(self, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
         key = (dtype, device)
         if key not in self._cache:
-            pairs = torch.as_tensor(self._pairs, device=device)
-            radii = torch.as_tensor(self._radii, dtype=dtype, device=device)
-            self._cache[key] = (
-                torch.as_tensor(self._ends, dtype=dtype, device=device),
-                torch.as_tensor(self._link_of, device=device),
-                pairs[:, 0], pairs[:, 1],
-                radii[pairs[:, 0]] + radii[pairs[:, 1]],
-            )
+            self._cache[key] = {k: torch.as_tensor(v, dtype=dtype, device=device)
+                                for k, v in self._numpy.items()}
         return self._cache[key]
 
     def capsule_segments(self, q: Tensor) -> tuple[Tensor, Tensor]:
         """(..., n) joints [rad] -> capsule end points a, b in the base frame, each (..., C, 3)."""
         q = self.kinematics.check_joints(q)
-        link_T = self.kinematics.frame_transforms(q, self.links)  # (..., L, 4, 4)
-        ends, link_of, *_ = self._constants(q.dtype, q.device)
-        world = (link_T[..., link_of, :, :] @ ends)[..., :3, :]  # (..., C, 3, 2)
-        return world[..., 0], world[..., 1]
+        a, b = self._segments(q.reshape(-1, self.kinematics.dof))
+        shape = q.shape[:-1] + (a.shape[-1], 3)
+        return a.transpose(-1, -2).reshape(shape), b.transpose(-1, -2).reshape(shape)
+
+    def _segments(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, n) -> end points a, b, each (B, 3, C) (coordinates first), no validation."""
+        chain = self.kinematics._chain(q)  # (B, n + 1, 4, 4)
+        top = chain[:, :, :3, :].transpose(1, 2).reshape(q.shape[0], 3, -1)  # (B, 3, 4(n + 1))
+        ends = (top @ self._constants(q.dtype, q.device)["place"]).unflatten(-1, (-1, 2))
+        return ends[..., 0], ends[..., 1]
 
     def distance(self, q: Tensor) -> CollisionDistance:
         """Minimum signed capsule distance over all checked pairs for (..., n) joints [rad]."""
-        a, b = self.capsule_segments(q)
-        _, _, first, second, radius_sum = self._constants(a.dtype, a.device)
-        seg = segment_closest_points(a[..., first, :], b[..., first, :],
-                                     a[..., second, :], b[..., second, :])
-        pair_distances = seg.distance - radius_sum
+        q = self.kinematics.check_joints(q)
+        a, b = self._segments(q.reshape(-1, self.kinematics.dof))
+        const = self._constants(q.dtype, q.device)
+        radius_sum = const["radius_sum"]
+        # one gather for all four end-point sets: rows a.xyz, b.xyz; columns first | second
+        ends = torch.cat([a, b], dim=1) @ const["select"]  # (B, 6, 2P)
+        P = radius_sum.shape[0]
+        seg = segment_closest_points(ends[:, :3, :P], ends[:, 3:, :P], ends[:, :3, P:],
+                                     ends[:, 3:, P:], dim=1)
+        pair_distances = (seg.distance - radius_sum).reshape(q.shape[:-1] + radius_sum.shape)
         distance, index = pair_distances.min(dim=-1)
         return CollisionDistance(distance, index, pair_distances)
