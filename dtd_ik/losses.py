@@ -4,7 +4,6 @@ Each returns a tensor of the batch shape; reduction (mean) and weighting are the
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -75,11 +75,16 @@ def geodesic_angle(R_a: Tensor, R_b: Tensor) -> Tensor:
     Equal to the paper's arccos((trace(R_a R_b^T) - 1) / 2), computed as atan2(sin, cos) of the
     relative rotation so that the gradient stays finite at 0 and at pi (arccos' is infinite there).
     """
-    R = R_a @ R_b.transpose(-1, -2)
+    return _relative_angle(R_a @ R_b.transpose(-1, -2))[0]
+
+
+def _relative_angle(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(angle (...,), 2 sin(angle) * axis (..., 3), sin(angle) (...,)) of rotation R (..., 3, 3)."""
     cos = (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2
     axis_times_2sin = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
                                    R[..., 1, 0] - R[..., 0, 1]], dim=-1)
-    return torch.atan2(safe_norm(axis_times_2sin) / 2, cos)
+    sin = safe_norm(axis_times_2sin) / 2
+    return torch.atan2(sin, cos), axis_times_2sin, sin
 
 
 def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
@@ -88,10 +93,7 @@ def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
     The angular part of the refinement residual; its norm equals :func:`geodesic_angle`.
     """
     R_rel = R_goal @ R.transpose(-1, -2)
-    angle = geodesic_angle(R_goal, R)
-    v = torch.stack([R_rel[..., 2, 1] - R_rel[..., 1, 2], R_rel[..., 0, 2] - R_rel[..., 2, 0],
-                     R_rel[..., 1, 0] - R_rel[..., 0, 1]], dim=-1)
-    sin = safe_norm(v) / 2
+    angle, v, sin = _relative_angle(R_rel)
     # angle / (2 sin(angle)) -> 1/2 at angle 0; near pi the axis comes from the symmetric part.
     scale = torch.where(sin > 1e-6, angle / (2 * torch.where(sin > 1e-6, sin, torch.ones_like(sin))),
                         torch.full_like(sin, 0.5))
