@@ -46,7 +46,7 @@ def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor,
     segments and segments of zero length. The parameters s, t carry no gradient; by the envelope
     theorem the distance's gradient w.r.t. the end points is exact without them, and it stays
     finite (zero) where the distance is zero. Batched callers pass coordinates first
-    (``dim=-2``, shape (..., 3, P)) so that every reduction runs over contiguous memory.
+    (``dim=1``, shape (B, 3, P)) so that every reduction runs over contiguous memory.
     """
     with torch.no_grad():
         d1, d2, r = q1 - p1, q2 - p2, p1 - p2
@@ -78,7 +78,6 @@ class CapsuleModel:
         model = self.kinematics.model
         if not model.capsules:
             raise ValueError(f"{model.source}: the robot model has no capsules")
-        self.links = tuple(dict.fromkeys(c.link for c in model.capsules))
         capsule_pairs, pair_names = [], []
         for link_a, link_b in model.collision_pairs:
             for i, ca in enumerate(model.capsules):

@@ -18,9 +18,9 @@ def share_dir() -> Path:
         return source_root
     # an install (colcon or pip --prefix): <prefix>/lib/pythonX.Y/site-packages/dtd_ik beside
     # <prefix>/share/dtd_ik
-    prefix_share = Path(__file__).resolve().parents[4] / "share" / PACKAGE
-    if (prefix_share / "config").is_dir():
-        return prefix_share
+    parents = Path(__file__).resolve().parents
+    if len(parents) > 4 and (parents[4] / "share" / PACKAGE / "config").is_dir():
+        return parents[4] / "share" / PACKAGE
     try:  # a ROS 2 install elsewhere on the ament index
         from ament_index_python.packages import get_package_share_directory
 
