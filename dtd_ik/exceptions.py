@@ -18,3 +18,7 @@ class UnknownFrameError(DtdIkError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the sentence readable
         return str(self.args[0]) if self.args else ""
+
+
+class ModelLoadError(DtdIkError, RuntimeError):
+    """An IK network file that is missing, unreadable, truncated or made for another robot."""
