@@ -23,6 +23,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         share("launch", "*.launch.py"),
         share("config", "*.yaml"),
+        share("config", "*.npz"),
         share("urdf", "*.urdf"),
         share("models"),
     ],

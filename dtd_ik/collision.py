@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .distance_map import DistanceMap
 from .kinematics import Kinematics
 from .rotations import safe_norm
 
@@ -71,20 +72,29 @@ def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor,
 
 
 class CapsuleModel:
-    """The robot's capsules and checked link pairs as tensors, evaluated on top of FK."""
+    """The robot's capsules and checked link pairs as tensors, evaluated on top of FK.
+
+    Link pairs covered by a distance map of the robot model (``collision.distance_maps``) are
+    measured by the map instead of their capsules: one column per map, after the capsule pairs.
+    """
 
     def __init__(self, kinematics: Kinematics | None = None):
         self.kinematics = kinematics if kinematics is not None else Kinematics()
         model = self.kinematics.model
         if not model.capsules:
             raise ValueError(f"{model.source}: the robot model has no capsules")
+        mapped = {frozenset((m.link, link)) for m in model.distance_maps for link in m.links}
         capsule_pairs, pair_names = [], []
         for link_a, link_b in model.collision_pairs:
+            if frozenset((link_a, link_b)) in mapped:
+                continue
             for i, ca in enumerate(model.capsules):
                 for j, cb in enumerate(model.capsules):
                     if ca.link == link_a and cb.link == link_b:
                         capsule_pairs.append((i, j))
                         pair_names.append((link_a, link_b))
+        self.maps = [(spec, DistanceMap(spec.file)) for spec in model.distance_maps]
+        pair_names += [(spec.link, "|".join(spec.links)) for spec, _ in self.maps]
         self.pair_names: tuple[tuple[str, str], ...] = tuple(pair_names)
         pairs = np.array(capsule_pairs, dtype=np.int64)  # (P, 2) capsule indices
         n_frames, n_caps = model.dof + 1, len(model.capsules)
@@ -138,6 +148,12 @@ class CapsuleModel:
         P = radius_sum.shape[0]
         seg = segment_closest_points(ends[:, :3, :P], ends[:, 3:, :P], ends[:, :3, P:],
                                      ends[:, 3:, P:], dim=1)
-        pair_distances = (seg.distance - radius_sum).reshape(q.shape[:-1] + radius_sum.shape)
+        columns = [seg.distance - radius_sum]  # (B, P)
+        flat = q.reshape(-1, self.kinematics.dof)
+        for spec, table in self.maps:
+            ja, jb = spec.joints
+            columns.append(table.distance(flat[:, ja], flat[:, jb]).unsqueeze(-1))
+        pair_distances = torch.cat(columns, dim=-1) if len(columns) > 1 else columns[0]
+        pair_distances = pair_distances.reshape(q.shape[:-1] + (len(self.pair_names),))
         distance, index = pair_distances.min(dim=-1)
         return CollisionDistance(distance, index, pair_distances)

@@ -44,6 +44,20 @@ class Capsule:
 
 
 @dataclass(frozen=True)
+class DistanceMapSpec:
+    """A tabulated distance between ``link`` and ``links`` that depends on two joints only.
+
+    It replaces the capsule pairs between ``link`` and each of ``links`` (see
+    :mod:`dtd_ik.distance_map` and ``tools/build_distance_map.py``).
+    """
+
+    link: str
+    links: tuple[str, ...]
+    joints: tuple[int, int]  # indices into joint_names
+    file: Path
+
+
+@dataclass(frozen=True)
 class RobotModel:
     """A serial chain of revolute joints from ``base_frame`` with rigidly attached frames.
 
@@ -65,6 +79,7 @@ class RobotModel:
     ik_frames: tuple[str, ...]
     capsules: tuple[Capsule, ...] = ()
     collision_pairs: tuple[tuple[str, str], ...] = ()  # link pairs checked for self-collision
+    distance_maps: tuple[DistanceMapSpec, ...] = ()  # pairs measured by a table, not capsules
     source: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -203,6 +218,42 @@ def _capsules(section: dict, frames: set[str], source: str):
     return tuple(capsules), pairs
 
 
+def _distance_maps(section: dict, names: list[str], chain_links: list[str],
+                   fixed: dict, pairs, source: str) -> tuple[DistanceMapSpec, ...]:
+    """Check each map: its joints are consecutive and decide the links' relative pose alone."""
+    def chain_index(link: str) -> int:
+        return chain_links.index(link) if link in chain_links else fixed[link][0]
+
+    maps = []
+    for i, m in enumerate(section.get("distance_maps", []) or []):
+        where = f"{source}: collision.distance_maps[{i}]"
+        for key in ("file", "link", "links", "joints"):
+            if key not in m:
+                raise ConfigError(f"{where}.{key} is missing")
+        joints = list(m["joints"])
+        if len(joints) != 2 or any(j not in names for j in joints):
+            raise ConfigError(f"{where}.joints: expected two of {names}, got {joints!r}")
+        j0, j1 = names.index(joints[0]), names.index(joints[1])
+        links = tuple(m["links"])
+        known = set(chain_links) | set(fixed)
+        if m["link"] not in known or any(link not in known for link in links):
+            raise ConfigError(f"{where}: unknown link in {[m['link'], *links]!r}")
+        # joint k moves chain frame k + 1: the static link must sit on frame j0, the moving
+        # links on frame j1 + 1, with j1 = j0 + 1
+        if j1 != j0 + 1 or chain_index(m["link"]) != j0 or any(
+                chain_index(link) != j1 + 1 for link in links):
+            raise ConfigError(f"{where}: the pose of {links} relative to {m['link']!r} is not "
+                              f"decided by {joints} alone")
+        for link in links:
+            if (m["link"], link) not in pairs and (link, m["link"]) not in pairs:
+                raise ConfigError(f"{where}: ({m['link']}, {link}) is not a checked pair")
+        path = resolve(m["file"])
+        if not path.is_file():
+            raise ConfigError(f"{where}.file: {path} not found")
+        maps.append(DistanceMapSpec(m["link"], links, (j0, j1), path))
+    return tuple(maps)
+
+
 def load_robot_model(path: str | Path | None = None) -> RobotModel:
     """Load the robot YAML (default ``config/panda_robot.yaml``) and the URDF it names."""
     path = config_path(DEFAULT_ROBOT_CONFIG) if path is None else resolve(path)
@@ -236,7 +287,9 @@ def load_robot_model(path: str | Path | None = None) -> RobotModel:
     for name in ik_frames:
         if name not in frames:
             raise ConfigError(f"{source}: robot.ik_frames: {name!r} is not a frame of the chain")
-    capsules, pairs = _capsules(cfg.get("collision", {}) or {}, frames, source)
+    collision = cfg.get("collision", {}) or {}
+    capsules, pairs = _capsules(collision, frames, source)
+    maps = _distance_maps(collision, names, chain_links, fixed, pairs, source)
     return RobotModel(
         name=ET.fromstring(urdf_text).get("name", ""),
         group_name=robot["group_name"],
@@ -252,6 +305,7 @@ def load_robot_model(path: str | Path | None = None) -> RobotModel:
         ik_frames=ik_frames,
         capsules=capsules,
         collision_pairs=pairs,
+        distance_maps=maps,
         source=source,
         extra={k: v for k, v in cfg.items() if k not in ("robot", "collision")},
     )

@@ -33,12 +33,15 @@ def test_installed_build_has_training_subpackage_and_share_files(tmp_path):
                    check=True, capture_output=True, cwd=tmp_path)
     site = next(prefix.glob("lib/python3*/site-packages"))
     share = prefix / "share" / "dtd_ik"
-    for rel in ["package.xml", "config/panda_robot.yaml", "urdf/panda.urdf"]:
+    for rel in ["package.xml", "config/panda_robot.yaml", "config/panda_wrist_distance.npz",
+                "urdf/panda.urdf"]:
         assert (share / rel).is_file(), rel
     assert (prefix / "share/ament_index/resource_index/packages/dtd_ik").is_file()
-    code = ("import dtd_ik.training, dtd_ik.paths as p, dtd_ik.kinematics as k;"
-            "print(dtd_ik.training.__file__); print(p.share_dir()); print(k.Kinematics().dof)")
+    code = ("import dtd_ik.training, dtd_ik.paths as p, dtd_ik.collision as c;"
+            "m = c.CapsuleModel(); print(dtd_ik.training.__file__); print(p.share_dir());"
+            "print(m.kinematics.dof); print(m.maps[0][1].path)")
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          cwd=tmp_path, env=env).stdout.split()
     assert out[0].startswith(str(site)) and out[1] == str(share) and out[2] == "7"
+    assert out[3] == str(share / "config/panda_wrist_distance.npz")

@@ -41,6 +41,13 @@ def write_config(tmp_path, mutate):
     (lambda c: c["collision"]["capsules"][1].update(a=[0, 1]), r"capsules\[1\].a"),
     (lambda c: c["collision"]["capsules"][0].update(link="panda_link42"), r"capsules\[0\].link"),
     (lambda c: c["collision"]["disabled_pairs"].append(["panda_link0"]), "disabled_pairs"),
+    (lambda c: c["collision"]["distance_maps"][0].update(joints=["panda_joint5", "panda_joint7"]),
+     r"distance_maps\[0\]: the pose"),
+    (lambda c: c["collision"]["distance_maps"][0].update(links=["panda_link6"]),
+     r"distance_maps\[0\]: the pose"),
+    (lambda c: c["collision"]["distance_maps"][0].update(file="/does/not/exist.npz"),
+     r"distance_maps\[0\].file"),
+    (lambda c: c["collision"]["distance_maps"][0].pop("joints"), r"distance_maps\[0\].joints"),
 ])
 def test_bad_robot_config_names_the_key(tmp_path, mutate, message):
     with pytest.raises(ConfigError, match=message):
