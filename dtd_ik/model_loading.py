@@ -4,6 +4,7 @@ The file format is documented in docs/model_format.md; this module is the only r
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,11 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
     if not path.is_file():
         raise ModelLoadError(f"{path}: model file not found")
     try:
-        module = torch.jit.load(str(path), map_location=torch.device(device))
+        with warnings.catch_warnings():
+            # torch 2.13 marks TorchScript deprecated; it is still the format MoveIt users deploy
+            # (docs/model_format.md) and the warning would repeat in every server log
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+            module = torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors alike
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"{path}: not a readable TorchScript file ({reason})") from exc
