@@ -29,7 +29,8 @@ def test_installed_build_has_training_subpackage_and_share_files(tmp_path):
     """A non-editable install (what colcon does) into a fresh prefix imports and finds its data."""
     prefix = tmp_path / "prefix"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--prefix", str(prefix), str(ROOT)],
+                    "--disable-pip-version-check", "--ignore-installed", "--prefix", str(prefix),
+                    str(ROOT)],
                    check=True, capture_output=True, cwd=tmp_path)
     site = next(prefix.glob("lib/python3*/site-packages"))
     share = prefix / "share" / "dtd_ik"
