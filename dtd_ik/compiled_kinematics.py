@@ -1,0 +1,395 @@
+"""Compiled (numba) FK, geometric Jacobian and capsule distances for the refinement solver.
+
+The same maths as :mod:`dtd_ik.kinematics` and :mod:`dtd_ik.collision`, on the same constants:
+:class:`CompiledRobot` takes the Rodrigues matrices ``M0, M1, M2`` from
+:class:`~dtd_ik.kinematics.Kinematics` and the capsules / checked pairs from the
+:class:`~dtd_ik.robot_model.RobotModel`, so nothing here is a second robot description. The torch
+code stays the differentiable, batched, GPU-capable version (training, reference); these kernels are
+scalar loops over one configuration, for the solver's inner loop where eager torch costs microseconds
+per op (see docs/solver.md). Tests compare both against each other, pybullet and finite differences.
+
+Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
+(index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
+(C, 2, 3) [m] in the base frame; pair distances (P + K,) [m] (P capsule pairs, then K pairs
+measured by a distance map, as in :class:`~dtd_ik.collision.CapsuleModel`), < 0 means overlap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import cos, sin, sqrt
+
+import numpy as np
+from numba import njit
+
+from .distance_map import DistanceMap
+from .exceptions import ConfigError
+from .kinematics import Kinematics
+from .robot_model import RobotModel, load_robot_model
+
+# Same thresholds as dtd_ik.collision.segment_closest_points.
+_DEGENERATE = 1e-12
+_TINY = 1e-30
+
+
+@dataclass(frozen=True)
+class CompiledRobot:
+    """The robot constants as contiguous float64/int64 arrays, ready for the kernels."""
+
+    M0: np.ndarray  # (n, 4, 4) joint origins
+    M1: np.ndarray  # (n, 4, 4) origin @ K (rotation block), zero elsewhere
+    M2: np.ndarray  # (n, 4, 4) origin @ K^2 (rotation block), zero elsewhere
+    axes: np.ndarray  # (n, 3) joint axes in their child frames
+    lower: np.ndarray  # (n,) [rad]
+    upper: np.ndarray  # (n,) [rad]
+    cap_frame: np.ndarray  # (C,) int64 chain-frame index each capsule is fixed to
+    cap_ends: np.ndarray  # (C, 2, 3) capsule end points in that chain frame [m]
+    pairs: np.ndarray  # (P, 2) int64 capsule indices, ordered as CapsuleModel.pair_names
+    radius_sum: np.ndarray  # (P,) [m]
+    map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds, dtd_ik.distance_map)
+    map_joints: np.ndarray  # (K, 2) int64 the two joints each map is tabulated over
+    map_grid: np.ndarray  # (K, 2) start angle [rad] and step [rad] of each map's grid
+    pair_names: tuple[tuple[str, str], ...]  # (P + K,) as CapsuleModel.pair_names
+    model: RobotModel
+
+    @property
+    def arrays(self) -> tuple:
+        """Everything the kernels need, as one tuple (see :func:`collision_distances`)."""
+        return (self.M0, self.M1, self.M2, self.axes, self.lower, self.upper, self.cap_frame,
+                self.cap_ends, self.pairs, self.radius_sum, self.map_tables, self.map_joints,
+                self.map_grid)
+
+    @property
+    def dof(self) -> int:
+        return self.lower.shape[0]
+
+    def frame(self, name: str) -> tuple[int, np.ndarray]:
+        """(chain index, (4, 4) float64 offset) of a named frame; raises UnknownFrameError."""
+        index, offset = self.model.frame(name)
+        return index, np.ascontiguousarray(offset, dtype=np.float64)
+
+    @classmethod
+    def from_model(cls, model: RobotModel | None = None) -> "CompiledRobot":
+        model = model if model is not None else load_robot_model()
+        chain = Kinematics(model)._numpy  # the Rodrigues constants torch FK uses
+        cap_frame, cap_ends = [], []
+        for capsule in model.capsules:
+            index, offset = model.frame(capsule.link)
+            cap_frame.append(index)
+            cap_ends.append([(offset @ np.append(e, 1.0))[:3] for e in (capsule.a, capsule.b)])
+        # same pairs and order as CapsuleModel: capsule pairs not covered by a map, then maps
+        mapped = {frozenset((m.link, link)) for m in model.distance_maps for link in m.links}
+        pairs, names = [], []
+        for link_a, link_b in model.collision_pairs:
+            if frozenset((link_a, link_b)) in mapped:
+                continue
+            for i, ca in enumerate(model.capsules):
+                for j, cb in enumerate(model.capsules):
+                    if ca.link == link_a and cb.link == link_b:
+                        pairs.append((i, j))
+                        names.append((link_a, link_b))
+        tables, map_joints, grid = [], [], []
+        for spec in model.distance_maps:
+            table = DistanceMap(spec.file)
+            tables.append(table._table.reshape(table.size, table.size))
+            map_joints.append(spec.joints)
+            grid.append((table.start, table.step))
+            names.append((spec.link, "|".join(spec.links)))
+        if len({t.shape for t in tables}) > 1:
+            raise ConfigError(f"{model.source}: the compiled solver needs distance maps of one size")
+        radii = np.array([c.radius for c in model.capsules], dtype=np.float64)
+        pairs_arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+        def f64(x):
+            return np.ascontiguousarray(x, dtype=np.float64)
+
+        return cls(M0=f64(chain["M0"]), M1=f64(chain["M1"]), M2=f64(chain["M2"]),
+                   axes=f64(chain["axes"]), lower=f64(model.lower), upper=f64(model.upper),
+                   cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
+                   cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)), pairs=pairs_arr,
+                   radius_sum=f64(radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]]
+                                  if len(pairs_arr) else np.zeros(0)),
+                   map_tables=f64(np.array(tables).reshape(len(tables), *(
+                       tables[0].shape if tables else (1, 1)))),
+                   map_joints=np.array(map_joints, dtype=np.int64).reshape(-1, 2),
+                   map_grid=f64(np.array(grid).reshape(-1, 2)),
+                   pair_names=tuple(names), model=model)
+
+
+@njit(cache=True)
+def chain_fk(q, M0, M1, M2, F):
+    """Fill ``F`` (n + 1, 3, 4) with base->link transforms of joints ``q`` (n,) [rad]."""
+    n = q.shape[0]
+    F[0, :, :] = 0.0
+    F[0, 0, 0] = F[0, 1, 1] = F[0, 2, 2] = 1.0
+    L = np.empty((3, 4))
+    for i in range(n):
+        s, c = sin(q[i]), 1.0 - cos(q[i])
+        for r in range(3):
+            for k in range(4):
+                L[r, k] = M0[i, r, k] + s * M1[i, r, k] + c * M2[i, r, k]
+        for r in range(3):
+            for k in range(4):
+                acc = F[i, r, 0] * L[0, k] + F[i, r, 1] * L[1, k] + F[i, r, 2] * L[2, k]
+                if k == 3:
+                    acc += F[i, r, 3]
+                F[i + 1, r, k] = acc
+
+
+@njit(cache=True)
+def tip_pose(F, index, offset, R, p):
+    """Fill ``R`` (3, 3) and ``p`` (3,) [m] with the pose of ``F[index] @ offset`` (4, 4)."""
+    for r in range(3):
+        for k in range(3):
+            R[r, k] = F[index, r, 0] * offset[0, k] + F[index, r, 1] * offset[1, k] \
+                + F[index, r, 2] * offset[2, k]
+        p[r] = F[index, r, 0] * offset[0, 3] + F[index, r, 1] * offset[1, 3] \
+            + F[index, r, 2] * offset[2, 3] + F[index, r, 3]
+
+
+@njit(cache=True)
+def joint_axes_world(F, axes, A):
+    """Fill ``A`` (n, 3) with every joint axis in the base frame (joint j's child frame j + 1)."""
+    for j in range(axes.shape[0]):
+        for r in range(3):
+            A[j, r] = F[j + 1, r, 0] * axes[j, 0] + F[j + 1, r, 1] * axes[j, 1] \
+                + F[j + 1, r, 2] * axes[j, 2]
+
+
+@njit(cache=True)
+def geometric_jacobian(F, A, index, p, J):
+    """Fill ``J`` (6, n): column j = [a_j x (p - o_j); a_j] for joints moving chain frame ``index``.
+
+    ``A`` (n, 3) world axes from :func:`joint_axes_world`, ``p`` (3,) the tip position [m].
+    """
+    n = A.shape[0]
+    for j in range(n):
+        if j + 1 > index:  # joint j does not move frames before its child
+            for r in range(6):
+                J[r, j] = 0.0
+            continue
+        dx, dy, dz = p[0] - F[j + 1, 0, 3], p[1] - F[j + 1, 1, 3], p[2] - F[j + 1, 2, 3]
+        ax, ay, az = A[j, 0], A[j, 1], A[j, 2]
+        J[0, j] = ay * dz - az * dy
+        J[1, j] = az * dx - ax * dz
+        J[2, j] = ax * dy - ay * dx
+        J[3, j], J[4, j], J[5, j] = ax, ay, az
+
+
+@njit(cache=True)
+def _clamp01(x):
+    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+
+
+@njit(cache=True)
+def segment_params(p1, q1, p2, q2):
+    """Closest-point parameters (s, t) in [0, 1] of segments p1-q1, p2-q2 (Ericson 5.1.9).
+
+    A scalar port of :func:`dtd_ik.collision.segment_closest_points` (same branches).
+    """
+    d1x, d1y, d1z = q1[0] - p1[0], q1[1] - p1[1], q1[2] - p1[2]
+    d2x, d2y, d2z = q2[0] - p2[0], q2[1] - p2[1], q2[2] - p2[2]
+    rx, ry, rz = p1[0] - p2[0], p1[1] - p2[1], p1[2] - p2[2]
+    a = d1x * d1x + d1y * d1y + d1z * d1z
+    e = d2x * d2x + d2y * d2y + d2z * d2z
+    b = d1x * d2x + d1y * d2y + d1z * d2z
+    c = d1x * rx + d1y * ry + d1z * rz
+    f = d2x * rx + d2y * ry + d2z * rz
+    a_ok, e_ok = a > _DEGENERATE, e > _DEGENERATE
+    a_safe = a if a_ok else 1.0
+    e_safe = e if e_ok else 1.0
+    denom = a * e - b * b
+    s = _clamp01((b * f - c * e) / denom) if denom > _DEGENERATE * a * e else 0.0
+    t = (b * s + f) / e_safe
+    if t < 0.0:
+        s = _clamp01(-c / a_safe)
+    elif t > 1.0:
+        s = _clamp01((b - c) / a_safe)
+    t = _clamp01(t)
+    if not a_ok:
+        s, t = 0.0, _clamp01(f / e_safe)
+    if not e_ok:
+        s, t = _clamp01(-c / a_safe), 0.0
+    return s, t
+
+
+@njit(cache=True)
+def capsule_ends_world(F, cap_frame, cap_ends, W):
+    """Fill ``W`` (C, 2, 3) with every capsule's end points in the base frame [m]."""
+    for c in range(cap_frame.shape[0]):
+        f = cap_frame[c]
+        for e in range(2):
+            for r in range(3):
+                W[c, e, r] = F[f, r, 0] * cap_ends[c, e, 0] + F[f, r, 1] * cap_ends[c, e, 1] \
+                    + F[f, r, 2] * cap_ends[c, e, 2] + F[f, r, 3]
+
+
+@njit(cache=True)
+def capsule_pair_distances(F, A, cap_frame, W, pairs, radius_sum, grad_below, D, G):
+    """Signed distance of every checked capsule pair and, below ``grad_below`` [m], its gradient.
+
+    Fills ``D`` (P,) [m] and, for pairs with ``D < grad_below``, row ``G[k]`` (n,) = dD_k/dq
+    [m/rad] (other rows are left untouched). The gradient moves both closest points with the
+    joints that carry them: dD/dq_j = u . (a_j x (c1 - o_j)) - u . (a_j x (c2 - o_j)), u the unit
+    vector c2 -> c1; exact by the envelope theorem, zero where the segments touch. Returns the
+    index of the closest pair (-1 if there is none).
+    """
+    best, best_k = np.inf, -1
+    n = A.shape[0]
+    for k in range(pairs.shape[0]):
+        i, j = pairs[k, 0], pairs[k, 1]
+        s, t = segment_params(W[i, 0], W[i, 1], W[j, 0], W[j, 1])
+        ux = (W[i, 0, 0] + s * (W[i, 1, 0] - W[i, 0, 0])) - (W[j, 0, 0] + t * (W[j, 1, 0] - W[j, 0, 0]))
+        uy = (W[i, 0, 1] + s * (W[i, 1, 1] - W[i, 0, 1])) - (W[j, 0, 1] + t * (W[j, 1, 1] - W[j, 0, 1]))
+        uz = (W[i, 0, 2] + s * (W[i, 1, 2] - W[i, 0, 2])) - (W[j, 0, 2] + t * (W[j, 1, 2] - W[j, 0, 2]))
+        sq = ux * ux + uy * uy + uz * uz
+        norm = sqrt(sq) if sq > _TINY else 0.0
+        d = norm - radius_sum[k]
+        D[k] = d
+        if d < best:
+            best, best_k = d, k
+        if d < grad_below:
+            inv = 1.0 / norm if norm > 0.0 else 0.0
+            ux, uy, uz = ux * inv, uy * inv, uz * inv
+            # closest points c1 (on capsule i), c2 (on capsule j)
+            c1x = W[i, 0, 0] + s * (W[i, 1, 0] - W[i, 0, 0])
+            c1y = W[i, 0, 1] + s * (W[i, 1, 1] - W[i, 0, 1])
+            c1z = W[i, 0, 2] + s * (W[i, 1, 2] - W[i, 0, 2])
+            c2x, c2y, c2z = c1x - ux * norm, c1y - uy * norm, c1z - uz * norm
+            fi, fj = cap_frame[i], cap_frame[j]
+            for jj in range(n):
+                g = 0.0
+                ox, oy, oz = F[jj + 1, 0, 3], F[jj + 1, 1, 3], F[jj + 1, 2, 3]
+                ax, ay, az = A[jj, 0], A[jj, 1], A[jj, 2]
+                if jj + 1 <= fi:  # (a x r) . u
+                    rx, ry, rz = c1x - ox, c1y - oy, c1z - oz
+                    g += (ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy + (ax * ry - ay * rx) * uz
+                if jj + 1 <= fj:
+                    rx, ry, rz = c2x - ox, c2y - oy, c2z - oz
+                    g -= (ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy + (ax * ry - ay * rx) * uz
+                G[k, jj] = g
+    return best_k
+
+
+@njit(cache=True)
+def map_distance(q, table, ja, jb, start, step, grad_below, G_row):
+    """Bilinear lower bound of a mapped pair's distance [m] at joints ``q`` (the torch
+    :meth:`dtd_ik.distance_map.DistanceMap.distance`, periodic in both angles); below
+    ``grad_below`` also fills ``G_row`` (n,) with its gradient [m/rad]."""
+    n = table.shape[0]
+    two_pi = 2.0 * np.pi
+    ua = ((q[ja] - start) % two_pi) / step
+    ub = ((q[jb] - start) % two_pi) / step
+    fa, fb = np.floor(ua), np.floor(ub)
+    ta, tb = ua - fa, ub - fb
+    ia0, ib0 = int(fa) % n, int(fb) % n
+    ia1, ib1 = (ia0 + 1) % n, (ib0 + 1) % n
+    d00, d01, d10, d11 = table[ia0, ib0], table[ia0, ib1], table[ia1, ib0], table[ia1, ib1]
+    d = (1 - ta) * ((1 - tb) * d00 + tb * d01) + ta * ((1 - tb) * d10 + tb * d11)
+    if d < grad_below:
+        for j in range(G_row.shape[0]):
+            G_row[j] = 0.0
+        G_row[ja] = ((1 - tb) * (d10 - d00) + tb * (d11 - d01)) / step
+        G_row[jb] = ((1 - ta) * (d01 - d00) + ta * (d11 - d10)) / step
+    return d
+
+
+@njit(cache=True)
+def collision_distances(q, F, A, W, robot, grad_below, D, G):
+    """Every checked pair's distance into ``D`` (P + K,) [m] (capsule pairs, then distance maps)
+    and, below ``grad_below``, its gradient into ``G`` (P + K, n). ``F`` from :func:`chain_fk`,
+    ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns the closest pair's index
+    (-1 if there is none)."""
+    (M0, M1, M2, axes, lower, upper, cap_frame, cap_ends, pairs, radius_sum, map_tables,
+     map_joints, map_grid) = robot
+    capsule_ends_world(F, cap_frame, cap_ends, W)
+    best_k = capsule_pair_distances(F, A, cap_frame, W, pairs, radius_sum, grad_below, D, G)
+    best = D[best_k] if best_k >= 0 else np.inf
+    P = pairs.shape[0]
+    for m in range(map_joints.shape[0]):
+        d = map_distance(q, map_tables[m], map_joints[m, 0], map_joints[m, 1], map_grid[m, 0],
+                         map_grid[m, 1], grad_below, G[P + m])
+        D[P + m] = d
+        if d < best:
+            best, best_k = d, P + m
+    return best_k
+
+
+@njit(cache=True)
+def batch_forward(Q, robot, index, offset, R_out, p_out):
+    """Poses of chain frame ``index`` @ ``offset`` for joints ``Q`` (B, n): R (B, 3, 3), p (B, 3)."""
+    M0, M1, M2 = robot[0], robot[1], robot[2]
+    F = np.empty((Q.shape[1] + 1, 3, 4))
+    for b in range(Q.shape[0]):
+        chain_fk(Q[b], M0, M1, M2, F)
+        tip_pose(F, index, offset, R_out[b], p_out[b])
+
+
+@njit(cache=True)
+def batch_jacobian(Q, robot, index, offset, J_out):
+    """Geometric Jacobians (B, 6, n) of chain frame ``index`` @ ``offset`` for joints (B, n)."""
+    M0, M1, M2, axes = robot[0], robot[1], robot[2], robot[3]
+    n = Q.shape[1]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    R, p = np.empty((3, 3)), np.empty(3)
+    for b in range(Q.shape[0]):
+        chain_fk(Q[b], M0, M1, M2, F)
+        tip_pose(F, index, offset, R, p)
+        joint_axes_world(F, axes, A)
+        geometric_jacobian(F, A, index, p, J_out[b])
+
+
+@njit(cache=True)
+def batch_collision_distances(Q, robot, D_out, G_out):
+    """Pair distances (B, P + K) [m] and their gradients (B, P + K, n) [m/rad] for joints (B, n)."""
+    M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
+    n = Q.shape[1]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    W = np.empty((cap_frame.shape[0], 2, 3))
+    for b in range(Q.shape[0]):
+        chain_fk(Q[b], M0, M1, M2, F)
+        joint_axes_world(F, axes, A)
+        collision_distances(Q[b], F, A, W, robot, np.inf, D_out[b], G_out[b])
+
+
+class CompiledKinematics:
+    """Batched numpy wrappers over the kernels (for tests, benchmarks and result checks)."""
+
+    def __init__(self, robot: CompiledRobot | None = None):
+        self.robot = robot if robot is not None else CompiledRobot.from_model()
+
+    def forward(self, q: np.ndarray, tip: str) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) joints [rad] -> (R (B, 3, 3), p (B, 3) [m]) of frame ``tip``."""
+        r = self.robot
+        index, offset = r.frame(tip)
+        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
+        R, p = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3))
+        batch_forward(Q, r.arrays, index, offset, R, p)
+        return R, p
+
+    def jacobian(self, q: np.ndarray, tip: str) -> np.ndarray:
+        """(B, n) joints [rad] -> (B, 6, n) geometric Jacobian of frame ``tip``."""
+        r = self.robot
+        index, offset = r.frame(tip)
+        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
+        J = np.empty((len(Q), 6, r.dof))
+        batch_jacobian(Q, r.arrays, index, offset, J)
+        return J
+
+    def pair_distances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) joints -> (pair distances (B, P + K) [m], gradients (B, P + K, n) [m/rad]),
+        columns as :attr:`CompiledRobot.pair_names`."""
+        r = self.robot
+        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
+        P = len(r.pair_names)
+        D, G = np.empty((len(Q), P)), np.zeros((len(Q), P, r.dof))
+        batch_collision_distances(Q, r.arrays, D, G)
+        return D, G
+
+    def min_distance(self, q: np.ndarray) -> np.ndarray:
+        """(B, n) joints -> (B,) minimum capsule distance [m] (the collision margin)."""
+        return self.pair_distances(q)[0].min(axis=1)
+
+
+__all__ = ["CompiledRobot", "CompiledKinematics", "chain_fk", "tip_pose", "joint_axes_world",
+           "geometric_jacobian", "segment_params", "capsule_ends_world", "capsule_pair_distances",
+           "map_distance", "collision_distances"]

@@ -1,0 +1,272 @@
+"""The public IK solver: network seeds + compiled batched refinement (see docs/solver.md).
+
+    from dtd_ik import IKSolver
+    solver = IKSolver.load("models/panda.pt")          # or IKSolver.load(None): no network
+    result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand")
+    result.q, result.success, result.position_error, ...
+
+numpy in -> numpy out, torch in -> torch out (on the positions' device).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import refinement as rf
+from .compiled_kinematics import CompiledRobot, batch_forward
+from .exceptions import InvalidInputError
+from .model_loading import IKNetwork, load_ik_network
+from .rotations import matrix_to_quaternion
+from .solver_config import SolverConfig
+
+#: Quaternions with a norm below this are refused; others are normalised.
+MIN_QUATERNION_NORM = 1e-6
+#: Slack on the reach bound [m] before a goal counts as out of reach.
+REACH_SLACK = 1e-6
+
+
+@dataclass(frozen=True)
+class IKResult:
+    """Answers for N goals (numpy arrays, or torch tensors when the goals were tensors)."""
+
+    q: Any  # (N, n) joint angles [rad], always within the joint limits
+    success: Any  # (N,) bool: every success criterion of the solver's config holds
+    position_error: Any  # (N,) [m] of the requested tip
+    orientation_error: Any  # (N,) [rad] geodesic angle
+    collision_margin: Any  # (N,) [m] minimum capsule distance (< 0: capsules overlap)
+    iterations: Any  # (N,) int, LM iterations over all attempts
+    attempts: Any  # (N,) int, seeds tried (0: none, e.g. out of reach or no time)
+    solve_time: float  # [s] wall time of the whole call
+    network_time: float  # [s] of that, spent in the network
+
+
+@dataclass(frozen=True)
+class _Goals:
+    positions: np.ndarray  # (N, 3) float64
+    quaternions: np.ndarray  # (N, 4) float64, unit
+    seeds: np.ndarray | None  # (N, n) float64
+    single: bool
+    torch_device: torch.device | None
+
+
+def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, torch.device | None]:
+    if isinstance(x, torch.Tensor):
+        if x.is_complex() or x.dtype == torch.bool:
+            raise InvalidInputError(f"{name} must be real numbers, got a {x.dtype} tensor")
+        return x.detach().to("cpu", torch.float64).numpy(), x.device
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be numeric, got {type(x).__name__}") from exc
+    return arr, None
+
+
+def _batch(x: Any, name: str, width: int) -> tuple[np.ndarray, bool, torch.device | None]:
+    arr, device = _to_numpy(x, name)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != width:
+        raise InvalidInputError(f"{name} must have shape (N, {width}) or ({width},), got "
+                                f"{tuple(arr.shape)}")
+    single = arr.ndim == 1
+    if single:
+        arr = arr[None]
+    if not np.isfinite(arr).all():
+        raise InvalidInputError(f"{name} contain NaN or inf")
+    return np.ascontiguousarray(arr), single, device
+
+
+def quaternion_to_matrix_np(q: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions x-y-z-w -> (N, 3, 3) rotation matrices."""
+    x, y, z, w = q.T
+    return np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], axis=-1).reshape(-1, 3, 3)
+
+
+class IKSolver:
+    """Network seeds (optional) + batched Levenberg-Marquardt refinement with restarts."""
+
+    def __init__(self, network: IKNetwork | None = None, config: SolverConfig | None = None,
+                 robot: CompiledRobot | None = None):
+        self.network = network
+        self.config = config if config is not None else SolverConfig.load()
+        self.robot = robot if robot is not None else CompiledRobot.from_model()
+        self._params = self.config.kernel_params()
+        r = self.robot
+        self._arrays = r.arrays
+        self._tips = {name: r.frame(name) for name in r.model.ik_frames}
+        if network is not None:
+            self._tips.setdefault(network.tip_frame, r.frame(network.tip_frame))
+        self._shoulder = r.M0[0, :3, 3].copy()  # joint 1's origin: fixed in the base frame
+        self._reach = {name: float(np.linalg.norm(r.M0[1:index, :3, 3], axis=1).sum()
+                                   + np.linalg.norm(offset[:3, 3]))
+                       for name, (index, offset) in self._tips.items()}
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu",
+             config_path: str | Path | None = None, **options) -> "IKSolver":
+        """A solver with the network at ``model_path`` (None: no network) on ``device``.
+
+        ``options`` override keys of config/solver.yaml (or of ``config_path``). Raises
+        ModelLoadError for a bad model file, ConfigError for unknown or invalid options.
+        The compiled kernels are loaded (or compiled, once per machine) here, not in solve().
+        """
+        config = SolverConfig.load(config_path, **options)
+        network = None if model_path is None else load_ik_network(model_path, device=device)
+        solver = cls(network, config)
+        solver.warm_up()
+        return solver
+
+    @property
+    def tips(self) -> tuple[str, ...]:
+        """Frames a goal may name."""
+        return tuple(self._tips)
+
+    def warm_up(self) -> None:
+        """Run both kernels once on a trivial goal so that the first real call pays no JIT."""
+        r = self.robot
+        index, offset = self._tips[r.model.ik_frames[0]]
+        mid = (r.lower + r.upper) / 2
+        R, p = np.empty((1, 3, 3)), np.empty((1, 3))
+        batch_forward(mid[None], r.arrays, index, offset, R, p)
+        params = self._params.copy()
+        params[rf.MAX_ATTEMPTS] = 1
+        for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
+            self._run_kernel(kernel, R, p, mid[None, None], np.ones(1, np.int64),
+                             -np.ones(1, np.int64), np.zeros(1, bool), index, offset, params,
+                             np.inf, np.zeros(1, np.uint64))
+
+    def _run_kernel(self, kernel, goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index,
+                    offset, params, deadline, keys):
+        r, N = self.robot, goal_p.shape[0]
+        q = np.zeros((N, r.dof))
+        stats = np.zeros((N, 4))
+        success = np.zeros(N, dtype=np.bool_)
+        iterations = np.zeros(N, dtype=np.int64)
+        attempts = np.zeros(N, dtype=np.int64)
+        kernel(goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index, offset, self._arrays,
+               params, float(deadline), keys, q, stats, success, iterations, attempts)
+        return q, stats, success, iterations, attempts
+
+    def _goals(self, positions, quaternions, seeds) -> _Goals:
+        p, single_p, device = _batch(positions, "positions", 3)
+        quat, single_q, _ = _batch(quaternions, "quaternions", 4)
+        if p.shape[0] != quat.shape[0] or single_p != single_q:
+            raise InvalidInputError(f"positions and quaternions disagree on the number of goals: "
+                                    f"{p.shape[0]} vs {quat.shape[0]}")
+        norm = np.linalg.norm(quat, axis=1)
+        if (norm < MIN_QUATERNION_NORM).any():
+            bad = int(np.argmax(norm < MIN_QUATERNION_NORM))
+            raise InvalidInputError(f"quaternion {bad} has norm {norm[bad]:.3g}: not a rotation")
+        quat = quat / norm[:, None]
+        s = None
+        if seeds is not None:
+            s, single_s, _ = _batch(seeds, "seeds", self.robot.dof)
+            if s.shape[0] != p.shape[0] or single_s != single_p:
+                raise InvalidInputError(f"seeds must have shape ({p.shape[0]}, {self.robot.dof}) "
+                                        f"like the goals, got {tuple(np.shape(seeds))}")
+        return _Goals(p, quat, s, single_p, device)
+
+    def _network_seeds(self, goals: _Goals, tip: str) -> np.ndarray:
+        """(N, n) float64 network answers for the goals of frame ``tip``."""
+        net = self.network
+        p, quat = goals.positions, goals.quaternions
+        if net.tip_frame != tip:
+            (i_tip, off_tip), (i_net, off_net) = self._tips[tip], self._tips[net.tip_frame]
+            if i_tip != i_net:
+                raise InvalidInputError(f"tip {tip!r} is not rigidly attached to the network's "
+                                        f"tip {net.tip_frame!r}")
+            X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
+            R = quaternion_to_matrix_np(quat)
+            p = p + R @ X[:3, 3]
+            quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
+        x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
+        return net(x).detach().to("cpu", torch.float64).numpy()
+
+    def solve(self, positions, quaternions, seeds=None, tip: str = "panda_hand",
+              timeout: float | None = None, refine: bool = True) -> IKResult:
+        """Joint angles that put frame ``tip`` at each goal pose.
+
+        Args:
+            positions: (N, 3) goal positions [m] in the base frame (or (3,) for one goal).
+            quaternions: (N, 4) goal orientations, x-y-z-w (normalised here; norm ~0 refused).
+            seeds: optional (N, n) joints [rad] tried first (clamped into the limits).
+            tip: one of :attr:`tips`.
+            timeout: wall-clock budget of the call [s]; None: ``timeout_per_goal`` x N.
+            refine: False returns the network's answer alone (needs a network).
+
+        Returns an :class:`IKResult`; success is True only where every criterion holds. Raises
+        InvalidInputError for bad shapes, NaN/inf, zero quaternions, unknown tips, bad timeouts.
+        """
+        t0 = time.perf_counter()
+        if not isinstance(tip, str) or tip not in self._tips:
+            raise InvalidInputError(f"unknown tip {tip!r}; known: {', '.join(self._tips)}")
+        goals = self._goals(positions, quaternions, seeds)
+        N = goals.positions.shape[0]
+        if timeout is None:
+            timeout = self.config.timeout_per_goal * N
+        elif isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number)) \
+                or not np.isfinite(timeout) or timeout < 0:
+            raise InvalidInputError(f"timeout must be a finite number of seconds >= 0, got "
+                                    f"{timeout!r}")
+        deadline = time.monotonic() + float(timeout)
+        if not refine and self.network is None:
+            raise InvalidInputError("refine=False returns the network's answer: this solver has "
+                                    "no network")
+        index, offset = self._tips[tip]
+        goal_R = quaternion_to_matrix_np(goals.quaternions)
+
+        columns, perturb = [], -1
+        if goals.seeds is not None:
+            columns.append(goals.seeds)
+            perturb = 0
+        t_net = time.perf_counter()
+        if self.network is not None and N > 0:
+            columns.append(self._network_seeds(goals, tip))
+            perturb = len(columns) - 1
+        network_time = time.perf_counter() - t_net
+        params = self._params
+        if not refine:
+            columns, perturb = columns[-1:], -1
+            params = params.copy()
+            params[rf.MAX_ATTEMPTS], params[rf.MAX_ITERATIONS] = 1, 0
+        if not columns:
+            columns.append(np.broadcast_to((self.robot.lower + self.robot.upper) / 2,
+                                           (N, self.robot.dof)))
+        seeds_arr = np.ascontiguousarray(np.stack(columns, axis=1))
+        n_seeds = np.full(N, len(columns), dtype=np.int64)
+        perturb_from = np.full(N, perturb, dtype=np.int64)
+        reach = np.linalg.norm(goals.positions - self._shoulder, axis=1)
+        skip = reach > self._reach[tip] + REACH_SLACK
+        kernel = (rf.solve_goals_parallel if N >= self.config.parallel_min_goals
+                  else rf.solve_goals_serial)
+        q, stats, success, iterations, attempts = self._run_kernel(
+            kernel, goal_R, goals.positions, seeds_arr, n_seeds, perturb_from, skip, index,
+            offset, params, deadline if refine else np.inf,
+            rf.goal_keys(np.concatenate([goals.positions, goals.quaternions], axis=1),
+                         self.config.random_seed))
+        return self._result(goals, q, stats, success, iterations, attempts,
+                            time.perf_counter() - t0, network_time)
+
+    @staticmethod
+    def _result(goals: _Goals, q, stats, success, iterations, attempts, solve_time,
+                network_time) -> IKResult:
+        arrays = dict(q=q, success=success, position_error=stats[:, rf.STAT_POSITION],
+                      orientation_error=stats[:, rf.STAT_ORIENTATION],
+                      collision_margin=stats[:, rf.STAT_MARGIN], iterations=iterations,
+                      attempts=attempts)
+        if goals.single:
+            arrays = {k: v[0] for k, v in arrays.items()}
+        if goals.torch_device is not None:
+            arrays = {k: torch.as_tensor(np.ascontiguousarray(v)).to(goals.torch_device)
+                      for k, v in arrays.items()}
+        return IKResult(solve_time=solve_time, network_time=network_time, **arrays)
+
+
+__all__ = ["IKResult", "IKSolver", "MIN_QUATERNION_NORM"]

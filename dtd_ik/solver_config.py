@@ -1,0 +1,126 @@
+"""Solver settings: ``config/solver.yaml`` (section ``solver``) plus keyword overrides, checked."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from . import refinement as rf
+from .exceptions import ConfigError
+from .paths import config_path, resolve
+
+DEFAULT_SOLVER_CONFIG = "solver.yaml"
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Every tunable of :class:`dtd_ik.solver.IKSolver`; units as in config/solver.yaml."""
+
+    position_tolerance: float = 1e-4  # [m]
+    orientation_tolerance: float = 1e-3  # [rad]
+    min_collision_margin: float = 0.005  # [m]
+    push_margin: float = 0.006  # [m]
+    converge_position: float = 1e-7  # [m]
+    converge_orientation: float = 1e-6  # [rad]
+    orientation_weight: float = 0.2  # [m/rad]
+    collision_weight: float = 1.0
+    lambda_init: float = 1e-4
+    lambda_up: float = 10.0
+    lambda_down: float = 0.3
+    lambda_min: float = 1e-10
+    lambda_max: float = 1e3
+    max_iterations: int = 40
+    max_attempts: int = 64
+    perturbed_seeds: int = 6
+    perturb_scale: float = 0.3  # [rad]
+    random_seed: int = 0
+    timeout_per_goal: float = 0.02  # [s]
+    parallel_min_goals: int = 8
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = int if f.type in ("int", int) else float
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                                  np.floating)):
+                raise ConfigError(f"solver option {f.name}: expected a number, got {value!r}")
+            if kind is int and float(value) != int(value):
+                raise ConfigError(f"solver option {f.name}: expected an integer, got {value!r}")
+            if not np.isfinite(value):
+                raise ConfigError(f"solver option {f.name}: must be finite, got {value!r}")
+            object.__setattr__(self, f.name, kind(value))
+        positive = ("position_tolerance", "orientation_tolerance", "converge_position",
+                    "converge_orientation", "orientation_weight", "collision_weight",
+                    "lambda_init", "lambda_min", "lambda_max", "timeout_per_goal",
+                    "max_attempts", "parallel_min_goals")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"solver option {name}: must be > 0, got {getattr(self, name)}")
+        for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
+        if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
+            raise ConfigError("solver options: need lambda_up > 1 and 0 < lambda_down < 1")
+        if self.push_margin < self.min_collision_margin:
+            raise ConfigError("solver option push_margin must be >= min_collision_margin")
+        if self.converge_position > self.position_tolerance or \
+                self.converge_orientation > self.orientation_tolerance:
+            raise ConfigError("solver options: converge_* must not exceed the success tolerances")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides) -> "SolverConfig":
+        """Read the ``solver`` section of ``path`` (default config/solver.yaml), then overrides."""
+        path = config_path(DEFAULT_SOLVER_CONFIG) if path is None else resolve(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read solver config {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"solver config {path} is not valid YAML: {exc}") from exc
+        section = (data or {}).get("solver") if isinstance(data, dict) else None
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: missing the 'solver' section")
+        known = {f.name for f in fields(cls)}
+        for source, values in ((str(path), section), ("keyword options", overrides)):
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ConfigError(f"{source}: unknown solver option(s) {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
+        return cls(**{**section, **overrides})
+
+    def with_options(self, **overrides) -> "SolverConfig":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown solver option(s) {', '.join(unknown)}")
+        return replace(self, **overrides)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def kernel_params(self) -> np.ndarray:
+        """The float64 parameter vector of :mod:`dtd_ik.refinement` (its index constants)."""
+        p = np.empty(rf.N_PARAMS)
+        p[rf.TOL_POSITION] = self.position_tolerance
+        p[rf.TOL_ORIENTATION] = self.orientation_tolerance
+        p[rf.MIN_MARGIN] = self.min_collision_margin
+        p[rf.PUSH_MARGIN] = self.push_margin
+        p[rf.CONVERGE_POSITION] = self.converge_position
+        p[rf.CONVERGE_ORIENTATION] = self.converge_orientation
+        p[rf.ORIENTATION_WEIGHT] = self.orientation_weight
+        p[rf.COLLISION_WEIGHT] = self.collision_weight
+        p[rf.LAMBDA_INIT] = self.lambda_init
+        p[rf.LAMBDA_UP] = self.lambda_up
+        p[rf.LAMBDA_DOWN] = self.lambda_down
+        p[rf.LAMBDA_MIN] = self.lambda_min
+        p[rf.LAMBDA_MAX] = self.lambda_max
+        p[rf.MAX_ITERATIONS] = self.max_iterations
+        p[rf.MAX_ATTEMPTS] = self.max_attempts
+        p[rf.PERTURBED_SEEDS] = self.perturbed_seeds
+        p[rf.PERTURB_SCALE] = self.perturb_scale
+        return p
+
+
+__all__ = ["DEFAULT_SOLVER_CONFIG", "SolverConfig"]

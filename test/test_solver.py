@@ -1,0 +1,267 @@
+"""IKSolver end to end, checked by independent references: pybullet's FK of the returned joints
+(position/orientation), the torch capsule model (margin), pybullet's meshes (self-collision), the
+joint limits of the URDF; plus networks scripted here to the model-file contract."""
+from typing import List
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+from torch import Tensor, nn
+
+from dtd_ik import IKSolver
+from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError
+
+MARGIN = 0.005
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+@pytest.fixture(scope="module")
+def solver():
+    return IKSolver.load(None)
+
+
+def collision_free_joints(kin, capsules, n, seed, margin=MARGIN):
+    """(n, 7) uniform joints whose torch capsule margin is >= ``margin``."""
+    rng = np.random.default_rng(seed)
+    Q = rng.uniform(kin.model.lower, kin.model.upper, (4 * n, kin.dof))
+    d = capsules.distance(torch.tensor(Q)).distance.numpy()
+    return Q[d >= margin][:n]
+
+
+def pybullet_poses(panda, Q, link="panda_hand"):
+    """(positions (N, 3), quaternions x-y-z-w (N, 4)) of ``link`` from pybullet's own FK."""
+    out = []
+    for q in Q:
+        panda.set_joints(q)
+        out.append(np.concatenate(panda.link_pose(link)))
+    out = np.array(out)
+    return out[:, :3], out[:, 3:]
+
+
+def check_answers(result, positions, quaternions, kin, capsules, panda, link="panda_hand"):
+    """Every claimed success holds by the references; returns pybullet's errors (pos, ori)."""
+    q = np.asarray(result.q)
+    assert np.all(q >= kin.model.lower) and np.all(q <= kin.model.upper), "joint limits violated"
+    p, quat = pybullet_poses(panda, q, link)
+    pos_err = np.linalg.norm(p - positions, axis=1)
+    ori_err = (Rotation.from_quat(quat) * Rotation.from_quat(quaternions).inv()).magnitude()
+    margin = capsules.distance(torch.tensor(q)).distance.numpy()
+    ok = np.asarray(result.success)
+    assert np.all(pos_err[ok] <= 1e-4) and np.all(ori_err[ok] <= 1e-3)
+    assert np.all(margin[ok] >= MARGIN - 1e-12), "success claimed below the 5 mm margin"
+    # the reported figures are the true ones
+    np.testing.assert_allclose(result.position_error, pos_err, atol=2e-7)
+    np.testing.assert_allclose(result.orientation_error, ori_err, atol=2e-6)
+    np.testing.assert_allclose(result.collision_margin, margin, atol=1e-9)
+    for qi in q[ok]:  # the capsule margin is conservative: pybullet's meshes agree
+        panda.set_joints(qi)
+        assert panda.min_distance(reach=0.01) > 0.0
+    return pos_err, ori_err
+
+
+class MidRange(nn.Module):
+    """A network meeting docs/model_format.md that answers the middle of the ranges."""
+
+    format_version: int
+    joint_names: List[str]
+    base_frame: str
+    tip_frame: str
+
+    def __init__(self, robot, tip="panda_hand"):
+        super().__init__()
+        self.format_version = 1
+        self.joint_names = list(robot.joint_names)
+        self.base_frame = robot.base_frame
+        self.tip_frame = tip
+        self.register_buffer("q_min", torch.as_tensor(robot.lower, dtype=torch.float32))
+        self.register_buffer("q_max", torch.as_tensor(robot.upper, dtype=torch.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (0.5 * (self.q_min + self.q_max)).expand(x.shape[0], -1).clone()
+
+
+class Oracle(MidRange):
+    """A network that knows a table of (pose of its tip, joints) pairs and answers the joints of
+    the nearest stored pose: a perfect seed for stored goals, if the goal reaches it in its tip."""
+
+    def __init__(self, robot, tip, poses, joints):
+        super().__init__(robot, tip)
+        self.register_buffer("keys", torch.as_tensor(poses, dtype=torch.float32))
+        self.register_buffer("values", torch.as_tensor(joints, dtype=torch.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        quat = x[:, 3:] / (x[:, 3:] ** 2).sum(dim=1, keepdim=True).sqrt()
+        quat = torch.where(quat[:, 3:] < 0, -quat, quat)
+        key = torch.cat([x[:, :3], quat], dim=1)
+        nearest = torch.cdist(key, self.keys).argmin(dim=1)
+        return self.values[nearest]
+
+
+def save(tmp_path, module, name="net.pt"):
+    path = tmp_path / name
+    torch.jit.script(module).save(str(path))
+    return path
+
+
+def test_converges_on_reachable_collision_free_goals_without_a_model(solver, kin, capsules,
+                                                                      pybullet_panda):
+    Q = collision_free_joints(kin, capsules, 300, seed=31)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = solver.solve(p, quat)
+    assert result.q.shape == (len(Q), 7) and result.success.dtype == bool
+    pos_err, ori_err = check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.mean() >= 0.99
+    assert np.median(pos_err) <= 1e-6 and np.median(ori_err) <= 1e-5
+
+
+@pytest.mark.parametrize("tip", ["panda_link8", "panda_hand_tcp"])
+def test_other_tips(solver, kin, capsules, pybullet_panda, tip):
+    Q = collision_free_joints(kin, capsules, 40, seed=32)
+    p, quat = pybullet_poses(pybullet_panda, Q, "panda_hand")
+    if tip == "panda_hand_tcp":  # the TCP sits 0.1034 m along the hand's z
+        p = p + Rotation.from_quat(quat).as_matrix()[:, :, 2] * 0.1034
+        result = solver.solve(p, quat, tip=tip)
+        p_back = p - Rotation.from_quat(quat).as_matrix()[:, :, 2] * 0.1034
+        check_answers(result, p_back, quat, kin, capsules, pybullet_panda, "panda_hand")
+    else:
+        p, quat = pybullet_poses(pybullet_panda, Q, tip)
+        result = solver.solve(p, quat, tip=tip)
+        check_answers(result, p, quat, kin, capsules, pybullet_panda, tip)
+    assert result.success.mean() >= 0.95
+
+
+def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(tmp_path, kin, capsules,
+                                                                       pybullet_panda):
+    """The oracle network learned panda_link8; goals name panda_hand. Its answers are exact only
+    if the solver converts the goals into the network's tip frame."""
+    Q = collision_free_joints(kin, capsules, 60, seed=33)
+    keys = np.concatenate(pybullet_poses(pybullet_panda, Q, "panda_link8"), axis=1)
+    keys[:, 3:] *= np.where(keys[:, 6:] < 0, -1, 1)
+    solver = IKSolver.load(save(tmp_path, Oracle(kin.model, "panda_link8", keys, Q)))
+    p, quat = pybullet_poses(pybullet_panda, Q, "panda_hand")
+    alone = solver.solve(p, quat, refine=False)
+    np.testing.assert_allclose(alone.q, Q.astype(np.float32), atol=1e-6)  # the network's answer
+    assert np.all(alone.iterations == 0) and np.all(alone.attempts == 1)
+    assert np.all(alone.position_error < 1e-5)  # float32 joints, nothing refined
+    refined = solver.solve(p, quat)
+    check_answers(refined, p, quat, kin, capsules, pybullet_panda)
+    assert refined.success.all() and refined.attempts.max() == 1  # the seed was good enough
+
+
+def test_midrange_network_plumbing(tmp_path, kin, capsules, pybullet_panda):
+    solver = IKSolver.load(save(tmp_path, MidRange(kin.model)))
+    Q = collision_free_joints(kin, capsules, 50, seed=34)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    alone = solver.solve(p, quat, refine=False)
+    np.testing.assert_allclose(alone.q, np.broadcast_to((kin.model.lower + kin.model.upper) / 2,
+                                                        (50, 7)), atol=1e-6)
+    assert not alone.success.any()  # mid-range is nowhere near these goals
+    result = solver.solve(p, quat)
+    check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.mean() >= 0.95
+
+
+def test_numpy_and_torch_in_same_type_out_and_single_goals(solver, kin, capsules, pybullet_panda):
+    Q = collision_free_joints(kin, capsules, 5, seed=35)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    a = solver.solve(p, quat)
+    t = solver.solve(torch.tensor(p), torch.tensor(quat, dtype=torch.float64))
+    assert isinstance(t.q, torch.Tensor) and t.success.dtype == torch.bool
+    np.testing.assert_array_equal(t.q.numpy(), a.q)
+    one = solver.solve(p[0], quat[0])
+    assert one.q.shape == (7,) and np.ndim(one.success) == 0
+    np.testing.assert_array_equal(one.q, a.q[0])
+
+
+def test_deterministic_and_independent_of_batching(solver, kin, capsules, pybullet_panda):
+    Q = collision_free_joints(kin, capsules, 30, seed=36)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    a, b = solver.solve(p, quat), solver.solve(p, quat)
+    np.testing.assert_array_equal(a.q, b.q)
+    np.testing.assert_array_equal(a.iterations, b.iterations)
+    singles = np.array([solver.solve(p[i:i + 1], quat[i:i + 1]).q[0] for i in range(len(Q))])
+    np.testing.assert_array_equal(singles, a.q)  # serial and parallel kernels, same answer
+
+
+def test_caller_seed_is_tried_first_and_clamped(solver, kin, capsules, pybullet_panda):
+    Q = collision_free_joints(kin, capsules, 10, seed=37)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = solver.solve(p, quat, seeds=Q)
+    assert np.all(result.attempts == 1) and result.success.all()
+    assert np.abs(result.q - Q).max() < 1e-5  # stays at the seed's solution
+    outside = Q + 10.0  # far outside the limits: clamped, still answers within them
+    check_answers(solver.solve(p, quat, seeds=outside), p, quat, kin, capsules, pybullet_panda)
+
+
+def test_goals_out_of_reach_fail_at_once(solver):
+    p = np.array([[2.0, 0.0, 0.5], [0.0, -1.5, 1.2], [0.0, 0.0, 3.0]])
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (3, 1))
+    result = solver.solve(p, quat)
+    assert not result.success.any() and np.all(result.attempts == 0)
+    assert np.all(result.position_error > 0.5)
+
+
+def test_timeout_is_honoured(solver):
+    # goals inside the reach sphere but unreachable without collision (the hand inside the base)
+    rng = np.random.default_rng(38)
+    p = np.column_stack([rng.uniform(-0.05, 0.05, 200), rng.uniform(-0.05, 0.05, 200),
+                         rng.uniform(0.0, 0.1, 200)])
+    quat = Rotation.random(200, random_state=38).as_quat()
+    none = solver.solve(p, quat, timeout=0.0)
+    assert np.all(none.attempts == 0) and not none.success.any()
+    assert np.all(np.isfinite(none.position_error))  # the first seed, evaluated
+    short = solver.solve(p, quat, timeout=0.002)
+    full_budget = solver.config.max_attempts * len(p)
+    assert not short.success.any() and short.attempts.sum() < full_budget / 4
+
+
+def test_success_criteria_come_from_the_config(kin, capsules, pybullet_panda):
+    strict = IKSolver.load(None, min_collision_margin=0.03, push_margin=0.03, max_attempts=4)
+    Q = collision_free_joints(kin, capsules, 40, seed=39)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = strict.solve(p, quat)
+    assert np.all(result.collision_margin[result.success] >= 0.03)
+    assert np.all(result.attempts <= 4)
+
+
+@pytest.mark.parametrize("positions, quaternions, kwargs, message", [
+    (np.full((2, 3), np.nan), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "NaN or inf"),
+    (np.zeros((2, 3)), np.array([[0, 0, 0, np.inf]] * 2), {}, "NaN or inf"),
+    (np.zeros((2, 3)), np.zeros((2, 4)), {}, "norm"),
+    (np.zeros((2, 2)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
+    (np.zeros((2, 3, 1)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
+    (np.zeros((3, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "disagree"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"tip": "panda_link42"}, "unknown tip"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((2, 6))}, "seeds"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((3, 7))}, "seeds"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": -1.0}, "timeout"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": float("nan")}, "timeout"),
+    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"refine": False}, "no network"),
+    ([["a", "b", "c"]], [[0, 0, 0, 1.0]], {}, "numeric"),
+])
+def test_bad_input_is_refused_with_a_clear_error(solver, positions, quaternions, kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        solver.solve(positions, quaternions, **kwargs)
+
+
+def test_quaternions_are_normalised(solver, kin, capsules, pybullet_panda):
+    Q = collision_free_joints(kin, capsules, 5, seed=40)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    b = solver.solve(p, 3.0 * quat)
+    check_answers(b, p, quat, kin, capsules, pybullet_panda)
+    assert b.success.all()
+
+
+def test_empty_batch(solver):
+    result = solver.solve(np.zeros((0, 3)), np.zeros((0, 4)))
+    assert result.q.shape == (0, 7) and result.success.shape == (0,)
+
+
+def test_load_refuses_bad_options_and_models(tmp_path):
+    with pytest.raises(ConfigError, match="unknown solver option"):
+        IKSolver.load(None, max_attempt=3)
+    with pytest.raises(ConfigError, match="max_attempts"):
+        IKSolver.load(None, max_attempts=0)
+    with pytest.raises(ModelLoadError, match="not found"):
+        IKSolver.load(tmp_path / "missing.pt")

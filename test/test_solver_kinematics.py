@@ -1,0 +1,96 @@
+"""The solver's compiled kernels (dtd_ik.compiled_kinematics) against independent references:
+pybullet's Panda for FK, finite differences for the Jacobian and the distance gradients, and the
+torch kinematics / capsule model (a separate implementation of the same constants)."""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from conftest import random_joints
+from dtd_ik.compiled_kinematics import CompiledKinematics
+from dtd_ik.exceptions import UnknownFrameError
+
+TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
+
+
+@pytest.fixture(scope="module")
+def ck():
+    return CompiledKinematics()
+
+
+@pytest.mark.parametrize("tip", ["panda_link8", "panda_hand", "panda_hand_tcp"])
+def test_compiled_fk_matches_pybullet(ck, kin, pybullet_panda, tip):
+    Q = random_joints(kin, 300, seed=11)
+    R, p = ck.forward(Q, tip)
+    pb_link = "panda_hand" if tip == "panda_hand_tcp" else tip
+    for q, p_i, R_i in zip(Q, p, R):
+        pybullet_panda.set_joints(q)
+        ref_p, ref_quat = pybullet_panda.link_pose(pb_link)
+        ref_R = Rotation.from_quat(ref_quat).as_matrix()
+        if tip == "panda_hand_tcp":
+            ref_p = ref_p + ref_R[:, 2] * TCP_OFFSET
+        assert np.abs(p_i - ref_p).max() < 1e-6
+        assert Rotation.from_matrix(R_i @ ref_R.T).magnitude() < 1e-6
+
+
+@pytest.mark.parametrize("tip", ["panda_link8", "panda_hand_tcp"])
+def test_compiled_fk_and_jacobian_equal_torch_kinematics(ck, kin, tip):
+    Q = random_joints(kin, 500, seed=12)
+    pose, J_ref = kin.forward_and_jacobian(torch.tensor(Q), tip)
+    R, p = ck.forward(Q, tip)
+    np.testing.assert_allclose(p, pose.position.numpy(), atol=1e-12)
+    np.testing.assert_allclose(R, pose.rotation.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ck.jacobian(Q, tip), J_ref.numpy(), atol=1e-12)
+
+
+def test_compiled_jacobian_matches_finite_differences(ck, kin):
+    Q = random_joints(kin, 100, seed=13)
+    J = ck.jacobian(Q, "panda_hand")
+    h = 1e-6
+    for j in range(kin.dof):
+        dq = np.zeros(kin.dof)
+        dq[j] = h
+        (Rp, pp), (Rm, pm) = ck.forward(Q + dq, "panda_hand"), ck.forward(Q - dq, "panda_hand")
+        np.testing.assert_allclose((pp - pm) / (2 * h), J[:, :3, j], atol=1e-8)
+        # angular velocity: axis-angle of R(q + h) R(q - h)^T over 2h
+        w = Rotation.from_matrix(Rp @ np.swapaxes(Rm, 1, 2)).as_rotvec() / (2 * h)
+        np.testing.assert_allclose(w, J[:, 3:, j], atol=1e-8)
+
+
+def test_compiled_pair_distances_equal_the_torch_collision_model(ck, kin, capsules):
+    Q = random_joints(kin, 1000, seed=14)
+    D, _ = ck.pair_distances(Q)
+    ref = capsules.distance(torch.tensor(Q))
+    assert ck.robot.pair_names == capsules.pair_names
+    np.testing.assert_allclose(D, ref.pair_distances.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ck.min_distance(Q), ref.distance.numpy(), atol=1e-12)
+
+
+def test_compiled_distance_gradients_match_finite_differences(ck, kin):
+    Q = random_joints(kin, 200, seed=15)
+    _, G = ck.pair_distances(Q)
+    h = 1e-7  # small against the distance map's cells (0.012 rad), so few differences straddle one
+    worst = []
+    for j in range(kin.dof):
+        dq = np.zeros(kin.dof)
+        dq[j] = h
+        fd = (ck.pair_distances(Q + dq)[0] - ck.pair_distances(Q - dq)[0]) / (2 * h)
+        worst.append(np.abs(fd - G[:, :, j]))
+    err = np.stack(worst)
+    # a difference straddling a kink (segment end switch, map cell edge) may differ; nearly all agree
+    assert np.mean(err < 1e-5) > 0.999, np.sort(err.ravel())[-5:]
+    assert np.median(err) < 1e-8
+
+
+def test_segment_kernel_handles_parallel_and_point_segments(ck):
+    from dtd_ik.compiled_kinematics import segment_params
+    s, t = segment_params(np.zeros(3), np.array([1.0, 0, 0]), np.array([0.5, 1, 0]),
+                          np.array([1.5, 1, 0]))  # parallel, overlapping in x
+    assert 0 <= s <= 1 and 0 <= t <= 1 and abs((0 + s) - (0.5 + t)) < 1e-12
+    s, t = segment_params(np.zeros(3), np.zeros(3), np.array([-1.0, 1, 0]), np.array([1.0, 1, 0]))
+    assert s == 0.0 and abs(t - 0.5) < 1e-12  # a point against a segment: the perpendicular foot
+
+
+def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
+    with pytest.raises(UnknownFrameError, match="panda_link42"):
+        ck.forward(random_joints(kin, 1), "panda_link42")
