@@ -13,7 +13,7 @@ N x N grid over [-pi, pi)^2 and stored as a certified lower bound:
 - values are capped at ``reach`` (min(d, reach) is still a lower bound and still Lipschitz) and
   stored rounded down to 0.01 mm as int16.
 
-    .venv/bin/python tools/build_distance_map.py [--size 512] [--out config/panda_wrist_distance.npz]
+    .venv/bin/python tools/build_distance_map.py [--size 1024] [--out config/panda_wrist_distance.npz]
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def pair(pb: PybulletPanda, a: str, b: str, reach: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=512, help="grid points per joint")
+    parser.add_argument("--size", type=int, default=1024, help="grid points per joint")
     parser.add_argument("--reach", type=float, default=0.1, help="cap on stored distances [m]")
     parser.add_argument("--finger-step", type=float, default=0.01, help="opening sampling [m]")
     parser.add_argument("--out", default="config/panda_wrist_distance.npz")
