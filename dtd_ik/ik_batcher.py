@@ -1,0 +1,132 @@
+"""Solve IK goals that arrive together from many threads as one solver batch.
+
+Leader/follower: a calling thread that finds the solver idle becomes the leader, takes every goal
+waiting (up to ``max_batch``), solves them in one ``solve`` call per tip and hands each waiting
+thread its row; the others sleep on a condition until their answer is ready. A lone request pays
+no thread hand-off; a burst is solved in a few large batches. No ROS here: the IK node's service
+threads call :meth:`GoalBatcher.solve`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Goal:
+    """One goal: pose of ``tip`` in the base frame, optional seed, time budget [s]."""
+
+    position: np.ndarray  # (3,) [m]
+    quaternion: np.ndarray  # (4,) x-y-z-w
+    tip: str
+    seed: np.ndarray | None  # (n,) [rad]
+    timeout: float  # [s]
+    deadline: float = 0.0  # time.monotonic() by which the answer is due
+    answer: "Answer | None" = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One row of a solver result, with the size and in-solver time of the batch it came from."""
+
+    q: np.ndarray  # (n,) [rad]
+    success: bool
+    position_error: float  # [m]
+    orientation_error: float  # [rad]
+    collision_margin: float  # [m]
+    batch_size: int
+    solve_time: float  # [s] of the whole solve() call
+
+
+# solve(positions (N,3), quaternions (N,4), seeds (N,n)|None, tip, timeout) -> result with q,
+# success, position_error, orientation_error, collision_margin (N,) arrays and solve_time
+SolveFn = Callable[..., object]
+
+
+class GoalBatcher:
+    """Thread-safe front of a batched solver; see the module docstring."""
+
+    def __init__(self, solve: SolveFn, dof: int, max_batch: int = 256):
+        self._solve = solve
+        self._dof = dof
+        self.max_batch = max_batch
+        self._pending: list[Goal] = []
+        self._busy = False
+        self._cond = threading.Condition()
+        self.batches = 0  # solve() calls made
+        self.largest_batch = 0
+
+    def solve(self, goal: Goal) -> Answer:
+        """Block until ``goal`` is solved (or raise what the solver raised for its batch)."""
+        goal.deadline = time.monotonic() + goal.timeout
+        with self._cond:
+            self._pending.append(goal)
+            while True:
+                if goal.done:
+                    break
+                if not self._busy:
+                    self._busy = True
+                    batch = self._pending[:self.max_batch]
+                    del self._pending[:len(batch)]
+                    break
+                self._cond.wait()
+        if not goal.done:
+            try:
+                self._run(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if goal.error is not None:
+            raise goal.error
+        return goal.answer
+
+    def _run(self, batch: list[Goal]) -> None:
+        by_tip: dict[str, list[Goal]] = {}
+        for g in batch:
+            by_tip.setdefault(g.tip, []).append(g)
+        for tip, goals in by_tip.items():
+            try:
+                self._run_tip(tip, goals)
+            except BaseException as exc:  # hand the solver's error to every waiting caller
+                for g in goals:
+                    g.error = exc
+            finally:
+                with self._cond:
+                    for g in goals:
+                        g.done = True
+                    self._cond.notify_all()
+
+    def _run_tip(self, tip: str, goals: list[Goal]) -> None:
+        n = len(goals)
+        positions = np.stack([g.position for g in goals])
+        quaternions = np.stack([g.quaternion for g in goals])
+        seeds = None
+        if any(g.seed is not None for g in goals):
+            seeds = np.full((n, self._dof), np.nan)
+            for i, g in enumerate(goals):
+                if g.seed is not None:
+                    seeds[i] = g.seed
+            if np.isnan(seeds).any():  # mixed batch: split so that unseeded goals stay unseeded
+                seeded = [g for g in goals if g.seed is not None]
+                self._run_tip(tip, seeded)
+                self._run_tip(tip, [g for g in goals if g.seed is None])
+                return
+        budget = max(g.deadline for g in goals) - time.monotonic()
+        result = self._solve(positions, quaternions, seeds=seeds, tip=tip,
+                             timeout=max(budget, 0.0))
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, n)
+        for i, g in enumerate(goals):
+            g.answer = Answer(q=np.asarray(result.q[i], dtype=np.float64),
+                              success=bool(result.success[i]),
+                              position_error=float(result.position_error[i]),
+                              orientation_error=float(result.orientation_error[i]),
+                              collision_margin=float(result.collision_margin[i]),
+                              batch_size=n, solve_time=float(result.solve_time))

@@ -1,0 +1,102 @@
+"""The ``ik_client`` demo: sends GetPositionIK requests to a running ik_server and prints answers.
+
+    ik_client [--service compute_ik] [--count 5] [--wait 30]
+
+Goals are poses of panda_hand at random collision-free joint configurations (so they are
+reachable), then two requests the server must refuse (an unknown group, a goal out of reach). For
+each: the error code, the joint answer, the server's message and the round-trip latency.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import rclpy
+import torch
+from moveit_msgs.srv import GetPositionIK
+
+from .collision import CapsuleModel
+from .kinematics import Kinematics
+from .ros_conversions import error_name
+
+
+def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: float = 0.01):
+    """(q, position, quaternion xyzw) of ``count`` random configurations with capsule margin
+    >= ``margin`` [m], inside the joint limits."""
+    kin = Kinematics()
+    capsules = CapsuleModel(kin)
+    rng = np.random.default_rng(seed)
+    found = []
+    while len(found) < count:
+        q = rng.uniform(kin.model.lower, kin.model.upper, size=(64, kin.dof))
+        qt = torch.tensor(q, dtype=torch.float64)
+        ok = (capsules.distance(qt).distance >= margin).numpy()
+        pose = kin.forward(qt, tip)
+        for i in np.flatnonzero(ok)[: count - len(found)]:
+            found.append((q[i], pose.position[i].numpy(), pose.quaternion[i].numpy()))
+    return found
+
+
+def make_request(position, quaternion, group="panda_arm", link="panda_hand", frame="panda_link0",
+                 avoid_collisions=True) -> GetPositionIK.Request:
+    req = GetPositionIK.Request()
+    ik = req.ik_request
+    ik.group_name, ik.ik_link_name, ik.avoid_collisions = group, link, avoid_collisions
+    ik.pose_stamped.header.frame_id = frame
+    p, o = ik.pose_stamped.pose.position, ik.pose_stamped.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in position)
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
+    return req
+
+
+def call(node, client, request, timeout: float = 10.0):
+    """(response or None, round trip [s])."""
+    t0 = time.perf_counter()
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    return future.result(), time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--service", default="compute_ik", help="GetPositionIK service name")
+    parser.add_argument("--count", type=int, default=5, help="reachable goals to send")
+    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the server")
+    args, ros_args = parser.parse_known_args(argv)
+    rclpy.init(args=ros_args or None)
+    node = rclpy.create_node("dtd_ik_client")
+    try:
+        client = node.create_client(GetPositionIK, args.service)
+        if not client.wait_for_service(timeout_sec=args.wait):
+            print(f"ik_client: no {args.service} service after {args.wait:.0f} s; start the "
+                  "server with scripts/main", file=sys.stderr)
+            return 1
+        requests = [(f"reachable goal {i + 1}", make_request(p, quat))
+                    for i, (_, p, quat) in enumerate(reachable_goals(args.count))]
+        requests.append(("unknown group", make_request([0.4, 0, 0.5], [1, 0, 0, 0], group="arm")))
+        requests.append(("out of reach", make_request([3.0, 0, 0.5], [1, 0, 0, 0])))
+        latencies = []
+        for label, req in requests:
+            res, dt = call(node, client, req)
+            if res is None:
+                print(f"{label:18s} no answer within 10 s")
+                continue
+            latencies.append(dt)
+            code = res.error_code
+            q = ", ".join(f"{v:+.4f}" for v in res.solution.joint_state.position[:7])
+            print(f"{label:18s} {error_name(code.val):24s} {dt * 1e3:7.2f} ms  "
+                  f"{'q = [' + q + ']' if q else ''}\n{'':18s} {code.message}")
+        if latencies:
+            lat = np.array(latencies) * 1e3
+            print(f"round trip over {len(lat)} requests: median {np.median(lat):.2f} ms, "
+                  f"max {lat.max():.2f} ms")
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

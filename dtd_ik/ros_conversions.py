@@ -1,0 +1,194 @@
+"""ROS message <-> numpy conversions for the IK server: pure functions, no ROS graph.
+
+Quaternions are x-y-z-w everywhere (as in ROS and in dtd_ik). Transforms are (4, 4) float64
+homogeneous matrices [m]. These functions import message types only, never rclpy's node layer, so
+they are tested with hand-built messages (test/test_ros_conversions.py).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Pose, PoseStamped, Transform
+from moveit_msgs.msg import MoveItErrorCodes, RobotState
+from sensor_msgs.msg import JointState
+
+from .exceptions import InvalidInputError
+
+# A quaternion whose norm is below this is no rotation at all: refused instead of normalised.
+MIN_QUATERNION_NORM = 1e-6
+
+
+def quaternion_to_matrix(q_xyzw: np.ndarray) -> np.ndarray:
+    """(4,) unit quaternion x-y-z-w -> (3, 3) rotation."""
+    x, y, z, w = q_xyzw
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> (4,) unit quaternion x-y-z-w with w >= 0 (Shepperd's method)."""
+    trace = R[0, 0] + R[1, 1] + R[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(R)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-300))
+        q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (R[j, i] + R[i, j]) / s
+        q[k] = (R[k, i] + R[i, k]) / s
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarray]:
+    """A geometry_msgs/Pose -> (position (3,) [m], unit quaternion (4,) x-y-z-w).
+
+    Raises InvalidInputError for NaN/inf or a quaternion of norm ~0; any other quaternion is
+    normalised (clients often send slightly non-unit quaternions).
+    """
+    p, o = pose.position, pose.orientation
+    position = np.array([p.x, p.y, p.z], dtype=np.float64)
+    quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
+    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat))):
+        raise InvalidInputError(f"{what} contains NaN or inf")
+    norm = float(np.linalg.norm(quat))
+    if norm < MIN_QUATERNION_NORM:
+        raise InvalidInputError(
+            f"{what} has a zero orientation quaternion (norm {norm:.1e}); "
+            "send a unit quaternion, e.g. w=1 for no rotation")
+    return position, quat / norm
+
+
+def pose_to_matrix(pose: Pose, what: str = "pose") -> np.ndarray:
+    """A geometry_msgs/Pose -> (4, 4) transform; see :func:`pose_to_arrays` for the checks."""
+    position, quat = pose_to_arrays(pose, what)
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_matrix(quat)
+    T[:3, 3] = position
+    return T
+
+
+def matrix_to_pose(T: np.ndarray) -> Pose:
+    """(4, 4) transform -> geometry_msgs/Pose."""
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in T[:3, 3])
+    q = matrix_to_quaternion(T[:3, :3])
+    o = pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in q)
+    return pose
+
+
+def matrix_to_transform(T: np.ndarray) -> Transform:
+    """(4, 4) transform -> geometry_msgs/Transform."""
+    t = Transform()
+    t.translation.x, t.translation.y, t.translation.z = (float(v) for v in T[:3, 3])
+    q = matrix_to_quaternion(T[:3, :3])
+    t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w = (float(v) for v in q)
+    return t
+
+
+def xyz_quat_to_matrix(values: Sequence[float], what: str) -> np.ndarray:
+    """[x, y, z, qx, qy, qz, qw] (a parameter) -> (4, 4) transform."""
+    values = [float(v) for v in values]
+    if len(values) != 7:
+        raise InvalidInputError(f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers")
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = values[:3]
+    o = pose.orientation
+    o.x, o.y, o.z, o.w = values[3:]
+    return pose_to_matrix(pose, what)
+
+
+def invert_transform(T: np.ndarray) -> np.ndarray:
+    """Inverse of a rigid (4, 4) transform."""
+    inv = np.eye(4)
+    inv[:3, :3] = T[:3, :3].T
+    inv[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return inv
+
+
+def duration_to_seconds(d: Duration) -> float:
+    """builtin_interfaces/Duration -> seconds (sec + nanosec, both honoured)."""
+    return float(d.sec) + float(d.nanosec) * 1e-9
+
+
+def joint_state_positions(js: JointState, what: str = "robot_state.joint_state") -> dict[str, float]:
+    """name -> position of a JointState; InvalidInputError when lengths differ or values are not
+    finite (move_group silently ignores such a state; dtd_ik says what is wrong)."""
+    names, positions = list(js.name), list(js.position)
+    if len(names) != len(positions):
+        raise InvalidInputError(
+            f"{what} has {len(names)} names but {len(positions)} positions")
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"{what} names a joint twice")
+    values = np.asarray(positions, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
+        raise InvalidInputError(f"{what} has non-finite positions for {', '.join(bad)}")
+    return dict(zip(names, values.tolist()))
+
+
+def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
+                     frame_id: str = "") -> JointState:
+    """A sensor_msgs/JointState with positions only."""
+    js = JointState()
+    js.header.stamp = stamp
+    js.header.frame_id = frame_id
+    js.name = list(names)
+    js.position = [float(v) for v in positions]
+    return js
+
+
+def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
+                     frame_id: str, virtual_joint: str | None = None,
+                     virtual_transform: np.ndarray | None = None) -> RobotState:
+    """A full (is_diff false) moveit_msgs/RobotState: every single-DOF joint in ``names`` order
+    and, when given, the virtual joint tying the model frame to the robot's base."""
+    state = RobotState()
+    state.is_diff = False
+    state.joint_state = make_joint_state(names, positions, stamp, frame_id)
+    if virtual_joint:
+        mdof = state.multi_dof_joint_state
+        mdof.header.stamp = stamp
+        mdof.header.frame_id = frame_id
+        mdof.joint_names = [virtual_joint]
+        mdof.transforms = [matrix_to_transform(
+            np.eye(4) if virtual_transform is None else virtual_transform)]
+    return state
+
+
+def make_error_code(val: int, message: str, source: str) -> MoveItErrorCodes:
+    """A moveit_msgs/MoveItErrorCodes with its 2.6.0 ``message`` and ``source`` filled in."""
+    code = MoveItErrorCodes()
+    code.val = int(val)
+    code.message = message
+    code.source = source
+    return code
+
+
+def make_pose_stamped(T: np.ndarray, frame_id: str, stamp: Time) -> PoseStamped:
+    """(4, 4) transform -> geometry_msgs/PoseStamped in ``frame_id``."""
+    ps = PoseStamped()
+    ps.header.frame_id = frame_id
+    ps.header.stamp = stamp
+    ps.pose = matrix_to_pose(T)
+    return ps
+
+
+ERROR_NAMES = {getattr(MoveItErrorCodes, k): k for k in dir(MoveItErrorCodes)
+               if k.isupper() and isinstance(getattr(MoveItErrorCodes, k), int)}
+
+
+def error_name(val: int) -> str:
+    """MoveItErrorCodes value -> its constant name (e.g. -31 -> 'NO_IK_SOLUTION')."""
+    return ERROR_NAMES.get(int(val), str(val))

@@ -1,0 +1,39 @@
+"""Start the dtd_ik IK server: ``ros2 launch dtd_ik ik_server.launch.py [model_path:=...]``.
+
+Serves moveit_msgs/GetPositionIK on ``compute_ik`` and GetPositionFK on ``compute_fk`` (relative
+names: ``namespace:=`` and remaps apply) with the parameters of config/ik_server.yaml.
+"""
+from pathlib import Path
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "dtd_ik"
+EXECUTABLE = "ik_server"
+PARAMS_FILE = Path("config") / "ik_server.yaml"
+
+
+def generate_launch_description() -> LaunchDescription:
+    args = [
+        DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
+        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution(
+            [FindPackageShare(PACKAGE), str(PARAMS_FILE)]), description="node parameters"),
+        DeclareLaunchArgument("model_path", default_value="auto",
+                              description="IK network (auto, none, or a path)"),
+        DeclareLaunchArgument("solution_topic", default_value="~/solution",
+                              description="JointState of every solution (e.g. /joint_states)"),
+    ]
+    server = Node(
+        package=PACKAGE,
+        executable=EXECUTABLE,
+        name="dtd_ik_server",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        parameters=[LaunchConfiguration("params_file"),
+                    {"model_path": LaunchConfiguration("model_path"),
+                     "solution_topic": LaunchConfiguration("solution_topic")}],
+    )
+    return LaunchDescription([*args, server])

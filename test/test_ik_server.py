@@ -1,0 +1,307 @@
+"""The IK server end to end: the ik_server executable in a subprocess, called over real Fast DDS.
+
+The node runs in its own process under a namespace, on a private DDS domain limited to localhost,
+started the way scripts/main starts it (console script + config/ik_server.yaml). The test process is
+a plain rclpy client: no part of ROS is mocked.
+"""
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray
+from moveit_msgs.msg import JointConstraint, MoveItErrorCodes as Codes, PositionConstraint
+from moveit_msgs.srv import GetPositionFK, GetPositionIK
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+
+from dtd_ik.ik_client import make_request, reachable_goals
+from dtd_ik.ik_server_node import SERVICE_QOS
+from dtd_ik.ros_conversions import pose_to_matrix, quaternion_to_matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.prefix) / "bin"
+NS = "/e2e"
+DOMAIN = 100 + os.getpid() % 100  # private DDS domain: no cross-talk with other runs
+ENV = {**os.environ, "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+ARM = [f"panda_joint{i}" for i in range(1, 8)]
+ALL_JOINTS = ARM + ["panda_finger_joint1", "panda_finger_joint2"]
+WAIT = 60.0  # [s] upper bound on any wait for the server (a hang fails, speed is not tested)
+
+
+def server_command(*params: str) -> list[str]:
+    cmd = [str(BIN / "ik_server"), "--ros-args", "-r", f"__ns:={NS}",
+           "--params-file", str(ROOT / "config" / "ik_server.yaml")]
+    for p in params:
+        cmd += ["-p", p]
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "ik_server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0"),
+                                stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
+    yield proc, log
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Client:
+    def __init__(self, context):
+        self.node = rclpy.create_node("ik_server_test", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        # deep queues like the server's: the 200-request burst must not be dropped on our side
+        self.ik = self.node.create_client(GetPositionIK, f"{NS}/compute_ik", qos_profile=SERVICE_QOS)
+        self.fk = self.node.create_client(GetPositionFK, f"{NS}/compute_fk")
+
+    def spin_until(self, condition, what: str, timeout: float = WAIT):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def call(self, client, request):
+        future = client.call_async(request)
+        self.spin_until(future.done, f"answer from {client.srv_name}")
+        return future.result()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    proc, log = server
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    c = Client(context)
+    deadline = time.monotonic() + WAIT
+    while not c.ik.wait_for_service(timeout_sec=0.5):
+        assert proc.poll() is None, f"ik_server exited with {proc.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no compute_ik service:\n{log.read_text()}"
+    assert c.fk.wait_for_service(timeout_sec=WAIT)
+    yield c
+    c.node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="module")
+def kin_goals():
+    return reachable_goals(12, seed=11)
+
+
+def fk_matrix(kin, q, link="panda_hand"):
+    return kin.frame_transforms(torch.tensor(np.asarray(q)[None], dtype=torch.float64),
+                                [link])[0, 0].numpy()
+
+
+def goal_error(kin, q, position, quaternion, link="panda_hand"):
+    T = fk_matrix(kin, q, link)
+    R_goal = quaternion_to_matrix(np.asarray(quaternion))
+    angle = math.acos(max(-1.0, min(1.0, (np.trace(R_goal.T @ T[:3, :3]) - 1) / 2)))
+    return float(np.linalg.norm(T[:3, 3] - position)), angle
+
+
+def test_solves_reachable_goals_and_answers_moveit_style(client, kin, capsules, kin_goals):
+    for _, position, quaternion in kin_goals:
+        req = make_request(position, quaternion, avoid_collisions=True)
+        req.ik_request.pose_stamped.header.stamp.sec = 42
+        res = client.call(client.ik, req)
+        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+        assert res.error_code.source == "dtd_ik_server" and "collision margin" in res.error_code.message
+        js = res.solution.joint_state
+        assert list(js.name) == ALL_JOINTS and js.header.frame_id == "world"
+        assert js.header.stamp.sec == 42 and not res.solution.is_diff
+        assert list(res.solution.multi_dof_joint_state.joint_names) == ["virtual_joint"]
+        q = np.array(js.position[:7])
+        assert np.all(q >= kin.model.lower) and np.all(q <= kin.model.upper)
+        dp, dr = goal_error(kin, q, position, quaternion)
+        assert dp <= 1e-4 and dr <= 1e-3
+        margin = capsules.distance(torch.tensor(q[None])).distance.item()
+        assert margin >= 0.005 - 1e-9
+
+
+def test_goal_in_the_hand_tcp_frame_via_the_manipulator_group(client, kin):
+    q0 = np.array([0.1, -0.4, 0.2, -2.2, 0.1, 1.9, 0.5])
+    T = fk_matrix(kin, q0, "panda_hand_tcp")
+    req = make_request(T[:3, 3], [0, 0, 0, 1], group="panda_manipulator", link="")
+    req.ik_request.pose_stamped.pose.orientation.__init__()
+    o = req.ik_request.pose_stamped.pose.orientation
+    from dtd_ik.ros_conversions import matrix_to_quaternion
+
+    o.x, o.y, o.z, o.w = matrix_to_quaternion(T[:3, :3])
+    req.ik_request.pose_stamped.header.frame_id = ""  # the model frame
+    res = client.call(client.ik, req)
+    assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+    q = np.array(res.solution.joint_state.position[:7])
+    assert np.allclose(fk_matrix(kin, q, "panda_hand_tcp"), T, atol=2e-4)
+
+
+def bad_requests(kin_goals):
+    _, p, quat = kin_goals[0]
+    cases = {}
+    cases["unknown group"] = (make_request(p, quat, group="arm"), Codes.INVALID_GROUP_NAME)
+    cases["empty group"] = (make_request(p, quat, group=""), Codes.INVALID_GROUP_NAME)
+    cases["unknown link"] = (make_request(p, quat, link="panda_link3"), Codes.INVALID_LINK_NAME)
+    cases["unknown frame"] = (make_request(p, quat, frame="map"), Codes.FRAME_TRANSFORM_FAILURE)
+    r = make_request(p, quat)
+    r.ik_request.robot_state.joint_state = JointState(name=ARM, position=[0.0] * 6)
+    cases["state lengths"] = (r, Codes.INVALID_ROBOT_STATE)
+    r = make_request(p, [0, 0, 0, 0])
+    cases["zero quaternion"] = (r, Codes.INVALID_GOAL_CONSTRAINTS)
+    r = make_request([math.nan, 0, 0], quat)
+    cases["nan position"] = (r, Codes.INVALID_GOAL_CONSTRAINTS)
+    r = make_request(p, quat)
+    r.ik_request.constraints.position_constraints = [PositionConstraint()]
+    cases["position constraint"] = (r, Codes.INVALID_GOAL_CONSTRAINTS)
+    r = make_request(p, quat)
+    r.ik_request.constraints.joint_constraints = [JointConstraint(joint_name="nope")]
+    cases["constraint joint"] = (r, Codes.INVALID_GOAL_CONSTRAINTS)
+    r = make_request(p, quat)
+    r.ik_request.pose_stamped_vector = [r.ik_request.pose_stamped] * 2
+    cases["two poses"] = (r, Codes.INVALID_LINK_NAME)
+    r = make_request([2.5, 0.0, 0.4], [1, 0, 0, 0])
+    r.ik_request.timeout = Duration(sec=0, nanosec=20_000_000)
+    cases["out of reach"] = (r, Codes.NO_IK_SOLUTION)
+    return cases
+
+
+@pytest.mark.parametrize("case", ["unknown group", "empty group", "unknown link", "unknown frame",
+                                  "state lengths", "zero quaternion", "nan position",
+                                  "position constraint", "constraint joint", "two poses",
+                                  "out of reach"])
+def test_bad_requests_get_their_moveit_error_code_and_a_message(client, kin_goals, case):
+    request, code = bad_requests(kin_goals)[case]
+    res = client.call(client.ik, request)
+    assert res.error_code.val == code, res.error_code.message
+    assert len(res.error_code.message) > 10 and res.error_code.source == "dtd_ik_server"
+    assert len(res.solution.joint_state.position) == 0  # no solution on failure
+
+
+def test_joint_constraint_is_honoured(client, kin_goals):
+    q0, p, quat = kin_goals[1]
+    req = make_request(p, quat)
+    req.ik_request.constraints.joint_constraints = [JointConstraint(
+        joint_name="panda_joint1", position=float(q0[0]), tolerance_above=0.05,
+        tolerance_below=0.05, weight=1.0)]
+    req.ik_request.timeout = Duration(sec=1)
+    res = client.call(client.ik, req)
+    if res.error_code.val == Codes.SUCCESS:
+        assert abs(res.solution.joint_state.position[0] - q0[0]) <= 0.05 + 1e-9
+    else:  # an honest refusal, never an answer outside the constraint
+        assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
+
+
+def test_fk_service_matches_the_kinematics_module(client, kin):
+    req = GetPositionFK.Request()
+    req.fk_link_names = ["panda_link4", "panda_hand", "panda_hand_tcp", "nose"]
+    q = [0.2, -0.3, 0.1, -1.9, 0.4, 1.6, -0.2]
+    req.robot_state.joint_state = JointState(name=ARM, position=q)
+    res = client.call(client.fk, req)
+    assert res.error_code.val == Codes.INVALID_LINK_NAME and "nose" in res.error_code.message
+    assert list(res.fk_link_names) == ["panda_link4", "panda_hand", "panda_hand_tcp"]
+    for link, ps in zip(res.fk_link_names, res.pose_stamped):
+        assert ps.header.frame_id == "world"
+        assert np.allclose(pose_to_matrix(ps.pose), fk_matrix(kin, q, link), atol=1e-12)
+
+
+def test_solution_and_margin_are_published(client, kin_goals):
+    got = {"solution": [], "margin": []}
+    client.node.create_subscription(JointState, f"{NS}/dtd_ik_server/solution",
+                                    got["solution"].append, 10)
+    client.node.create_subscription(Float64, f"{NS}/dtd_ik_server/collision_margin",
+                                    got["margin"].append, 10)
+    _, p, quat = kin_goals[2]
+    deadline = time.monotonic() + WAIT
+    while not (got["solution"] and got["margin"]):  # the first messages may race discovery
+        assert time.monotonic() < deadline, "no solution/margin messages"
+        res = client.call(client.ik, make_request(p, quat, avoid_collisions=True))
+        assert res.error_code.val == Codes.SUCCESS
+        client.spin_until(lambda: True, "spin")
+        for _ in range(10):
+            client.executor.spin_once(timeout_sec=0.05)
+    assert list(got["solution"][-1].name) == ALL_JOINTS
+    assert np.allclose(got["solution"][-1].position, res.solution.joint_state.position)
+    assert got["margin"][-1].data >= 0.005
+
+
+def test_diagnostics_report_the_service(client):
+    seen = []
+    client.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
+    client.spin_until(lambda: any(s.status for s in seen), "/diagnostics message")
+    values = {kv.key: kv.value for kv in seen[-1].status[0].values}
+    assert {"requests", "solved", "latency_p50_ms", "model"} <= set(values)
+    assert values["model"].startswith("none")
+
+
+def test_200_concurrent_requests_are_all_answered(client, kin_goals):
+    futures = []
+    for i in range(200):
+        _, p, quat = kin_goals[i % len(kin_goals)]
+        req = make_request(p, quat)
+        req.ik_request.timeout = Duration(sec=2)
+        futures.append(client.ik.call_async(req))
+    client.spin_until(lambda: all(f.done() for f in futures), "200 answers", timeout=180)
+    codes = [f.result().error_code.val for f in futures]
+    assert codes == [Codes.SUCCESS] * 200
+
+
+def set_params(client, **values):
+    setter = client.node.create_client(SetParameters, f"{NS}/dtd_ik_server/set_parameters")
+    assert setter.wait_for_service(timeout_sec=WAIT)
+    req = SetParameters.Request()
+    for name, value in values.items():
+        pv = ParameterValue()
+        if isinstance(value, str):
+            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
+        else:
+            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, float(value)
+        req.parameters.append(Parameter(name=name, value=pv))
+    return client.call(setter, req).results
+
+
+def test_parameters_file_loaded_and_set_parameters_validated(client):
+    getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
+    assert getter.wait_for_service(timeout_sec=WAIT)
+    values = client.call(getter, GetParameters.Request(
+        names=["max_timeout", "group_name", "ik_links"])).values
+    assert values[0].double_value == 4.0  # the command line over the file
+    assert values[1].string_value == "panda_arm"
+    assert list(values[2].string_array_value) == ["panda_link8", "panda_hand", "panda_hand_tcp"]
+    (bad,) = set_params(client, position_tolerance=-1.0)
+    assert not bad.successful and "position_tolerance" in bad.reason
+    (ro,) = set_params(client, model_path="other.pt")
+    assert not ro.successful
+    (ok,) = set_params(client, position_tolerance=2e-4)
+    assert ok.successful
+    (ok,) = set_params(client, position_tolerance=1e-4)
+    assert ok.successful
+
+
+@pytest.mark.parametrize("model, words", [("/nonexistent/model.pt", "not found"),
+                                          ("GARBAGE", "")])
+def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
+    if model == "GARBAGE":
+        model = str(tmp_path / "garbage.pt")
+        Path(model).write_bytes(b"not a model")
+    proc = subprocess.run(server_command(f"model_path:={model}"), env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=WAIT)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ik_server: "), proc.stderr
+    assert model in lines[0] and words in lines[0]
