@@ -91,7 +91,9 @@ class IKNet(nn.Module):
             unit = 0.5 * (torch.tanh(z) + 1.0)
         else:
             unit = torch.sigmoid(z)
-        return self.q_min + (self.q_max - self.q_min) * unit
+        q = self.q_min + (self.q_max - self.q_min) * unit
+        # float32 rounding can put q_min + span * 1.0 one ulp beyond q_max: clamp that ulp
+        return torch.maximum(torch.minimum(q, self.q_max), self.q_min)
 
     @property
     def last_shared_layer(self) -> Tensor:

@@ -1,0 +1,140 @@
+"""The trainer end to end on the tiny config: learning, resume, export, two stages, DDP."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dtd_ik.model_loading import load_ik_network
+from dtd_ik.training.checkpoint import load_checkpoint
+from dtd_ik.training.config import load_config
+from dtd_ik.training.run_log import read_log
+from dtd_ik.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "config" / "train_tiny.yaml"
+
+
+def tiny(tmp_path, name="run", *overrides):
+    return load_config(TINY, [f"out_dir={tmp_path / name}", *overrides])
+
+
+def _val_losses(trainer):
+    v = trainer.validate(trainer.val)
+    return v["pos_mse_m2"], v["ori_err_rad"], v["coll_loss"]
+
+
+def test_tiny_run_lowers_all_three_losses_from_a_colliding_start(tmp_path, capsules):
+    cfg = tiny(tmp_path, "learn", "epochs=3", "optim.lr=0.01",
+               "weighting.targets.pos=0.05", "weighting.targets.ori=1.0",
+               "weighting.targets.coll=0.01", "export=false")
+    trainer = Trainer(cfg)
+    # brute force: a configuration whose capsules overlap by more than 2 cm
+    q = torch.rand(4096, 7, generator=torch.Generator().manual_seed(3))
+    lo, hi = trainer.net.q_min, trainer.net.q_max
+    q = lo + (hi - lo) * q
+    colliding = q[capsules.distance(q).distance < -0.02][0]
+    with torch.no_grad():  # the network starts by answering that configuration for every pose
+        trainer.net.head.weight.zero_()
+        trainer.net.head.bias.copy_(torch.logit((colliding - lo) / (hi - lo)))
+    before = _val_losses(trainer)
+    assert before[2] > 0.02  # the start really collides
+    trainer.run()
+    after = _val_losses(trainer)
+    for name, b, a in zip(("pos", "ori", "coll"), before, after):
+        assert a < 0.9 * b, (name, b, a)
+
+
+def _params(net):
+    return torch.cat([p.detach().flatten() for p in net.state_dict().values()
+                      if p.is_floating_point()])
+
+
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
+    full = Trainer(tiny(tmp_path, "full", "epochs=3"))
+    full.run()
+
+    # interrupted by SIGINT in the middle of epoch 2 (step 3 of 8)
+    def interrupt(epoch, step):
+        if (epoch, step) == (1, 3):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    cut = Trainer(tiny(tmp_path, "cut", "epochs=3"), on_step=interrupt)
+    result = cut.run()
+    assert result.interrupted and result.epochs_done == 1
+    ckpt = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 4)
+    assert not list((tmp_path / "cut").glob("*.tmp"))  # atomic writes leave no temporary file
+
+    resumed = Trainer(tiny(tmp_path, "cut", "epochs=3"))
+    resumed.run(tmp_path / "cut" / "checkpoint.pt")
+    assert torch.equal(_params(full.net), _params(resumed.net))
+    assert torch.equal(full.strategy.log_sigma, resumed.strategy.log_sigma)
+    a, b = read_log(tmp_path / "full"), read_log(tmp_path / "cut")
+    assert [r["epoch"] for r in b] == [1, 2, 3]
+    assert [r["train"] for r in a] == [r["train"] for r in b]
+    assert [r["val"] for r in a] == [r["val"] for r in b]
+
+
+def test_export_loads_through_the_runtime_loader_and_matches_eager(tmp_path, kin):
+    cfg = tiny(tmp_path, "exp", "epochs=1", "model.activation=tanh")
+    trainer = Trainer(cfg)
+    result = trainer.run()
+    net = load_ik_network(result.model_path)
+    x = torch.cat([torch.randn(500, 3), torch.randn(500, 4) * 3], dim=1)  # any poses
+    x[:50, :3] *= 100  # far outside the workspace: outputs must still respect the limits
+    eager = trainer.net.eval()(x)
+    scripted = net(x)
+    assert torch.allclose(scripted, eager, atol=1e-6)
+    lower = torch.as_tensor(kin.model.lower, dtype=torch.float32)
+    upper = torch.as_tensor(kin.model.upper, dtype=torch.float32)
+    assert bool(((scripted >= lower) & (scripted <= upper)).all())
+    assert net.tip_frame == "panda_hand"
+    card = json.loads(result.model_path.with_suffix(".json").read_text())
+    for key in ("format_version", "name", "robot", "architecture", "strategy", "stages", "data",
+                "metrics", "torch_version", "git_commit", "created"):
+        assert key in card, key
+    assert card["architecture"]["hidden"] == 32 and card["architecture"]["activation"] == "tanh"
+    assert card["stages"][0]["targets"] == {"pos": 0.0002, "ori": 0.0525, "coll": 0.009}
+    assert 0 <= card["metrics"]["collision_free_fraction"] <= 1
+    assert card["robot"]["joint_names"] == list(kin.model.joint_names)
+
+
+def test_stage_two_starts_from_stage_one(tmp_path):
+    s1 = Trainer(tiny(tmp_path, "s1", "epochs=1"))
+    s1.run()
+    ckpt = tmp_path / "s1" / "checkpoint.pt"
+    s2 = Trainer(tiny(tmp_path, "s2", "epochs=1", "stage=2", f"init_from={ckpt}",
+                      "weighting.targets.pos=0.000025", "weighting.targets.ori=0.0175",
+                      "optim.lr=1.2e-5"))
+    assert torch.equal(_params(s2.net), _params(s1.net))
+    assert torch.equal(s2.strategy.log_sigma, s1.strategy.log_sigma)
+    assert not bool(s2.strategy.alpha_fixed)  # alpha is fixed again from stage 2's losses
+    groups = {g["name"]: g["lr"] for g in s2.optimizer.param_groups}
+    assert groups["net"] == pytest.approx(1.2e-5) and groups["log_sigma"] == pytest.approx(1.2e-6)
+    result = s2.run()
+    card = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert [s["stage"] for s in card["stages"]] == [1, 2]
+    assert card["stages"][1]["targets"]["pos"] == 0.000025
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    single = Trainer(tiny(tmp_path, "one", "epochs=1", "export=false"))
+    single.run()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--standalone", "-m", "dtd_ik.training", "--config", str(TINY),
+           f"out_dir={tmp_path / 'ddp'}", "epochs=1", "export=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
+    assert ddp["world_size"] == 2
+    ddp_params = torch.cat([p.flatten() for p in ddp["model"].values() if p.is_floating_point()])
+    assert torch.allclose(ddp_params, _params(single.net), atol=2e-5, rtol=1e-4)
+    log = read_log(tmp_path / "ddp")
+    assert log[0]["world_size"] == 2 and math.isfinite(log[0]["val"]["pos_err_mm"])

@@ -1,0 +1,86 @@
+"""Data-parallel plumbing over torch.distributed: one process per device, launched by torchrun.
+
+Without torchrun's environment (``WORLD_SIZE`` unset or 1) everything here is a no-op, so the same
+trainer runs single-process.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the job: ``rank`` of ``world_size`` (1 = not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, t: Tensor) -> Tensor:
+        """The mean of ``t`` over all processes (a detached copy)."""
+        t = t.detach().clone()
+        if self.enabled:
+            dist.all_reduce(t)
+            t /= self.world_size
+        return t
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True when ``flag`` is set on any process."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def average_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Average the gradients of parameters DDP does not own (the strategy's)."""
+        if not self.enabled:
+            return
+        for p in params:
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world_size
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def setup_distributed(device: str) -> tuple[DistContext, torch.device]:
+    """Join torchrun's process group if there is one; returns the context and this rank's device.
+
+    CUDA jobs use NCCL and device ``cuda:LOCAL_RANK``; CPU jobs use gloo.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext(), torch.device(device)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = device.startswith("cuda")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+        return DistContext(rank, world, local), torch.device("cuda", local)
+    return DistContext(rank, world, local), torch.device("cpu")
+
+
+def teardown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+__all__ = ["DistContext", "setup_distributed", "teardown_distributed"]

@@ -1,0 +1,294 @@
+"""The training loop: epochs of fresh samples, weighted task losses, AdamW, validation, logging,
+checkpoints every epoch and on SIGINT/SIGTERM, bit-for-bit resume, optional DDP, export.
+
+A checkpoint holds everything the loop's future depends on (network, strategy, optimiser, the
+sample generator's state at the start of the current epoch, the step reached in it and the epoch's
+running sums), so a resumed run replays exactly what an uninterrupted run would have done.
+"""
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from dtd_ik.exceptions import ConfigError
+
+from .builder import (build_network, build_optimizer, build_robot, build_source, build_strategy,
+                      network_spec)
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .distributed import setup_distributed
+from .export import export_model, model_card
+from .metrics import split_errors
+from .run_log import RunLog
+from .weighting import TASKS
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    interrupted: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    model_path: Optional[Path] = None
+
+
+class _EpochSums:
+    """Running sums of an epoch's per-step values, keyed by name, each a (T,) tensor."""
+
+    def __init__(self, state: Optional[dict] = None):
+        self.sums: dict[str, torch.Tensor] = dict(state["sums"]) if state else {}
+        self.steps: int = state["steps"] if state else 0
+        self.seconds: float = state["seconds"] if state else 0.0
+        self.samples: int = state["samples"] if state else 0
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            v = v.detach().double().cpu()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.steps += 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+
+    def state(self) -> dict:
+        return {"sums": self.sums, "steps": self.steps, "seconds": self.seconds,
+                "samples": self.samples}
+
+
+def _per_task(t: torch.Tensor) -> dict[str, float]:
+    return {task: float(v) for task, v in zip(TASKS, t)}
+
+
+class Trainer:
+    """One training stage as configured by ``cfg``.
+
+    Args:
+        cfg: the validated configuration.
+        on_step: called as ``on_step(epoch, step)`` after every optimiser step (tests use it).
+    """
+
+    def __init__(self, cfg: TrainConfig, on_step: Optional[Callable[[int, int], None]] = None):
+        self.cfg = cfg
+        self.on_step = on_step
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.dist, self.device = setup_distributed(cfg.device)
+        if cfg.optim.batch_size % self.dist.world_size:
+            raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over "
+                              f"{self.dist.world_size} processes")
+        self.run_dir = Path(cfg.out_dir)
+        self.robot = build_robot(cfg)
+        self.source = build_source(cfg, self.robot)
+        self.val, self.test = self.source.splits(cfg.data.val_size, cfg.data.test_size)
+        self.net = build_network(cfg, self.robot, self.val)
+        self.strategy = build_strategy(cfg)
+        self.stages: list[dict[str, Any]] = []
+        if cfg.init_from:
+            self._init_from(Path(cfg.init_from))
+        self.net.to(self.device)
+        self.strategy.to(self.device)
+        self.strategy.bind(self.net)
+        self.optimizer = build_optimizer(cfg, self.net, self.strategy)
+        self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.epoch, self.step, self.global_step = 0, 0, 0
+        self.epoch_generator_state: Optional[torch.Tensor] = None
+        self.sums = _EpochSums()
+        self.history: list[dict[str, Any]] = []
+        self._stop = False
+
+    # --- stages and checkpoints ----------------------------------------------------------
+    def _init_from(self, path: Path) -> None:
+        """Start this stage from a previous stage's network (and s_t when the strategy agrees)."""
+        prev = load_checkpoint(path)
+        prev_model = prev["config"]["model"]
+        for key in ("hidden", "blocks", "activation", "hidden_activation", "tip_frame"):
+            if prev_model[key] != getattr(self.cfg.model, key):
+                raise ConfigError(f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
+                                  f"the init_from checkpoint's {prev_model[key]!r}")
+        self.net.load_state_dict(prev["model"])
+        if prev["config"]["weighting"]["strategy"] == self.cfg.weighting.strategy:
+            self.strategy.load_state_dict(prev["strategy"])
+            t = self.cfg.weighting.targets
+            self.strategy.start_stage((t.pos, t.ori, t.coll))
+        self.stages = list(prev["previous_stages"]) + [prev["stage"]]
+
+    def _stage_record(self) -> dict[str, Any]:
+        t = self.cfg.weighting.targets
+        return {"stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
+                "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
+                "lr": self.cfg.optim.lr,
+                "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
+                "epochs": self.epoch, "batch_size": self.cfg.optim.batch_size,
+                "train_per_epoch": self.cfg.data.train_per_epoch,
+                "init_from": self.cfg.init_from}
+
+    def state(self) -> dict[str, Any]:
+        return {"config": self.cfg.to_dict(), "model": self.net.state_dict(),
+                "strategy": self.strategy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+                "generator": self.generator.get_state(),
+                "epoch_generator": self.epoch_generator_state,
+                "sums": self.sums.state() if self.step else None, "history": self.history,
+                "previous_stages": self.stages, "stage": self._stage_record(),
+                "world_size": self.dist.world_size}
+
+    def save(self) -> Optional[Path]:
+        if not self.dist.is_main:
+            return None
+        return save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint written by :meth:`save` of the same configuration."""
+        state = load_checkpoint(path)
+        self.net.load_state_dict(state["model"])
+        self.strategy.load_state_dict(state["strategy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.global_step = state["global_step"]
+        self.generator.set_state(state["generator"])
+        self.epoch_generator_state = state["epoch_generator"]
+        self.sums = _EpochSums(state["sums"]) if state["sums"] else _EpochSums()
+        self.history = list(state["history"])
+        self.stages = list(state["previous_stages"])
+
+    # --- the loop -----------------------------------------------------------------------
+    def _request_stop(self, signum, frame) -> None:
+        self._stop = True
+
+    def run(self, resume: Optional[Path] = None) -> TrainResult:
+        if resume is not None:
+            self.resume(resume)
+        log = RunLog(self.run_dir, self.cfg.log.tensorboard and self.dist.is_main,
+                     keep_epochs=self.epoch if resume is not None else None) \
+            if self.dist.is_main else None
+        old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.epoch < self.cfg.epochs:
+                if not self._train_epoch():
+                    self.save()
+                    return TrainResult(self.run_dir, self.epoch, True, self.history)
+                record = self._end_epoch()
+                if log is not None:
+                    log.write(record)
+                self.save()
+                if self._stop:  # a signal between the last step and the checkpoint
+                    return TrainResult(self.run_dir, self.epoch, True, self.history)
+            return self._finish()
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            if log is not None:
+                log.close()
+
+    def _train_epoch(self) -> bool:
+        """Train the rest of the current epoch; False when stopped by a signal."""
+        cfg, dist = self.cfg, self.dist
+        if self.step == 0:
+            self.epoch_generator_state = self.generator.get_state()
+            self.sums = _EpochSums()
+        else:  # replay the interrupted epoch's draw
+            self.generator.set_state(self.epoch_generator_state)
+        data = self.source.draw(cfg.data.train_per_epoch, self.generator)
+        B = cfg.optim.batch_size
+        steps = cfg.data.train_per_epoch // B
+        self.net.train()
+        bar = tqdm(range(self.step, steps), total=steps, initial=self.step, unit="batch",
+                   desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (cfg.log.progress and dist.is_main))
+        for step in bar:
+            t0 = time.perf_counter()
+            batch = data.slice(step * B + dist.rank, (step + 1) * B, dist.world_size)
+            batch = batch.to(self.device)
+            tasks = self.robot.objective(self.model(batch.x), batch.x)
+            stats = dist.mean(tasks.losses)
+            out = self.strategy(tasks.losses, stats)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.total.backward()
+            dist.average_grads(self.strategy.parameters())
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.strategy.after_step()
+            self.sums.seconds += time.perf_counter() - t0
+            self.sums.samples += B
+            self.sums.add({"loss": stats, "weights": out.weights, "total": out.total.detach(),
+                           **out.extras})
+            self.step, self.global_step = step + 1, self.global_step + 1
+            if bar.disable is False and step % 10 == 0:
+                bar.set_postfix(pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
+                                ori_deg=f"{float(stats[1]) * 57.2958:.1f}")
+            if self.on_step is not None:
+                self.on_step(self.epoch, step)
+            if dist.any(self._stop, self.device) and self.step < steps:
+                bar.close()
+                self._stop = True
+                return False
+        bar.close()
+        return True
+
+    def _end_epoch(self) -> dict[str, Any]:
+        means = self.sums.means()
+        self.strategy.end_epoch(means["loss"].to(self.device))
+        self.epoch, self.step = self.epoch + 1, 0
+        record: dict[str, Any] = {
+            "epoch": self.epoch, "stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
+            "global_step": self.global_step, "train": _per_task(means["loss"]),
+            "train_total": float(means["total"]), "weights": _per_task(means["weights"]),
+            "lr": {g.get("name", str(i)): g["lr"] for i, g in
+                   enumerate(self.optimizer.param_groups)},
+            "samples_per_s": self.sums.samples / max(self.sums.seconds, 1e-9),
+            "world_size": self.dist.world_size,
+        }
+        for key in ("w", "alpha", "sigma"):
+            if key in means:
+                record[key] = _per_task(means[key])
+        if self.dist.is_main:
+            record["val"] = self.validate(self.val)
+        self.history.append(record)
+        return record
+
+    def validate(self, samples) -> dict[str, float]:
+        self.net.eval()
+        errors = split_errors(self.net, samples, self.robot.objective, self.device,
+                              self.cfg.log.val_batch)
+        self.net.train()
+        return errors.summary()
+
+    def _finish(self) -> TrainResult:
+        result = TrainResult(self.run_dir, self.epoch, False, self.history)
+        if not self.dist.is_main:
+            return result
+        result.test_metrics = self.validate(self.test)
+        if self.cfg.export:
+            stages = self.stages + [self._stage_record()]
+            val = self.history[-1]["val"] if self.history else {}
+            card = model_card(
+                self.net, self.cfg.name, {**dataclasses.asdict(network_spec(self.cfg)),
+                                          "type": "resnet_mlp"},
+                self.cfg.weighting.strategy, stages,
+                {"source": self.source.description, "size": self.source.size,
+                 "train_per_epoch": self.cfg.data.train_per_epoch,
+                 "val_size": self.cfg.data.val_size, "test_size": self.cfg.data.test_size},
+                {"position_error_mm": val.get("pos_err_mm"),
+                 "orientation_error_deg": val.get("ori_err_deg"),
+                 "collision_free_fraction": val.get("collision_free_fraction"),
+                 "validation": val, "test": result.test_metrics})
+            result.model_path, _ = export_model(self.net, self.run_dir / MODEL, card)
+        self.save()
+        return result
+
+
+__all__ = ["CHECKPOINT", "MODEL", "TrainResult", "Trainer"]
