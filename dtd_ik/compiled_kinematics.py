@@ -43,6 +43,7 @@ class CompiledRobot:
     upper: np.ndarray  # (n,) [rad]
     cap_frame: np.ndarray  # (C,) int64 chain-frame index each capsule is fixed to
     cap_ends: np.ndarray  # (C, 2, 3) capsule end points in that chain frame [m]
+    cap_half: np.ndarray  # (C,) half-lengths of the capsule segments [m]
     pairs: np.ndarray  # (P, 2) int64 capsule indices, ordered as CapsuleModel.pair_names
     radius_sum: np.ndarray  # (P,) [m]
     map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds, dtd_ik.distance_map)
@@ -56,7 +57,7 @@ class CompiledRobot:
         """Everything the kernels need, as one tuple (see :func:`collision_distances`)."""
         return (self.M0, self.M1, self.M2, self.axes, self.lower, self.upper, self.cap_frame,
                 self.cap_ends, self.pairs, self.radius_sum, self.map_tables, self.map_joints,
-                self.map_grid)
+                self.map_grid, self.cap_half)
 
     @property
     def dof(self) -> int:
@@ -106,6 +107,7 @@ class CompiledRobot:
                    axes=f64(chain["axes"]), lower=f64(model.lower), upper=f64(model.upper),
                    cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
                    cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)), pairs=pairs_arr,
+                   cap_half=f64(np.array([np.linalg.norm(c.b - c.a) / 2 for c in model.capsules])),
                    radius_sum=f64(radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]]
                                   if len(pairs_arr) else np.zeros(0)),
                    map_tables=f64(np.array(tables).reshape(len(tables), *(
@@ -180,15 +182,15 @@ def _clamp01(x):
     return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
 
 
-@njit(cache=True)
-def segment_params(p1, q1, p2, q2):
+@njit(cache=True, inline="always")
+def segment_params(p1x, p1y, p1z, q1x, q1y, q1z, p2x, p2y, p2z, q2x, q2y, q2z):
     """Closest-point parameters (s, t) in [0, 1] of segments p1-q1, p2-q2 (Ericson 5.1.9).
 
     A scalar port of :func:`dtd_ik.collision.segment_closest_points` (same branches).
     """
-    d1x, d1y, d1z = q1[0] - p1[0], q1[1] - p1[1], q1[2] - p1[2]
-    d2x, d2y, d2z = q2[0] - p2[0], q2[1] - p2[1], q2[2] - p2[2]
-    rx, ry, rz = p1[0] - p2[0], p1[1] - p2[1], p1[2] - p2[2]
+    d1x, d1y, d1z = q1x - p1x, q1y - p1y, q1z - p1z
+    d2x, d2y, d2z = q2x - p2x, q2y - p2y, q2z - p2z
+    rx, ry, rz = p1x - p2x, p1y - p2y, p1z - p2z
     a = d1x * d1x + d1y * d1y + d1z * d1z
     e = d2x * d2x + d2y * d2y + d2z * d2z
     b = d1x * d2x + d1y * d2y + d1z * d2z
@@ -224,23 +226,41 @@ def capsule_ends_world(F, cap_frame, cap_ends, W):
 
 
 @njit(cache=True)
-def capsule_pair_distances(F, A, cap_frame, W, pairs, radius_sum, grad_below, D, G):
+def capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
+                           grad_below, D, G):
     """Signed distance of every checked capsule pair and, below ``grad_below`` [m], its gradient.
 
     Fills ``D`` (P,) [m] and, for pairs with ``D < grad_below``, row ``G[k]`` (n,) = dD_k/dq
-    [m/rad] (other rows are left untouched). The gradient moves both closest points with the
-    joints that carry them: dD/dq_j = u . (a_j x (c1 - o_j)) - u . (a_j x (c2 - o_j)), u the unit
-    vector c2 -> c1; exact by the envelope theorem, zero where the segments touch. Returns the
-    index of the closest pair (-1 if there is none).
+    [m/rad] (other rows are left untouched). A pair whose bounding spheres (segment midpoint,
+    half-length ``cap_half`` (C,) + radius) are ``exact_below`` or farther apart gets that lower
+    bound in ``D`` instead of its exact distance (``exact_below = inf``: every distance exact);
+    ``grad_below`` should not exceed ``exact_below``.
+    The gradient moves both closest points with the joints that carry them:
+    dD/dq_j = u . (a_j x (c1 - o_j)) - u . (a_j x (c2 - o_j)), u the unit vector c2 -> c1; exact
+    by the envelope theorem, zero where the segments touch. Returns the index of the smallest
+    entry of ``D`` (-1 if there is none).
     """
     best, best_k = np.inf, -1
     n = A.shape[0]
     for k in range(pairs.shape[0]):
         i, j = pairs[k, 0], pairs[k, 1]
-        s, t = segment_params(W[i, 0], W[i, 1], W[j, 0], W[j, 1])
-        ux = (W[i, 0, 0] + s * (W[i, 1, 0] - W[i, 0, 0])) - (W[j, 0, 0] + t * (W[j, 1, 0] - W[j, 0, 0]))
-        uy = (W[i, 0, 1] + s * (W[i, 1, 1] - W[i, 0, 1])) - (W[j, 0, 1] + t * (W[j, 1, 1] - W[j, 0, 1]))
-        uz = (W[i, 0, 2] + s * (W[i, 1, 2] - W[i, 0, 2])) - (W[j, 0, 2] + t * (W[j, 1, 2] - W[j, 0, 2]))
+        a0x, a0y, a0z = W[i, 0, 0], W[i, 0, 1], W[i, 0, 2]
+        a1x, a1y, a1z = W[i, 1, 0], W[i, 1, 1], W[i, 1, 2]
+        b0x, b0y, b0z = W[j, 0, 0], W[j, 0, 1], W[j, 0, 2]
+        b1x, b1y, b1z = W[j, 1, 0], W[j, 1, 1], W[j, 1, 2]
+        mx = 0.5 * (a0x + a1x - b0x - b1x)
+        my = 0.5 * (a0y + a1y - b0y - b1y)
+        mz = 0.5 * (a0z + a1z - b0z - b1z)
+        bound = sqrt(mx * mx + my * my + mz * mz) - cap_half[i] - cap_half[j] - radius_sum[k]
+        if bound >= exact_below:
+            D[k] = bound
+            if bound < best:
+                best, best_k = bound, k
+            continue
+        s, t = segment_params(a0x, a0y, a0z, a1x, a1y, a1z, b0x, b0y, b0z, b1x, b1y, b1z)
+        c1x, c1y, c1z = a0x + s * (a1x - a0x), a0y + s * (a1y - a0y), a0z + s * (a1z - a0z)
+        c2x, c2y, c2z = b0x + t * (b1x - b0x), b0y + t * (b1y - b0y), b0z + t * (b1z - b0z)
+        ux, uy, uz = c1x - c2x, c1y - c2y, c1z - c2z
         sq = ux * ux + uy * uy + uz * uz
         norm = sqrt(sq) if sq > _TINY else 0.0
         d = norm - radius_sum[k]
@@ -250,11 +270,6 @@ def capsule_pair_distances(F, A, cap_frame, W, pairs, radius_sum, grad_below, D,
         if d < grad_below:
             inv = 1.0 / norm if norm > 0.0 else 0.0
             ux, uy, uz = ux * inv, uy * inv, uz * inv
-            # closest points c1 (on capsule i), c2 (on capsule j)
-            c1x = W[i, 0, 0] + s * (W[i, 1, 0] - W[i, 0, 0])
-            c1y = W[i, 0, 1] + s * (W[i, 1, 1] - W[i, 0, 1])
-            c1z = W[i, 0, 2] + s * (W[i, 1, 2] - W[i, 0, 2])
-            c2x, c2y, c2z = c1x - ux * norm, c1y - uy * norm, c1z - uz * norm
             fi, fj = cap_frame[i], cap_frame[j]
             for jj in range(n):
                 g = 0.0
@@ -294,15 +309,17 @@ def map_distance(q, table, ja, jb, start, step, grad_below, G_row):
 
 
 @njit(cache=True)
-def collision_distances(q, F, A, W, robot, grad_below, D, G):
+def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
     """Every checked pair's distance into ``D`` (P + K,) [m] (capsule pairs, then distance maps)
-    and, below ``grad_below``, its gradient into ``G`` (P + K, n). ``F`` from :func:`chain_fk`,
+    and, below ``grad_below``, its gradient into ``G`` (P + K, n); capsule pairs farther than
+    ``exact_below`` may get a lower bound instead (see :func:`capsule_pair_distances`). ``F`` from :func:`chain_fk`,
     ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns the closest pair's index
     (-1 if there is none)."""
     (M0, M1, M2, axes, lower, upper, cap_frame, cap_ends, pairs, radius_sum, map_tables,
-     map_joints, map_grid) = robot
+     map_joints, map_grid, cap_half) = robot
     capsule_ends_world(F, cap_frame, cap_ends, W)
-    best_k = capsule_pair_distances(F, A, cap_frame, W, pairs, radius_sum, grad_below, D, G)
+    best_k = capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
+                                    grad_below, D, G)
     best = D[best_k] if best_k >= 0 else np.inf
     P = pairs.shape[0]
     for m in range(map_joints.shape[0]):
@@ -348,7 +365,7 @@ def batch_collision_distances(Q, robot, D_out, G_out):
     for b in range(Q.shape[0]):
         chain_fk(Q[b], M0, M1, M2, F)
         joint_axes_world(F, axes, A)
-        collision_distances(Q[b], F, A, W, robot, np.inf, D_out[b], G_out[b])
+        collision_distances(Q[b], F, A, W, robot, np.inf, np.inf, D_out[b], G_out[b])
 
 
 class CompiledKinematics:

@@ -38,7 +38,10 @@ TOL_POSITION, TOL_ORIENTATION, MIN_MARGIN, PUSH_MARGIN = 0, 1, 2, 3
 CONVERGE_POSITION, CONVERGE_ORIENTATION, ORIENTATION_WEIGHT, COLLISION_WEIGHT = 4, 5, 6, 7
 LAMBDA_INIT, LAMBDA_UP, LAMBDA_DOWN, LAMBDA_MIN, LAMBDA_MAX = 8, 9, 10, 11, 12
 MAX_ITERATIONS, MAX_ATTEMPTS, PERTURBED_SEEDS, PERTURB_SCALE = 13, 14, 15, 16
-N_PARAMS = 17
+ABANDON_AFTER, ABANDON_COST, TABLE_SEEDS, TABLE_ORIENTATION_WEIGHT = 17, 18, 19, 20
+N_PARAMS = 21
+#: Most table seeds a goal may take (the length of its neighbour list).
+MAX_TABLE_SEEDS = 16
 
 # Per-goal statistics columns of ``stats``.
 STAT_POSITION, STAT_ORIENTATION, STAT_MARGIN, STAT_COST = 0, 1, 2, 3
@@ -143,7 +146,7 @@ def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, 
         e[r] = goal_p[r] - p[r]
     angle = rotation_residual(goal_R, R, e[3:])
     push = params[PUSH_MARGIN]
-    k_min = collision_distances(q, F, A, W, robot, push, D, G)
+    k_min = collision_distances(q, F, A, W, robot, push, push, D, G)
     margin = D[k_min] if k_min >= 0 else np.inf
     pos2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
     wo, wc = params[ORIENTATION_WEIGHT], params[COLLISION_WEIGHT]
@@ -276,6 +279,7 @@ def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_
     evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out)
     lam = params[LAMBDA_INIT]
     max_iter = int(params[MAX_ITERATIONS])
+    abandon_after = int(params[ABANDON_AFTER])
     iterations = 0
     while not _converged(out, params) and iterations < max_iter:
         if monotonic() > deadline:
@@ -301,66 +305,171 @@ def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_
         D, D2 = D2, D
         G, G2 = G2, G
         out[:] = out2
+        if iterations == abandon_after and out[3] > params[ABANDON_COST]:
+            break  # still far from the goal: another seed is the cheaper bet
     q_result[:] = q
     return iterations, False
 
 
 @njit(cache=True)
-def _make_seed(g, attempt, seeds, n_seeds, perturb_from, lower, upper, params, key, s):
+def nearest_table_entries(table_R, table_p, goal_R, goal_p, w2, out):
+    """Indices of the table poses nearest to a goal, nearest first, into ``out`` (k,).
+
+    Distance |p - p_i|^2 + w2 |R - R_i|_F^2 / 2 ([m^2]; the second term is 2 w2 (1 - cos angle)).
+    """
+    k = out.shape[0]
+    best = np.full(k, np.inf)
+    for i in range(table_p.shape[0]):
+        dx, dy, dz = table_p[i, 0] - goal_p[0], table_p[i, 1] - goal_p[1], table_p[i, 2] - goal_p[2]
+        d = dx * dx + dy * dy + dz * dz
+        if d >= best[k - 1]:
+            continue
+        dot = 0.0
+        for r in range(3):
+            for c in range(3):
+                dot += table_R[i, r, c] * goal_R[r, c]
+        d += w2 * (3.0 - dot)
+        if d >= best[k - 1]:
+            continue
+        j = k - 1
+        while j > 0 and best[j - 1] > d:
+            best[j], out[j] = best[j - 1], out[j - 1]
+            j -= 1
+        best[j], out[j] = d, i
+    return min(k, table_p.shape[0])
+
+
+@njit(cache=True)
+def _chain_goal(goal_R, goal_p, offset, Rc, pc):
+    """Goal of the chain frame that carries the tip: T_c = T_goal @ offset^-1."""
+    for r in range(3):
+        for c in range(3):
+            Rc[r, c] = goal_R[r, 0] * offset[c, 0] + goal_R[r, 1] * offset[c, 1] \
+                + goal_R[r, 2] * offset[c, 2]
+    for r in range(3):
+        pc[r] = goal_p[r] - (Rc[r, 0] * offset[0, 3] + Rc[r, 1] * offset[1, 3]
+                             + Rc[r, 2] * offset[2, 3])
+
+
+@njit(cache=True)
+def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower, upper,
+               params, key, s):
+    """The seed of attempt ``attempt``: explicit seeds, table seeds, perturbed, random.
+
+    ``explicit`` (2, n): the goal's caller seed and network seed rows, the first ``n_explicit``
+    of them in use; ``base`` the row perturbed (-1: none).
+    """
     n = lower.shape[0]
-    explicit = n_seeds[g]
-    if attempt < explicit:
+    if attempt < n_explicit:
         for a in range(n):
-            s[a] = seeds[g, attempt, a]
+            s[a] = explicit[attempt, a]
         return
-    base = perturb_from[g]
-    if base >= 0 and attempt < explicit + int(params[PERTURBED_SEEDS]):
+    attempt_t = attempt - n_explicit
+    if attempt_t < n_table:
+        for a in range(n):
+            s[a] = table_q[nearest[attempt_t], a]
+        return
+    if base >= 0 and attempt_t - n_table < int(params[PERTURBED_SEEDS]):
         scale = params[PERTURB_SCALE]
         for a in range(n):
-            s[a] = seeds[g, base, a] + scale * (2.0 * hash_uniform(key, attempt, a) - 1.0)
+            s[a] = explicit[base, a] + scale * (2.0 * hash_uniform(key, attempt, a) - 1.0)
         return
     for a in range(n):
         s[a] = lower[a] + (upper[a] - lower[a]) * hash_uniform(key, attempt, a)
 
 
-def goal_keys(goals: np.ndarray, random_seed: int) -> np.ndarray:
-    """(N,) uint64 keys of the random restarts: a hash of each goal's float64 bits (N, k) and
-    the seed, so a goal gets the same restarts alone or in any batch, at any position."""
-    bits = np.ascontiguousarray(goals, dtype=np.float64).view(np.uint64)
-    key = np.full(bits.shape[0], np.uint64(random_seed) * _GOLDEN + _MIX1, dtype=np.uint64)
-    for column in bits.T:
-        key = (key ^ column) * _MIX2
+@njit(cache=True)
+def _quaternion_matrix(qu, R):
+    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as dtd_ik.rotations)."""
+    x, y, z, w = qu[0], qu[1], qu[2], qu[3]
+    R[0, 0], R[0, 1], R[0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
+    R[1, 0], R[1, 1], R[1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
+    R[2, 0], R[2, 1], R[2, 2] = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
+
+
+@njit(cache=True)
+def goal_key(p_bits, q_bits, random_seed):
+    """uint64 key of a goal's random restarts: a hash of its float64 bits and the seed, so a goal
+    gets the same restarts alone or in any batch, at any position."""
+    key = np.uint64(random_seed) * _GOLDEN + _MIX1
+    for v in p_bits:
+        key = (key ^ v) * _MIX2
+    for v in q_bits:
+        key = (key ^ v) * _MIX2
     return key
 
 
-def _solve_goals(goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index, offset, robot, params,
-                 deadline, keys, q_out, stats, success, iterations, attempts):
-    """Solve N goals: goal_R (N,3,3), goal_p (N,3) [m] of chain frame ``index`` @ ``offset``.
+@njit(cache=True)
+def exact_margin(q, robot) -> float:
+    """Minimum distance [m] over every checked pair at joints ``q``, all pairs exact."""
+    n, P = q.shape[0], robot[8].shape[0] + robot[11].shape[0]
+    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((robot[6].shape[0], 2, 3))
+    D, G = np.empty(P), np.empty((P, n))
+    chain_fk(q, robot[0], robot[1], robot[2], F)
+    joint_axes_world(F, robot[3], A)
+    k = collision_distances(q, F, A, W, robot, np.inf, -np.inf, D, G)
+    return D[k] if k >= 0 else np.inf
 
-    ``seeds`` (N, S, n) with ``n_seeds`` (N,) explicit seeds per goal; ``perturb_from`` (N,) the
-    explicit seed to perturb (-1: none); ``skip`` (N,) goals known unreachable (no attempt);
-    ``keys`` (N,) uint64 the random stream of each goal (see :func:`goal_keys`).
-    Outputs: q_out (N, n), stats (N, 4) (see STAT_*), success (N,) bool, iterations (N,) total LM
-    iterations, attempts (N,).
+
+def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
+                 params, deadline, random_seed, reach_center, reach_radius, q_out, stats, success,
+                 iterations, attempts):
+    """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4): positions (N, 3) [m] and unit
+    quaternions x-y-z-w (N, 4).
+
+    ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
+    order; perturbations start from the network seed, else the caller's. ``table`` = (q (K, n),
+    R (K, 3, 3), p (K, 3)) collision-free configurations and poses of chain frame ``index``
+    (:mod:`dtd_ik.seed_table`), K may be 0. Goals farther than ``reach_radius`` [m] from
+    ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
+    success (N,) bool, iterations (N,) total LM iterations, attempts (N,).
     """
     lower, upper = robot[4], robot[5]
-    N, n = goal_p.shape[0], lower.shape[0]
+    table_q, table_R, table_p = table
+    N, n = positions.shape[0], lower.shape[0]
     max_attempts = int(params[MAX_ATTEMPTS])
+    k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
+    w2 = params[TABLE_ORIENTATION_WEIGHT] ** 2
+    has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
+    n_explicit = int(has_caller) + int(has_net)
+    base = n_explicit - 1
+    p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
     for g in prange(N):
         s, q, out = np.empty(n), np.empty(n), np.empty(4)
+        explicit = np.empty((2, n))
+        row = 0
+        if has_caller:
+            explicit[row, :] = caller_seeds[g]
+            row += 1
+        if has_net:
+            explicit[row, :] = net_seeds[g]
+        goal_R, goal_p = np.empty((3, 3)), positions[g]
+        _quaternion_matrix(quaternions[g], goal_R)
+        key = goal_key(p_bits[g], q_bits[g], random_seed)
+        nearest = np.zeros(max(k_table, 1), dtype=np.int64)
+        Rc, pc = np.empty((3, 3)), np.empty(3)
+        n_table = -1  # not searched yet
         best_cost = np.inf
         success[g] = False
         iterations[g] = 0
         attempts[g] = 0
         stats[g, STAT_COST] = np.inf
-        if not skip[g]:
+        dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
+                      goal_p[2] - reach_center[2])
+        if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
             for attempt in range(max_attempts):
                 if monotonic() > deadline:
                     break
-                _make_seed(g, attempt, seeds, n_seeds, perturb_from, lower, upper, params,
-                           keys[g], s)
-                it, timed_out = run_attempt(s, goal_R[g], goal_p[g], index, offset, robot,
-                                            params, deadline, q, out)
+                if n_table < 0 and attempt >= n_explicit:
+                    n_table = 0
+                    if k_table > 0:
+                        _chain_goal(goal_R, goal_p, offset, Rc, pc)
+                        n_table = nearest_table_entries(table_R, table_p, Rc, pc, w2,
+                                                        nearest[:k_table])
+                _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
+                           upper, params, key, s)
+                it, timed_out = run_attempt(s, goal_R, goal_p, index, offset, robot, params,
+                                            deadline, q, out)
                 iterations[g] += it
                 attempts[g] += 1
                 ok = _meets(out, params)
@@ -373,14 +482,20 @@ def _solve_goals(goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index, offs
                     break
                 if timed_out:
                     break
-        if attempts[g] == 0:  # report the first seed as it is, evaluated
-            _make_seed(g, 0, seeds, n_seeds, perturb_from, lower, upper, params, keys[g], s)
+        if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
+            stats[g, STAT_MARGIN] = exact_margin(q_out[g], robot)
+        else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
+            if n_explicit == 0:
+                for a in range(n):
+                    s[a] = 0.5 * (lower[a] + upper[a])
+            else:
+                s[:] = explicit[0]
             params_zero = params.copy()
             params_zero[MAX_ITERATIONS] = 0.0
-            run_attempt(s, goal_R[g], goal_p[g], index, offset, robot, params_zero, np.inf, q,
-                        out)
+            run_attempt(s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q, out)
             q_out[g, :] = q
             stats[g, :] = out
+            stats[g, STAT_MARGIN] = exact_margin(q, robot)
 
 
 solve_goals_serial = njit(cache=True)(_solve_goals)

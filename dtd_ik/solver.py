@@ -22,6 +22,7 @@ from .compiled_kinematics import CompiledRobot, batch_forward
 from .exceptions import InvalidInputError
 from .model_loading import IKNetwork, load_ik_network
 from .rotations import matrix_to_quaternion
+from .seed_table import SeedTable
 from .solver_config import SolverConfig
 
 #: Quaternions with a norm below this are refused; others are normalised.
@@ -98,14 +99,19 @@ class IKSolver:
         self.config = config if config is not None else SolverConfig.load()
         self.robot = robot if robot is not None else CompiledRobot.from_model()
         self._params = self.config.kernel_params()
+        self._params_network_only = self._params.copy()
+        self._params_network_only[rf.MAX_ATTEMPTS] = 1
+        self._params_network_only[rf.MAX_ITERATIONS] = 0
         r = self.robot
+        self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
         self._tips = {name: r.frame(name) for name in r.model.ik_frames}
         if network is not None:
             self._tips.setdefault(network.tip_frame, r.frame(network.tip_frame))
+        self._tables: dict[int, SeedTable] = {}
         self._shoulder = r.M0[0, :3, 3].copy()  # joint 1's origin: fixed in the base frame
         self._reach = {name: float(np.linalg.norm(r.M0[1:index, :3, 3], axis=1).sum()
-                                   + np.linalg.norm(offset[:3, 3]))
+                                   + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
                        for name, (index, offset) in self._tips.items()}
 
     @classmethod
@@ -128,30 +134,40 @@ class IKSolver:
         """Frames a goal may name."""
         return tuple(self._tips)
 
+    def seed_table(self, index: int) -> SeedTable:
+        """The seed table of chain frame ``index`` (built on first use, then kept)."""
+        if index not in self._tables:
+            c = self.config
+            self._tables[index] = SeedTable.build(self.robot, index, c.seed_table_size,
+                                                  c.seed_table_margin, c.random_seed)
+        return self._tables[index]
+
     def warm_up(self) -> None:
         """Run both kernels once on a trivial goal so that the first real call pays no JIT."""
         r = self.robot
-        index, offset = self._tips[r.model.ik_frames[0]]
-        mid = (r.lower + r.upper) / 2
+        tip = r.model.ik_frames[0]
+        index, offset = self._tips[tip]
+        mid = (r.lower + r.upper)[None] / 2
         R, p = np.empty((1, 3, 3)), np.empty((1, 3))
-        batch_forward(mid[None], r.arrays, index, offset, R, p)
+        batch_forward(mid, r.arrays, index, offset, R, p)
+        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
         params = self._params.copy()
         params[rf.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
-            self._run_kernel(kernel, R, p, mid[None, None], np.ones(1, np.int64),
-                             -np.ones(1, np.int64), np.zeros(1, bool), index, offset, params,
-                             np.inf, np.zeros(1, np.uint64))
+            self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
 
-    def _run_kernel(self, kernel, goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index,
-                    offset, params, deadline, keys):
-        r, N = self.robot, goal_p.shape[0]
-        q = np.zeros((N, r.dof))
-        stats = np.zeros((N, 4))
-        success = np.zeros(N, dtype=np.bool_)
-        iterations = np.zeros(N, dtype=np.int64)
-        attempts = np.zeros(N, dtype=np.int64)
-        kernel(goal_R, goal_p, seeds, n_seeds, perturb_from, skip, index, offset, self._arrays,
-               params, float(deadline), keys, q, stats, success, iterations, attempts)
+    def _run_kernel(self, kernel, positions, quaternions, caller_seeds, net_seeds, tip, params,
+                    deadline):
+        r, N = self.robot, positions.shape[0]
+        index, offset = self._tips[tip]
+        q = np.empty((N, r.dof))
+        stats = np.empty((N, 4))
+        success = np.empty(N, dtype=np.bool_)
+        iterations = np.empty(N, dtype=np.int64)
+        attempts = np.empty(N, dtype=np.int64)
+        kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, self._arrays,
+               self.seed_table(index).arrays, params, float(deadline), self.config.random_seed,
+               self._shoulder, self._reach[tip], q, stats, success, iterations, attempts)
         return q, stats, success, iterations, attempts
 
     def _goals(self, positions, quaternions, seeds) -> _Goals:
@@ -160,9 +176,10 @@ class IKSolver:
         if p.shape[0] != quat.shape[0] or single_p != single_q:
             raise InvalidInputError(f"positions and quaternions disagree on the number of goals: "
                                     f"{p.shape[0]} vs {quat.shape[0]}")
-        norm = np.linalg.norm(quat, axis=1)
-        if (norm < MIN_QUATERNION_NORM).any():
-            bad = int(np.argmax(norm < MIN_QUATERNION_NORM))
+        norm = np.sqrt((quat * quat).sum(axis=1))
+        small = norm < MIN_QUATERNION_NORM
+        if small.any():
+            bad = int(np.argmax(small))
             raise InvalidInputError(f"quaternion {bad} has norm {norm[bad]:.3g}: not a rotation")
         quat = quat / norm[:, None]
         s = None
@@ -187,7 +204,7 @@ class IKSolver:
             p = p + R @ X[:3, 3]
             quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
-        return net(x).detach().to("cpu", torch.float64).numpy()
+        return np.ascontiguousarray(net(x).detach().to("cpu", torch.float64).numpy())
 
     def solve(self, positions, quaternions, seeds=None, tip: str = "panda_hand",
               timeout: float | None = None, refine: bool = True) -> IKResult:
@@ -219,38 +236,20 @@ class IKSolver:
         if not refine and self.network is None:
             raise InvalidInputError("refine=False returns the network's answer: this solver has "
                                     "no network")
-        index, offset = self._tips[tip]
-        goal_R = quaternion_to_matrix_np(goals.quaternions)
-
-        columns, perturb = [], -1
-        if goals.seeds is not None:
-            columns.append(goals.seeds)
-            perturb = 0
-        t_net = time.perf_counter()
+        caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
+        net_seeds, network_time = self._no_seeds, 0.0
         if self.network is not None and N > 0:
-            columns.append(self._network_seeds(goals, tip))
-            perturb = len(columns) - 1
-        network_time = time.perf_counter() - t_net
+            t_net = time.perf_counter()
+            net_seeds = self._network_seeds(goals, tip)
+            network_time = time.perf_counter() - t_net
         params = self._params
         if not refine:
-            columns, perturb = columns[-1:], -1
-            params = params.copy()
-            params[rf.MAX_ATTEMPTS], params[rf.MAX_ITERATIONS] = 1, 0
-        if not columns:
-            columns.append(np.broadcast_to((self.robot.lower + self.robot.upper) / 2,
-                                           (N, self.robot.dof)))
-        seeds_arr = np.ascontiguousarray(np.stack(columns, axis=1))
-        n_seeds = np.full(N, len(columns), dtype=np.int64)
-        perturb_from = np.full(N, perturb, dtype=np.int64)
-        reach = np.linalg.norm(goals.positions - self._shoulder, axis=1)
-        skip = reach > self._reach[tip] + REACH_SLACK
+            params = self._params_network_only
+            deadline = np.inf
         kernel = (rf.solve_goals_parallel if N >= self.config.parallel_min_goals
                   else rf.solve_goals_serial)
         q, stats, success, iterations, attempts = self._run_kernel(
-            kernel, goal_R, goals.positions, seeds_arr, n_seeds, perturb_from, skip, index,
-            offset, params, deadline if refine else np.inf,
-            rf.goal_keys(np.concatenate([goals.positions, goals.quaternions], axis=1),
-                         self.config.random_seed))
+            kernel, goals.positions, goals.quaternions, caller, net_seeds, tip, params, deadline)
         return self._result(goals, q, stats, success, iterations, attempts,
                             time.perf_counter() - t0, network_time)
 

@@ -36,6 +36,12 @@ class SolverConfig:
     perturbed_seeds: int = 6
     perturb_scale: float = 0.3  # [rad]
     random_seed: int = 0
+    abandon_after: int = 8
+    abandon_error: float = 0.03  # [m]
+    seed_table_size: int = 4096
+    seed_table_seeds: int = 4
+    seed_table_orientation_weight: float = 0.3  # [m/rad]
+    seed_table_margin: float = 0.01  # [m]
     timeout_per_goal: float = 0.02  # [s]
     parallel_min_goals: int = 8
 
@@ -58,11 +64,15 @@ class SolverConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"solver option {name}: must be > 0, got {getattr(self, name)}")
-        for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed"):
+        for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
+                     "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
+                     "seed_table_orientation_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
             raise ConfigError("solver options: need lambda_up > 1 and 0 < lambda_down < 1")
+        if self.seed_table_seeds > rf.MAX_TABLE_SEEDS:
+            raise ConfigError(f"solver option seed_table_seeds: at most {rf.MAX_TABLE_SEEDS}")
         if self.push_margin < self.min_collision_margin:
             raise ConfigError("solver option push_margin must be >= min_collision_margin")
         if self.converge_position > self.position_tolerance or \
@@ -120,6 +130,10 @@ class SolverConfig:
         p[rf.MAX_ATTEMPTS] = self.max_attempts
         p[rf.PERTURBED_SEEDS] = self.perturbed_seeds
         p[rf.PERTURB_SCALE] = self.perturb_scale
+        p[rf.ABANDON_AFTER] = self.abandon_after
+        p[rf.ABANDON_COST] = self.abandon_error ** 2
+        p[rf.TABLE_SEEDS] = self.seed_table_seeds
+        p[rf.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
         return p
 
 

@@ -84,13 +84,32 @@ def test_compiled_distance_gradients_match_finite_differences(ck, kin):
 
 def test_segment_kernel_handles_parallel_and_point_segments(ck):
     from dtd_ik.compiled_kinematics import segment_params
-    s, t = segment_params(np.zeros(3), np.array([1.0, 0, 0]), np.array([0.5, 1, 0]),
-                          np.array([1.5, 1, 0]))  # parallel, overlapping in x
+    s, t = segment_params(*np.array([0, 0, 0, 1, 0, 0, 0.5, 1, 0, 1.5, 1, 0.0]))  # parallel, overlapping in x
     assert 0 <= s <= 1 and 0 <= t <= 1 and abs((0 + s) - (0.5 + t)) < 1e-12
-    s, t = segment_params(np.zeros(3), np.zeros(3), np.array([-1.0, 1, 0]), np.array([1.0, 1, 0]))
+    s, t = segment_params(*np.array([0, 0, 0, 0, 0, 0, -1, 1, 0, 1, 1, 0.0]))
     assert s == 0.0 and abs(t - 0.5) < 1e-12  # a point against a segment: the perpendicular foot
 
 
 def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
     with pytest.raises(UnknownFrameError, match="panda_link42"):
         ck.forward(random_joints(kin, 1), "panda_link42")
+
+
+def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin):
+    """The solver's inner loop computes exact distances only below its push margin."""
+    from dtd_ik.compiled_kinematics import (chain_fk, collision_distances, joint_axes_world)
+    r = ck.robot
+    Q = random_joints(kin, 500, seed=16)
+    exact, _ = ck.pair_distances(Q)
+    n, P = r.dof, len(r.pair_names)
+    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((len(r.cap_frame), 2, 3))
+    D, G = np.empty(P), np.zeros((P, n))
+    for threshold in (0.006, 0.05):
+        for q, ref in zip(Q, exact):
+            chain_fk(q, r.M0, r.M1, r.M2, F)
+            joint_axes_world(F, r.axes, A)
+            k = collision_distances(q, F, A, W, r.arrays, threshold, threshold, D, G)
+            assert np.all(D <= ref + 1e-12)
+            near = ref < threshold
+            np.testing.assert_allclose(D[near], ref[near], atol=1e-12)
+            assert D[k] == D.min() and (D.min() >= threshold) == (ref.min() >= threshold)
