@@ -1,0 +1,75 @@
+"""The evaluate command's metrics against predictors whose errors are known by construction."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
+from dtd_ik.training.objectives import IKObjective
+from dtd_ik.training.sampler import ConfigurationSampler
+from dtd_ik.training.samples import Samples
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_success_rate_by_hand():
+    pos_sq = torch.tensor([0.0005, 0.002, 0.004, 0.0]) ** 2  # 0.5, 2, 4, 0 mm
+    ori = torch.deg2rad(torch.tensor([0.5, 0.5, 3.0, 1.0]))
+    assert success_rate(pos_sq, ori, 1.0, 0.57) == 0.25  # only the first
+    assert success_rate(pos_sq, ori, 5.0, 2.0) == 0.75  # all but the 3 deg one
+
+
+@pytest.fixture(scope="module")
+def goals(capsules):
+    g = torch.Generator().manual_seed(5)
+    s = ConfigurationSampler(capsules, "panda_hand").sample(400, g)
+    keep = s.q[:, 6] < capsules.kinematics.model.upper[6] - 0.1  # room for the offset below
+    return Samples(s.x[keep], s.q[keep])
+
+
+def test_exact_answers_score_zero_error_and_full_success(goals, capsules):
+    objective = IKObjective(capsules.kinematics, capsules, "panda_hand")
+    r = run_repeat(lambda x: goals.q, goals, objective)
+    s = summarise([r, r], 0.005)
+    assert s["pos_err_mm"]["mean"] < 1e-3 and s["ori_err_deg"]["mean"] < 0.05
+    assert s["success_1mm_0.57deg"]["mean"] == 1.0 and s["success_1mm_0.57deg"]["std"] == 0.0
+    assert s["margin_m"]["colliding_fraction"] == 0.0  # goals are collision-free
+
+
+def test_a_last_joint_offset_is_a_pure_rotation_about_the_flange_axis(goals, capsules):
+    # joint 7 turns the hand about an axis through the panda_hand origin: position unchanged,
+    # orientation off by exactly the offset (0.02 rad = 1.146 deg)
+    objective = IKObjective(capsules.kinematics, capsules, "panda_hand")
+    offset = torch.tensor([0, 0, 0, 0, 0, 0, 0.02])
+    r = run_repeat(lambda x: goals.q + offset, goals, objective)
+    s = summarise([r], 0.005)
+    assert s["pos_err_mm"]["mean"] < 1e-3
+    assert s["ori_err_rad"]["mean"] == pytest.approx(0.02, abs=2e-4)
+    assert s["ori_err_deg"]["mean"] == pytest.approx(math.degrees(0.02), abs=0.01)
+    assert s["success_1mm_0.57deg"]["mean"] == 0.0 and s["success_5mm_2deg"]["mean"] == 1.0
+
+
+def test_evaluate_command_on_an_exported_model(tmp_path):
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "dtd_ik.training", "--config",
+                    str(ROOT / "config/train_tiny.yaml"), f"out_dir={run}", "epochs=1"],
+                   check=True, capture_output=True, timeout=120)
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "dtd_ik.training.evaluate", "--model",
+                           str(run / "model.pt"), "--goals", "50", "--repeats", "3",
+                           "--single-queries", "5", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    s = report["summary"]
+    assert report["repeats"] == 3 and report["goals"] == 50
+    assert s["pos_err_mm"]["mean"] > 0 and s["pos_err_mm"]["std"] > 0
+    assert math.sqrt(s["pos_mse_m2"]["mean"]) * 1000 >= s["pos_err_mm"]["mean"] * 0.999  # RMS >= mean
+    assert "| Pos. error (mm) |" in out.with_suffix(".md").read_text()
+    missing = subprocess.run([sys.executable, "-m", "dtd_ik.training.evaluate", "--model",
+                              str(tmp_path / "nope.pt")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "model file not found" in missing.stderr
