@@ -1,0 +1,62 @@
+"""Fig. 1 of the paper from run logs: loss curves per strategy and the weight dynamics (PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .weighting import TASKS  # noqa: E402
+
+LABELS = {"baseline": "Baseline", "dtd": "DTD only", "uncertainty": "Uncertainty only",
+          "hybrid": "DTD + Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
+
+
+def plot_losses(logs: Mapping[str, list[dict]], path: Path) -> Path:
+    """(a) validation position MSE [m^2], (b) orientation error [rad] per epoch, per strategy."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, records in logs.items():
+        epochs = [r["epoch"] for r in records]
+        axes[0].plot(epochs, [r["val"]["pos_mse_m2"] for r in records], label=LABELS.get(name, name))
+        axes[1].plot(epochs, [r["val"]["ori_err_rad"] for r in records], label=LABELS.get(name, name))
+    for ax, title, unit in zip(axes, ("(a) position loss", "(b) orientation loss"),
+                               ("val. position MSE [m^2]", "val. orientation error [rad]")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(unit)
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_weights(logs: Mapping[str, list[dict]], path: Path) -> Path:
+    """Weight dynamics: each task's share of the effective weights per epoch, one panel per
+    strategy (the DTD w_t where the strategy has them)."""
+    names = list(logs)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        records = logs[name]
+        key = "w" if "w" in records[0] else "weights"
+        epochs = [r["epoch"] for r in records]
+        for task in TASKS:
+            share = [r[key][task] / sum(r[key].values()) for r in records]
+            ax.plot(epochs, share, label=task)
+        ax.set_title(f"{LABELS.get(name, name)} ({'w_t' if key == 'w' else 'weight share'})")
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["LABELS", "plot_losses", "plot_weights"]
