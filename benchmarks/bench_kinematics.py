@@ -1,7 +1,10 @@
 """Kinematics speed: dtd_ik beside pytorch-kinematics (and pybullet for collision), one run.
 
-Times FK + geometric Jacobian for one configuration and for a batch, and the minimum capsule
-distance for a batch, on this machine's CPU; prints a table with the ratios.
+Times FK + geometric Jacobian for one configuration and for a batch, and the minimum self-collision
+distance for a batch, on this machine's CPU; prints a table with the ratios. Two dtd_ik paths:
+the torch modules (differentiable, batched, what training uses) and the compiled float64 kernels
+(dtd_ik.compiled_kinematics, what the solver uses; batches spread over all cores by
+dtd_ik.batch_kernels).
 
     .venv/bin/python benchmarks/bench_kinematics.py [--batch 4096] [--dtype float32] [--repeat 30]
 """
@@ -14,18 +17,21 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import pybullet_data
 import pytorch_kinematics as pk
 import torch
 
 from dtd_ik.collision import CapsuleModel
+from dtd_ik.batch_kernels import BatchKinematics
+from dtd_ik.compiled_kinematics import CompiledKinematics
 from dtd_ik.kinematics import Kinematics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 from pybullet_panda import PybulletPanda  # noqa: E402  (the test suite's independent reference)
 
-TARGETS_US = {"fk+J, 1 config": 50.0, "fk+J, batch": 2000.0, "capsule min-distance, batch": 3000.0}
+TARGETS_US = {"fk+J, 1 config": 50.0, "fk+J, batch": 2000.0, "min-distance, batch": 3000.0}
 
 
 def median_time_us(fn, repeat: int, warmup: int = 3) -> float:
@@ -69,6 +75,17 @@ def main() -> None:
         rows.append(("fk+J, batch", median_time_us(ours(q_batch), args.repeat),
                      median_time_us(peer(q_batch), args.repeat), "pytorch-kinematics"))
         ours_coll = median_time_us(lambda: capsules.distance(q_batch), args.repeat)
+    compiled = CompiledKinematics()
+    q64_one, q64_batch = q_one.double().numpy(), q_batch.double().numpy()
+
+    def compiled_fk_jacobian(q):
+        return lambda: (compiled.forward(q, "panda_hand"), compiled.jacobian(q, "panda_hand"))
+
+    compiled_one = median_time_us(compiled_fk_jacobian(q64_one), args.repeat * 20)
+    batch = BatchKinematics(compiled.robot)  # all cores (numba prange)
+    compiled_batch = median_time_us(lambda: batch.forward_and_jacobian(q64_batch, "panda_hand"),
+                                    args.repeat)
+    compiled_coll = median_time_us(lambda: batch.min_distance(q64_batch), args.repeat)
     panda = PybulletPanda()
     sample = q_batch[:200].double().numpy()
 
@@ -78,16 +95,23 @@ def main() -> None:
             panda.min_distance(reach=0.01)
 
     per_config = median_time_us(pybullet_batch, 3, warmup=1) / len(sample)
-    rows.append(("capsule min-distance, batch", ours_coll, per_config * args.batch,
+    rows.append(("min-distance, batch", ours_coll, per_config * args.batch,
                  "pybullet meshes (x batch)"))
+    rows = [(name, "torch", mine, theirs, who) for name, mine, theirs, who in rows]
+    rows += [("fk+J, 1 config", "compiled", compiled_one, rows[0][3], rows[0][4]),
+             ("fk+J, batch", "compiled", compiled_batch, rows[1][3], rows[1][4]),
+             ("min-distance, batch", "compiled", compiled_coll, rows[2][3], rows[2][4])]
     panda.close()
 
     print(f"dtd_ik kinematics benchmark: batch {args.batch}, {args.dtype}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{len(capsules.pair_names)} capsule pairs")
-    print(f"{'case':30s} {'dtd_ik [us]':>12s} {'target':>9s} {'peer [us]':>12s} {'peer/dtd_ik':>11s}  peer")
-    for name, mine, theirs, who in rows:
-        print(f"{name:30s} {mine:12.1f} {TARGETS_US[name]:9.0f} {theirs:12.1f} {theirs / mine:11.2f}  {who}")
+          f"{len(capsules.pair_names)} checked pairs (capsules + distance maps); compiled path "
+          f"float64, {numba.get_num_threads()} numba threads for batches")
+    print(f"{'case':22s} {'path':9s} {'dtd_ik [us]':>12s} {'target':>9s} {'peer [us]':>12s} "
+          f"{'peer/dtd_ik':>11s}  peer")
+    for name, path, mine, theirs, who in rows:
+        print(f"{name:22s} {path:9s} {mine:12.1f} {TARGETS_US[name]:9.0f} {theirs:12.1f} "
+              f"{theirs / mine:11.2f}  {who}")
 
 
 if __name__ == "__main__":
