@@ -25,8 +25,13 @@ def _forward_and_jacobian(Q, M0, M1, M2, axes, index, offset, R_out, p_out, J_ou
         geometric_jacobian(F, A, index, p_out[b], J_out[b])
 
 
+#: Pairs whose bounding spheres are this far apart [m] first get a lower bound instead of their
+#: exact distance; the minimum is exact whenever it falls below (otherwise recomputed exactly).
+CULL_DISTANCE = 0.05
+
+
 @njit(parallel=True, cache=True)
-def _min_distance(Q, robot, n_pairs, d_out, pair_out):
+def _min_distance(Q, robot, n_pairs, cull, d_out, pair_out):
     M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
     n = Q.shape[1]
     for b in prange(Q.shape[0]):
@@ -35,7 +40,10 @@ def _min_distance(Q, robot, n_pairs, d_out, pair_out):
         D, G = np.empty(n_pairs), np.empty((n_pairs, n))
         chain_fk(Q[b], M0, M1, M2, F)
         joint_axes_world(F, axes, A)
-        k = collision_distances(Q[b], F, A, W, robot, np.inf, -np.inf, D, G)  # exact, no gradients
+        # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
+        k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
+        if D[k] >= cull:
+            k = collision_distances(Q[b], F, A, W, robot, np.inf, -np.inf, D, G)
         d_out[b], pair_out[b] = D[k], k
 
 
@@ -62,7 +70,7 @@ class BatchKinematics:
         pairs ordered as :attr:`CompiledRobot.pair_names`."""
         r, Q = self.robot, self._joints(q)
         d, k = np.empty(len(Q)), np.empty(len(Q), dtype=np.int64)
-        _min_distance(Q, r.arrays, len(r.pair_names), d, k)
+        _min_distance(Q, r.arrays, len(r.pair_names), CULL_DISTANCE, d, k)
         return d, k
 
 
