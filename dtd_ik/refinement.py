@@ -311,32 +311,85 @@ def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_
     return iterations, False
 
 
-@njit(cache=True)
-def nearest_table_entries(table_R, table_p, goal_R, goal_p, w2, out):
-    """Indices of the table poses nearest to a goal, nearest first, into ``out`` (k,).
+@njit(cache=True, inline="always")
+def _table_distance(table_pose, i, gx, gy, gz, qx, qy, qz, qw, w4, bound):
+    """Distance of entry i to the goal, or ``bound`` when the position alone reaches it."""
+    dx, dy, dz = table_pose[i, 0] - gx, table_pose[i, 1] - gy, table_pose[i, 2] - gz
+    d = dx * dx + dy * dy + dz * dz
+    if d >= bound:
+        return bound
+    dot = table_pose[i, 3] * qx + table_pose[i, 4] * qy + table_pose[i, 5] * qz \
+        + table_pose[i, 6] * qw
+    return d + w4 * (1.0 - dot * dot)
 
-    Distance |p - p_i|^2 + w2 |R - R_i|_F^2 / 2 ([m^2]; the second term is 2 w2 (1 - cos angle)).
+
+@njit(cache=True)
+def nearest_table_entries(table_pose, goal_p, goal_quat, w2, out):
+    """Indices of the table poses (K, 7) [p, q_xyzw] nearest to a goal, nearest first, into
+    ``out`` (k,); returns how many were found (min(k, K)).
+
+    Distance |p - p_i|^2 + 4 w2 (1 - (q . q_i)^2) [m^2], i.e. |p - p_i|^2 + w2 |R - R_i|_F^2 / 2
+    (sign-free in the quaternions). The table is sorted by x, so the scan walks outwards from the
+    goal's x and stops on each side once (x - x_i)^2 alone exceeds the k-th best distance.
     """
-    k = out.shape[0]
+    k, K = out.shape[0], table_pose.shape[0]
     best = np.full(k, np.inf)
-    for i in range(table_p.shape[0]):
-        dx, dy, dz = table_p[i, 0] - goal_p[0], table_p[i, 1] - goal_p[1], table_p[i, 2] - goal_p[2]
-        d = dx * dx + dy * dy + dz * dz
-        if d >= best[k - 1]:
-            continue
-        dot = 0.0
-        for r in range(3):
-            for c in range(3):
-                dot += table_R[i, r, c] * goal_R[r, c]
-        d += w2 * (3.0 - dot)
-        if d >= best[k - 1]:
-            continue
-        j = k - 1
-        while j > 0 and best[j - 1] > d:
-            best[j], out[j] = best[j - 1], out[j - 1]
-            j -= 1
-        best[j], out[j] = d, i
-    return min(k, table_p.shape[0])
+    gx, gy, gz = goal_p[0], goal_p[1], goal_p[2]
+    qx, qy, qz, qw = goal_quat[0], goal_quat[1], goal_quat[2], goal_quat[3]
+    w4 = 4.0 * w2
+    lo, hi = 0, K  # first entry with x >= gx
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if table_pose[mid, 0] < gx:
+            lo = mid + 1
+        else:
+            hi = mid
+    up, down = lo, lo - 1
+    while up < K or down >= 0:
+        for side in range(2):
+            i = up if side == 0 else down
+            if i < 0 or i >= K:
+                continue
+            dx = table_pose[i, 0] - gx
+            if dx * dx >= best[k - 1]:  # every entry further out on this side is farther
+                if side == 0:
+                    up = K
+                else:
+                    down = -1
+                continue
+            if side == 0:
+                up += 1
+            else:
+                down -= 1
+            d = _table_distance(table_pose, i, gx, gy, gz, qx, qy, qz, qw, w4, best[k - 1])
+            if d >= best[k - 1]:
+                continue
+            j = k - 1
+            while j > 0 and best[j - 1] > d:
+                best[j], out[j] = best[j - 1], out[j - 1]
+                j -= 1
+            best[j], out[j] = d, i
+    return min(k, K)
+
+
+@njit(cache=True)
+def matrix_quaternion(R, out):
+    """Rotation matrix (3, 3) -> unit quaternion x-y-z-w into ``out`` (4,) (Shepperd's method,
+    as :func:`dtd_ik.rotations.matrix_to_quaternion`; the sign is not normalised)."""
+    t0 = 1.0 + R[0, 0] + R[1, 1] + R[2, 2]
+    t1 = 1.0 + R[0, 0] - R[1, 1] - R[2, 2]
+    t2 = 1.0 - R[0, 0] + R[1, 1] - R[2, 2]
+    t3 = 1.0 - R[0, 0] - R[1, 1] + R[2, 2]
+    if t0 >= t1 and t0 >= t2 and t0 >= t3:
+        x, y, z, w = R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1], t0
+    elif t1 >= t2 and t1 >= t3:
+        x, y, z, w = t1, R[0, 1] + R[1, 0], R[0, 2] + R[2, 0], R[2, 1] - R[1, 2]
+    elif t2 >= t3:
+        x, y, z, w = R[0, 1] + R[1, 0], t2, R[1, 2] + R[2, 1], R[0, 2] - R[2, 0]
+    else:
+        x, y, z, w = R[0, 2] + R[2, 0], R[1, 2] + R[2, 1], t3, R[1, 0] - R[0, 1]
+    norm = sqrt(x * x + y * y + z * z + w * w)
+    out[0], out[1], out[2], out[3] = x / norm, y / norm, z / norm, w / norm
 
 
 @njit(cache=True)
@@ -419,13 +472,13 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
 
     ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
     order; perturbations start from the network seed, else the caller's. ``table`` = (q (K, n),
-    R (K, 3, 3), p (K, 3)) collision-free configurations and poses of chain frame ``index``
+    pose (K, 7) [p, q_xyzw]) collision-free configurations and poses of chain frame ``index``
     (:mod:`dtd_ik.seed_table`), K may be 0. Goals farther than ``reach_radius`` [m] from
     ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
     success (N,) bool, iterations (N,) total LM iterations, attempts (N,).
     """
     lower, upper = robot[4], robot[5]
-    table_q, table_R, table_p = table
+    table_q, table_pose = table
     N, n = positions.shape[0], lower.shape[0]
     max_attempts = int(params[MAX_ATTEMPTS])
     k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
@@ -447,7 +500,7 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
         _quaternion_matrix(quaternions[g], goal_R)
         key = goal_key(p_bits[g], q_bits[g], random_seed)
         nearest = np.zeros(max(k_table, 1), dtype=np.int64)
-        Rc, pc = np.empty((3, 3)), np.empty(3)
+        Rc, pc, qc = np.empty((3, 3)), np.empty(3), np.empty(4)
         n_table = -1  # not searched yet
         best_cost = np.inf
         success[g] = False
@@ -464,7 +517,8 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                     n_table = 0
                     if k_table > 0:
                         _chain_goal(goal_R, goal_p, offset, Rc, pc)
-                        n_table = nearest_table_entries(table_R, table_p, Rc, pc, w2,
+                        matrix_quaternion(Rc, qc)
+                        n_table = nearest_table_entries(table_pose, pc, qc, w2,
                                                         nearest[:k_table])
                 _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
                            upper, params, key, s)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .compiled_kinematics import CompiledKinematics, CompiledRobot, batch_forward
 from .exceptions import ConfigError
+from .rotations import matrix_to_quaternion
 
 #: Configurations sampled per round while filling the table.
 _CHUNK = 4096
@@ -22,20 +24,21 @@ _MAX_ROUNDS = 64
 
 @dataclass(frozen=True)
 class SeedTable:
-    """K configurations (K, n) [rad] and the pose of chain frame ``index``: R (K, 3, 3), p (K, 3)."""
+    """K configurations ``q`` (K, n) [rad] and the poses of chain frame ``index``:
+    ``pose`` (K, 7) = position [m], unit quaternion x-y-z-w (contiguous rows for the search),
+    sorted by the position's x (the search relies on it)."""
 
     q: np.ndarray
-    R: np.ndarray
-    p: np.ndarray
+    pose: np.ndarray
     index: int
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.q, self.R, self.p
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.q, self.pose
 
     @classmethod
     def empty(cls, dof: int, index: int) -> "SeedTable":
-        return cls(np.zeros((0, dof)), np.zeros((0, 3, 3)), np.zeros((0, 3)), index)
+        return cls(np.zeros((0, dof)), np.zeros((0, 7)), index)
 
     @classmethod
     def build(cls, robot: CompiledRobot, index: int, size: int, min_margin: float,
@@ -60,7 +63,10 @@ class SeedTable:
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
         R, p = np.empty((size, 3, 3)), np.empty((size, 3))
         batch_forward(Q, robot.arrays, index, np.eye(4), R, p)
-        return cls(Q, R, p, index)
+        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+        order = np.argsort(p[:, 0], kind="stable")
+        pose = np.concatenate([p, quat], axis=1)[order]
+        return cls(np.ascontiguousarray(Q[order]), np.ascontiguousarray(pose), index)
 
 
 __all__ = ["SeedTable"]

@@ -265,3 +265,26 @@ def test_load_refuses_bad_options_and_models(tmp_path):
         IKSolver.load(None, max_attempts=0)
     with pytest.raises(ModelLoadError, match="not found"):
         IKSolver.load(tmp_path / "missing.pt")
+
+
+def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, kin, capsules):
+    table = solver.seed_table(7)  # chain frame 7 = panda_link7, which link8 / hand / TCP hang from
+    q, pose = table.arrays
+    assert q.shape == (solver.config.seed_table_size, 7) and np.all(np.diff(pose[:, 0]) >= 0)
+    assert np.all(capsules.distance(torch.tensor(q)).distance.numpy()
+                  >= solver.config.seed_table_margin)
+    ref = kin.forward(torch.tensor(q), "panda_link7")
+    np.testing.assert_allclose(pose[:, :3], ref.position.numpy(), atol=1e-12)
+    dots = np.abs((pose[:, 3:] * ref.quaternion.numpy()).sum(1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-12)
+    again = IKSolver.load(None).seed_table(7)  # deterministic from random_seed
+    np.testing.assert_array_equal(again.q, q)
+
+
+def test_converges_without_the_seed_table_too(kin, capsules, pybullet_panda):
+    plain = IKSolver.load(None, seed_table_size=0)
+    Q = collision_free_joints(kin, capsules, 60, seed=41)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = plain.solve(p, quat)
+    check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.mean() >= 0.98

@@ -113,3 +113,29 @@ def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin
             near = ref < threshold
             np.testing.assert_allclose(D[near], ref[near], atol=1e-12)
             assert D[k] == D.min() and (D.min() >= threshold) == (ref.min() >= threshold)
+
+
+def test_nearest_table_entries_equal_a_brute_force_search(kin):
+    """The x-sorted outward scan finds exactly the k nearest poses of an exhaustive search."""
+    from dtd_ik.refinement import nearest_table_entries
+    rng = np.random.default_rng(17)
+    K, k, w2 = 3000, 6, 0.09
+    p = rng.uniform(-1, 1, (K, 3))
+    quat = Rotation.random(K, random_state=17).as_quat()
+    order = np.argsort(p[:, 0])
+    pose = np.ascontiguousarray(np.concatenate([p, quat], axis=1)[order])
+    for _ in range(200):
+        gp, gq = rng.uniform(-1.2, 1.2, 3), Rotation.random(random_state=rng).as_quat()
+        dist = ((pose[:, :3] - gp) ** 2).sum(1) + 4 * w2 * (1 - (pose[:, 3:] @ gq) ** 2)
+        out = np.zeros(k, dtype=np.int64)
+        assert nearest_table_entries(pose, gp, gq, w2, out) == k
+        np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
+
+
+def test_kernel_quaternion_of_a_matrix_matches_scipy():
+    from dtd_ik.refinement import matrix_quaternion
+    R = Rotation.random(500, random_state=18)
+    out = np.empty(4)
+    for M, ref in zip(R.as_matrix(), R.as_quat()):
+        matrix_quaternion(np.ascontiguousarray(M), out)
+        assert min(np.abs(out - ref).max(), np.abs(out + ref).max()) < 1e-12

@@ -1,0 +1,236 @@
+"""IK solver benchmark: dtd_ik beside TRAC-IK (pytracik) on the same goals, in one run.
+
+Goals are poses of ``panda_hand`` (from TRAC-IK's own KDL FK, in double precision) of random
+configurations within the joint limits: a main set whose configurations have capsule margin
+>= 5 mm, a set merely free of mesh collision (pybullet), and hard sets (two joints within 0.02 rad
+of a limit; the most singular of many random configurations). Every answer is judged by the same
+independent checks: KDL FK for the errors (pybullet's poses are rounded to float32, too coarse
+below 1e-7 m), the torch capsule model for the 5 mm margin, the URDF limits, and pybullet's
+meshes for self-collision. TRAC-IK is seeded at mid-range, 20 ms timeout, eps 1e-5, on one core;
+dtd_ik uses all cores for a batch.
+
+    .venv/bin/python benchmarks/bench_solver.py [--goals 1000] [--hard 200] [--model models/x.pt]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pybullet_data
+import pytracik
+import torch
+from scipy.spatial.transform import Rotation
+
+from dtd_ik import IKSolver
+from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics import Kinematics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
+from pybullet_panda import PybulletPanda  # noqa: E402  (the test suite's independent reference)
+
+MARGIN, POS_TOL, ORI_TOL = 0.005, 1e-4, 1e-3
+TRACIK_TIMEOUT, TRACIK_EPS = 0.02, 1e-5
+
+
+@dataclass
+class Answers:
+    """What one solver returned for a goal set, and how long it took."""
+
+    q: np.ndarray  # (N, 7)
+    claimed: np.ndarray  # (N,) bool: the solver says solved
+    single_ms: np.ndarray  # (M,) latency of single-goal calls [ms]
+    batch_goals_per_s: float
+
+
+@dataclass
+class Judged:
+    success: np.ndarray  # all criteria incl. capsule margin
+    mesh_free: np.ndarray  # pybullet meshes do not touch
+    pos: np.ndarray
+    ori: np.ndarray
+
+
+def kdl_poses(tracik, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (N, 3) [m], quaternions x-y-z-w (N, 4)) of panda_hand by TRAC-IK's KDL FK."""
+    T = np.array([np.asarray(pytracik.fk(tracik, q)) for q in Q]).reshape(-1, 4, 4)
+    return T[:, :3, 3].copy(), Rotation.from_matrix(T[:, :3, :3]).as_quat().reshape(-1, 4)
+
+
+class Goals:
+    def __init__(self, name: str, Q: np.ndarray, tracik):
+        self.name, self.Q = name, Q
+        self.p, self.quat = kdl_poses(tracik, Q)
+
+
+def sample(kin, capsules, rng, n, margin=MARGIN):
+    Q = rng.uniform(kin.model.lower, kin.model.upper, (4 * n, kin.dof))
+    d = capsules.distance(torch.tensor(Q)).distance.numpy()
+    return Q[d >= margin][:n]
+
+
+def mesh_free_sample(kin, panda, rng, n):
+    out = []
+    while len(out) < n:
+        q = rng.uniform(kin.model.lower, kin.model.upper)
+        panda.set_joints(q)
+        if panda.min_distance(reach=0.01) > 0.0:
+            out.append(q)
+    return np.array(out)
+
+
+def near_limit_sample(kin, capsules, rng, n):
+    Q = rng.uniform(kin.model.lower, kin.model.upper, (8 * n, kin.dof))
+    for q in Q:
+        for j in rng.choice(kin.dof, 2, replace=False):
+            q[j] = (kin.model.lower[j] + rng.uniform(0, 0.02)) if rng.random() < 0.5 else \
+                (kin.model.upper[j] - rng.uniform(0, 0.02))
+    d = capsules.distance(torch.tensor(Q)).distance.numpy()
+    return Q[d >= MARGIN][:n]
+
+
+def near_singular_sample(kin, capsules, rng, n):
+    Q = sample(kin, capsules, rng, 20 * n)
+    J = kin.jacobian(torch.tensor(Q), "panda_hand").numpy()
+    sigma = np.linalg.svd(J, compute_uv=False)[:, -1]
+    return Q[np.argsort(sigma)[:n]]
+
+
+def judge(goals: Goals, q: np.ndarray, kin, capsules, panda, tracik) -> Judged:
+    mesh_free = np.zeros(len(q), dtype=bool)
+    for i, qi in enumerate(q):
+        panda.set_joints(qi)
+        mesh_free[i] = panda.min_distance(reach=0.01) > 0.0
+    p, quat = kdl_poses(tracik, q)
+    pos_err = np.linalg.norm(p - goals.p, axis=1)
+    ori_err = (Rotation.from_quat(quat) * Rotation.from_quat(goals.quat).inv()).magnitude()
+    margin = capsules.distance(torch.tensor(q)).distance.numpy()
+    within = np.all((q >= kin.model.lower) & (q <= kin.model.upper), axis=1)
+    success = (pos_err <= POS_TOL) & (ori_err <= ORI_TOL) & within & (margin >= MARGIN)
+    return Judged(success, mesh_free, pos_err, ori_err)
+
+
+def run_dtd(solver: IKSolver, goals: Goals, singles: int, refine: bool = True) -> Answers:
+    solver.solve(goals.p[:8], goals.quat[:8], refine=refine)  # warm
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        result = solver.solve(goals.p, goals.quat, refine=refine)
+        times.append(time.perf_counter() - t0)
+    single = []
+    for i in range(min(singles, len(goals.p))):
+        t0 = time.perf_counter()
+        solver.solve(goals.p[i:i + 1], goals.quat[i:i + 1], refine=refine)
+        single.append(time.perf_counter() - t0)
+    return Answers(result.q, result.success, np.array(single) * 1e3,
+                   len(goals.p) / float(np.median(times)))
+
+
+def run_tracik(tracik, kin, goals: Goals, singles: int) -> Answers:
+    mid = (kin.model.lower + kin.model.upper) / 2
+    q, claimed, single = np.empty((len(goals.p), 7)), np.zeros(len(goals.p), dtype=bool), []
+    t_all = time.perf_counter()
+    for i, (p, qu) in enumerate(zip(goals.p, goals.quat)):
+        t0 = time.perf_counter()
+        out = pytracik.ik(tracik, mid, *p, *qu)
+        single.append(time.perf_counter() - t0)
+        claimed[i] = out[0] > 0
+        q[i] = out[1:] if claimed[i] else mid
+    total = time.perf_counter() - t_all
+    return Answers(q, claimed, np.array(single[:singles]) * 1e3, len(goals.p) / total)
+
+
+def fmt_err(values: np.ndarray, claimed: np.ndarray, pct: float) -> str:
+    v = values[claimed]
+    return f"{np.percentile(v, pct):.1e}" if len(v) else "-"
+
+
+def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dict[str, str]):
+    rows = [
+        ("success: criteria incl. 5 mm capsule margin [%]",
+         lambda a, j: f"{100 * j.success.mean():.2f}", "success"),
+        ("success and pybullet mesh-free [%]",
+         lambda a, j: f"{100 * (j.success & j.mesh_free).mean():.2f}", None),
+        ("claimed solved [%]", lambda a, j: f"{100 * a.claimed.mean():.2f}", None),
+        ("claimed solved but mesh-colliding [%]",
+         lambda a, j: f"{100 * (a.claimed & ~j.mesh_free).mean():.2f}", "mesh"),
+        ("claimed solved but fails criteria [%]",
+         lambda a, j: f"{100 * (a.claimed & ~j.success).mean():.2f}", None),
+        ("position error median [m] (claimed)", lambda a, j: fmt_err(j.pos, a.claimed, 50), "pos"),
+        ("position error p99 [m] (claimed)", lambda a, j: fmt_err(j.pos, a.claimed, 99), None),
+        ("orientation error median [rad] (claimed)",
+         lambda a, j: fmt_err(j.ori, a.claimed, 50), "ori"),
+        ("orientation error p99 [rad] (claimed)", lambda a, j: fmt_err(j.ori, a.claimed, 99), None),
+        ("single-goal latency p50 [ms]",
+         lambda a, j: f"{np.percentile(a.single_ms, 50):.3f}" if len(a.single_ms) else "-", "p50"),
+        ("single-goal latency p99 [ms]",
+         lambda a, j: f"{np.percentile(a.single_ms, 99):.3f}" if len(a.single_ms) else "-", "p99"),
+        ("batch throughput [goals/s]", lambda a, j: f"{a.batch_goals_per_s:,.0f}", "batch"),
+    ]
+    names = list(columns)
+    width = max(14, *(len(n) + 2 for n in names))
+    print(f"\n== {goals.name}: {len(goals.p)} goals")
+    print(f"{'metric':46s}" + "".join(f"{n:>{width}s}" for n in names) + f"{'target':>12s}")
+    for label, fn, key in rows:
+        cells = "".join(f"{fn(*columns[n]):>{width}s}" for n in names)
+        print(f"{label:46s}{cells}{targets.get(key, '') if key else '':>12s}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--goals", type=int, default=1000)
+    parser.add_argument("--hard", type=int, default=200, help="goals per hard set")
+    parser.add_argument("--singles", type=int, default=1000, help="single-goal calls timed")
+    parser.add_argument("--model", type=str, default=None, help="TorchScript IK network")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    kin = Kinematics()
+    capsules = CapsuleModel(kin)
+    panda = PybulletPanda()
+    urdf = open(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf")).read()
+    tracik = pytracik.TRAC_IK("panda_link0", "panda_hand", urdf, TRACIK_TIMEOUT, TRACIK_EPS,
+                              pytracik.Speed)
+    pytracik.set_joint_limits(tracik, kin.model.lower, kin.model.upper)  # the same limits
+
+    t0 = time.perf_counter()
+    solvers = {"dtd_ik": IKSolver.load(None)}
+    if args.model:
+        solvers["dtd_ik+net"] = IKSolver.load(args.model)
+    load_s = time.perf_counter() - t0
+    sets = [Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals),
+                  tracik),
+            Goals("mesh collision-free only", mesh_free_sample(kin, panda, rng, args.hard), tracik),
+            Goals("hard: two joints within 0.02 rad of a limit",
+                  near_limit_sample(kin, capsules, rng, args.hard), tracik),
+            Goals("hard: most singular 5 % (smallest singular value)",
+                  near_singular_sample(kin, capsules, rng, args.hard), tracik)]
+    targets = {"success": ">= 99.9", "mesh": "0", "pos": "<= 1e-6", "ori": "<= 1e-5",
+               "p50": "<= 0.3", "p99": "<= 0.6", "batch": ">= 20,000"}
+    print(f"dtd_ik solver benchmark: torch {torch.__version__}, numba {numba.__version__}, "
+          f"{os.cpu_count()} cores, numba threads {numba.get_num_threads()}; solver load "
+          f"{load_s:.1f} s; TRAC-IK Speed, {TRACIK_TIMEOUT * 1e3:.0f} ms, eps {TRACIK_EPS}, "
+          f"seeded mid-range, one core; errors by KDL FK, margin by the torch capsule model, "
+          f"mesh check by pybullet")
+    for i, goals in enumerate(sets):
+        singles = args.singles if i == 0 else 0
+        columns = {}
+        for name, solver in solvers.items():
+            a = run_dtd(solver, goals, singles)
+            columns[name] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
+        if args.model:
+            a = run_dtd(solvers["dtd_ik+net"], goals, singles, refine=False)
+            columns["net only"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
+        a = run_tracik(tracik, kin, goals, singles)
+        columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
+        table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+    panda.close()
+
+
+if __name__ == "__main__":
+    main()
