@@ -46,6 +46,7 @@ class Answers:
     claimed: np.ndarray  # (N,) bool: the solver says solved
     single_ms: np.ndarray  # (M,) latency of single-goal calls [ms]
     batch_goals_per_s: float
+    cpu_us_per_goal: float  # CPU time (all threads) of the batch per goal [us]
 
 
 @dataclass
@@ -117,32 +118,34 @@ def judge(goals: Goals, q: np.ndarray, kin, capsules, panda, tracik) -> Judged:
 
 def run_dtd(solver: IKSolver, goals: Goals, singles: int, refine: bool = True) -> Answers:
     solver.solve(goals.p[:8], goals.quat[:8], refine=refine)  # warm
-    times = []
+    times, cpu = [], []
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = solver.solve(goals.p, goals.quat, refine=refine)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     single = []
     for i in range(min(singles, len(goals.p))):
         t0 = time.perf_counter()
         solver.solve(goals.p[i:i + 1], goals.quat[i:i + 1], refine=refine)
         single.append(time.perf_counter() - t0)
     return Answers(result.q, result.success, np.array(single) * 1e3,
-                   len(goals.p) / float(np.median(times)))
+                   len(goals.p) / float(np.median(times)), np.median(cpu) / len(goals.p) * 1e6)
 
 
 def run_tracik(tracik, kin, goals: Goals, singles: int) -> Answers:
     mid = (kin.model.lower + kin.model.upper) / 2
     q, claimed, single = np.empty((len(goals.p), 7)), np.zeros(len(goals.p), dtype=bool), []
-    t_all = time.perf_counter()
+    t_all, c_all = time.perf_counter(), time.process_time()
     for i, (p, qu) in enumerate(zip(goals.p, goals.quat)):
         t0 = time.perf_counter()
         out = pytracik.ik(tracik, mid, *p, *qu)
         single.append(time.perf_counter() - t0)
         claimed[i] = out[0] > 0
         q[i] = out[1:] if claimed[i] else mid
-    total = time.perf_counter() - t_all
-    return Answers(q, claimed, np.array(single[:singles]) * 1e3, len(goals.p) / total)
+    total, cpu = time.perf_counter() - t_all, time.process_time() - c_all
+    return Answers(q, claimed, np.array(single[:singles]) * 1e3, len(goals.p) / total,
+                   cpu / len(goals.p) * 1e6)
 
 
 def fmt_err(values: np.ndarray, claimed: np.ndarray, pct: float) -> str:
@@ -171,6 +174,8 @@ def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dic
         ("single-goal latency p99 [ms]",
          lambda a, j: f"{np.percentile(a.single_ms, 99):.3f}" if len(a.single_ms) else "-", "p99"),
         ("batch throughput [goals/s]", lambda a, j: f"{a.batch_goals_per_s:,.0f}", "batch"),
+        ("batch CPU time per goal, all threads [us]", lambda a, j: f"{a.cpu_us_per_goal:,.1f}",
+         None),
     ]
     names = list(columns)
     width = max(14, *(len(n) + 2 for n in names))
@@ -217,6 +222,8 @@ def main() -> None:
           f"{load_s:.1f} s; TRAC-IK Speed, {TRACIK_TIMEOUT * 1e3:.0f} ms, eps {TRACIK_EPS}, "
           f"seeded mid-range, one core; errors by KDL FK, margin by the torch capsule model, "
           f"mesh check by pybullet")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"(the machine may be shared: wall-clock figures depend on it, CPU times less)")
     for i, goals in enumerate(sets):
         singles = args.singles if i == 0 else 0
         columns = {}
@@ -229,6 +236,7 @@ def main() -> None:
         a = run_tracik(tracik, kin, goals, singles)
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     panda.close()
 
 

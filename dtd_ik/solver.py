@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import path_refinement as pr
 from . import refinement as rf
 from .compiled_kinematics import CompiledRobot, batch_forward
 from .exceptions import InvalidInputError
@@ -102,6 +103,7 @@ class IKSolver:
         self._params_network_only = self._params.copy()
         self._params_network_only[rf.MAX_ATTEMPTS] = 1
         self._params_network_only[rf.MAX_ITERATIONS] = 0
+        self._path_params = self.config.path_params()
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -155,6 +157,10 @@ class IKSolver:
         params[rf.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
             self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
+        two = np.zeros(2, dtype=np.int64)
+        pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
+                      r.arrays, params, self._path_params, np.inf, 0, np.repeat(mid, 2, axis=0),
+                      np.zeros((2, 4)), np.zeros(2, dtype=np.bool_), two, two.copy())
 
     def _run_kernel(self, kernel, positions, quaternions, caller_seeds, net_seeds, tip, params,
                     deadline):
@@ -226,13 +232,7 @@ class IKSolver:
             raise InvalidInputError(f"unknown tip {tip!r}; known: {', '.join(self._tips)}")
         goals = self._goals(positions, quaternions, seeds)
         N = goals.positions.shape[0]
-        if timeout is None:
-            timeout = self.config.timeout_per_goal * N
-        elif isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number)) \
-                or not np.isfinite(timeout) or timeout < 0:
-            raise InvalidInputError(f"timeout must be a finite number of seconds >= 0, got "
-                                    f"{timeout!r}")
-        deadline = time.monotonic() + float(timeout)
+        deadline = time.monotonic() + self._timeout(timeout, N)
         if not refine and self.network is None:
             raise InvalidInputError("refine=False returns the network's answer: this solver has "
                                     "no network")
@@ -252,6 +252,58 @@ class IKSolver:
             kernel, goals.positions, goals.quaternions, caller, net_seeds, tip, params, deadline)
         return self._result(goals, q, stats, success, iterations, attempts,
                             time.perf_counter() - t0, network_time)
+
+    def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
+                   timeout: float | None = None) -> IKResult:
+        """Consistency mode: answers to a sequence of nearby goals (a Cartesian path) on one branch.
+
+        Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
+        joints); waypoint i starts from answer i - 1 and succeeds only if, besides the usual
+        criteria, no joint moves by more than the goal step warrants (config ``path_*``; see
+        :mod:`dtd_ik.path_refinement`). Arguments and result as :meth:`solve`, (N, ...) in path
+        order; ``timeout`` covers the whole path (None: ``timeout_per_goal`` x N).
+        """
+        t0 = time.perf_counter()
+        if not isinstance(tip, str) or tip not in self._tips:
+            raise InvalidInputError(f"unknown tip {tip!r}; known: {', '.join(self._tips)}")
+        goals = self._goals(positions, quaternions, None)
+        N = goals.positions.shape[0]
+        timeout = self._timeout(timeout, N)
+        deadline = time.monotonic() + timeout
+        first_seed = None
+        if seed is not None:
+            first_seed, _, _ = _batch(seed, "seed", self.robot.dof)
+            if first_seed.shape[0] != 1:
+                raise InvalidInputError(f"seed must have shape ({self.robot.dof},), got "
+                                        f"{tuple(np.shape(seed))}")
+        r, n = self.robot, self.robot.dof
+        q, stats = np.empty((N, n)), np.empty((N, 4))
+        success = np.zeros(N, dtype=np.bool_)
+        iterations, attempts = np.zeros(N, dtype=np.int64), np.zeros(N, dtype=np.int64)
+        network_time = 0.0
+        if N > 0:
+            first = self.solve(goals.positions[:1], goals.quaternions[:1], seeds=first_seed,
+                               tip=tip, timeout=max(deadline - time.monotonic(), 0.0))
+            network_time = first.network_time
+            q[0], success[0] = first.q[0], first.success[0]
+            stats[0] = (first.position_error[0], first.orientation_error[0],
+                        first.collision_margin[0], np.nan)
+            iterations[0], attempts[0] = first.iterations[0], first.attempts[0]
+            index, offset = self._tips[tip]
+            pr.solve_path(goals.positions, goals.quaternions, q[0], index, offset, r.arrays,
+                          self._params, self._path_params, float(deadline),
+                          self.config.random_seed, q, stats, success, iterations, attempts)
+        return self._result(goals, q, stats, success, iterations, attempts,
+                            time.perf_counter() - t0, network_time)
+
+    def _timeout(self, timeout, n_goals: int) -> float:
+        if timeout is None:
+            return self.config.timeout_per_goal * n_goals
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number)) \
+                or not np.isfinite(timeout) or timeout < 0:
+            raise InvalidInputError(f"timeout must be a finite number of seconds >= 0, got "
+                                    f"{timeout!r}")
+        return float(timeout)
 
     @staticmethod
     def _result(goals: _Goals, q, stats, success, iterations, attempts, solve_time,

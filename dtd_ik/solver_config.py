@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import path_refinement as pr
 from . import refinement as rf
 from .exceptions import ConfigError
 from .paths import config_path, resolve
@@ -42,6 +43,11 @@ class SolverConfig:
     seed_table_seeds: int = 4
     seed_table_orientation_weight: float = 0.3  # [m/rad]
     seed_table_margin: float = 0.01  # [m]
+    path_jump_factor: float = 3.0
+    path_jump_slack: float = 0.02  # [rad]
+    path_attempts: int = 8
+    path_perturb_scale: float = 0.05  # [rad]
+    path_warrant_damping: float = 1e-6
     timeout_per_goal: float = 0.02  # [s]
     parallel_min_goals: int = 8
 
@@ -60,13 +66,14 @@ class SolverConfig:
         positive = ("position_tolerance", "orientation_tolerance", "converge_position",
                     "converge_orientation", "orientation_weight", "collision_weight",
                     "lambda_init", "lambda_min", "lambda_max", "timeout_per_goal",
-                    "max_attempts", "parallel_min_goals")
+                    "max_attempts", "parallel_min_goals", "path_jump_factor", "path_attempts",
+                    "path_warrant_damping")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"solver option {name}: must be > 0, got {getattr(self, name)}")
         for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
                      "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
-                     "seed_table_orientation_weight"):
+                     "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
@@ -109,6 +116,16 @@ class SolverConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def path_params(self) -> np.ndarray:
+        """The float64 parameter vector of :mod:`dtd_ik.path_refinement`."""
+        p = np.empty(pr.N_PATH_PARAMS)
+        p[pr.JUMP_FACTOR] = self.path_jump_factor
+        p[pr.JUMP_SLACK] = self.path_jump_slack
+        p[pr.PATH_ATTEMPTS] = self.path_attempts
+        p[pr.PATH_PERTURB_SCALE] = self.path_perturb_scale
+        p[pr.WARRANT_DAMPING] = self.path_warrant_damping
+        return p
 
     def kernel_params(self) -> np.ndarray:
         """The float64 parameter vector of :mod:`dtd_ik.refinement` (its index constants)."""

@@ -288,3 +288,35 @@ def test_converges_without_the_seed_table_too(kin, capsules, pybullet_panda):
     result = plain.solve(p, quat)
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     assert result.success.mean() >= 0.98
+
+
+def test_path_mode_stays_on_one_branch(solver, kin, capsules, pybullet_panda):
+    """A straight joint-space motion gives a Cartesian path; every answer must succeed and move
+    no joint by more than 3x the first-order step the pose change needs (+ 0.02 rad), computed
+    here with the torch Jacobian's pseudo-inverse."""
+    rng = np.random.default_rng(42)
+    while True:
+        q0 = collision_free_joints(kin, capsules, 1, seed=int(rng.integers(1 << 30)))[0]
+        q1 = np.clip(q0 + rng.uniform(-0.4, 0.4, 7), kin.model.lower, kin.model.upper)
+        Q = q0 + np.linspace(0, 1, 40)[:, None] * (q1 - q0)
+        if capsules.distance(torch.tensor(Q)).distance.min() >= 0.006:
+            break
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = solver.solve_path(p, quat, seed=q0)
+    check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.all()
+    pose, J = kin.forward_and_jacobian(torch.tensor(result.q[:-1]), "panda_hand")
+    goal_R = Rotation.from_quat(quat)
+    dx = np.concatenate([p[1:] - pose.position.numpy(),
+                         (goal_R[1:] * Rotation.from_matrix(pose.rotation.numpy()).inv()).as_rotvec()],
+                        axis=1)
+    warranted = np.abs(np.einsum("bij,bj->bi", np.linalg.pinv(J.numpy()), dx))
+    jumps = np.abs(np.diff(result.q, axis=0))
+    assert np.all(jumps <= 3 * warranted + 0.02 + 1e-9)
+
+
+def test_path_mode_input_checks(solver):
+    with pytest.raises(InvalidInputError, match="seed"):
+        solver.solve_path(np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), seed=np.zeros(6))
+    empty = solver.solve_path(np.zeros((0, 3)), np.zeros((0, 4)))
+    assert empty.q.shape == (0, 7)

@@ -1,0 +1,114 @@
+"""Consistency mode: a sequence of nearby goals (a Cartesian path) solved on one branch.
+
+Waypoint i starts from the answer to waypoint i - 1 (then from small perturbations of it) and
+is accepted only if, besides the usual success criteria, no joint moved by more than the goal
+step warrants: the first-order joint motion ``dq_w`` that the pose step needs, from a damped
+least-squares solve with the Jacobian at the previous answer, gives the bound
+``jump_factor * |dq_w_j| + jump_slack`` per joint. A branch switch (elbow flip, wrist flip) moves
+joints by far more and is refused; the waypoint is then reported with ``success=False``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .compiled_kinematics import chain_fk, geometric_jacobian, joint_axes_world, tip_pose
+from .refinement import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, _quaternion_matrix,
+                         cholesky_solve, exact_margin, goal_key, hash_uniform, monotonic,
+                         rotation_residual, run_attempt)
+
+# Indices into the path parameter vector (after the solver's own parameters).
+JUMP_FACTOR, JUMP_SLACK, PATH_ATTEMPTS, PATH_PERTURB_SCALE, WARRANT_DAMPING = 0, 1, 2, 3, 4
+N_PATH_PARAMS = 5
+
+
+@njit(cache=True)
+def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, dq):
+    """First-order joint motion (n,) [rad] into ``dq`` that takes the tip from its pose at ``q``
+    to the goal: (J^T J + damping I) dq = J^T [p* - p; log(R* R^T)]."""
+    n = q.shape[0]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    R, p, J, e = np.empty((3, 3)), np.empty(3), np.empty((6, n)), np.empty(6)
+    chain_fk(q, robot[0], robot[1], robot[2], F)
+    tip_pose(F, index, offset, R, p)
+    joint_axes_world(F, robot[3], A)
+    geometric_jacobian(F, A, index, p, J)
+    for r in range(3):
+        e[r] = goal_p[r] - p[r]
+    rotation_residual(goal_R, R, e[3:])
+    H, g, L = np.empty((n, n)), np.empty(n), np.zeros((n, n))
+    for a in range(n):
+        for b in range(n):
+            s = 0.0
+            for r in range(6):
+                s += J[r, a] * J[r, b]
+            H[a, b] = s
+        H[a, a] += damping
+        s = 0.0
+        for r in range(6):
+            s += J[r, a] * e[r]
+        g[a] = s
+    if not cholesky_solve(H, g, L, dq):
+        dq[:] = np.inf  # no bound: the step cannot be judged
+
+
+@njit(cache=True)
+def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
+               deadline, random_seed, q_out, stats, success, iterations, attempts):
+    """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (outputs for
+    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.refinement._solve_goals`.
+    """
+    N, n = positions.shape[0], q_first.shape[0]
+    p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
+    prev = q_first.copy()
+    s, q, out, dq_w = np.empty(n), np.empty(n), np.empty(4), np.empty(n)
+    goal_R = np.empty((3, 3))
+    for i in range(1, N):
+        _quaternion_matrix(quaternions[i], goal_R)
+        warranted_step(prev, goal_R, positions[i], index, offset, robot,
+                       path_params[WARRANT_DAMPING], dq_w)
+        key = goal_key(p_bits[i], q_bits[i], random_seed)
+        success[i], iterations[i], attempts[i] = False, 0, 0
+        best_cost, best_continuous = np.inf, False
+        for attempt in range(int(path_params[PATH_ATTEMPTS])):
+            if monotonic() > deadline:
+                break
+            for a in range(n):
+                noise = 0.0 if attempt == 0 else path_params[PATH_PERTURB_SCALE] * (
+                    2.0 * hash_uniform(key, attempt, a) - 1.0)
+                s[a] = prev[a] + noise
+            it, timed_out = run_attempt(s, goal_R, positions[i], index, offset, robot, params,
+                                        deadline, q, out)
+            iterations[i] += it
+            attempts[i] += 1
+            continuous = True
+            for a in range(n):
+                if abs(q[a] - prev[a]) > path_params[JUMP_FACTOR] * abs(dq_w[a]) \
+                        + path_params[JUMP_SLACK]:
+                    continuous = False
+            ok = continuous and _meets(out, params)
+            # keep: a success, else continuous answers before jumps, then the lowest cost
+            better = attempts[i] == 1 or (continuous and not best_continuous) or (
+                continuous == best_continuous and out[STAT_COST] < best_cost)
+            if ok or better:
+                best_cost, best_continuous = out[STAT_COST], continuous
+                q_out[i, :] = q
+                stats[i, :] = out
+            if ok:
+                success[i] = True
+                break
+            if timed_out:
+                break
+        if attempts[i] == 0:  # no time left: stay where the path was, evaluated
+            params_zero = params.copy()
+            params_zero[MAX_ITERATIONS] = 0.0
+            run_attempt(prev, goal_R, positions[i], index, offset, robot, params_zero, np.inf, q,
+                        out)
+            q_out[i, :] = q
+            stats[i, :] = out
+        stats[i, STAT_MARGIN] = exact_margin(q_out[i], robot)
+        for a in range(n):
+            prev[a] = q_out[i, a]
+
+
+__all__ = ["N_PATH_PARAMS", "warranted_step", "solve_path"]
