@@ -66,8 +66,9 @@ def test_missing_config_file_fails():
 
 
 def test_cli_fails_at_start_with_one_line_naming_the_key(tmp_path):
-    for module in (["-m", "dtd_ik.training"], ):
-        proc = subprocess.run([sys.executable, *module, "--config",
+    script = Path(sys.executable).parent / "train"  # the console script setup.py installs
+    for command in ([sys.executable, "-m", "dtd_ik.training"], [str(script)]):
+        proc = subprocess.run([*command, "--config",
                                str(ROOT / "config/train_tiny.yaml"), f"out_dir={tmp_path}",
                                "weighting.strategy=magic"],
                               capture_output=True, text=True, timeout=60)

@@ -82,7 +82,7 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
 
 
 def test_export_loads_through_the_runtime_loader_and_matches_eager(tmp_path, kin):
-    cfg = tiny(tmp_path, "exp", "epochs=1", "model.activation=tanh")
+    cfg = tiny(tmp_path, "exp", "epochs=1", "model.activation=tanh", "log.tensorboard=true")
     trainer = Trainer(cfg)
     result = trainer.run()
     net = load_ik_network(result.model_path)
@@ -103,6 +103,7 @@ def test_export_loads_through_the_runtime_loader_and_matches_eager(tmp_path, kin
     assert card["stages"][0]["targets"] == {"pos": 0.0002, "ori": 0.0525, "coll": 0.009}
     assert 0 <= card["metrics"]["collision_free_fraction"] <= 1
     assert card["robot"]["joint_names"] == list(kin.model.joint_names)
+    assert list((tmp_path / "exp" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_stage_two_starts_from_stage_one(tmp_path):
