@@ -37,8 +37,8 @@ class SolverConfig:
     perturbed_seeds: int = 6
     perturb_scale: float = 0.3  # [rad]
     random_seed: int = 0
-    abandon_after: int = 8
-    abandon_error: float = 0.03  # [m]
+    abandon_after: int = 10
+    abandon_error: float = 0.005  # [m]
     seed_table_size: int = 4096
     seed_table_seeds: int = 4
     seed_table_orientation_weight: float = 0.3  # [m/rad]
