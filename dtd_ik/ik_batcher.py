@@ -3,8 +3,9 @@
 Leader/follower: a calling thread that finds the solver idle becomes the leader, takes every goal
 waiting (up to ``max_batch``), solves them in one ``solve`` call per tip and hands each waiting
 thread its row; the others sleep on a condition until their answer is ready. A lone request pays
-no thread hand-off; a burst is solved in a few large batches. No ROS here: the IK node's service
-threads call :meth:`GoalBatcher.solve`.
+no thread hand-off; a burst is solved in a few large batches. A caller may also hand in many goals
+at once (:meth:`GoalBatcher.solve_many`), as the IK node does with the requests it drains from its
+service queue. No ROS here.
 """
 from __future__ import annotations
 
@@ -64,28 +65,35 @@ class GoalBatcher:
 
     def solve(self, goal: Goal) -> Answer:
         """Block until ``goal`` is solved (or raise what the solver raised for its batch)."""
-        goal.deadline = time.monotonic() + goal.timeout
+        (outcome,) = self.solve_many([goal])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def solve_many(self, goals: list[Goal]) -> list[Answer | BaseException]:
+        """Solve ``goals`` (with whatever other threads are waiting); one Answer or the solver's
+        exception per goal, in order. Blocks until all of them are done."""
+        now = time.monotonic()
+        for g in goals:
+            g.deadline = now + g.timeout
         with self._cond:
-            self._pending.append(goal)
-            while True:
-                if goal.done:
+            self._pending.extend(goals)
+        while True:
+            with self._cond:
+                while not all(g.done for g in goals) and self._busy:
+                    self._cond.wait()
+                if all(g.done for g in goals):
                     break
-                if not self._busy:
-                    self._busy = True
-                    batch = self._pending[:self.max_batch]
-                    del self._pending[:len(batch)]
-                    break
-                self._cond.wait()
-        if not goal.done:
+                self._busy = True
+                batch = self._pending[:self.max_batch]
+                del self._pending[:len(batch)]
             try:
                 self._run(batch)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
-        if goal.error is not None:
-            raise goal.error
-        return goal.answer
+        return [g.error if g.error is not None else g.answer for g in goals]
 
     def _run(self, batch: list[Goal]) -> None:
         by_tip: dict[str, list[Goal]] = {}

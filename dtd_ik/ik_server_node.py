@@ -28,7 +28,11 @@ from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -78,7 +82,9 @@ PARAMETERS = {
     "max_timeout": (5.0, "cap on a request's timeout [s]", False),
     "max_attempts": (64, "seeds tried per goal (caller, network, perturbed, random)", True),
     "max_batch": (256, "most goals solved in one solver call", False),
-    "executor_threads": (16, "service threads; requests beyond this queue", True),
+    "executor_threads": (1, "executor threads: 1 = single-threaded, lowest latency (requests "
+                         "that arrive during a solve are drained and batched); > 1 = requests "
+                         "also run in parallel threads", True),
     "solution_topic": ("~/solution", "sensor_msgs/JointState of every solution", True),
     "margin_topic": ("~/collision_margin", "std_msgs/Float64 margin of every solution [m]", True),
     "joint_state_topic": ("", "current robot state to seed from when a request gives none "
@@ -133,8 +139,8 @@ class IKServer(Node):
         self._solved = 0
 
         services = ReentrantCallbackGroup()
-        self.create_service(GetPositionIK, "compute_ik", self._on_ik, qos_profile=SERVICE_QOS,
-                            callback_group=services)
+        self._ik_service = self.create_service(GetPositionIK, "compute_ik", self._on_ik,
+                                               qos_profile=SERVICE_QOS, callback_group=services)
         self.create_service(GetPositionFK, "compute_fk", self._on_fk, qos_profile=SERVICE_QOS,
                             callback_group=services)
         self.solution_pub = self.create_publisher(
@@ -222,33 +228,58 @@ class IKServer(Node):
             self._current = merged
 
     def _on_ik(self, request: GetPositionIK.Request, response: GetPositionIK.Response):
+        """Answer this request and every other one already waiting in the service queue, as one
+        solver batch; the others' responses are sent here, this one's is returned."""
         t0 = time.perf_counter()
+        batch = [(request, response, None)]
+        while len(batch) < self.batcher.max_batch:
+            with self._ik_service.handle:
+                taken = self._ik_service.handle.service_take_request(GetPositionIK.Request)
+            if taken is None or taken[1] is None:
+                break
+            batch.append((taken[0], GetPositionIK.Response(), taken[1]))
+        self._answer_ik([(req, res) for req, res, _ in batch], t0)
+        for _, res, header in batch[1:]:
+            self._ik_service.send_response(res, header)
+        return response
+
+    def _answer_ik(self, pairs, t0: float) -> None:
+        """Fill each response of ``pairs`` [(request, response)]: refusals at once, the rest
+        solved together."""
         cfg, source = self.cfg, self.get_name()
         with self._lock:
             current = self._current
-        margin, batch = float("nan"), 0
-        try:
-            query = parse_ik_request(request.ik_request, cfg, self.kin, current)
-            answer = self.batcher.solve(Goal(query.position, query.quaternion, query.tip,
-                                             query.seed, query.timeout))
-            margin, batch = answer.collision_margin, answer.batch_size
-            verdict = judge_answer(query, cfg, answer.q, answer.position_error,
-                                   answer.orientation_error, answer.collision_margin)
-        except RequestError as exc:
-            response.error_code = make_error_code(exc.code, exc.message, source)
-        except InvalidInputError as exc:  # the solver refused the goal
-            response.error_code = make_error_code(Codes.INVALID_GOAL_CONSTRAINTS, str(exc), source)
-        except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
-            self.get_logger().error(f"IK request failed: {type(exc).__name__}: {exc}")
-            response.error_code = make_error_code(
-                Codes.FAILURE, f"internal error: {type(exc).__name__}: {exc}", source)
-        else:
-            response.error_code = make_error_code(verdict.code, verdict.message, source)
-            if verdict.success:
-                self._publish_solution(query, answer.q, answer.collision_margin, response)
-        self._record(time.perf_counter() - t0, response.error_code.val == Codes.SUCCESS, margin,
-                     batch)
-        return response
+        queries, goals = [], []
+        for request, response in pairs:
+            try:
+                query = parse_ik_request(request.ik_request, cfg, self.kin, current)
+            except RequestError as exc:
+                response.error_code = make_error_code(exc.code, exc.message, source)
+                continue
+            queries.append((query, response))
+            goals.append(Goal(query.position, query.quaternion, query.tip, query.seed,
+                              query.timeout))
+        outcomes = self.batcher.solve_many(goals) if goals else []
+        for (query, response), answer in zip(queries, outcomes):
+            if isinstance(answer, InvalidInputError):  # the solver refused the goal
+                response.error_code = make_error_code(Codes.INVALID_GOAL_CONSTRAINTS, str(answer),
+                                                      source)
+            elif isinstance(answer, BaseException):
+                self.get_logger().error(f"IK request failed: {type(answer).__name__}: {answer}")
+                response.error_code = make_error_code(
+                    Codes.FAILURE, f"internal error: {type(answer).__name__}: {answer}", source)
+            else:
+                verdict = judge_answer(query, cfg, answer.q, answer.position_error,
+                                       answer.orientation_error, answer.collision_margin)
+                response.error_code = make_error_code(verdict.code, verdict.message, source)
+                if verdict.success:
+                    self._publish_solution(query, answer.q, answer.collision_margin, response)
+        latency = time.perf_counter() - t0
+        margins = {id(res): a.collision_margin for (_, res), a in zip(queries, outcomes)
+                   if not isinstance(a, BaseException)}
+        for _, response in pairs:
+            self._record(latency, response.error_code.val == Codes.SUCCESS,
+                         margins.get(id(response), float("nan")), len(pairs))
 
     def _publish_solution(self, query, q, margin: float, response) -> None:
         cfg = self.cfg
@@ -312,8 +343,8 @@ def main(args=None) -> int:
     node = None
     try:
         node = IKServer()
-        executor = MultiThreadedExecutor(
-            num_threads=int(node.get_parameter("executor_threads").value))
+        threads = int(node.get_parameter("executor_threads").value)
+        executor = SingleThreadedExecutor() if threads <= 1 else MultiThreadedExecutor(threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
