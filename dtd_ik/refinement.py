@@ -275,6 +275,8 @@ def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_
     dq, q, q2, rhs, out2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(4)
     for a in range(n):
         v = seed[a]
+        if v != v:  # NaN (e.g. from a broken network): start mid-range instead
+            v = 0.5 * (lower[a] + upper[a])
         q[a] = lower[a] if v < lower[a] else (upper[a] if v > upper[a] else v)
     evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out)
     lam = params[LAMBDA_INIT]
@@ -527,7 +529,7 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                 iterations[g] += it
                 attempts[g] += 1
                 ok = _meets(out, params)
-                if ok or out[3] < best_cost:
+                if ok or out[3] < best_cost or attempts[g] == 1:
                     best_cost = out[3]
                     q_out[g, :] = q
                     stats[g, :] = out

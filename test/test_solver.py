@@ -320,3 +320,23 @@ def test_path_mode_input_checks(solver):
         solver.solve_path(np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), seed=np.zeros(6))
     empty = solver.solve_path(np.zeros((0, 3)), np.zeros((0, 4)))
     assert empty.q.shape == (0, 7)
+
+
+class Broken(MidRange):
+    """A network that answers NaN (a corrupt export): the solver must not pass it on."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.full((x.shape[0], 7), float("nan"))
+
+
+def test_a_network_answering_nan_does_not_poison_the_answers(tmp_path, kin, capsules,
+                                                              pybullet_panda):
+    solver = IKSolver.load(save(tmp_path, Broken(kin.model)))
+    Q = collision_free_joints(kin, capsules, 20, seed=43)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = solver.solve(p, quat)
+    assert np.all(np.isfinite(result.q))
+    check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.mean() >= 0.95
+    alone = solver.solve(p, quat, refine=False)  # the network's own answer, made safe
+    assert np.all(np.isfinite(alone.q)) and not alone.success.any()
