@@ -247,8 +247,10 @@ class Verdict:
 def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_error: float,
                  orientation_error: float, margin: float) -> Verdict:
     """Accept an answer only if it meets the tolerances, the bounds and (when asked) the margin."""
-    numbers = (f"position error {position_error * 1e6:.3g} um, orientation error "
-               f"{orientation_error:.2e} rad, collision margin {margin * 1e3:.2f} mm")
+    shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
+             else f"{position_error * 1e3:.1f} mm")
+    numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
+               f"collision margin {margin * 1e3:.2f} mm")
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")

@@ -315,6 +315,8 @@ class IKServer(Node):
             stats, requests, solved = list(self._stats), self._requests, self._solved
         status = DiagnosticStatus(name=f"{self.get_name()}: IK service", hardware_id="panda")
         values = {"requests": str(requests), "solved": str(solved),
+                  "solver_calls": str(self.batcher.batches),
+                  "largest_batch": str(self.batcher.largest_batch),
                   "model": str(self.model_path) if self.model_path else "none (refinement only)"}
         if stats:
             lat = np.array([s[0] for s in stats]) * 1e3

@@ -259,6 +259,16 @@ def test_200_concurrent_requests_are_all_answered(client, kin_goals):
     client.spin_until(lambda: all(f.done() for f in futures), "200 answers", timeout=180)
     codes = [f.result().error_code.val for f in futures]
     assert codes == [Codes.SUCCESS] * 200
+    # and they were solved in batches: the server drains its queue into one solver call
+    seen = []
+    sub = client.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
+    client.spin_until(lambda: any(
+        int({kv.key: kv.value for kv in m.status[0].values}["requests"]) >= 200 for m in seen),
+        "diagnostics after the burst")
+    values = {kv.key: kv.value for kv in seen[-1].status[0].values}
+    assert int(values["largest_batch"]) > 1
+    assert int(values["solver_calls"]) < int(values["requests"])
+    client.node.destroy_subscription(sub)
 
 
 def set_params(client, **values):
