@@ -13,9 +13,9 @@ import numpy as np
 from numba import njit
 
 from .compiled_kinematics import chain_fk, geometric_jacobian, joint_axes_world, tip_pose
-from .refinement import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, _quaternion_matrix,
-                         cholesky_solve, exact_margin, goal_key, hash_uniform, monotonic,
-                         rotation_residual, run_attempt)
+from .lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
+                         exact_margin, monotonic, rotation_residual, run_attempt)
+from .refinement import _quaternion_matrix, goal_key, hash_uniform
 
 # Indices into the path parameter vector (after the solver's own parameters).
 JUMP_FACTOR, JUMP_SLACK, PATH_ATTEMPTS, PATH_PERTURB_SCALE, WARRANT_DAMPING = 0, 1, 2, 3, 4

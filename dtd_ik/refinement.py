@@ -1,80 +1,27 @@
-"""Compiled batched refinement: Levenberg-Marquardt on exact FK, joint limits, capsule margin.
+"""Compiled batched refinement: seeds, restarts and goals in parallel around one LM attempt.
 
-One goal is solved by attempts from successive seeds (the explicit seeds the caller passes: its own
-seed, the network's; then perturbations of one of them; then uniform random restarts) until one
-attempt meets every success criterion, the attempts run out, or the deadline passes. Goals run in
-parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal and
-the random seed (a counter-based hash, not a shared RNG state), so results are deterministic for a
-fixed seed whatever the thread schedule, unless the deadline cuts attempts short.
-
-One attempt minimises, over q inside the joint box,
-
-    E(q) = |p* - p(q)|^2 + w_o^2 |log(R* R(q)^T)|^2 + w_c^2 sum_k max(0, d_t - d_k(q))^2
-
-(position [m], orientation [rad], every capsule pair k closer than the push target d_t [m]) by
-Levenberg-Marquardt: rows of the geometric Jacobian and of the active pairs' distance gradients,
-damping lambda*I adapted by accept/reject, steps projected onto the box with joints that sit at a
-limit and are pushed outward held fixed (active set). At a solution every residual is zero, so the
-pose is exact and every pair is at least d_t apart.
-
-The parameter vector ``params`` is built by :func:`dtd_ik.solver_config.SolverConfig.kernel_params`
-(indices below).
+One goal is solved by attempts (:func:`dtd_ik.lm_attempt.run_attempt`) from successive seeds:
+the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
+perturbations of the network (else caller) seed, then uniform random restarts, until one attempt
+meets every success criterion, the attempts run out, or the deadline passes. Goals run in
+parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal
+and the random seed (a counter-based hash of the goal, not a shared RNG state), so results are
+deterministic for a fixed seed whatever the batch or thread schedule, unless the deadline cuts
+attempts short.
 """
 from __future__ import annotations
 
-from math import atan2, sqrt
+from math import sqrt
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-from .compiled_kinematics import (chain_fk, collision_distances, geometric_jacobian,
-                                  joint_axes_world, tip_pose)
+from .lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
+                         STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEEDS, _meets,
+                         exact_margin, monotonic, run_attempt)
 
-# Indices into the float64 parameter vector.
-TOL_POSITION, TOL_ORIENTATION, MIN_MARGIN, PUSH_MARGIN = 0, 1, 2, 3
-CONVERGE_POSITION, CONVERGE_ORIENTATION, ORIENTATION_WEIGHT, COLLISION_WEIGHT = 4, 5, 6, 7
-LAMBDA_INIT, LAMBDA_UP, LAMBDA_DOWN, LAMBDA_MIN, LAMBDA_MAX = 8, 9, 10, 11, 12
-MAX_ITERATIONS, MAX_ATTEMPTS, PERTURBED_SEEDS, PERTURB_SCALE = 13, 14, 15, 16
-ABANDON_AFTER, ABANDON_COST, TABLE_SEEDS, TABLE_ORIENTATION_WEIGHT = 17, 18, 19, 20
-N_PARAMS = 21
 #: Most table seeds a goal may take (the length of its neighbour list).
 MAX_TABLE_SEEDS = 16
-
-# Per-goal statistics columns of ``stats``.
-STAT_POSITION, STAT_ORIENTATION, STAT_MARGIN, STAT_COST = 0, 1, 2, 3
-
-_TINY = 1e-30
-_AT_LIMIT = 1e-12  # [rad] a joint this close to a bound counts as on it
-
-
-@intrinsic
-def _monotonic_ns(typingctx):
-    """CLOCK_MONOTONIC in ns (the clock of Python's time.monotonic), callable from nopython code.
-
-    An intrinsic that calls libc's clock_gettime by name, so the kernels stay cacheable (a ctypes
-    pointer would make numba refuse the cache and recompile in every process).
-    """
-    def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        timespec = ir.LiteralStructType([i64, i64])
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i32, [i32, timespec.as_pointer()]), "clock_gettime")
-        ts = cgutils.alloca_once(builder, timespec)
-        builder.call(fn, [ir.Constant(i32, 1), ts])  # 1 = CLOCK_MONOTONIC on Linux
-        zero = ir.Constant(i32, 0)
-        sec = builder.load(builder.gep(ts, [zero, zero]))
-        nsec = builder.load(builder.gep(ts, [zero, ir.Constant(i32, 1)]))
-        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
-    return types.int64(), codegen
-
-
-@njit(cache=True)
-def monotonic() -> float:
-    """Seconds of CLOCK_MONOTONIC (equal to ``time.monotonic()``)."""
-    return _monotonic_ns() * 1e-9
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -97,220 +44,6 @@ def hash_uniform(key, attempt, joint) -> float:
     z = _splitmix(z ^ np.uint64(attempt))
     z = _splitmix(z ^ np.uint64(joint))
     return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True)
-def rotation_residual(Rg, R, e):
-    """Fill ``e`` (3,) with axis * angle of Rg R^T [rad] (rotation still to go); returns the angle.
-
-    Scalar port of :func:`dtd_ik.rotations.rotation_error_vector` (same near-pi branch).
-    """
-    m = np.empty((3, 3))
-    for r in range(3):
-        for k in range(3):
-            m[r, k] = Rg[r, 0] * R[k, 0] + Rg[r, 1] * R[k, 1] + Rg[r, 2] * R[k, 2]
-    cos_a = (m[0, 0] + m[1, 1] + m[2, 2] - 1.0) / 2.0
-    vx, vy, vz = m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]
-    sq = vx * vx + vy * vy + vz * vz
-    sin_a = sqrt(sq) / 2.0 if sq > _TINY else 0.0
-    angle = atan2(sin_a, cos_a)
-    if angle > 3.0:
-        # sym(m) - cos I = (1 - cos) a a^T: the axis is its largest-diagonal column
-        best, col = -np.inf, 0
-        for c in range(3):
-            if m[c, c] - cos_a > best:
-                best, col = m[c, c] - cos_a, c
-        ax = (m[0, col] + m[col, 0]) / 2.0 - (cos_a if col == 0 else 0.0)
-        ay = (m[1, col] + m[col, 1]) / 2.0 - (cos_a if col == 1 else 0.0)
-        az = (m[2, col] + m[col, 2]) / 2.0 - (cos_a if col == 2 else 0.0)
-        norm = max(sqrt(ax * ax + ay * ay + az * az), 1e-12)
-        sign = -1.0 if ax * vx + ay * vy + az * vz < 0.0 else 1.0
-        scale = sign * angle / norm
-        e[0], e[1], e[2] = ax * scale, ay * scale, az * scale
-    else:
-        scale = angle / (2.0 * sin_a) if sin_a > 1e-6 else 0.5
-        e[0], e[1], e[2] = vx * scale, vy * scale, vz * scale
-    return angle
-
-
-@njit(cache=True)
-def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out):
-    """Residuals and derivatives at ``q``; ``out`` (4,) = (position error [m], orientation error
-    [rad], collision margin [m], cost E). Fills e, J, D and, for pairs closer than the push
-    margin, G. ``robot`` is :attr:`dtd_ik.compiled_kinematics.CompiledRobot.arrays`."""
-    chain_fk(q, robot[0], robot[1], robot[2], F)
-    tip_pose(F, index, offset, R, p)
-    joint_axes_world(F, robot[3], A)
-    geometric_jacobian(F, A, index, p, J)
-    for r in range(3):
-        e[r] = goal_p[r] - p[r]
-    angle = rotation_residual(goal_R, R, e[3:])
-    push = params[PUSH_MARGIN]
-    k_min = collision_distances(q, F, A, W, robot, push, push, D, G)
-    margin = D[k_min] if k_min >= 0 else np.inf
-    pos2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
-    wo, wc = params[ORIENTATION_WEIGHT], params[COLLISION_WEIGHT]
-    cost = pos2 + wo * wo * (e[3] * e[3] + e[4] * e[4] + e[5] * e[5])
-    for k in range(D.shape[0]):
-        if D[k] < push:
-            cost += wc * wc * (push - D[k]) ** 2
-    out[0], out[1], out[2], out[3] = sqrt(pos2), angle, margin, cost
-
-
-@njit(cache=True)
-def cholesky_solve(M, b, L, x):
-    """Solve M x = b for symmetric positive definite M (n, n) via L (scratch, n x n).
-
-    Returns False when M is not numerically positive definite (x is then undefined).
-    """
-    n = M.shape[0]
-    for i in range(n):
-        for j in range(i + 1):
-            s = M[i, j]
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if s <= 0.0:
-                    return False
-                L[i, i] = sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-    for i in range(n):  # L y = b
-        s = b[i]
-        for k in range(i):
-            s -= L[i, k] * x[k]
-        x[i] = s / L[i, i]
-    for i in range(n - 1, -1, -1):  # L^T x = y
-        s = x[i]
-        for k in range(i + 1, n):
-            s -= L[k, i] * x[k]
-        x[i] = s / L[i, i]
-    return True
-
-
-@njit(cache=True)
-def normal_equations(J, e, D, G, params, H, g):
-    """H = Jw^T Jw and g = Jw^T rw of the weighted stacked rows (pose, then active pairs)."""
-    n = J.shape[1]
-    wo2 = params[ORIENTATION_WEIGHT] ** 2
-    wc2 = params[COLLISION_WEIGHT] ** 2
-    push = params[PUSH_MARGIN]
-    for a in range(n):
-        for b in range(a + 1):
-            s = J[0, a] * J[0, b] + J[1, a] * J[1, b] + J[2, a] * J[2, b] \
-                + wo2 * (J[3, a] * J[3, b] + J[4, a] * J[4, b] + J[5, a] * J[5, b])
-            H[a, b] = s
-        g[a] = J[0, a] * e[0] + J[1, a] * e[1] + J[2, a] * e[2] \
-            + wo2 * (J[3, a] * e[3] + J[4, a] * e[4] + J[5, a] * e[5])
-    for k in range(D.shape[0]):
-        if D[k] < push:
-            r = push - D[k]  # want d + G dq = push
-            for a in range(n):
-                gka = wc2 * G[k, a]
-                g[a] += gka * r
-                for b in range(a + 1):
-                    H[a, b] += gka * G[k, b]
-    for a in range(n):
-        for b in range(a + 1, n):
-            H[a, b] = H[b, a]
-
-
-@njit(cache=True)
-def damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q_new):
-    """q_new = clamp(q + dq) with (H + lam I) dq = g; joints on a limit pushed outward are held.
-
-    Returns False if the damped system is not positive definite.
-    """
-    n = q.shape[0]
-    for a in range(n):
-        for b in range(n):
-            M[a, b] = H[a, b]
-        M[a, a] += lam
-        rhs[a] = g[a]
-    if not cholesky_solve(M, rhs, L, dq):
-        return False
-    held = False
-    for a in range(n):
-        if (q[a] <= lower[a] + _AT_LIMIT and dq[a] < 0.0) or \
-                (q[a] >= upper[a] - _AT_LIMIT and dq[a] > 0.0):
-            held = True
-            for b in range(n):
-                M[a, b] = 0.0
-                M[b, a] = 0.0
-            M[a, a] = 1.0
-            rhs[a] = 0.0
-    if held and not cholesky_solve(M, rhs, L, dq):
-        return False
-    for a in range(n):
-        v = q[a] + dq[a]
-        q_new[a] = lower[a] if v < lower[a] else (upper[a] if v > upper[a] else v)
-    return True
-
-
-@njit(cache=True)
-def _meets(out, params):
-    return (out[0] <= params[TOL_POSITION] and out[1] <= params[TOL_ORIENTATION]
-            and out[2] >= params[MIN_MARGIN])
-
-
-@njit(cache=True)
-def _converged(out, params):
-    return (out[0] <= params[CONVERGE_POSITION] and out[1] <= params[CONVERGE_ORIENTATION]
-            and out[2] >= params[MIN_MARGIN])
-
-
-@njit(cache=True)
-def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result, out):
-    """One LM run from ``seed`` (n,); final joints into ``q_result`` (n,), metrics into ``out`` (4,).
-
-    Returns (iterations, timed_out).
-    """
-    lower, upper, cap_frame = robot[4], robot[5], robot[6]
-    n, C, P = seed.shape[0], cap_frame.shape[0], robot[8].shape[0] + robot[11].shape[0]
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((C, 2, 3))
-    R, p = np.empty((3, 3)), np.empty(3)
-    e, J, D, G = np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n))
-    e2, J2, D2, G2 = np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n))
-    H, g, M, L = np.empty((n, n)), np.empty(n), np.empty((n, n)), np.zeros((n, n))
-    dq, q, q2, rhs, out2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(4)
-    for a in range(n):
-        v = seed[a]
-        if v != v:  # NaN (e.g. from a broken network): start mid-range instead
-            v = 0.5 * (lower[a] + upper[a])
-        q[a] = lower[a] if v < lower[a] else (upper[a] if v > upper[a] else v)
-    evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out)
-    lam = params[LAMBDA_INIT]
-    max_iter = int(params[MAX_ITERATIONS])
-    abandon_after = int(params[ABANDON_AFTER])
-    iterations = 0
-    while not _converged(out, params) and iterations < max_iter:
-        if monotonic() > deadline:
-            q_result[:] = q
-            return iterations, True
-        normal_equations(J, e, D, G, params, H, g)
-        accepted = False
-        while lam <= params[LAMBDA_MAX]:
-            if damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q2):
-                evaluate(q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e2, J2,
-                         D2, G2, out2)
-                if out2[3] < out[3]:
-                    accepted = True
-                    lam = max(lam * params[LAMBDA_DOWN], params[LAMBDA_MIN])
-                    break
-            lam *= params[LAMBDA_UP]
-        iterations += 1
-        if not accepted:
-            break  # no descent at any damping: stalled
-        q, q2 = q2, q
-        e, e2 = e2, e
-        J, J2 = J2, J
-        D, D2 = D2, D
-        G, G2 = G2, G
-        out[:] = out2
-        if iterations == abandon_after and out[3] > params[ABANDON_COST]:
-            break  # still far from the goal: another seed is the cheaper bet
-    q_result[:] = q
-    return iterations, False
 
 
 @njit(cache=True, inline="always")
@@ -454,18 +187,6 @@ def goal_key(p_bits, q_bits, random_seed):
     return key
 
 
-@njit(cache=True)
-def exact_margin(q, robot) -> float:
-    """Minimum distance [m] over every checked pair at joints ``q``, all pairs exact."""
-    n, P = q.shape[0], robot[8].shape[0] + robot[11].shape[0]
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((robot[6].shape[0], 2, 3))
-    D, G = np.empty(P), np.empty((P, n))
-    chain_fk(q, robot[0], robot[1], robot[2], F)
-    joint_axes_world(F, robot[3], A)
-    k = collision_distances(q, F, A, W, robot, np.inf, -np.inf, D, G)
-    return D[k] if k >= 0 else np.inf
-
-
 def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
                  params, deadline, random_seed, reach_center, reach_radius, q_out, stats, success,
                  iterations, attempts):
@@ -557,5 +278,6 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
 solve_goals_serial = njit(cache=True)(_solve_goals)
 solve_goals_parallel = njit(cache=True, parallel=True)(_solve_goals)
 
-__all__ = ["N_PARAMS", "monotonic", "hash_uniform", "rotation_residual", "evaluate",
-           "cholesky_solve", "run_attempt", "solve_goals_serial", "solve_goals_parallel"]
+
+__all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "nearest_table_entries",
+           "matrix_quaternion", "solve_goals_serial", "solve_goals_parallel"]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import lm_attempt as lm
 from . import path_refinement as pr
 from . import refinement as rf
 from .compiled_kinematics import CompiledRobot, batch_forward
@@ -101,8 +102,8 @@ class IKSolver:
         self.robot = robot if robot is not None else CompiledRobot.from_model()
         self._params = self.config.kernel_params()
         self._params_network_only = self._params.copy()
-        self._params_network_only[rf.MAX_ATTEMPTS] = 1
-        self._params_network_only[rf.MAX_ITERATIONS] = 0
+        self._params_network_only[lm.MAX_ATTEMPTS] = 1
+        self._params_network_only[lm.MAX_ITERATIONS] = 0
         self._path_params = self.config.path_params()
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
@@ -154,7 +155,7 @@ class IKSolver:
         batch_forward(mid, r.arrays, index, offset, R, p)
         quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
         params = self._params.copy()
-        params[rf.MAX_ATTEMPTS] = 1
+        params[lm.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
             self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
         two = np.zeros(2, dtype=np.int64)
@@ -308,9 +309,9 @@ class IKSolver:
     @staticmethod
     def _result(goals: _Goals, q, stats, success, iterations, attempts, solve_time,
                 network_time) -> IKResult:
-        arrays = dict(q=q, success=success, position_error=stats[:, rf.STAT_POSITION],
-                      orientation_error=stats[:, rf.STAT_ORIENTATION],
-                      collision_margin=stats[:, rf.STAT_MARGIN], iterations=iterations,
+        arrays = dict(q=q, success=success, position_error=stats[:, lm.STAT_POSITION],
+                      orientation_error=stats[:, lm.STAT_ORIENTATION],
+                      collision_margin=stats[:, lm.STAT_MARGIN], iterations=iterations,
                       attempts=attempts)
         if goals.single:
             arrays = {k: v[0] for k, v in arrays.items()}

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import lm_attempt as lm
 from . import path_refinement as pr
 from . import refinement as rf
 from .exceptions import ConfigError
@@ -128,29 +129,29 @@ class SolverConfig:
         return p
 
     def kernel_params(self) -> np.ndarray:
-        """The float64 parameter vector of :mod:`dtd_ik.refinement` (its index constants)."""
-        p = np.empty(rf.N_PARAMS)
-        p[rf.TOL_POSITION] = self.position_tolerance
-        p[rf.TOL_ORIENTATION] = self.orientation_tolerance
-        p[rf.MIN_MARGIN] = self.min_collision_margin
-        p[rf.PUSH_MARGIN] = self.push_margin
-        p[rf.CONVERGE_POSITION] = self.converge_position
-        p[rf.CONVERGE_ORIENTATION] = self.converge_orientation
-        p[rf.ORIENTATION_WEIGHT] = self.orientation_weight
-        p[rf.COLLISION_WEIGHT] = self.collision_weight
-        p[rf.LAMBDA_INIT] = self.lambda_init
-        p[rf.LAMBDA_UP] = self.lambda_up
-        p[rf.LAMBDA_DOWN] = self.lambda_down
-        p[rf.LAMBDA_MIN] = self.lambda_min
-        p[rf.LAMBDA_MAX] = self.lambda_max
-        p[rf.MAX_ITERATIONS] = self.max_iterations
-        p[rf.MAX_ATTEMPTS] = self.max_attempts
-        p[rf.PERTURBED_SEEDS] = self.perturbed_seeds
-        p[rf.PERTURB_SCALE] = self.perturb_scale
-        p[rf.ABANDON_AFTER] = self.abandon_after
-        p[rf.ABANDON_COST] = self.abandon_error ** 2
-        p[rf.TABLE_SEEDS] = self.seed_table_seeds
-        p[rf.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
+        """The float64 parameter vector of the kernels (index constants in :mod:`dtd_ik.lm_attempt`)."""
+        p = np.empty(lm.N_PARAMS)
+        p[lm.TOL_POSITION] = self.position_tolerance
+        p[lm.TOL_ORIENTATION] = self.orientation_tolerance
+        p[lm.MIN_MARGIN] = self.min_collision_margin
+        p[lm.PUSH_MARGIN] = self.push_margin
+        p[lm.CONVERGE_POSITION] = self.converge_position
+        p[lm.CONVERGE_ORIENTATION] = self.converge_orientation
+        p[lm.ORIENTATION_WEIGHT] = self.orientation_weight
+        p[lm.COLLISION_WEIGHT] = self.collision_weight
+        p[lm.LAMBDA_INIT] = self.lambda_init
+        p[lm.LAMBDA_UP] = self.lambda_up
+        p[lm.LAMBDA_DOWN] = self.lambda_down
+        p[lm.LAMBDA_MIN] = self.lambda_min
+        p[lm.LAMBDA_MAX] = self.lambda_max
+        p[lm.MAX_ITERATIONS] = self.max_iterations
+        p[lm.MAX_ATTEMPTS] = self.max_attempts
+        p[lm.PERTURBED_SEEDS] = self.perturbed_seeds
+        p[lm.PERTURB_SCALE] = self.perturb_scale
+        p[lm.ABANDON_AFTER] = self.abandon_after
+        p[lm.ABANDON_COST] = self.abandon_error ** 2
+        p[lm.TABLE_SEEDS] = self.seed_table_seeds
+        p[lm.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
         return p
 
 
