@@ -37,6 +37,8 @@ setup(
     entry_points={
         # ik_server (issue 5) and train (issue 3) land here as they are built
         "console_scripts": [
+            "ik_server = dtd_ik.ik_server_node:main",
+            "ik_client = dtd_ik.ik_client:main",
             "train = dtd_ik.training.cli:main",
             "evaluate = dtd_ik.training.evaluate:main",
             "compare_strategies = dtd_ik.training.compare:main",
