@@ -38,7 +38,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from .exceptions import DtdIkError, InvalidInputError
+from .exceptions import ConfigError, DtdIkError, InvalidInputError
 from .ik_batcher import Goal, GoalBatcher
 from .ik_requests import Codes, RequestError, ServerConfig, answer_fk, judge_answer, parse_ik_request
 from .kinematics import Kinematics
@@ -168,20 +168,20 @@ class IKServer(Node):
         model = self.kin.model
         joint_names = tuple(p["joint_names"] or model.joint_names)
         if joint_names != model.joint_names:
-            raise DtdIkError(f"parameter joint_names {list(joint_names)} differs from the robot "
+            raise ConfigError(f"parameter joint_names {list(joint_names)} differs from the robot "
                              f"description's {list(model.joint_names)}")
         base = p["base_frame"] or model.base_frame
         if base != model.base_frame:
-            raise DtdIkError(f"parameter base_frame '{base}' differs from the robot description's "
+            raise ConfigError(f"parameter base_frame '{base}' differs from the robot description's "
                              f"'{model.base_frame}'")
         ik_links = tuple(p["ik_links"] or model.ik_frames)
         for link in ik_links:
             if link not in model.ik_frames:
-                raise DtdIkError(f"parameter ik_links names '{link}'; the solver takes "
+                raise ConfigError(f"parameter ik_links names '{link}'; the solver takes "
                                  f"{', '.join(model.ik_frames)}")
         tip = p["tip_link"] or model.tip_frame
         if tip not in ik_links:
-            raise DtdIkError(f"parameter tip_link '{tip}' is not one of ik_links")
+            raise ConfigError(f"parameter tip_link '{tip}' is not one of ik_links")
         return ServerConfig(
             joint_names=joint_names, base_frame=base, group_name=p["group_name"], tip_link=tip,
             ik_links=ik_links, model_frame=p["model_frame"],
@@ -193,16 +193,16 @@ class IKServer(Node):
 
     @staticmethod
     def _check_parameters(values: dict) -> None:
-        """Raise DtdIkError naming the first parameter whose value is out of range."""
+        """Raise ConfigError naming the first parameter whose value is out of range."""
         positive = ["position_tolerance", "orientation_tolerance", "default_timeout", "max_timeout"]
         for name in positive:
             if name in values and not float(values[name]) > 0:
-                raise DtdIkError(f"parameter {name} must be > 0, got {values[name]}")
+                raise ConfigError(f"parameter {name} must be > 0, got {values[name]}")
         if "collision_margin" in values and not float(values["collision_margin"]) >= 0:
-            raise DtdIkError(f"parameter collision_margin must be >= 0, got "
-                             f"{values['collision_margin']}")
+            raise ConfigError(f"parameter collision_margin must be >= 0, got "
+                              f"{values['collision_margin']}")
         if "max_batch" in values and not int(values["max_batch"]) >= 1:
-            raise DtdIkError(f"parameter max_batch must be >= 1, got {values['max_batch']}")
+            raise ConfigError(f"parameter max_batch must be >= 1, got {values['max_batch']}")
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params}

@@ -315,3 +315,12 @@ def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ik_server: "), proc.stderr
     assert model in lines[0] and words in lines[0]
+
+
+def test_demo_client_prints_answers_and_refusals(client):
+    proc = subprocess.run([str(BIN / "ik_client"), "--count", "2", "--service", f"{NS}/compute_ik"],
+                          env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=WAIT * 2)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.count("SUCCESS") == 2 and "INVALID_GROUP_NAME" in out and "NO_IK_SOLUTION" in out
+    assert "round trip over 4 requests" in out
