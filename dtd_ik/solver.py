@@ -211,7 +211,18 @@ class IKSolver:
             p = p + R @ X[:3, 3]
             quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
-        return np.ascontiguousarray(net(x).detach().to("cpu", torch.float64).numpy())
+        # Small batches run the network on one torch thread: waking torch's thread pool for a
+        # single goal costs more than it saves, and on a busy machine its p99 is many ms.
+        threads = torch.get_num_threads()
+        one = x.shape[0] < self.config.parallel_min_goals and threads != 1
+        if one:
+            torch.set_num_threads(1)
+        try:
+            q = net(x)
+        finally:
+            if one:
+                torch.set_num_threads(threads)
+        return np.ascontiguousarray(q.detach().to("cpu", torch.float64).numpy())
 
     def solve(self, positions, quaternions, seeds=None, tip: str = "panda_hand",
               timeout: float | None = None, refine: bool = True) -> IKResult:
