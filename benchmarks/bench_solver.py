@@ -186,12 +186,42 @@ def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dic
         print(f"{label:46s}{cells}{targets.get(key, '') if key else '':>12s}")
 
 
+def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, steps: int = 50):
+    """Cartesian paths (straight joint-space motions, collision-free, mapped to poses): joint
+    jumps between consecutive answers with independent solves vs the consistency mode."""
+    rows = {"solve, each goal alone": [], "solve_path (consistency mode)": []}
+    success = {name: [] for name in rows}
+    for _ in range(n_paths):
+        while True:
+            q0 = sample(kin, capsules, rng, 1, margin=0.01)[0]
+            q1 = np.clip(q0 + rng.uniform(-0.6, 0.6, 7), kin.model.lower, kin.model.upper)
+            Q = q0 + np.linspace(0, 1, steps)[:, None] * (q1 - q0)
+            if capsules.distance(torch.tensor(Q)).distance.min() >= 0.006:
+                break
+        p, quat = kdl_poses(tracik, Q)
+        alone = solver.solve(p, quat)
+        path = solver.solve_path(p, quat, seed=q0)
+        for name, r in (("solve, each goal alone", alone), ("solve_path (consistency mode)", path)):
+            rows[name].append(np.abs(np.diff(r.q, axis=0)).max(axis=1))
+            success[name].append(r.success)
+    step = np.abs(np.diff(Q, axis=0)).max()
+    print(f"\n== Cartesian paths: {n_paths} paths x {steps} waypoints (largest joint step of the "
+          f"generating motion ~{step:.3f} rad)")
+    print(f"{'mode':34s}{'success [%]':>13s}{'max joint jump p50 [rad]':>26s}"
+          f"{'steps with a jump > 0.2 rad [%]':>33s}")
+    for name, jumps in rows.items():
+        j = np.concatenate(jumps)
+        print(f"{name:34s}{100 * np.concatenate(success[name]).mean():13.2f}"
+              f"{np.median(j):26.4f}{100 * (j > 0.2).mean():33.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000)
     parser.add_argument("--hard", type=int, default=200, help="goals per hard set")
     parser.add_argument("--singles", type=int, default=1000, help="single-goal calls timed")
     parser.add_argument("--model", type=str, default=None, help="TorchScript IK network")
+    parser.add_argument("--paths", type=int, default=20, help="Cartesian paths for the path mode")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -237,6 +267,7 @@ def main() -> None:
         a = run_tracik(tracik, kin, goals, singles)
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+    path_section(solvers["dtd_ik"], kin, capsules, tracik, rng, args.paths)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     panda.close()
 
