@@ -52,7 +52,7 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, dq):
         dq[:] = np.inf  # no bound: the step cannot be judged
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
                deadline, random_seed, q_out, stats, success, iterations, attempts):
     """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (outputs for

@@ -7,7 +7,8 @@ meets every success criterion, the attempts run out, or the deadline passes. Goa
 parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal
 and the random seed (a counter-based hash of the goal, not a shared RNG state), so results are
 deterministic for a fixed seed whatever the batch or thread schedule, unless the deadline cuts
-attempts short.
+attempts short. The batch kernels release the GIL (a ROS executor's other threads keep running)
+and may be called from several threads at once.
 """
 from __future__ import annotations
 
@@ -275,8 +276,8 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
             stats[g, STAT_MARGIN] = exact_margin(q, robot)
 
 
-solve_goals_serial = njit(cache=True)(_solve_goals)
-solve_goals_parallel = njit(cache=True, parallel=True)(_solve_goals)
+solve_goals_serial = njit(cache=True, nogil=True)(_solve_goals)
+solve_goals_parallel = njit(cache=True, nogil=True, parallel=True)(_solve_goals)
 
 
 __all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "nearest_table_entries",

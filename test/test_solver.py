@@ -340,3 +340,16 @@ def test_a_network_answering_nan_does_not_poison_the_answers(tmp_path, kin, caps
     assert result.success.mean() >= 0.95
     alone = solver.solve(p, quat, refine=False)  # the network's own answer, made safe
     assert np.all(np.isfinite(alone.q)) and not alone.success.any()
+
+
+def test_concurrent_calls_from_threads_give_the_sequential_answers(solver, kin, capsules,
+                                                                    pybullet_panda):
+    from concurrent.futures import ThreadPoolExecutor
+    Q = collision_free_joints(kin, capsules, 64, seed=44)
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    chunks = [slice(0, 32), slice(32, 64), slice(0, 3), slice(3, 6)]  # parallel and serial kernels
+    expected = [solver.solve(p[c], quat[c]).q for c in chunks]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda c: solver.solve(p[c], quat[c]).q, chunks * 3))
+    for i, q in enumerate(got):
+        np.testing.assert_array_equal(q, expected[i % len(chunks)])
