@@ -1,17 +1,17 @@
 """The evaluate command's metrics against predictors whose errors are known by construction."""
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
+from dtd_ik.training.config import load_config
+from dtd_ik.training.evaluate import main, run_repeat, success_rate, summarise
 from dtd_ik.training.objectives import IKObjective
 from dtd_ik.training.sampler import ConfigurationSampler
 from dtd_ik.training.samples import Samples
+from dtd_ik.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,23 +53,18 @@ def test_a_last_joint_offset_is_a_pure_rotation_about_the_flange_axis(goals, cap
     assert s["success_1mm_0.57deg"]["mean"] == 0.0 and s["success_5mm_2deg"]["mean"] == 1.0
 
 
-def test_evaluate_command_on_an_exported_model(tmp_path):
-    run = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "dtd_ik.training", "--config",
-                    str(ROOT / "config/train_tiny.yaml"), f"out_dir={run}", "epochs=1"],
-                   check=True, capture_output=True, timeout=120)
+def test_evaluate_command_on_an_exported_model(tmp_path, capsys):
+    cfg = load_config(ROOT / "config/train_tiny.yaml", [f"out_dir={tmp_path / 'run'}", "epochs=1"])
+    model = Trainer(cfg).run().model_path
     out = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "dtd_ik.training.evaluate", "--model",
-                           str(run / "model.pt"), "--goals", "50", "--repeats", "3",
-                           "--single-queries", "5", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["--model", str(model), "--goals", "50", "--repeats", "3",
+                 "--single-queries", "5", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     s = report["summary"]
     assert report["repeats"] == 3 and report["goals"] == 50
     assert s["pos_err_mm"]["mean"] > 0 and s["pos_err_mm"]["std"] > 0
     assert math.sqrt(s["pos_mse_m2"]["mean"]) * 1000 >= s["pos_err_mm"]["mean"] * 0.999  # RMS >= mean
     assert "| Pos. error (mm) |" in out.with_suffix(".md").read_text()
-    missing = subprocess.run([sys.executable, "-m", "dtd_ik.training.evaluate", "--model",
-                              str(tmp_path / "nope.pt")], capture_output=True, text=True)
-    assert missing.returncode == 2 and "model file not found" in missing.stderr
+    capsys.readouterr()
+    assert main(["--model", str(tmp_path / "nope.pt")]) == 2
+    assert "model file not found" in capsys.readouterr().err
