@@ -17,8 +17,10 @@ from math import sqrt
 import numpy as np
 from numba import njit, prange
 
+from .seed_table import nearest_table_entries
 from .lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
-                         STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEEDS, _meets,
+                         STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEARCH_RINGS,
+                         TABLE_SEEDS, _meets,
                          exact_margin, monotonic, run_attempt)
 
 #: Most table seeds a goal may take (the length of its neighbour list).
@@ -45,67 +47,6 @@ def hash_uniform(key, attempt, joint) -> float:
     z = _splitmix(z ^ np.uint64(attempt))
     z = _splitmix(z ^ np.uint64(joint))
     return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, inline="always")
-def _table_distance(table_pose, i, gx, gy, gz, qx, qy, qz, qw, w4, bound):
-    """Distance of entry i to the goal, or ``bound`` when the position alone reaches it."""
-    dx, dy, dz = table_pose[i, 0] - gx, table_pose[i, 1] - gy, table_pose[i, 2] - gz
-    d = dx * dx + dy * dy + dz * dz
-    if d >= bound:
-        return bound
-    dot = table_pose[i, 3] * qx + table_pose[i, 4] * qy + table_pose[i, 5] * qz \
-        + table_pose[i, 6] * qw
-    return d + w4 * (1.0 - dot * dot)
-
-
-@njit(cache=True)
-def nearest_table_entries(table_pose, goal_p, goal_quat, w2, out):
-    """Indices of the table poses (K, 7) [p, q_xyzw] nearest to a goal, nearest first, into
-    ``out`` (k,); returns how many were found (min(k, K)).
-
-    Distance |p - p_i|^2 + 4 w2 (1 - (q . q_i)^2) [m^2], i.e. |p - p_i|^2 + w2 |R - R_i|_F^2 / 2
-    (sign-free in the quaternions). The table is sorted by x, so the scan walks outwards from the
-    goal's x and stops on each side once (x - x_i)^2 alone exceeds the k-th best distance.
-    """
-    k, K = out.shape[0], table_pose.shape[0]
-    best = np.full(k, np.inf)
-    gx, gy, gz = goal_p[0], goal_p[1], goal_p[2]
-    qx, qy, qz, qw = goal_quat[0], goal_quat[1], goal_quat[2], goal_quat[3]
-    w4 = 4.0 * w2
-    lo, hi = 0, K  # first entry with x >= gx
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if table_pose[mid, 0] < gx:
-            lo = mid + 1
-        else:
-            hi = mid
-    up, down = lo, lo - 1
-    while up < K or down >= 0:
-        for side in range(2):
-            i = up if side == 0 else down
-            if i < 0 or i >= K:
-                continue
-            dx = table_pose[i, 0] - gx
-            if dx * dx >= best[k - 1]:  # every entry further out on this side is farther
-                if side == 0:
-                    up = K
-                else:
-                    down = -1
-                continue
-            if side == 0:
-                up += 1
-            else:
-                down -= 1
-            d = _table_distance(table_pose, i, gx, gy, gz, qx, qy, qz, qw, w4, best[k - 1])
-            if d >= best[k - 1]:
-                continue
-            j = k - 1
-            while j > 0 and best[j - 1] > d:
-                best[j], out[j] = best[j - 1], out[j - 1]
-                j -= 1
-            best[j], out[j] = d, i
-    return min(k, K)
 
 
 @njit(cache=True)
@@ -195,18 +136,19 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
     quaternions x-y-z-w (N, 4).
 
     ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
-    order; perturbations start from the network seed, else the caller's. ``table`` = (q (K, n),
-    pose (K, 7) [p, q_xyzw]) collision-free configurations and poses of chain frame ``index``
-    (:mod:`dtd_ik.seed_table`), K may be 0. Goals farther than ``reach_radius`` [m] from
+    order; perturbations start from the network seed, else the caller's. ``table`` is
+    :attr:`dtd_ik.seed_table.SeedTable.arrays` (collision-free configurations and the poses of
+    chain frame ``index``, K may be 0). Goals farther than ``reach_radius`` [m] from
     ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
     success (N,) bool, iterations (N,) total LM iterations, attempts (N,).
     """
     lower, upper = robot[4], robot[5]
-    table_q, table_pose = table
+    table_q = table[0]
     N, n = positions.shape[0], lower.shape[0]
     max_attempts = int(params[MAX_ATTEMPTS])
     k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
     w2 = params[TABLE_ORIENTATION_WEIGHT] ** 2
+    max_ring = int(params[TABLE_SEARCH_RINGS])
     has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
     n_explicit = int(has_caller) + int(has_net)
     base = n_explicit - 1
@@ -242,7 +184,7 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                     if k_table > 0:
                         _chain_goal(goal_R, goal_p, offset, Rc, pc)
                         matrix_quaternion(Rc, qc)
-                        n_table = nearest_table_entries(table_pose, pc, qc, w2,
+                        n_table = nearest_table_entries(table, pc, qc, w2, max_ring,
                                                         nearest[:k_table])
                 _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
                            upper, params, key, s)
@@ -280,5 +222,5 @@ solve_goals_serial = njit(cache=True, nogil=True)(_solve_goals)
 solve_goals_parallel = njit(cache=True, nogil=True, parallel=True)(_solve_goals)
 
 
-__all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "nearest_table_entries",
-           "matrix_quaternion", "solve_goals_serial", "solve_goals_parallel"]
+__all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "matrix_quaternion",
+           "solve_goals_serial", "solve_goals_parallel"]

@@ -44,6 +44,7 @@ class SolverConfig:
     seed_table_seeds: int = 4
     seed_table_orientation_weight: float = 0.3  # [m/rad]
     seed_table_margin: float = 0.01  # [m]
+    seed_table_search_rings: int = 1
     path_jump_factor: float = 3.0
     path_jump_slack: float = 0.02  # [rad]
     path_attempts: int = 8
@@ -74,7 +75,8 @@ class SolverConfig:
                 raise ConfigError(f"solver option {name}: must be > 0, got {getattr(self, name)}")
         for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
                      "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
-                     "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale"):
+                     "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale",
+                     "seed_table_search_rings"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
@@ -152,6 +154,7 @@ class SolverConfig:
         p[lm.ABANDON_COST] = self.abandon_error ** 2
         p[lm.TABLE_SEEDS] = self.seed_table_seeds
         p[lm.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
+        p[lm.TABLE_SEARCH_RINGS] = self.seed_table_search_rings
         return p
 
 

@@ -269,8 +269,13 @@ def test_load_refuses_bad_options_and_models(tmp_path):
 
 def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, kin, capsules):
     table = solver.seed_table(7)  # chain frame 7 = panda_link7, which link8 / hand / TCP hang from
-    q, pose = table.arrays
-    assert q.shape == (solver.config.seed_table_size, 7) and np.all(np.diff(pose[:, 0]) >= 0)
+    q, pose = table.q, table.pose
+    assert q.shape == (solver.config.seed_table_size, 7)
+    # every row sits in its grid cell
+    cell = np.floor((pose[:, :3] - table.grid[:3]) / table.grid[3]).astype(int)
+    ids = (cell[:, 0] * table.dims[1] + cell[:, 1]) * table.dims[2] + cell[:, 2]
+    rows = np.arange(len(q))
+    assert np.all((table.cell_start[ids] <= rows) & (rows < table.cell_start[ids + 1]))
     assert np.all(capsules.distance(torch.tensor(q)).distance.numpy()
                   >= solver.config.seed_table_margin)
     ref = kin.forward(torch.tensor(q), "panda_link7")

@@ -116,20 +116,27 @@ def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin
 
 
 def test_nearest_table_entries_equal_a_brute_force_search(kin):
-    """The x-sorted outward scan finds exactly the k nearest poses of an exhaustive search."""
-    from dtd_ik.refinement import nearest_table_entries
+    """The grid-shell search finds exactly the k nearest poses of an exhaustive search, for goals
+    inside and outside the grid's box."""
+    from dtd_ik.seed_table import SeedTable, nearest_table_entries
     rng = np.random.default_rng(17)
     K, k, w2 = 3000, 6, 0.09
-    p = rng.uniform(-1, 1, (K, 3))
+    p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
     quat = Rotation.random(K, random_state=17).as_quat()
-    order = np.argsort(p[:, 0])
-    pose = np.ascontiguousarray(np.concatenate([p, quat], axis=1)[order])
-    for _ in range(200):
-        gp, gq = rng.uniform(-1.2, 1.2, 3), Rotation.random(random_state=rng).as_quat()
+    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat, index=7)
+    pose = table.pose
+    for _ in range(300):
+        gp, gq = rng.uniform(-1.5, 1.5, 3), Rotation.random(random_state=rng).as_quat()
         dist = ((pose[:, :3] - gp) ** 2).sum(1) + 4 * w2 * (1 - (pose[:, 3:] @ gq) ** 2)
         out = np.zeros(k, dtype=np.int64)
-        assert nearest_table_entries(pose, gp, gq, w2, out) == k
+        assert nearest_table_entries(table.arrays, gp, gq, w2, 10 ** 6, out) == k
         np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
+    empty = SeedTable.empty(7, index=7)
+    assert nearest_table_entries(empty.arrays, gp, gq, w2, 10 ** 6, out) == 0
+    # approximate (one shell): still k distinct entries
+    approx = np.zeros(k, dtype=np.int64)
+    assert nearest_table_entries(table.arrays, gp, gq, w2, 1, approx) == k
+    assert len(set(approx)) == k
 
 
 def test_kernel_quaternion_of_a_matrix_matches_scipy():
