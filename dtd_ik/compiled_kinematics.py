@@ -123,15 +123,14 @@ def chain_fk(q, M0, M1, M2, F):
     n = q.shape[0]
     F[0, :, :] = 0.0
     F[0, 0, 0] = F[0, 1, 1] = F[0, 2, 2] = 1.0
-    L = np.empty((3, 4))
     for i in range(n):
         s, c = sin(q[i]), 1.0 - cos(q[i])
-        for r in range(3):
-            for k in range(4):
-                L[r, k] = M0[i, r, k] + s * M1[i, r, k] + c * M2[i, r, k]
-        for r in range(3):
-            for k in range(4):
-                acc = F[i, r, 0] * L[0, k] + F[i, r, 1] * L[1, k] + F[i, r, 2] * L[2, k]
+        for k in range(4):  # column k of the local transform, then of F[i] @ local
+            l0 = M0[i, 0, k] + s * M1[i, 0, k] + c * M2[i, 0, k]
+            l1 = M0[i, 1, k] + s * M1[i, 1, k] + c * M2[i, 1, k]
+            l2 = M0[i, 2, k] + s * M1[i, 2, k] + c * M2[i, 2, k]
+            for r in range(3):
+                acc = F[i, r, 0] * l0 + F[i, r, 1] * l1 + F[i, r, 2] * l2
                 if k == 3:
                     acc += F[i, r, 3]
                 F[i + 1, r, k] = acc

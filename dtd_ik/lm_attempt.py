@@ -70,30 +70,35 @@ def monotonic() -> float:
     return _monotonic_ns() * 1e-9
 
 
+@njit(cache=True, inline="always")
+def _row_dot(Rg, R, r, k):
+    """(Rg R^T)[r, k]."""
+    return Rg[r, 0] * R[k, 0] + Rg[r, 1] * R[k, 1] + Rg[r, 2] * R[k, 2]
+
+
 @njit(cache=True)
 def rotation_residual(Rg, R, e):
     """Fill ``e`` (3,) with axis * angle of Rg R^T [rad] (rotation still to go); returns the angle.
 
     Scalar port of :func:`dtd_ik.rotations.rotation_error_vector` (same near-pi branch).
     """
-    m = np.empty((3, 3))
-    for r in range(3):
-        for k in range(3):
-            m[r, k] = Rg[r, 0] * R[k, 0] + Rg[r, 1] * R[k, 1] + Rg[r, 2] * R[k, 2]
-    cos_a = (m[0, 0] + m[1, 1] + m[2, 2] - 1.0) / 2.0
-    vx, vy, vz = m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]
+    m00, m11, m22 = _row_dot(Rg, R, 0, 0), _row_dot(Rg, R, 1, 1), _row_dot(Rg, R, 2, 2)
+    m01, m10 = _row_dot(Rg, R, 0, 1), _row_dot(Rg, R, 1, 0)
+    m02, m20 = _row_dot(Rg, R, 0, 2), _row_dot(Rg, R, 2, 0)
+    m12, m21 = _row_dot(Rg, R, 1, 2), _row_dot(Rg, R, 2, 1)
+    cos_a = (m00 + m11 + m22 - 1.0) / 2.0
+    vx, vy, vz = m21 - m12, m02 - m20, m10 - m01
     sq = vx * vx + vy * vy + vz * vz
     sin_a = sqrt(sq) / 2.0 if sq > _TINY else 0.0
     angle = atan2(sin_a, cos_a)
     if angle > 3.0:
         # sym(m) - cos I = (1 - cos) a a^T: the axis is its largest-diagonal column
-        best, col = -np.inf, 0
-        for c in range(3):
-            if m[c, c] - cos_a > best:
-                best, col = m[c, c] - cos_a, c
-        ax = (m[0, col] + m[col, 0]) / 2.0 - (cos_a if col == 0 else 0.0)
-        ay = (m[1, col] + m[col, 1]) / 2.0 - (cos_a if col == 1 else 0.0)
-        az = (m[2, col] + m[col, 2]) / 2.0 - (cos_a if col == 2 else 0.0)
+        if m00 >= m11 and m00 >= m22:
+            ax, ay, az = m00 - cos_a, (m10 + m01) / 2.0, (m20 + m02) / 2.0
+        elif m11 >= m22:
+            ax, ay, az = (m01 + m10) / 2.0, m11 - cos_a, (m21 + m12) / 2.0
+        else:
+            ax, ay, az = (m02 + m20) / 2.0, (m12 + m21) / 2.0, m22 - cos_a
         norm = max(sqrt(ax * ax + ay * ay + az * az), 1e-12)
         sign = -1.0 if ax * vx + ay * vy + az * vz < 0.0 else 1.0
         scale = sign * angle / norm

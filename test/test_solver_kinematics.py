@@ -146,3 +146,20 @@ def test_kernel_quaternion_of_a_matrix_matches_scipy():
     for M, ref in zip(R.as_matrix(), R.as_quat()):
         matrix_quaternion(np.ascontiguousarray(M), out)
         assert min(np.abs(out - ref).max(), np.abs(out + ref).max()) < 1e-12
+
+
+def test_kernel_rotation_residual_matches_scipy_including_near_pi():
+    """axis * angle of Rg R^T, against scipy's rotation vector (independent), away from and near
+    a half turn (the kernel's second branch)."""
+    from dtd_ik.lm_attempt import rotation_residual
+    rng = np.random.default_rng(19)
+    R = Rotation.random(400, random_state=19)
+    axes = Rotation.random(400, random_state=20).apply([0.0, 0.0, 1.0])
+    angles = np.concatenate([rng.uniform(0, 3.0, 200), rng.uniform(3.0, np.pi - 1e-6, 200)])
+    rel = Rotation.from_rotvec(axes * angles[:, None])
+    goal = rel * R
+    e = np.empty(3)
+    for Rg, Ri, ref in zip(goal.as_matrix(), R.as_matrix(), rel.as_rotvec()):
+        angle = rotation_residual(np.ascontiguousarray(Rg), np.ascontiguousarray(Ri), e)
+        assert abs(angle - np.linalg.norm(ref)) < 1e-9
+        np.testing.assert_allclose(e, ref, atol=1e-7)
