@@ -4,7 +4,7 @@ network trained on a plain joint-space MSE, in one run, for the paper's 1024 x 5
 
 The issue's goal: the full loss costs at most 25 % more time per sample than the bare network.
 
-    .venv/bin/python benchmarks/bench_training.py [--batch 1024] [--steps 20] [--threads 2]
+    .venv/bin/python benchmarks/bench_training.py [--batch 1024] [--steps 20] [--threads N] [--networks 1024x5,512x4]
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from dtd_ik.training.objectives import IKObjective
 from dtd_ik.training.sampler import ConfigurationSampler
 from dtd_ik.training.weighting import make_strategy
 
-NETWORKS = ((1024, 5), (512, 4))
 TARGETS = (0.0002, 0.0525, 0.009)
 
 
@@ -41,6 +40,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--networks", default="1024x5,512x4", help="comma-separated HIDDENxBLOCKS")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -53,8 +53,9 @@ def main() -> None:
     print(f"training throughput: batch {a.batch}, {a.steps} steps (median), float32, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'network':>10} {'plain MSE [ms/step]':>20} {'full loss [ms/step]':>20} "
-          f"{'MSE [samples/s]':>16} {'full [samples/s]':>17} {'extra time':>11}")
-    for hidden, blocks in NETWORKS:
+          f"{'MSE [samples/s]':>16} {'full [samples/s]':>17} {'extra time':>11} {'extra [ms]':>11}")
+    networks = [tuple(int(v) for v in n.split("x")) for n in a.networks.split(",")]
+    for hidden, blocks in networks:
         torch.manual_seed(0)
         net = IKNet(NetworkSpec(hidden, blocks), lower, upper, data.x.mean(0), data.x.std(0),
                     list(kin.model.joint_names), kin.model.base_frame, "panda_hand")
@@ -75,12 +76,13 @@ def main() -> None:
 
         # interleave the two so that machine load drifts hit both alike
         t_plain, t_full = [], []
-        for _ in range(2):
-            t_plain += step_times(plain, a.steps // 2)
-            t_full += step_times(full, a.steps // 2)
+        for _ in range(a.steps):
+            t_plain += step_times(plain, 1, warmup=0 if t_plain else 3)
+            t_full += step_times(full, 1, warmup=0 if t_full else 3)
         mp, mf = statistics.median(t_plain), statistics.median(t_full)
         print(f"{hidden:>6} x {blocks} {1000 * mp:>20.1f} {1000 * mf:>20.1f} "
-              f"{a.batch / mp:>16.0f} {a.batch / mf:>17.0f} {100 * (mf / mp - 1):>10.1f}%")
+              f"{a.batch / mp:>16.0f} {a.batch / mf:>17.0f} {100 * (mf / mp - 1):>10.1f}% "
+              f"{1000 * (mf - mp):>11.1f}")
 
 
 if __name__ == "__main__":
