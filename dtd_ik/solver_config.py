@@ -23,14 +23,14 @@ class SolverConfig:
     position_tolerance: float = 1e-4  # [m]
     orientation_tolerance: float = 1e-3  # [rad]
     min_collision_margin: float = 0.005  # [m]
-    push_margin: float = 0.006  # [m]
+    push_headroom: float = 0.001  # [m] pairs are pushed to min_collision_margin + this
     converge_position: float = 1e-7  # [m]
     converge_orientation: float = 1e-6  # [rad]
     orientation_weight: float = 0.2  # [m/rad]
     collision_weight: float = 1.0
     lambda_init: float = 1e-4
-    lambda_up: float = 10.0
-    lambda_down: float = 0.3
+    lambda_up: float = 4.0
+    lambda_down: float = 0.2
     lambda_min: float = 1e-10
     lambda_max: float = 1e3
     max_iterations: int = 40
@@ -76,15 +76,13 @@ class SolverConfig:
         for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
                      "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
                      "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale",
-                     "seed_table_search_rings"):
+                     "seed_table_search_rings", "push_headroom"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
             raise ConfigError("solver options: need lambda_up > 1 and 0 < lambda_down < 1")
         if self.seed_table_seeds > rf.MAX_TABLE_SEEDS:
             raise ConfigError(f"solver option seed_table_seeds: at most {rf.MAX_TABLE_SEEDS}")
-        if self.push_margin < self.min_collision_margin:
-            raise ConfigError("solver option push_margin must be >= min_collision_margin")
         if self.converge_position > self.position_tolerance or \
                 self.converge_orientation > self.orientation_tolerance:
             raise ConfigError("solver options: converge_* must not exceed the success tolerances")
@@ -136,7 +134,7 @@ class SolverConfig:
         p[lm.TOL_POSITION] = self.position_tolerance
         p[lm.TOL_ORIENTATION] = self.orientation_tolerance
         p[lm.MIN_MARGIN] = self.min_collision_margin
-        p[lm.PUSH_MARGIN] = self.push_margin
+        p[lm.PUSH_MARGIN] = self.min_collision_margin + self.push_headroom
         p[lm.CONVERGE_POSITION] = self.converge_position
         p[lm.CONVERGE_ORIENTATION] = self.converge_orientation
         p[lm.ORIENTATION_WEIGHT] = self.orientation_weight

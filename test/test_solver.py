@@ -217,7 +217,7 @@ def test_timeout_is_honoured(solver):
 
 
 def test_success_criteria_come_from_the_config(kin, capsules, pybullet_panda):
-    strict = IKSolver.load(None, min_collision_margin=0.03, push_margin=0.03, max_attempts=4)
+    strict = IKSolver.load(None, min_collision_margin=0.03, max_attempts=4)
     Q = collision_free_joints(kin, capsules, 40, seed=39)
     p, quat = pybullet_poses(pybullet_panda, Q)
     result = strict.solve(p, quat)
