@@ -215,6 +215,24 @@ def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, ste
               f"{np.median(j):26.4f}{100 * (j > 0.2).mean():33.2f}")
 
 
+def seed_section(goals: Goals, kin, rng, model: str | None):
+    """One LM attempt per goal from each seed source: how often it succeeds, how long it runs."""
+    one = dict(max_attempts=1)
+    random_seeds = rng.uniform(kin.model.lower, kin.model.upper, (len(goals.p), kin.dof))
+    cases = [("uniform random joints", IKSolver.load(None, seed_table_size=0, **one),
+              random_seeds),
+             ("mid-range joints", IKSolver.load(None, seed_table_size=0, **one), None),
+             ("nearest seed-table entry", IKSolver.load(None, **one), None)]
+    if model:
+        cases.append(("network", IKSolver.load(model, **one), None))
+    print(f"\n== first LM attempt by seed source ({goals.name}, {len(goals.p)} goals)")
+    print(f"{'seed':28s}{'success [%]':>13s}{'iterations mean':>17s}{'p90':>6s}")
+    for name, solver, seeds in cases:
+        r = solver.solve(goals.p, goals.quat, seeds=seeds)
+        print(f"{name:28s}{100 * r.success.mean():13.2f}{r.iterations.mean():17.2f}"
+              f"{np.percentile(r.iterations, 90):6.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000)
@@ -267,6 +285,7 @@ def main() -> None:
         a = run_tracik(tracik, kin, goals, singles)
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+    seed_section(sets[0], kin, rng, args.model)
     path_section(solvers["dtd_ik"], kin, capsules, tracik, rng, args.paths)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     panda.close()
