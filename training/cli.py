@@ -17,8 +17,7 @@ from typing import Optional, Sequence
 from dtd_ik.exceptions import ConfigError, DtdIkError
 
 from .checkpoint import load_checkpoint
-from .config import config_from_dict, load_config, parse_overrides, validate, _build, _merge
-from .config import TrainConfig
+from .config import TrainConfig, config_from_dict, load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -45,10 +44,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             raise ConfigError(f"--resume: checkpoint {str(args.resume)!r} not found")
         if args.config:
             raise ConfigError("--resume: takes the checkpoint's config; pass changes as key=value")
-        tree = _merge(load_checkpoint(args.resume)["config"], parse_overrides(extra))
-        cfg = _build(TrainConfig, tree, "")
-        validate(cfg, check_files=False)
-        return cfg
+        return config_from_dict(load_checkpoint(args.resume)["config"], extra)
     return load_config(args.config, extra)
 
 

@@ -186,9 +186,10 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     return cfg
 
 
-def config_from_dict(tree: dict) -> TrainConfig:
-    """Rebuild a validated config from :meth:`TrainConfig.to_dict` (checkpoints store that)."""
-    cfg = _build(TrainConfig, tree, "")
+def config_from_dict(tree: dict, overrides: Iterable[str] = ()) -> TrainConfig:
+    """Rebuild a validated config from :meth:`TrainConfig.to_dict` (checkpoints store that),
+    with ``key=value`` overrides on top."""
+    cfg = _build(TrainConfig, _merge(tree, parse_overrides(overrides)), "")
     validate(cfg, check_files=False)
     return cfg
 
