@@ -4,7 +4,8 @@ network trained on a plain joint-space MSE, in one run, for the paper's 1024 x 5
 
 The issue's goal: the full loss costs at most 25 % more time per sample than the bare network.
 
-    .venv/bin/python benchmarks/bench_training.py [--batch 1024] [--steps 20] [--threads N] [--networks 1024x5,512x4]
+    .venv/bin/python benchmarks/bench_training.py [--batch 1024] [--steps 20] [--threads N]
+        [--networks 1024x5,512x4]
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def main() -> None:
     print(f"training throughput: batch {a.batch}, {a.steps} steps (median), float32, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'network':>10} {'plain MSE [ms/step]':>20} {'full loss [ms/step]':>20} "
-          f"{'MSE [samples/s]':>16} {'full [samples/s]':>17} {'extra time':>11} {'extra [ms]':>11}")
+          f"{'MSE [samples/s]':>16} {'full [samples/s]':>17} {'extra time':>11} "
+          f"{'extra [ms]':>11}")
     networks = [tuple(int(v) for v in n.split("x")) for n in a.networks.split(",")]
     for hidden, blocks in networks:
         torch.manual_seed(0)

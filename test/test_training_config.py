@@ -1,4 +1,4 @@
-"""Training configs: the shipped YAML files load, overrides apply, bad values fail naming the key."""
+"""Training configs: shipped YAML files load, overrides apply, bad values fail naming the key."""
 import re
 import subprocess
 import sys

@@ -52,7 +52,10 @@ class GridSpec:
 
 def grid_joints(index: torch.Tensor, points: int, lower: torch.Tensor,
                 span: torch.Tensor) -> torch.Tensor:
-    """(N,) linear grid indices -> (N, n) interval-centre joints [rad]; joint 1 most significant."""
+    """(N,) linear grid indices -> (N, n) interval-centre joints [rad].
+
+    Joint 1 is the most significant digit.
+    """
     n = lower.shape[0]
     digits = torch.empty(index.shape[0], n, dtype=torch.long)
     rest = index.clone()

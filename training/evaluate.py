@@ -107,8 +107,10 @@ def single_query_latency(predict: Callable[[Tensor], Tensor], goals: Samples,
 
 def markdown(report: dict) -> str:
     """Table II layout: metric | mean | std."""
-    rows = [("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"), ("Pos. error (mm)", "pos_err_mm", "{:.2f}"),
-            ("Ori. error (rad)", "ori_err_rad", "{:.4f}"), ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
+    rows = [("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"),
+            ("Pos. error (mm)", "pos_err_mm", "{:.2f}"),
+            ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
+            ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
             ("Inference time, batched (s / query)", "seconds_per_query_batched", "{:.2e}")]
     rows += [(f"Success <= {p:g} mm & {o:g} deg", f"success_{p:g}mm_{o:g}deg", "{:.4f}")
              for p, o in THRESHOLDS]
@@ -118,7 +120,8 @@ def markdown(report: dict) -> str:
     for label, key, fmt in rows:
         lines.append(f"| {label} | {fmt.format(s[key]['mean'])} | {fmt.format(s[key]['std'])} |")
     lat = report["single_query_latency_s"]
-    lines.append(f"| Inference time, one query at a time (s) | {lat['mean']:.2e} | {lat['std']:.2e} |")
+    lines.append(f"| Inference time, one query at a time (s) | {lat['mean']:.2e} "
+                 f"| {lat['std']:.2e} |")
     m = s["margin_m"]
     lines += ["", "Collision margin of the answers (minimum capsule distance, m): "
               + ", ".join(f"q{k}={v:.4f}" for k, v in m["quantiles"].items())

@@ -20,8 +20,9 @@ def plot_losses(logs: Mapping[str, list[dict]], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, records in logs.items():
         epochs = [r["epoch"] for r in records]
-        axes[0].plot(epochs, [r["val"]["pos_mse_m2"] for r in records], label=LABELS.get(name, name))
-        axes[1].plot(epochs, [r["val"]["ori_err_rad"] for r in records], label=LABELS.get(name, name))
+        label = LABELS.get(name, name)
+        axes[0].plot(epochs, [r["val"]["pos_mse_m2"] for r in records], label=label)
+        axes[1].plot(epochs, [r["val"]["ori_err_rad"] for r in records], label=label)
     for ax, title, unit in zip(axes, ("(a) position loss", "(b) orientation loss"),
                                ("val. position MSE [m^2]", "val. orientation error [rad]")):
         ax.set_title(title)

@@ -59,7 +59,8 @@ class IKNet(nn.Module):
                  input_std: Tensor, joint_names: List[str], base_frame: str, tip_frame: str):
         super().__init__()
         if spec.activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {OUTPUT_ACTIVATIONS}, got {spec.activation!r}")
+            raise ValueError(f"activation must be one of {OUTPUT_ACTIVATIONS}, "
+                             f"got {spec.activation!r}")
         if spec.hidden_activation not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"hidden_activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, "
                              f"got {spec.hidden_activation!r}")
@@ -82,7 +83,8 @@ class IKNet(nn.Module):
     def normalise_input(self, x: Tensor) -> Tensor:
         """(N, 7) raw poses -> (N, 7) standardised [p, unit quaternion with w >= 0]."""
         quat = x[:, 3:7]
-        quat = canonical_hemisphere(quat / torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12))
+        norm = torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12)
+        quat = canonical_hemisphere(quat / norm)
         return (torch.cat([x[:, 0:3], quat], dim=-1) - self.input_mean) / self.input_std
 
     def forward(self, x: Tensor) -> Tensor:

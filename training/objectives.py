@@ -42,7 +42,7 @@ class IKObjective:
         kinematics.model.frame(tip_frame)  # raises UnknownFrameError early
 
     def __call__(self, q_hat: Tensor, x: Tensor) -> TaskLosses:
-        """(B, 7) predicted joints [rad] and (B, 7) goals [p [m], q_xyzw] -> :class:`TaskLosses`."""
+        """(B, 7) predicted joints [rad], (B, 7) goals [p [m], q_xyzw] -> :class:`TaskLosses`."""
         pose = self.kinematics.forward(q_hat, self.tip_frame)
         R_goal = quaternion_to_matrix(x[:, 3:7])
         pos = position_loss(pose.position, x[:, :3])

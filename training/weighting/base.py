@@ -43,7 +43,8 @@ class WeightingStrategy(nn.Module, ABC):
         super().__init__()
         targets = torch.as_tensor(targets, dtype=torch.float32)
         if targets.shape != (len(TASKS),) or not bool((targets > 0).all()):
-            raise ValueError(f"targets must be {len(TASKS)} positive numbers, got {targets.tolist()}")
+            raise ValueError(f"targets must be {len(TASKS)} positive numbers, "
+                             f"got {targets.tolist()}")
         self.eps = float(eps)
         self.register_buffer("targets", targets)
         # alpha_t = 100 d_t(0) / sum d(0), set from the first losses seen, then fixed
