@@ -224,7 +224,7 @@ def seed_section(goals: Goals, kin, rng, model: str | None):
              ("mid-range joints", IKSolver.load(None, seed_table_size=0, **one), None),
              ("nearest seed-table entry", IKSolver.load(None, **one), None)]
     if model:
-        cases.append(("network", IKSolver.load(model, **one), None))
+        cases.append(("network", IKSolver.load(model, network_seed="first", **one), None))
     print(f"\n== first LM attempt by seed source ({goals.name}, {len(goals.p)} goals)")
     print(f"{'seed':28s}{'success [%]':>13s}{'iterations mean':>17s}{'p90':>6s}")
     for name, solver, seeds in cases:
@@ -254,7 +254,8 @@ def main() -> None:
     t0 = time.perf_counter()
     solvers = {"dtd_ik": IKSolver.load(None)}
     if args.model:
-        solvers["dtd_ik+net"] = IKSolver.load(args.model)
+        solvers["+net fallback"] = IKSolver.load(args.model, network_seed="fallback")
+        solvers["+net first"] = IKSolver.load(args.model, network_seed="first")
     load_s = time.perf_counter() - t0
     sets = [Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals),
                   tracik),
@@ -279,7 +280,7 @@ def main() -> None:
             a = run_dtd(solver, goals, singles)
             columns[name] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         if args.model:  # the paper's protocol: the network's answer for every goal, as it is
-            a = run_dtd(solvers["dtd_ik+net"], goals, singles, refine=False)
+            a = run_dtd(solvers["+net first"], goals, singles, refine=False)
             a.claimed = np.ones_like(a.claimed)
             columns["net only"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         a = run_tracik(tracik, kin, goals, singles)

@@ -249,21 +249,58 @@ class IKSolver:
             raise InvalidInputError("refine=False returns the network's answer: this solver has "
                                     "no network")
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
-        net_seeds, network_time = self._no_seeds, 0.0
-        if self.network is not None and N > 0:
-            t_net = time.perf_counter()
-            net_seeds = self._network_seeds(goals, tip)
-            network_time = time.perf_counter() - t_net
-        params = self._params
-        if not refine:
-            params = self._params_network_only
-            deadline = np.inf
-        kernel = (rf.solve_goals_parallel if N >= self.config.parallel_min_goals
-                  else rf.solve_goals_serial)
+        if refine and self.network is not None and self.config.network_seed == "fallback" \
+                and self._fallback_first_attempts(caller) > 0:
+            out, network_time = self._solve_network_fallback(goals, caller, tip, deadline)
+        else:
+            net_seeds, network_time = self._no_seeds, 0.0
+            if self.network is not None and N > 0:
+                t_net = time.perf_counter()
+                net_seeds = self._network_seeds(goals, tip)
+                network_time = time.perf_counter() - t_net
+            params = self._params if refine else self._params_network_only
+            out = self._run_kernel(self._kernel(N), goals.positions, goals.quaternions, caller,
+                                   net_seeds, tip, params, deadline if refine else np.inf)
+        return self._result(goals, *out, time.perf_counter() - t0, network_time)
+
+    def _kernel(self, n_goals: int):
+        return (rf.solve_goals_parallel if n_goals >= self.config.parallel_min_goals
+                else rf.solve_goals_serial)
+
+    def _fallback_first_attempts(self, caller: np.ndarray) -> int:
+        """Attempts before the network in fallback mode: the caller's seed and the table's."""
+        c = self.config
+        table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
+        return min(c.max_attempts, int(caller.shape[0] > 0) + table)
+
+    def _solve_network_fallback(self, goals: _Goals, caller: np.ndarray, tip: str,
+                                deadline: float) -> tuple[tuple, float]:
+        """``network_seed: fallback``: the caller's seed and the seed table first, for all goals;
+        the network only for the goals those left unsolved, then its perturbations and random
+        restarts. Returns the kernel outputs and the time spent in the network [s]."""
+        c, pos, quat = self.config, goals.positions, goals.quaternions
+        first = self._params.copy()
+        first[lm.MAX_ATTEMPTS] = self._fallback_first_attempts(caller)
         q, stats, success, iterations, attempts = self._run_kernel(
-            kernel, goals.positions, goals.quaternions, caller, net_seeds, tip, params, deadline)
-        return self._result(goals, q, stats, success, iterations, attempts,
-                            time.perf_counter() - t0, network_time)
+            self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip, first, deadline)
+        left = np.flatnonzero(~success & (attempts > 0))
+        network_time = 0.0
+        if left.size and time.monotonic() < deadline and c.max_attempts > first[lm.MAX_ATTEMPTS]:
+            t_net = time.perf_counter()
+            net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
+            network_time = time.perf_counter() - t_net
+            rest = self._params.copy()
+            rest[lm.TABLE_SEEDS] = 0  # already tried
+            rest[lm.MAX_ATTEMPTS] = c.max_attempts - first[lm.MAX_ATTEMPTS]
+            q2, stats2, success2, iterations2, attempts2 = self._run_kernel(
+                self._kernel(left.size), np.ascontiguousarray(pos[left]),
+                np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, deadline)
+            better = success2 | (stats2[:, lm.STAT_COST] < stats[left, lm.STAT_COST])
+            q[left[better]], stats[left[better]] = q2[better], stats2[better]
+            success[left] = success2
+            iterations[left] += iterations2
+            attempts[left] += attempts2
+        return (q, stats, success, iterations, attempts), network_time
 
     def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
                    timeout: float | None = None) -> IKResult:

@@ -14,6 +14,8 @@ from .exceptions import ConfigError
 from .paths import config_path, resolve
 
 DEFAULT_SOLVER_CONFIG = "solver.yaml"
+#: When the network's seed is tried: before the seed table, or only for goals it left unsolved.
+NETWORK_SEED_MODES = ("first", "fallback")
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,17 @@ class SolverConfig:
     path_attempts: int = 8
     path_perturb_scale: float = 0.05  # [rad]
     path_warrant_damping: float = 1e-6
+    network_seed: str = "fallback"  # first | fallback
     timeout_per_goal: float = 0.02  # [s]
     parallel_min_goals: int = 8
 
     def __post_init__(self):
+        if self.network_seed not in NETWORK_SEED_MODES:
+            raise ConfigError(f"solver option network_seed: one of {', '.join(NETWORK_SEED_MODES)}"
+                              f", got {self.network_seed!r}")
         for f in fields(self):
+            if f.type in ("str", str):
+                continue
             value = getattr(self, f.name)
             kind = int if f.type in ("int", int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
@@ -156,4 +164,4 @@ class SolverConfig:
         return p
 
 
-__all__ = ["DEFAULT_SOLVER_CONFIG", "SolverConfig"]
+__all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "SolverConfig"]

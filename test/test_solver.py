@@ -138,7 +138,8 @@ def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(tmp_path
     Q = collision_free_joints(kin, capsules, 60, seed=33)
     keys = np.concatenate(pybullet_poses(pybullet_panda, Q, "panda_link8"), axis=1)
     keys[:, 3:] *= np.where(keys[:, 6:] < 0, -1, 1)
-    solver = IKSolver.load(save(tmp_path, Oracle(kin.model, "panda_link8", keys, Q)))
+    solver = IKSolver.load(save(tmp_path, Oracle(kin.model, "panda_link8", keys, Q)),
+                           network_seed="first")
     p, quat = pybullet_poses(pybullet_panda, Q, "panda_hand")
     alone = solver.solve(p, quat, refine=False)
     np.testing.assert_allclose(alone.q, Q.astype(np.float32), atol=1e-6)  # the network's answer
@@ -358,3 +359,25 @@ def test_concurrent_calls_from_threads_give_the_sequential_answers(solver, kin, 
         got = list(pool.map(lambda c: solver.solve(p[c], quat[c]).q, chunks * 3))
     for i, q in enumerate(got):
         np.testing.assert_array_equal(q, expected[i % len(chunks)])
+
+
+def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_path, kin, capsules,
+                                                                         pybullet_panda):
+    """With a useless 8-entry table and one table seed, most goals fail their first attempt; in
+    fallback mode exactly those get the (oracle) network's seed next and succeed with it."""
+    Q = collision_free_joints(kin, capsules, 40, seed=45)
+    keys = np.concatenate(pybullet_poses(pybullet_panda, Q, "panda_hand"), axis=1)
+    keys[:, 3:] *= np.where(keys[:, 6:] < 0, -1, 1)
+    path = save(tmp_path, Oracle(kin.model, "panda_hand", keys, Q))
+    solver = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, abandon_after=3,
+                           abandon_error=1e-9, network_seed="fallback")
+    p, quat = pybullet_poses(pybullet_panda, Q)
+    result = solver.solve(p, quat)
+    check_answers(result, p, quat, kin, capsules, pybullet_panda)
+    assert result.success.all()
+    assert set(np.unique(result.attempts)) <= {1, 2} and (result.attempts == 2).any()
+    assert result.network_time > 0
+    first = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, network_seed="first")
+    assert np.all(first.solve(p, quat).attempts == 1)  # the oracle first: one attempt each
+    with pytest.raises(ConfigError, match="network_seed"):
+        IKSolver.load(None, network_seed="sometimes")
