@@ -139,3 +139,29 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert torch.allclose(ddp_params, _params(single.net), atol=2e-5, rtol=1e-4)
     log = read_log(tmp_path / "ddp")
     assert log[0]["world_size"] == 2 and math.isfinite(log[0]["val"]["pos_err_mm"])
+
+
+def test_sigterm_to_the_train_command_checkpoints_and_resume_finishes(tmp_path):
+    """The real path: a `train` process killed with SIGTERM, then `train --resume`."""
+    import time
+
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dtd_ik.training", "--config", str(TINY), f"out_dir={run}",
+           "epochs=50", "export=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = run / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in out
+    state = load_checkpoint(ckpt)
+    assert 1 <= state["epoch"] < 50
+    done = subprocess.run([sys.executable, "-m", "dtd_ik.training", "--resume", str(ckpt),
+                           f"epochs={state['epoch'] + 1}"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert load_checkpoint(ckpt)["epoch"] == state["epoch"] + 1
+    assert [r["epoch"] for r in read_log(run)] == list(range(1, state["epoch"] + 2))
