@@ -1,11 +1,12 @@
 """Consistency mode: a sequence of nearby goals (a Cartesian path) solved on one branch.
 
-Waypoint i starts from the answer to waypoint i - 1 (then from small perturbations of it) and
-is accepted only if, besides the usual success criteria, no joint moved by more than the goal
-step warrants: the first-order joint motion ``dq_w`` that the pose step needs, from a damped
-least-squares solve with the Jacobian at the previous answer, gives the bound
-``jump_factor * |dq_w_j| + jump_slack`` per joint. A branch switch (elbow flip, wrist flip) moves
-joints by far more and is refused; the waypoint is then reported with ``success=False``.
+Waypoint i starts from the first-order prediction ``q_{i-1} + dq_w`` (then from the answer to
+waypoint i - 1, then from small perturbations of it) and is accepted only if, besides the usual
+success criteria, no joint moved by more than the goal step warrants: ``dq_w``, the first-order
+joint motion that the pose step needs (a damped least-squares solve with the Jacobian at the
+previous answer), bounds every joint's change by ``jump_factor * max_j |dq_w_j| + jump_slack``.
+A branch switch (elbow flip, wrist flip) moves joints by far more and is refused; the waypoint
+is then reported with ``success=False``.
 """
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ from .refinement import _quaternion_matrix, goal_key, hash_uniform
 
 # Indices into the path parameter vector (after the solver's own parameters).
 JUMP_FACTOR, JUMP_SLACK, PATH_ATTEMPTS, PATH_PERTURB_SCALE, WARRANT_DAMPING = 0, 1, 2, 3, 4
-N_PATH_PARAMS = 5
+CENTERING = 5
+N_PATH_PARAMS = 6
 
 
 @njit(cache=True)
-def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, dq):
+def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, dq, dq_null):
     """First-order joint motion (n,) [rad] into ``dq`` that takes the tip from its pose at ``q``
-    to the goal: (J^T J + damping I) dq = J^T [p* - p; log(R* R^T)]."""
+    to the goal: (J^T J + damping I) dq = J^T [p* - p; log(R* R^T)]; and into ``dq_null`` a
+    self-motion (tip still, to first order) of about ``centering`` [rad] that moves the joints
+    towards the middle of their ranges: z - J^+ J z with z_j = -centering (q_j - mid_j) / half
+    range_j, so a long path does not drift into a joint limit."""
     n = q.shape[0]
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     R, p, J, e = np.empty((3, 3)), np.empty(3), np.empty((6, n)), np.empty(6)
@@ -36,7 +41,17 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, dq):
     for r in range(3):
         e[r] = goal_p[r] - p[r]
     rotation_residual(goal_R, R, e[3:])
-    H, g, L = np.empty((n, n)), np.empty(n), np.zeros((n, n))
+    H, g, L, z, Jz, y = (np.empty((n, n)), np.empty(n), np.zeros((n, n)), np.empty(n),
+                         np.empty(6), np.empty(n))
+    lower, upper = robot[4], robot[5]
+    for a in range(n):
+        half = 0.5 * (upper[a] - lower[a])
+        z[a] = -centering * (q[a] - (lower[a] + half)) / half
+    for r in range(6):
+        s = 0.0
+        for a in range(n):
+            s += J[r, a] * z[a]
+        Jz[r] = s
     for a in range(n):
         for b in range(n):
             s = 0.0
@@ -50,6 +65,16 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, dq):
         g[a] = s
     if not cholesky_solve(H, g, L, dq):
         dq[:] = np.inf  # no bound: the step cannot be judged
+        dq_null[:] = 0.0
+        return
+    for a in range(n):  # J^T J z, then y = (J^T J + damping I)^-1 J^T J z ~ J^+ J z
+        s = 0.0
+        for r in range(6):
+            s += J[r, a] * Jz[r]
+        g[a] = s
+    cholesky_solve(H, g, L, y)
+    for a in range(n):
+        dq_null[a] = z[a] - y[a]
 
 
 @njit(cache=True, nogil=True)
@@ -61,30 +86,37 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
     N, n = positions.shape[0], q_first.shape[0]
     p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
     prev = q_first.copy()
-    s, q, out, dq_w = np.empty(n), np.empty(n), np.empty(4), np.empty(n)
+    s, q, out, dq_w, dq_null = np.empty(n), np.empty(n), np.empty(4), np.empty(n), np.empty(n)
     goal_R = np.empty((3, 3))
     for i in range(1, N):
         _quaternion_matrix(quaternions[i], goal_R)
         warranted_step(prev, goal_R, positions[i], index, offset, robot,
-                       path_params[WARRANT_DAMPING], dq_w)
+                       path_params[WARRANT_DAMPING], path_params[CENTERING], dq_w, dq_null)
         key = goal_key(p_bits[i], q_bits[i], random_seed)
+        step = 0.0
+        for a in range(n):
+            step = max(step, abs(dq_w[a]))
+        allowed = path_params[JUMP_FACTOR] * step + path_params[JUMP_SLACK]
         success[i], iterations[i], attempts[i] = False, 0, 0
         best_cost, best_continuous = np.inf, False
         for attempt in range(int(path_params[PATH_ATTEMPTS])):
             if monotonic() > deadline:
                 break
-            for a in range(n):
-                noise = 0.0 if attempt == 0 else path_params[PATH_PERTURB_SCALE] * (
-                    2.0 * hash_uniform(key, attempt, a) - 1.0)
-                s[a] = prev[a] + noise
+            for a in range(n):  # the first-order prediction, the previous answer, perturbed
+                if attempt == 0:
+                    s[a] = prev[a] + (dq_w[a] if np.isfinite(dq_w[a]) else 0.0) + dq_null[a]
+                elif attempt == 1:
+                    s[a] = prev[a]
+                else:
+                    s[a] = prev[a] + path_params[PATH_PERTURB_SCALE] * (
+                        2.0 * hash_uniform(key, attempt, a) - 1.0)
             it, timed_out = run_attempt(s, goal_R, positions[i], index, offset, robot, params,
                                         deadline, q, out)
             iterations[i] += it
             attempts[i] += 1
             continuous = True
             for a in range(n):
-                if abs(q[a] - prev[a]) > path_params[JUMP_FACTOR] * abs(dq_w[a]) \
-                        + path_params[JUMP_SLACK]:
+                if abs(q[a] - prev[a]) > allowed:
                     continuous = False
             ok = continuous and _meets(out, params)
             # keep: a success, else continuous answers before jumps, then the lowest cost

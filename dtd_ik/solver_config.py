@@ -52,6 +52,7 @@ class SolverConfig:
     path_attempts: int = 8
     path_perturb_scale: float = 0.05  # [rad]
     path_warrant_damping: float = 1e-6
+    path_centering: float = 0.015  # [rad]
     network_seed: str = "fallback"  # first | fallback
     timeout_per_goal: float = 0.02  # [s]
     parallel_min_goals: int = 8
@@ -84,7 +85,7 @@ class SolverConfig:
         for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
                      "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
                      "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale",
-                     "seed_table_search_rings", "push_headroom"):
+                     "seed_table_search_rings", "push_headroom", "path_centering"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
@@ -134,6 +135,7 @@ class SolverConfig:
         p[pr.PATH_ATTEMPTS] = self.path_attempts
         p[pr.PATH_PERTURB_SCALE] = self.path_perturb_scale
         p[pr.WARRANT_DAMPING] = self.path_warrant_damping
+        p[pr.CENTERING] = self.path_centering
         return p
 
     def kernel_params(self) -> np.ndarray:

@@ -298,8 +298,8 @@ def test_converges_without_the_seed_table_too(kin, capsules, pybullet_panda):
 
 def test_path_mode_stays_on_one_branch(solver, kin, capsules, pybullet_panda):
     """A straight joint-space motion gives a Cartesian path; every answer must succeed and move
-    no joint by more than 3x the first-order step the pose change needs (+ 0.02 rad), computed
-    here with the torch Jacobian's pseudo-inverse."""
+    no joint by more than 3x the largest joint motion of the first-order step the pose change
+    needs (+ 0.02 rad), computed here with the torch Jacobian's pseudo-inverse."""
     rng = np.random.default_rng(42)
     while True:
         q0 = collision_free_joints(kin, capsules, 1, seed=int(rng.integers(1 << 30)))[0]
@@ -316,9 +316,9 @@ def test_path_mode_stays_on_one_branch(solver, kin, capsules, pybullet_panda):
     dx = np.concatenate([p[1:] - pose.position.numpy(),
                          (goal_R[1:] * Rotation.from_matrix(pose.rotation.numpy()).inv()).as_rotvec()],
                         axis=1)
-    warranted = np.abs(np.einsum("bij,bj->bi", np.linalg.pinv(J.numpy()), dx))
-    jumps = np.abs(np.diff(result.q, axis=0))
-    assert np.all(jumps <= 3 * warranted + 0.02 + 1e-9)
+    warranted = np.abs(np.einsum("bij,bj->bi", np.linalg.pinv(J.numpy()), dx)).max(axis=1)
+    jumps = np.abs(np.diff(result.q, axis=0)).max(axis=1)
+    assert np.all(jumps <= 3 * warranted + 0.02 + 1e-6)
 
 
 def test_path_mode_input_checks(solver):
