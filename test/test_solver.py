@@ -326,6 +326,10 @@ def test_path_mode_input_checks(solver):
         solver.solve_path(np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), seed=np.zeros(6))
     empty = solver.solve_path(np.zeros((0, 3)), np.zeros((0, 4)))
     assert empty.q.shape == (0, 7)
+    p = np.column_stack([np.linspace(0.3, 0.5, 20), np.zeros(20), np.full(20, 0.5)])
+    none = solver.solve_path(p, np.tile([1.0, 0, 0, 0], (20, 1)), timeout=0.0)
+    assert np.all(none.attempts == 0) and not none.success.any()
+    assert np.all(np.isfinite(none.q))
 
 
 class Broken(MidRange):
