@@ -105,6 +105,8 @@ class IKSolver:
         self._params_network_only[lm.MAX_ATTEMPTS] = 1
         self._params_network_only[lm.MAX_ITERATIONS] = 0
         self._path_params = self.config.path_params()
+        self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
+                                 for has_caller in (False, True)}
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -250,7 +252,7 @@ class IKSolver:
                                     "no network")
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
         if refine and self.network is not None and self.config.network_seed == "fallback" \
-                and self._fallback_first_attempts(caller) > 0:
+                and self._fallback_params[caller.shape[0] > 0] is not None:
             out, network_time = self._solve_network_fallback(goals, caller, tip, deadline)
         else:
             net_seeds, network_time = self._no_seeds, 0.0
@@ -267,31 +269,36 @@ class IKSolver:
         return (rf.solve_goals_parallel if n_goals >= self.config.parallel_min_goals
                 else rf.solve_goals_serial)
 
-    def _fallback_first_attempts(self, caller: np.ndarray) -> int:
-        """Attempts before the network in fallback mode: the caller's seed and the table's."""
+    def _fallback_pass_params(self, has_caller: bool):
+        """Kernel parameters of the two passes of fallback mode: the caller's seed and the
+        table's before the network, then the rest without the table; None if the first pass
+        would be empty."""
         c = self.config
         table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
-        return min(c.max_attempts, int(caller.shape[0] > 0) + table)
+        first_attempts = min(c.max_attempts, int(has_caller) + table)
+        if first_attempts == 0:
+            return None
+        first, rest = self._params.copy(), self._params.copy()
+        first[lm.MAX_ATTEMPTS] = first_attempts
+        rest[lm.TABLE_SEEDS] = 0  # already tried
+        rest[lm.MAX_ATTEMPTS] = c.max_attempts - first_attempts
+        return first, rest
 
     def _solve_network_fallback(self, goals: _Goals, caller: np.ndarray, tip: str,
                                 deadline: float) -> tuple[tuple, float]:
         """``network_seed: fallback``: the caller's seed and the seed table first, for all goals;
         the network only for the goals those left unsolved, then its perturbations and random
         restarts. Returns the kernel outputs and the time spent in the network [s]."""
-        c, pos, quat = self.config, goals.positions, goals.quaternions
-        first = self._params.copy()
-        first[lm.MAX_ATTEMPTS] = self._fallback_first_attempts(caller)
+        pos, quat = goals.positions, goals.quaternions
+        first, rest = self._fallback_params[caller.shape[0] > 0]
         q, stats, success, iterations, attempts = self._run_kernel(
             self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip, first, deadline)
         left = np.flatnonzero(~success & (attempts > 0))
         network_time = 0.0
-        if left.size and time.monotonic() < deadline and c.max_attempts > first[lm.MAX_ATTEMPTS]:
+        if left.size and time.monotonic() < deadline and rest[lm.MAX_ATTEMPTS] > 0:
             t_net = time.perf_counter()
             net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
             network_time = time.perf_counter() - t_net
-            rest = self._params.copy()
-            rest[lm.TABLE_SEEDS] = 0  # already tried
-            rest[lm.MAX_ATTEMPTS] = c.max_attempts - first[lm.MAX_ATTEMPTS]
             q2, stats2, success2, iterations2, attempts2 = self._run_kernel(
                 self._kernel(left.size), np.ascontiguousarray(pos[left]),
                 np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, deadline)
