@@ -236,19 +236,33 @@ def _converged(out, params):
 
 
 @njit(cache=True)
+def new_workspace(robot):
+    """The scratch arrays of :func:`run_attempt_in`, allocated once per goal or path."""
+    n, C, P = robot[4].shape[0], robot[6].shape[0], robot[8].shape[0] + robot[11].shape[0]
+    return (np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((C, 2, 3)), np.empty((3, 3)),
+            np.empty(3), np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n)),
+            np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n)), np.empty((n, n)),
+            np.empty(n), np.empty((n, n)), np.zeros((n, n)), np.empty(n), np.empty(n),
+            np.empty(n), np.empty(n), np.empty(4))
+
+
+@njit(cache=True)
 def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result, out):
     """One LM run from ``seed`` (n,); final joints into ``q_result`` (n,), metrics into ``out`` (4,).
 
     Returns (iterations, timed_out).
     """
-    lower, upper, cap_frame = robot[4], robot[5], robot[6]
-    n, C, P = seed.shape[0], cap_frame.shape[0], robot[8].shape[0] + robot[11].shape[0]
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((C, 2, 3))
-    R, p = np.empty((3, 3)), np.empty(3)
-    e, J, D, G = np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n))
-    e2, J2, D2, G2 = np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n))
-    H, g, M, L = np.empty((n, n)), np.empty(n), np.empty((n, n)), np.zeros((n, n))
-    dq, q, q2, rhs, out2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(4)
+    return run_attempt_in(new_workspace(robot), seed, goal_R, goal_p, index, offset, robot, params,
+                          deadline, q_result, out)
+
+
+@njit(cache=True)
+def run_attempt_in(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result,
+                   out):
+    """:func:`run_attempt` with the scratch arrays ``ws`` of :func:`new_workspace`."""
+    lower, upper = robot[4], robot[5]
+    n = seed.shape[0]
+    (F, A, W, R, p, e, J, D, G, e2, J2, D2, G2, H, g, M, L, dq, q, q2, rhs, out2) = ws
     for a in range(n):
         v = seed[a]
         if v != v:  # NaN (e.g. from a broken network): start mid-range instead
@@ -302,4 +316,5 @@ def exact_margin(q, robot) -> float:
 
 
 __all__ = ["N_PARAMS", "monotonic", "rotation_residual", "evaluate", "cholesky_solve",
-           "normal_equations", "damped_step", "run_attempt", "exact_margin"]
+           "normal_equations", "damped_step", "new_workspace", "run_attempt", "run_attempt_in",
+           "exact_margin"]

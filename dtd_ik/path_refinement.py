@@ -15,7 +15,8 @@ from numba import njit
 
 from .compiled_kinematics import chain_fk, geometric_jacobian, joint_axes_world, tip_pose
 from .lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
-                         exact_margin, monotonic, rotation_residual, run_attempt)
+                         exact_margin, monotonic, new_workspace, rotation_residual,
+                         run_attempt_in)
 from .refinement import _quaternion_matrix, goal_key, hash_uniform
 
 # Indices into the path parameter vector (after the solver's own parameters).
@@ -88,6 +89,7 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
     prev = q_first.copy()
     s, q, out, dq_w, dq_null = np.empty(n), np.empty(n), np.empty(4), np.empty(n), np.empty(n)
     goal_R = np.empty((3, 3))
+    ws = new_workspace(robot)
     for i in range(1, N):
         _quaternion_matrix(quaternions[i], goal_R)
         warranted_step(prev, goal_R, positions[i], index, offset, robot,
@@ -110,8 +112,8 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                 else:
                     s[a] = prev[a] + path_params[PATH_PERTURB_SCALE] * (
                         2.0 * hash_uniform(key, attempt, a) - 1.0)
-            it, timed_out = run_attempt(s, goal_R, positions[i], index, offset, robot, params,
-                                        deadline, q, out)
+            it, timed_out = run_attempt_in(ws, s, goal_R, positions[i], index, offset, robot,
+                                           params, deadline, q, out)
             iterations[i] += it
             attempts[i] += 1
             continuous = True
@@ -134,8 +136,8 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
         if attempts[i] == 0:  # no time left: stay where the path was, evaluated
             params_zero = params.copy()
             params_zero[MAX_ITERATIONS] = 0.0
-            run_attempt(prev, goal_R, positions[i], index, offset, robot, params_zero, np.inf, q,
-                        out)
+            run_attempt_in(ws, prev, goal_R, positions[i], index, offset, robot, params_zero,
+                           np.inf, q, out)
             q_out[i, :] = q
             stats[i, :] = out
         stats[i, STAT_MARGIN] = exact_margin(q_out[i], robot)

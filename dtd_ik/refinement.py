@@ -20,8 +20,8 @@ from numba import njit, prange
 from .seed_table import nearest_table_entries
 from .lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
                          STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEARCH_RINGS,
-                         TABLE_SEEDS, _meets,
-                         exact_margin, monotonic, run_attempt)
+                         TABLE_SEEDS, _meets, exact_margin, monotonic, new_workspace,
+                         run_attempt_in)
 
 #: Most table seeds a goal may take (the length of its neighbour list).
 MAX_TABLE_SEEDS = 16
@@ -155,6 +155,7 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
     p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
     for g in prange(N):
         s, q, out = np.empty(n), np.empty(n), np.empty(4)
+        ws = new_workspace(robot)
         explicit = np.empty((2, n))
         row = 0
         if has_caller:
@@ -188,8 +189,8 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                                                         nearest[:k_table])
                 _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
                            upper, params, key, s)
-                it, timed_out = run_attempt(s, goal_R, goal_p, index, offset, robot, params,
-                                            deadline, q, out)
+                it, timed_out = run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot,
+                                               params, deadline, q, out)
                 iterations[g] += it
                 attempts[g] += 1
                 ok = _meets(out, params)
@@ -212,7 +213,8 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                 s[:] = explicit[0]
             params_zero = params.copy()
             params_zero[MAX_ITERATIONS] = 0.0
-            run_attempt(s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q, out)
+            run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q,
+                           out)
             q_out[g, :] = q
             stats[g, :] = out
             stats[g, STAT_MARGIN] = exact_margin(q, robot)
