@@ -213,16 +213,17 @@ class IKSolver:
             p = p + R @ X[:3, 3]
             quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
-        # Small batches run the network on one torch thread: waking torch's thread pool for a
-        # single goal costs more than it saves, and on a busy machine its p99 is many ms.
-        threads = torch.get_num_threads()
-        one = x.shape[0] < self.config.parallel_min_goals and threads != 1
-        if one:
-            torch.set_num_threads(1)
+        # torch's own thread pool spins after each call and then competes with the refinement's
+        # threads (and on a busy machine its wake-ups dominate the latency tail): the network
+        # runs on ``network_threads`` torch threads (0: torch's setting), restored afterwards.
+        threads, wanted = torch.get_num_threads(), self.config.network_threads
+        switch = wanted > 0 and wanted != threads
+        if switch:
+            torch.set_num_threads(wanted)
         try:
             q = net(x)
         finally:
-            if one:
+            if switch:
                 torch.set_num_threads(threads)
         return np.ascontiguousarray(q.detach().to("cpu", torch.float64).numpy())
 

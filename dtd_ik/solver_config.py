@@ -54,6 +54,7 @@ class SolverConfig:
     path_warrant_damping: float = 1e-6
     path_centering: float = 0.015  # [rad]
     network_seed: str = "fallback"  # first | fallback
+    network_threads: int = 1  # torch threads for the network (0: torch's setting)
     timeout_per_goal: float = 0.02  # [s]
     parallel_min_goals: int = 8
 
@@ -85,7 +86,8 @@ class SolverConfig:
         for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
                      "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
                      "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale",
-                     "seed_table_search_rings", "push_headroom", "path_centering"):
+                     "seed_table_search_rings", "push_headroom", "path_centering",
+                     "network_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
         if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
