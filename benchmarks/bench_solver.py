@@ -215,6 +215,27 @@ def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, ste
               f"{np.median(j):26.4f}{100 * (j > 0.2).mean():33.2f}")
 
 
+def unreachable_section(solver: IKSolver, tracik, kin, rng, n: int = 100):
+    """Goals no configuration reaches: inside the base (collision) and beyond the arm's reach."""
+    inside = np.column_stack([rng.uniform(-0.05, 0.05, n), rng.uniform(-0.05, 0.05, n),
+                              rng.uniform(0.0, 0.1, n)])
+    direction = rng.normal(size=(n, 3))
+    beyond = 1.5 * direction / np.linalg.norm(direction, axis=1, keepdims=True) + [0, 0, 0.333]
+    quat = Rotation.random(n, random_state=int(rng.integers(1 << 30))).as_quat()
+    mid = (kin.model.lower + kin.model.upper) / 2
+    print(f"\n== unreachable goals, {n} per kind (default timeout; TRAC-IK 20 ms)")
+    print(f"{'kind':34s}{'dtd_ik solved':>15s}{'dtd_ik [ms/goal]':>18s}{'TRAC-IK solved':>16s}"
+          f"{'TRAC-IK [ms/goal]':>19s}")
+    for name, p in (("hand inside the base", inside), ("1.5 m from the shoulder", beyond)):
+        t0 = time.perf_counter()
+        r = solver.solve(p, quat)
+        dtd_ms = (time.perf_counter() - t0) / n * 1e3
+        t0 = time.perf_counter()
+        solved = sum(pytracik.ik(tracik, mid, *pi, *qi)[0] > 0 for pi, qi in zip(p, quat))
+        trac_ms = (time.perf_counter() - t0) / n * 1e3
+        print(f"{name:34s}{int(r.success.sum()):15d}{dtd_ms:18.2f}{solved:16d}{trac_ms:19.2f}")
+
+
 def seed_section(goals: Goals, kin, rng, model: str | None):
     """One LM attempt per goal from each seed source: how often it succeeds, how long it runs."""
     one = dict(max_attempts=1)
@@ -287,6 +308,7 @@ def main() -> None:
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
     seed_section(sets[0], kin, rng, args.model)
+    unreachable_section(solvers["dtd_ik"], tracik, kin, rng)
     path_section(solvers["dtd_ik"], kin, capsules, tracik, rng, args.paths)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     panda.close()
