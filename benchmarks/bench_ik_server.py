@@ -25,6 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DOMAIN = str(150 + os.getpid() % 80)
+LOST_AFTER = 5.0  # [s] a call unanswered this long is counted as lost
+
+
+def error_name(val: int) -> str:
+    from dtd_ik.ros_conversions import error_name as name
+
+    return name(val)
 
 
 def percentiles(seconds) -> str:
@@ -62,6 +69,7 @@ def worker(count: int, seed: int, service: str) -> None:
     from rclpy.executors import SingleThreadedExecutor
 
     from dtd_ik.ik_client import make_request
+    from dtd_ik.ik_server_node import SERVICE_QOS
 
     targets = goals(count, seed)
     requests = [make_request(p, q) for p, q in targets]
@@ -69,7 +77,7 @@ def worker(count: int, seed: int, service: str) -> None:
     node = rclpy.create_node(f"bench_client_{os.getpid()}")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    client = node.create_client(GetPositionIK, service)
+    client = node.create_client(GetPositionIK, service, qos_profile=SERVICE_QOS)
     if not client.wait_for_service(timeout_sec=60):
         raise SystemExit("no service")
     for req in requests[:20]:  # warm-up (discovery, first allocations)
@@ -81,9 +89,11 @@ def worker(count: int, seed: int, service: str) -> None:
     for req in requests:
         t0 = time.perf_counter()
         future = client.call_async(req)
-        executor.spin_until_future_complete(future, timeout_sec=10)
+        executor.spin_until_future_complete(future, timeout_sec=LOST_AFTER)
         dt = time.perf_counter() - t0
         res = future.result()
+        if res is None:  # never answered: count it, and let the client forget it
+            client.remove_pending_request(future)
         code = res.error_code.val if res is not None else "lost"
         codes[code] = codes.get(code, 0) + 1
         if code == MoveItErrorCodes.SUCCESS:
@@ -119,6 +129,8 @@ def main() -> None:
     parser.add_argument("--model", default="none", help="model_path for the server (auto, none, path)")
     parser.add_argument("--executor-threads", type=int, default=1,
                         help="server executor threads (1: single-threaded, the default)")
+    parser.add_argument("--max-batch", type=int, default=256,
+                        help="server max_batch (1: no draining of waiting requests)")
     parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     service = "/bench/compute_ik"
@@ -132,13 +144,15 @@ def main() -> None:
     t_solver, rate = in_process(args.model, targets)
     print(f"goals: {args.goals} reachable panda_hand poses (capsule margin >= 10 mm), "
           f"model: {args.model}, server executor threads: {args.executor_threads}, "
+          f"max_batch: {args.max_batch}, "
           f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     print(f"solver in-process, 1 goal/call     {percentiles(t_solver)}  success {rate:.4f}")
 
     server = subprocess.Popen(
         [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", "__ns:=/bench",
          "--params-file", str(ROOT / "config" / "ik_server.yaml"), "-p", f"model_path:={args.model}",
-         "-p", "diagnostics_period:=0.0", "-p", f"executor_threads:={args.executor_threads}"],
+         "-p", "diagnostics_period:=0.0", "-p", f"executor_threads:={args.executor_threads}",
+         "-p", f"max_batch:={args.max_batch}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         (single,) = run_clients(1, args.goals, env)
@@ -156,6 +170,12 @@ def main() -> None:
         print(f"ROS round trip, {args.clients} clients          {percentiles(lat)}  "
               f"success {ok / calls:.4f}")
         print(f"  throughput {calls / span:8.1f} requests/s over {calls} calls in {span:.2f} s")
+        codes = {}
+        for m in many:
+            for k, v in m["codes"].items():
+                codes[k] = codes.get(k, 0) + v
+        names = {k: (error_name(int(k)) if k.lstrip("-").isdigit() else k) for k in codes}
+        print("  answers: " + ", ".join(f"{names[k]} {v}" for k, v in sorted(codes.items())))
     finally:
         server.terminate()
         server.wait(timeout=20)
