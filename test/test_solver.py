@@ -385,3 +385,27 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
     assert np.all(first.solve(p, quat).attempts == 1)  # the oracle first: one attempt each
     with pytest.raises(ConfigError, match="network_seed"):
         IKSolver.load(None, network_seed="sometimes")
+
+
+def test_solver_config_files_are_checked(tmp_path):
+    from dtd_ik.solver_config import SolverConfig
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("solver: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        SolverConfig.load(bad)
+    bad.write_text("other: {}\n")
+    with pytest.raises(ConfigError, match="'solver' section"):
+        SolverConfig.load(bad)
+    bad.write_text("solver: {max_iterations: 2.5}\n")
+    with pytest.raises(ConfigError, match="integer"):
+        SolverConfig.load(bad)
+    bad.write_text("solver: {position_tolerance: .nan}\n")
+    with pytest.raises(ConfigError, match="finite"):
+        SolverConfig.load(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        SolverConfig.load(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="converge"):
+        SolverConfig.load(None, converge_position=1e-3)
+    good = tmp_path / "good.yaml"
+    good.write_text("solver: {max_attempts: 3}\n")
+    assert SolverConfig.load(good).max_attempts == 3
