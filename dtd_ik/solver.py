@@ -148,7 +148,7 @@ class IKSolver:
         return self._tables[index]
 
     def warm_up(self) -> None:
-        """Run both kernels once on a trivial goal so that the first real call pays no JIT."""
+        """Run every kernel (and the network) on a trivial goal: the first real call pays no JIT."""
         r = self.robot
         tip = r.model.ik_frames[0]
         index, offset = self._tips[tip]
@@ -160,6 +160,9 @@ class IKSolver:
         params[lm.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
             self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
+        if self.network is not None:  # TorchScript optimises a graph on its first calls
+            for _ in range(2):
+                self._network_seeds(_Goals(p, quat, None, False, None), tip)
         two = np.zeros(2, dtype=np.int64)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
                       r.arrays, params, self._path_params, np.inf, 0, np.repeat(mid, 2, axis=0),
