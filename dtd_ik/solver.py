@@ -162,7 +162,7 @@ class IKSolver:
             self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
-                self._network_seeds(_Goals(p, quat, None, False, None), tip)
+                self._network_seeds(_Goals(p, quat, None, False, None), self.network.tip_frame)
         two = np.zeros(2, dtype=np.int64)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
                       r.arrays, params, self._path_params, np.inf, 0, np.repeat(mid, 2, axis=0),
