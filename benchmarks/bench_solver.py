@@ -168,7 +168,8 @@ def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dic
         ("position error p99 [m] (claimed)", lambda a, j: fmt_err(j.pos, a.claimed, 99), None),
         ("orientation error median [rad] (claimed)",
          lambda a, j: fmt_err(j.ori, a.claimed, 50), "ori"),
-        ("orientation error p99 [rad] (claimed)", lambda a, j: fmt_err(j.ori, a.claimed, 99), None),
+        ("orientation error p99 [rad] (claimed)",
+         lambda a, j: fmt_err(j.ori, a.claimed, 99), None),
         ("single-goal latency p50 [ms]",
          lambda a, j: f"{np.percentile(a.single_ms, 50):.3f}" if len(a.single_ms) else "-", "p50"),
         ("single-goal latency p99 [ms]",
@@ -201,7 +202,8 @@ def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, ste
         p, quat = kdl_poses(tracik, Q)
         alone = solver.solve(p, quat)
         path = solver.solve_path(p, quat, seed=q0)
-        for name, r in (("solve, each goal alone", alone), ("solve_path (consistency mode)", path)):
+        for name, r in (("solve, each goal alone", alone),
+                        ("solve_path (consistency mode)", path)):
             rows[name].append(np.abs(np.diff(r.q, axis=0)).max(axis=1))
             success[name].append(r.success)
     step = np.abs(np.diff(Q, axis=0)).max()
@@ -280,7 +282,8 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     sets = [Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals),
                   tracik),
-            Goals("mesh collision-free only", mesh_free_sample(kin, panda, rng, args.hard), tracik),
+            Goals("mesh collision-free only", mesh_free_sample(kin, panda, rng, args.hard),
+                  tracik),
             Goals("hard: two joints within 0.02 rad of a limit",
                   near_limit_sample(kin, capsules, rng, args.hard), tracik),
             Goals("hard: most singular 5 % (smallest singular value)",

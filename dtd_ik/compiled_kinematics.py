@@ -4,9 +4,10 @@ The same maths as :mod:`dtd_ik.kinematics` and :mod:`dtd_ik.collision`, on the s
 :class:`CompiledRobot` takes the Rodrigues matrices ``M0, M1, M2`` from
 :class:`~dtd_ik.kinematics.Kinematics` and the capsules / checked pairs from the
 :class:`~dtd_ik.robot_model.RobotModel`, so nothing here is a second robot description. The torch
-code stays the differentiable, batched, GPU-capable version (training, reference); these kernels are
-scalar loops over one configuration, for the solver's inner loop where eager torch costs microseconds
-per op (see docs/solver.md). Tests compare both against each other, pybullet and finite differences.
+code stays the differentiable, batched, GPU-capable version (training, reference); these kernels
+are scalar loops over one configuration, for the solver's inner loop where eager torch costs
+microseconds per op (see docs/solver.md). Tests compare both against each other, pybullet and
+finite differences.
 
 Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
 (index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
@@ -96,7 +97,8 @@ class CompiledRobot:
             grid.append((table.start, table.step))
             names.append((spec.link, "|".join(spec.links)))
         if len({t.shape for t in tables}) > 1:
-            raise ConfigError(f"{model.source}: the compiled solver needs distance maps of one size")
+            raise ConfigError(f"{model.source}: the compiled solver needs distance maps of one "
+                              f"size")
         radii = np.array([c.radius for c in model.capsules], dtype=np.float64)
         pairs_arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
@@ -158,7 +160,8 @@ def joint_axes_world(F, axes, A):
 
 @njit(cache=True)
 def geometric_jacobian(F, A, index, p, J):
-    """Fill ``J`` (6, n): column j = [a_j x (p - o_j); a_j] for joints moving chain frame ``index``.
+    """Fill ``J`` (6, n): column j = [a_j x (p - o_j); a_j] for the joints that move chain frame
+    ``index``.
 
     ``A`` (n, 3) world axes from :func:`joint_axes_world`, ``p`` (3,) the tip position [m].
     """
@@ -276,10 +279,12 @@ def capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exac
                 ax, ay, az = A[jj, 0], A[jj, 1], A[jj, 2]
                 if jj + 1 <= fi:  # (a x r) . u
                     rx, ry, rz = c1x - ox, c1y - oy, c1z - oz
-                    g += (ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy + (ax * ry - ay * rx) * uz
+                    g += ((ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy
+                          + (ax * ry - ay * rx) * uz)
                 if jj + 1 <= fj:
                     rx, ry, rz = c2x - ox, c2y - oy, c2z - oz
-                    g -= (ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy + (ax * ry - ay * rx) * uz
+                    g -= ((ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy
+                          + (ax * ry - ay * rx) * uz)
                 G[k, jj] = g
     return best_k
 
@@ -311,9 +316,9 @@ def map_distance(q, table, ja, jb, start, step, grad_below, G_row):
 def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
     """Every checked pair's distance into ``D`` (P + K,) [m] (capsule pairs, then distance maps)
     and, below ``grad_below``, its gradient into ``G`` (P + K, n); capsule pairs farther than
-    ``exact_below`` may get a lower bound instead (see :func:`capsule_pair_distances`). ``F`` from :func:`chain_fk`,
-    ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns the closest pair's index
-    (-1 if there is none)."""
+    ``exact_below`` may get a lower bound instead (see :func:`capsule_pair_distances`). ``F``
+    from :func:`chain_fk`, ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns
+    the closest pair's index (-1 if there is none)."""
     (M0, M1, M2, axes, lower, upper, cap_frame, cap_ends, pairs, radius_sum, map_tables,
      map_joints, map_grid, cap_half) = robot
     capsule_ends_world(F, cap_frame, cap_ends, W)
@@ -332,7 +337,8 @@ def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
 
 @njit(cache=True)
 def batch_forward(Q, robot, index, offset, R_out, p_out):
-    """Poses of chain frame ``index`` @ ``offset`` for joints ``Q`` (B, n): R (B, 3, 3), p (B, 3)."""
+    """Poses of chain frame ``index`` @ ``offset`` for joints ``Q`` (B, n): R (B, 3, 3) and
+    p (B, 3)."""
     M0, M1, M2 = robot[0], robot[1], robot[2]
     F = np.empty((Q.shape[1] + 1, 3, 4))
     for b in range(Q.shape[0]):
@@ -356,7 +362,8 @@ def batch_jacobian(Q, robot, index, offset, J_out):
 
 @njit(cache=True)
 def batch_collision_distances(Q, robot, D_out, G_out):
-    """Pair distances (B, P + K) [m] and their gradients (B, P + K, n) [m/rad] for joints (B, n)."""
+    """Pair distances (B, P + K) [m] and their gradients (B, P + K, n) [m/rad] for joints
+    (B, n)."""
     M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
     n = Q.shape[1]
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))

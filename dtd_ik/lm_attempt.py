@@ -248,7 +248,8 @@ def new_workspace(robot):
 
 @njit(cache=True)
 def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result, out):
-    """One LM run from ``seed`` (n,); final joints into ``q_result`` (n,), metrics into ``out`` (4,).
+    """One LM run from ``seed`` (n,): final joints into ``q_result`` (n,), metrics into ``out``
+    (4,).
 
     Returns (iterations, timed_out).
     """

@@ -70,7 +70,7 @@ class SeedTable:
     @classmethod
     def build(cls, robot: CompiledRobot, index: int, size: int, min_margin: float,
               random_seed: int) -> "SeedTable":
-        """``size`` uniform configurations whose every checked pair is >= ``min_margin`` [m] apart."""
+        """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart."""
         if size <= 0:
             return cls.empty(robot.dof, index)
         rng = np.random.default_rng([random_seed, index])

@@ -148,7 +148,7 @@ class IKSolver:
         return self._tables[index]
 
     def warm_up(self) -> None:
-        """Run every kernel (and the network) on a trivial goal: the first real call pays no JIT."""
+        """Run every kernel (and the network) on a trivial goal: no JIT in the first real call."""
         r = self.robot
         tip = r.model.ik_frames[0]
         index, offset = self._tips[tip]
@@ -315,7 +315,7 @@ class IKSolver:
 
     def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
                    timeout: float | None = None) -> IKResult:
-        """Consistency mode: answers to a sequence of nearby goals (a Cartesian path) on one branch.
+        """Consistency mode: answers to nearby goals in sequence (a Cartesian path), one branch.
 
         Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
         joints); waypoint i starts from answer i - 1 and succeeds only if, besides the usual

@@ -141,7 +141,7 @@ class SolverConfig:
         return p
 
     def kernel_params(self) -> np.ndarray:
-        """The float64 parameter vector of the kernels (index constants in :mod:`dtd_ik.lm_attempt`)."""
+        """The float64 parameter vector of the kernels (indices in :mod:`dtd_ik.lm_attempt`)."""
         p = np.empty(lm.N_PARAMS)
         p[lm.TOL_POSITION] = self.position_tolerance
         p[lm.TOL_ORIENTATION] = self.orientation_tolerance

@@ -313,9 +313,8 @@ def test_path_mode_stays_on_one_branch(solver, kin, capsules, pybullet_panda):
     assert result.success.all()
     pose, J = kin.forward_and_jacobian(torch.tensor(result.q[:-1]), "panda_hand")
     goal_R = Rotation.from_quat(quat)
-    dx = np.concatenate([p[1:] - pose.position.numpy(),
-                         (goal_R[1:] * Rotation.from_matrix(pose.rotation.numpy()).inv()).as_rotvec()],
-                        axis=1)
+    rot = (goal_R[1:] * Rotation.from_matrix(pose.rotation.numpy()).inv()).as_rotvec()
+    dx = np.concatenate([p[1:] - pose.position.numpy(), rot], axis=1)
     warranted = np.abs(np.einsum("bij,bj->bi", np.linalg.pinv(J.numpy()), dx)).max(axis=1)
     jumps = np.abs(np.diff(result.q, axis=0)).max(axis=1)
     assert np.all(jumps <= 3 * warranted + 0.02 + 1e-6)

@@ -77,14 +77,16 @@ def test_compiled_distance_gradients_match_finite_differences(ck, kin):
         fd = (ck.pair_distances(Q + dq)[0] - ck.pair_distances(Q - dq)[0]) / (2 * h)
         worst.append(np.abs(fd - G[:, :, j]))
     err = np.stack(worst)
-    # a difference straddling a kink (segment end switch, map cell edge) may differ; nearly all agree
+    # a difference straddling a kink (segment end switch, map cell edge) may differ; the rest
+    # agree
     assert np.mean(err < 1e-5) > 0.999, np.sort(err.ravel())[-5:]
     assert np.median(err) < 1e-8
 
 
 def test_segment_kernel_handles_parallel_and_point_segments(ck):
     from dtd_ik.compiled_kinematics import segment_params
-    s, t = segment_params(*np.array([0, 0, 0, 1, 0, 0, 0.5, 1, 0, 1.5, 1, 0.0]))  # parallel, overlapping in x
+    # parallel, overlapping in x
+    s, t = segment_params(*np.array([0, 0, 0, 1, 0, 0, 0.5, 1, 0, 1.5, 1, 0.0]))
     assert 0 <= s <= 1 and 0 <= t <= 1 and abs((0 + s) - (0.5 + t)) < 1e-12
     s, t = segment_params(*np.array([0, 0, 0, 0, 0, 0, -1, 1, 0, 1, 1, 0.0]))
     assert s == 0.0 and abs(t - 0.5) < 1e-12  # a point against a segment: the perpendicular foot
