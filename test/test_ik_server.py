@@ -324,3 +324,45 @@ def test_demo_client_prints_answers_and_refusals(client):
     out = proc.stdout
     assert out.count("SUCCESS") == 2 and "INVALID_GROUP_NAME" in out and "NO_IK_SOLUTION" in out
     assert "round trip over 4 requests" in out
+
+
+def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin):
+    """With a network that meets docs/model_format.md the node serves and reports the model;
+    a network made for other joint names stops it with one line."""
+    from test_model_loading import MidRange
+
+    good = tmp_path / "midrange.pt"
+    torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(
+        str(good))
+    foreign = tmp_path / "foreign.pt"
+    torch.jit.script(MidRange([f"j{i}" for i in range(7)], kin.model.lower,
+                              kin.model.upper)).save(str(foreign))
+    proc = subprocess.run(server_command(f"model_path:={foreign}"), env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=WAIT)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1 and str(foreign) in lines[0], proc.stderr
+
+    ns = "/e2e_model"
+    cmd = server_command(f"model_path:={good}", "diagnostics_period:=0.2")
+    cmd[cmd.index(f"__ns:={NS}")] = f"__ns:={ns}"
+    server = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    try:
+        c = Client(context)
+        ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
+        assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
+        (_, p, quat), = reachable_goals(1, seed=3)
+        res = c.call(ik, make_request(p, quat))
+        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+        seen = []
+        c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
+        c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
+                                 str(good) in {kv.key: kv.value for kv in m.status[0].values}
+                                 ["model"] for m in seen), "diagnostics naming the model")
+        c.node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+        server.terminate()
+        server.wait(timeout=20)
