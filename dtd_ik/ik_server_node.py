@@ -48,6 +48,7 @@ from .ros_conversions import (
     make_error_code,
     make_joint_state,
     make_robot_state,
+    matrix_to_transform,
     xyz_quat_to_matrix,
 )
 
@@ -133,6 +134,7 @@ class IKServer(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._current: dict[str, float] | None = None
+        self._virtual = (None, None)  # (config, its virtual-joint Transform message)
         self._lock = threading.Lock()
         self._stats = deque(maxlen=1000)  # (latency [s], success, margin [m], batch size)
         self._requests = 0
@@ -285,11 +287,15 @@ class IKServer(Node):
         cfg = self.cfg
         names = cfg.all_joints
         values = [*q, *(query.state[n] for n in cfg.other_joints)]
+        if self._virtual[0] is not cfg:  # the Transform message, rebuilt when the config changes
+            self._virtual = (cfg, matrix_to_transform(cfg.world_to_base))
         response.solution = make_robot_state(names, values, query.stamp, cfg.model_frame,
-                                             cfg.virtual_joint, cfg.world_to_base)
-        now = self.get_clock().now().to_msg()
-        self.solution_pub.publish(make_joint_state(names, values, now))
-        self.margin_pub.publish(Float64(data=float(margin)))
+                                             cfg.virtual_joint, self._virtual[1])
+        if self.solution_pub.get_subscription_count():  # build the message only when heard
+            now = self.get_clock().now().to_msg()
+            self.solution_pub.publish(make_joint_state(names, values, now))
+        if self.margin_pub.get_subscription_count():
+            self.margin_pub.publish(Float64(data=float(margin)))
 
     def _on_fk(self, request: GetPositionFK.Request, response: GetPositionFK.Response):
         with self._lock:

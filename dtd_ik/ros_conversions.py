@@ -151,9 +151,10 @@ def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Ti
 
 def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
                      frame_id: str, virtual_joint: str | None = None,
-                     virtual_transform: np.ndarray | None = None) -> RobotState:
+                     virtual_transform: np.ndarray | Transform | None = None) -> RobotState:
     """A full (is_diff false) moveit_msgs/RobotState: every single-DOF joint in ``names`` order
-    and, when given, the virtual joint tying the model frame to the robot's base."""
+    and, when given, the virtual joint tying the model frame to the robot's base (a (4, 4)
+    matrix, or a ready Transform message that callers may cache)."""
     state = RobotState()
     state.is_diff = False
     state.joint_state = make_joint_state(names, positions, stamp, frame_id)
@@ -162,8 +163,10 @@ def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Ti
         mdof.header.stamp = stamp
         mdof.header.frame_id = frame_id
         mdof.joint_names = [virtual_joint]
-        mdof.transforms = [matrix_to_transform(
-            np.eye(4) if virtual_transform is None else virtual_transform)]
+        if not isinstance(virtual_transform, Transform):
+            virtual_transform = matrix_to_transform(
+                np.eye(4) if virtual_transform is None else virtual_transform)
+        mdof.transforms = [virtual_transform]
     return state
 
 
