@@ -45,6 +45,7 @@ class Answers:
     q: np.ndarray  # (N, 7)
     claimed: np.ndarray  # (N,) bool: the solver says solved
     single_ms: np.ndarray  # (M,) latency of single-goal calls [ms]
+    single_cpu_ms: np.ndarray  # (M,) CPU time of those calls, all threads [ms]
     batch_goals_per_s: float
     cpu_us_per_goal: float  # CPU time (all threads) of the batch per goal [us]
 
@@ -124,27 +125,31 @@ def run_dtd(solver: IKSolver, goals: Goals, singles: int, refine: bool = True) -
         result = solver.solve(goals.p, goals.quat, refine=refine)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    single = []
+    single, single_cpu = [], []
     for i in range(min(singles, len(goals.p))):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         solver.solve(goals.p[i:i + 1], goals.quat[i:i + 1], refine=refine)
         single.append(time.perf_counter() - t0)
-    return Answers(result.q, result.success, np.array(single) * 1e3,
+        single_cpu.append(time.process_time() - c0)
+    return Answers(result.q, result.success, np.array(single) * 1e3, np.array(single_cpu) * 1e3,
                    len(goals.p) / float(np.median(times)), np.median(cpu) / len(goals.p) * 1e6)
 
 
 def run_tracik(tracik, kin, goals: Goals, singles: int) -> Answers:
     mid = (kin.model.lower + kin.model.upper) / 2
     q, claimed, single = np.empty((len(goals.p), 7)), np.zeros(len(goals.p), dtype=bool), []
+    single_cpu = []
     t_all, c_all = time.perf_counter(), time.process_time()
     for i, (p, qu) in enumerate(zip(goals.p, goals.quat)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = pytracik.ik(tracik, mid, *p, *qu)
         single.append(time.perf_counter() - t0)
+        single_cpu.append(time.process_time() - c0)
         claimed[i] = out[0] > 0
         q[i] = out[1:] if claimed[i] else mid
     total, cpu = time.perf_counter() - t_all, time.process_time() - c_all
-    return Answers(q, claimed, np.array(single[:singles]) * 1e3, len(goals.p) / total,
+    return Answers(q, claimed, np.array(single[:singles]) * 1e3,
+                   np.array(single_cpu[:singles]) * 1e3, len(goals.p) / total,
                    cpu / len(goals.p) * 1e6)
 
 
@@ -174,6 +179,12 @@ def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dic
          lambda a, j: f"{np.percentile(a.single_ms, 50):.3f}" if len(a.single_ms) else "-", "p50"),
         ("single-goal latency p99 [ms]",
          lambda a, j: f"{np.percentile(a.single_ms, 99):.3f}" if len(a.single_ms) else "-", "p99"),
+        ("single-goal CPU time p50 [ms]",
+         lambda a, j: f"{np.percentile(a.single_cpu_ms, 50):.3f}" if len(a.single_ms) else "-",
+         None),
+        ("single-goal CPU time p99 [ms]",
+         lambda a, j: f"{np.percentile(a.single_cpu_ms, 99):.3f}" if len(a.single_ms) else "-",
+         None),
         ("batch throughput [goals/s]", lambda a, j: f"{a.batch_goals_per_s:,.0f}", "batch"),
         ("batch CPU time per goal, all threads [us]", lambda a, j: f"{a.cpu_us_per_goal:,.1f}",
          None),
