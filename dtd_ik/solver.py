@@ -120,7 +120,7 @@ class IKSolver:
                        for name, (index, offset) in self._tips.items()}
 
     @classmethod
-    def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu",
+    def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu", *,
              config_path: str | Path | None = None, **options) -> "IKSolver":
         """A solver with the network at ``model_path`` (None: no network) on ``device``.
 
