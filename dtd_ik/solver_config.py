@@ -94,9 +94,6 @@ class SolverConfig:
             raise ConfigError("solver options: need lambda_up > 1 and 0 < lambda_down < 1")
         if self.seed_table_seeds > rf.MAX_TABLE_SEEDS:
             raise ConfigError(f"solver option seed_table_seeds: at most {rf.MAX_TABLE_SEEDS}")
-        if self.converge_position > self.position_tolerance or \
-                self.converge_orientation > self.orientation_tolerance:
-            raise ConfigError("solver options: converge_* must not exceed the success tolerances")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides) -> "SolverConfig":
@@ -147,8 +144,9 @@ class SolverConfig:
         p[lm.TOL_ORIENTATION] = self.orientation_tolerance
         p[lm.MIN_MARGIN] = self.min_collision_margin
         p[lm.PUSH_MARGIN] = self.min_collision_margin + self.push_headroom
-        p[lm.CONVERGE_POSITION] = self.converge_position
-        p[lm.CONVERGE_ORIENTATION] = self.converge_orientation
+        # an attempt never stops above a success tolerance, whatever the two settings say
+        p[lm.CONVERGE_POSITION] = min(self.converge_position, self.position_tolerance)
+        p[lm.CONVERGE_ORIENTATION] = min(self.converge_orientation, self.orientation_tolerance)
         p[lm.ORIENTATION_WEIGHT] = self.orientation_weight
         p[lm.COLLISION_WEIGHT] = self.collision_weight
         p[lm.LAMBDA_INIT] = self.lambda_init
