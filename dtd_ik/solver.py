@@ -188,12 +188,14 @@ class IKSolver:
         if p.shape[0] != quat.shape[0] or single_p != single_q:
             raise InvalidInputError(f"positions and quaternions disagree on the number of goals: "
                                     f"{p.shape[0]} vs {quat.shape[0]}")
-        norm = np.sqrt((quat * quat).sum(axis=1))
+        scale = np.abs(quat).max(axis=1, keepdims=True)  # no overflow for huge quaternions
+        unit = quat / np.where(scale > 0, scale, 1.0)
+        norm = scale[:, 0] * np.sqrt((unit * unit).sum(axis=1))
         small = norm < MIN_QUATERNION_NORM
         if small.any():
             bad = int(np.argmax(small))
             raise InvalidInputError(f"quaternion {bad} has norm {norm[bad]:.3g}: not a rotation")
-        quat = quat / norm[:, None]
+        quat = unit / np.sqrt((unit * unit).sum(axis=1, keepdims=True))
         s = None
         if seeds is not None:
             s, single_s, _ = _batch(seeds, "seeds", self.robot.dof)

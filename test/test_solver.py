@@ -249,9 +249,10 @@ def test_bad_input_is_refused_with_a_clear_error(solver, positions, quaternions,
 def test_quaternions_are_normalised(solver, kin, capsules, pybullet_panda):
     Q = collision_free_joints(kin, capsules, 5, seed=40)
     p, quat = pybullet_poses(pybullet_panda, Q)
-    b = solver.solve(p, 3.0 * quat)
-    check_answers(b, p, quat, kin, capsules, pybullet_panda)
-    assert b.success.all()
+    for scale in (3.0, 1e-4, 1e200):  # 1e200: the squared norm would overflow
+        b = solver.solve(p, scale * quat)
+        check_answers(b, p, quat, kin, capsules, pybullet_panda)
+        assert b.success.all()
 
 
 def test_empty_batch(solver):
