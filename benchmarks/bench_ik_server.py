@@ -126,7 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000, help="calls per measurement")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
-    parser.add_argument("--model", default="none", help="model_path for the server (auto, none, path)")
+    parser.add_argument("--model", default="none",
+                        help="model_path for the server (auto, none, path)")
     parser.add_argument("--executor-threads", type=int, default=1,
                         help="server executor threads (1: single-threaded, the default)")
     parser.add_argument("--max-batch", type=int, default=256,
@@ -150,7 +151,8 @@ def main() -> None:
 
     server = subprocess.Popen(
         [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", "__ns:=/bench",
-         "--params-file", str(ROOT / "config" / "ik_server.yaml"), "-p", f"model_path:={args.model}",
+         "--params-file", str(ROOT / "config" / "ik_server.yaml"),
+         "-p", f"model_path:={args.model}",
          "-p", "diagnostics_period:=0.0", "-p", f"executor_threads:={args.executor_threads}",
          "-p", f"max_batch:={args.max_batch}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,7 +1,7 @@
 """MoveIt GetPositionIK / GetPositionFK request semantics, without a ROS graph.
 
-Turns a ``moveit_msgs/PositionIKRequest`` into an :class:`IKQuery` (numpy goal for the solver, seed,
-timeout, joint bounds) or a :class:`RequestError` carrying the MoveIt error code and a plain
+Turns a ``moveit_msgs/PositionIKRequest`` into an :class:`IKQuery` (numpy goal for the solver,
+seed, timeout, joint bounds) or a :class:`RequestError` carrying the MoveIt error code and a plain
 sentence; judges a solver answer against the request (:func:`judge_answer`); and answers
 GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics service
 (../shared/MOVEIT_IK_SEMANTICS.md); the table of codes is in docs/ik_server.md.
@@ -100,7 +100,8 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
                            f"group '{group}' has no IK solver here; use '{cfg.group_name}'")
     known = ", ".join([cfg.group_name, *aliases])
     shown = f"'{group}'" if group else "an empty group_name"
-    raise RequestError(Codes.INVALID_GROUP_NAME, f"unknown group {shown}; this server solves {known}")
+    raise RequestError(Codes.INVALID_GROUP_NAME,
+                       f"unknown group {shown}; this server solves {known}")
 
 
 def _merge_state(cfg: ServerConfig, request_js, current: dict[str, float] | None):
@@ -163,7 +164,8 @@ def frame_in_base(cfg: ServerConfig, kin: Kinematics, frame: str, state: dict[st
         return kin.frame_transforms(q, [frame])[0, 0].numpy()
     known = ", ".join(dict.fromkeys([cfg.model_frame, cfg.base_frame, *kin.model.frame_names]))
     raise RequestError(Codes.FRAME_TRANSFORM_FAILURE,
-                       f"cannot transform from frame '{frame}' (no tf here); known frames: {known}")
+                       f"cannot transform from frame '{frame}' (no tf here); "
+                       f"known frames: {known}")
 
 
 def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
@@ -273,7 +275,8 @@ def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_erro
 
 
 def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
-              current: dict[str, float] | None, stamp: Time, source: str) -> GetPositionFK.Response:
+              current: dict[str, float] | None, stamp: Time,
+              source: str) -> GetPositionFK.Response:
     """GetPositionFK as move_group answers it (poses in the model frame or header.frame_id)."""
     res = GetPositionFK.Response()
     if len(req.fk_link_names) == 0:

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,14 @@ from std_msgs.msg import Float64
 
 from .exceptions import ConfigError, DtdIkError, InvalidInputError
 from .ik_batcher import Goal, GoalBatcher
-from .ik_requests import Codes, RequestError, ServerConfig, answer_fk, judge_answer, parse_ik_request
+from .ik_requests import (
+    Codes,
+    RequestError,
+    ServerConfig,
+    answer_fk,
+    judge_answer,
+    parse_ik_request,
+)
 from .kinematics import Kinematics
 from .paths import share_dir
 from .ros_conversions import (
@@ -51,6 +57,7 @@ from .ros_conversions import (
     matrix_to_transform,
     xyz_quat_to_matrix,
 )
+from .solver import IKSolver  # the solver only: nothing here imports the training code
 
 NODE_NAME = "dtd_ik_server"
 
@@ -61,9 +68,9 @@ SERVICE_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 # name: (default, description, read_only). Types follow the defaults; None: the robot
 # description's value (config/panda_robot.yaml).
 PARAMETERS = {
-    "model_path": ("auto", "TorchScript IK network: 'auto' = the first models/*.pt shipped with the "
-                   "package (none shipped: no network), '' or 'none' = refinement only, else a "
-                   "path (relative paths are read from the package share folder)", True),
+    "model_path": ("auto", "TorchScript IK network: 'auto' = the first models/*.pt shipped with "
+                   "the package (none shipped: no network), '' or 'none' = refinement only, "
+                   "else a path (relative paths are read from the package share folder)", True),
     "device": ("cpu", "torch device of the network", True),
     "group_name": ("panda_arm", "the MoveIt planning group served", True),
     "joint_names": (None, "joints of the group in solver order (must match the robot description)",
@@ -120,8 +127,6 @@ class IKServer(Node):
         self._check_parameters({n: self.get_parameter(n).value for n in PARAMETERS})
         self.cfg = self._config_from_parameters()
         self.model_path = resolve_model_path(self.get_parameter("model_path").value)
-        from .solver import IKSolver  # the solver only; never the training code
-
         self.solver = IKSolver.load(
             None if self.model_path is None else str(self.model_path),
             device=self.get_parameter("device").value,
@@ -147,7 +152,8 @@ class IKServer(Node):
                             callback_group=services)
         self.solution_pub = self.create_publisher(
             JointState, self.get_parameter("solution_topic").value, 10)
-        self.margin_pub = self.create_publisher(Float64, self.get_parameter("margin_topic").value, 10)
+        self.margin_pub = self.create_publisher(
+            Float64, self.get_parameter("margin_topic").value, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         other = MutuallyExclusiveCallbackGroup()
         topic = self.get_parameter("joint_state_topic").value
@@ -174,8 +180,8 @@ class IKServer(Node):
                              f"description's {list(model.joint_names)}")
         base = p["base_frame"] or model.base_frame
         if base != model.base_frame:
-            raise ConfigError(f"parameter base_frame '{base}' differs from the robot description's "
-                             f"'{model.base_frame}'")
+            raise ConfigError(f"parameter base_frame '{base}' differs from the robot "
+                              f"description's '{model.base_frame}'")
         ik_links = tuple(p["ik_links"] or model.ik_frames)
         for link in ik_links:
             if link not in model.ik_frames:
@@ -196,7 +202,8 @@ class IKServer(Node):
     @staticmethod
     def _check_parameters(values: dict) -> None:
         """Raise ConfigError naming the first parameter whose value is out of range."""
-        positive = ["position_tolerance", "orientation_tolerance", "default_timeout", "max_timeout"]
+        positive = ["position_tolerance", "orientation_tolerance", "default_timeout",
+                    "max_timeout"]
         for name in positive:
             if name in values and not float(values[name]) > 0:
                 raise ConfigError(f"parameter {name} must be > 0, got {values[name]}")

@@ -101,7 +101,8 @@ def xyz_quat_to_matrix(values: Sequence[float], what: str) -> np.ndarray:
     """[x, y, z, qx, qy, qz, qw] (a parameter) -> (4, 4) transform."""
     values = [float(v) for v in values]
     if len(values) != 7:
-        raise InvalidInputError(f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers")
+        raise InvalidInputError(
+            f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers")
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = values[:3]
     o = pose.orientation
@@ -122,7 +123,8 @@ def duration_to_seconds(d: Duration) -> float:
     return float(d.sec) + float(d.nanosec) * 1e-9
 
 
-def joint_state_positions(js: JointState, what: str = "robot_state.joint_state") -> dict[str, float]:
+def joint_state_positions(js: JointState,
+                          what: str = "robot_state.joint_state") -> dict[str, float]:
     """name -> position of a JointState; InvalidInputError when lengths differ or values are not
     finite (move_group silently ignores such a state; dtd_ik says what is wrong)."""
     names, positions = list(js.name), list(js.position)

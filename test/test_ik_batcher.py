@@ -8,7 +8,6 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from dtd_ik.exceptions import InvalidInputError
 from dtd_ik.ik_batcher import Goal, GoalBatcher

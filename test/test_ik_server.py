@@ -1,8 +1,8 @@
 """The IK server end to end: the ik_server executable in a subprocess, called over real Fast DDS.
 
 The node runs in its own process under a namespace, on a private DDS domain limited to localhost,
-started the way scripts/main starts it (console script + config/ik_server.yaml). The test process is
-a plain rclpy client: no part of ROS is mocked.
+started the way scripts/main starts it (console script + config/ik_server.yaml). The test process
+is a plain rclpy client: no part of ROS is mocked.
 """
 import math
 import os
@@ -68,7 +68,8 @@ class Client:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         # deep queues like the server's: the 200-request burst must not be dropped on our side
-        self.ik = self.node.create_client(GetPositionIK, f"{NS}/compute_ik", qos_profile=SERVICE_QOS)
+        self.ik = self.node.create_client(GetPositionIK, f"{NS}/compute_ik",
+                                          qos_profile=SERVICE_QOS)
         self.fk = self.node.create_client(GetPositionFK, f"{NS}/compute_fk")
 
     def spin_until(self, condition, what: str, timeout: float = WAIT):
@@ -123,7 +124,8 @@ def test_solves_reachable_goals_and_answers_moveit_style(client, kin, capsules, 
         req.ik_request.pose_stamped.header.stamp.sec = 42
         res = client.call(client.ik, req)
         assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-        assert res.error_code.source == "dtd_ik_server" and "collision margin" in res.error_code.message
+        assert res.error_code.source == "dtd_ik_server"
+        assert "collision margin" in res.error_code.message
         js = res.solution.joint_state
         assert list(js.name) == ALL_JOINTS and js.header.frame_id == "world"
         assert js.header.stamp.sec == 42 and not res.solution.is_diff
@@ -318,8 +320,9 @@ def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
 
 
 def test_demo_client_prints_answers_and_refusals(client):
-    proc = subprocess.run([str(BIN / "ik_client"), "--count", "2", "--service", f"{NS}/compute_ik"],
-                          env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=WAIT * 2)
+    proc = subprocess.run([str(BIN / "ik_client"), "--count", "2",
+                           "--service", f"{NS}/compute_ik"], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=WAIT * 2)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.count("SUCCESS") == 2 and "INVALID_GROUP_NAME" in out and "NO_IK_SOLUTION" in out

@@ -1,4 +1,4 @@
-"""launch/ik_server.launch.py: what can be checked without launch_ros, and the rest where it exists.
+"""launch/ik_server.launch.py: what can be checked without launch_ros; the rest where it exists.
 
 launch/launch_ros are not on PyPI (no system ROS here): the file is read as source to check that it
 names an executable setup.py installs and a parameter file that exists; where launch_ros is

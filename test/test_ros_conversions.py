@@ -89,8 +89,8 @@ def test_duration_honours_nanoseconds():
 
 
 def test_parameter_pose_needs_seven_numbers():
-    assert np.allclose(xyz_quat_to_matrix([1, 2, 3, 0, 0, 0, 1], "p"), [[1, 0, 0, 1], [0, 1, 0, 2],
-                                                                        [0, 0, 1, 3], [0, 0, 0, 1]])
+    expected = [[1, 0, 0, 1], [0, 1, 0, 2], [0, 0, 1, 3], [0, 0, 0, 1]]
+    assert np.allclose(xyz_quat_to_matrix([1, 2, 3, 0, 0, 0, 1], "p"), expected)
     with pytest.raises(InvalidInputError, match="must be"):
         xyz_quat_to_matrix([1, 2, 3], "p")
 
@@ -99,7 +99,8 @@ def test_full_robot_state_has_every_joint_and_the_virtual_joint():
     stamp = Time(sec=3, nanosec=4)
     T = np.eye(4)
     T[:3, 3] = [0.5, 0, 0]
-    state = make_robot_state(["j1", "j2", "f1"], [0.1, 0.2, 0.0], stamp, "world", "virtual_joint", T)
+    state = make_robot_state(["j1", "j2", "f1"], [0.1, 0.2, 0.0], stamp, "world",
+                             "virtual_joint", T)
     assert not state.is_diff
     assert list(state.joint_state.name) == ["j1", "j2", "f1"]
     assert list(state.joint_state.position) == [0.1, 0.2, 0.0]
