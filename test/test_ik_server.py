@@ -27,7 +27,7 @@ from std_msgs.msg import Float64
 
 from dtd_ik.ik_client import make_request, reachable_goals
 from dtd_ik.ik_server_node import SERVICE_QOS
-from dtd_ik.ros_conversions import pose_to_matrix, quaternion_to_matrix
+from dtd_ik.ros_conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
@@ -51,7 +51,8 @@ def server_command(*params: str) -> list[str]:
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "ik_server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0"),
+        proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0",
+                                               f"joint_state_topic:={NS}/joint_states"),
                                 stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
     yield proc, log
     proc.terminate()
@@ -144,8 +145,6 @@ def test_goal_in_the_hand_tcp_frame_via_the_manipulator_group(client, kin):
     req = make_request(T[:3, 3], [0, 0, 0, 1], group="panda_manipulator", link="")
     req.ik_request.pose_stamped.pose.orientation.__init__()
     o = req.ik_request.pose_stamped.pose.orientation
-    from dtd_ik.ros_conversions import matrix_to_quaternion
-
     o.x, o.y, o.z, o.w = matrix_to_quaternion(T[:3, :3])
     req.ik_request.pose_stamped.header.frame_id = ""  # the model frame
     res = client.call(client.ik, req)
@@ -369,3 +368,29 @@ def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin):
         rclpy.shutdown(context=context)
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_current_state_from_the_joint_state_topic_seeds_fk_and_frames(client, kin):
+    """With joint_state_topic set, a request without a robot state is read at the current state:
+    FK answers for it, and a goal in a moving link's frame is placed with it."""
+    q_now = np.array([0.5, 0.3, -0.4, -1.5, 0.2, 2.2, -0.3])
+    pub = client.node.create_publisher(JointState, f"{NS}/joint_states", 10)
+    fk_req = GetPositionFK.Request(fk_link_names=["panda_hand"])
+    deadline = time.monotonic() + WAIT
+    while True:  # until the server has discovered us and taken the state
+        pub.publish(JointState(name=ARM, position=q_now.tolist()))
+        res = client.call(client.fk, fk_req)
+        if np.allclose(pose_to_matrix(res.pose_stamped[0].pose), fk_matrix(kin, q_now), atol=1e-9):
+            break
+        assert time.monotonic() < deadline, "the server never took the published joint state"
+    q_goal = np.array([0.1, -0.2, 0.3, -2.0, -0.1, 1.7, 0.4])
+    T_link3 = fk_matrix(kin, q_now, "panda_link3")  # the frame as it is now
+    goal_in_link3 = np.linalg.inv(T_link3) @ fk_matrix(kin, q_goal)
+    req = make_request(goal_in_link3[:3, 3], [0, 0, 0, 1], frame="panda_link3")
+    o = req.ik_request.pose_stamped.pose.orientation
+    o.x, o.y, o.z, o.w = matrix_to_quaternion(goal_in_link3[:3, :3])
+    res = client.call(client.ik, req)
+    assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+    q = np.array(res.solution.joint_state.position[:7])
+    assert np.allclose(fk_matrix(kin, q), T_link3 @ goal_in_link3, atol=2e-4)
+    client.node.destroy_publisher(pub)
