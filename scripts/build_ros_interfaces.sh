@@ -10,6 +10,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$(cd "${1:?usage: build_ros_interfaces.sh VENV}" && pwd)"
 py="$venv/bin/python"  # always the venv's python: the ROS wheels' bootstrapper re-execs it
+for tool in cmake make cc c++; do
+  command -v "$tool" >/dev/null \
+    || { echo "[ros] $tool not found: building moveit_msgs needs cmake, make and gcc/g++" \
+              "(Debian: apt-get install cmake build-essential)" >&2; exit 1; }
+done
 
 # The wheels' exported CMake files name the wheel build host's Python and numpy include folders;
 # point them at this interpreter's (CMake's generate step fails on the missing folders otherwise).

@@ -40,7 +40,9 @@ fi
 # object_recognition_msgs built from ros_interfaces/ into the venv prefix (about a minute).
 ros_files=("$root/requirements-ros.txt" "$root/constraints.txt" "$root/scripts/build_ros_interfaces.sh")
 mapfile -t -O "${#ros_files[@]}" ros_files < <(find "$root/ros_interfaces" -type f | LC_ALL=C sort)
-ros_stamp="$venv/.dtd_ik-ros-$(stamp_of "${ros_files[@]}")"
+# the built messages compile against numpy's headers: a numpy upgrade rebuilds them
+numpy_dist="$(cd "$venv" && ls -d lib/python3*/site-packages/numpy-*.dist-info 2>/dev/null || true)"
+ros_stamp="$venv/.dtd_ik-ros-$( (stamp_of "${ros_files[@]}"; echo "$numpy_dist") | sha256sum | cut -c1-16)"
 if [[ ! -f "$ros_stamp" ]]; then
   echo "[setup] installing ROS 2 wheels and building moveit_msgs"
   "${pip[@]}" -r "$root/requirements-ros.txt"
