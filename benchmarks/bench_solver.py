@@ -255,7 +255,8 @@ def seed_section(goals: Goals, kin, rng, model: str | None):
     random_seeds = rng.uniform(kin.model.lower, kin.model.upper, (len(goals.p), kin.dof))
     cases = [("uniform random joints", IKSolver.load(None, seed_table_size=0, **one),
               random_seeds),
-             ("mid-range joints", IKSolver.load(None, seed_table_size=0, **one), None),
+             ("mid-range joints", IKSolver.load(None, seed_table_size=0, **one),
+              np.tile((kin.model.lower + kin.model.upper) / 2, (len(goals.p), 1))),
              ("nearest seed-table entry", IKSolver.load(None, **one), None)]
     if model:
         cases.append(("network", IKSolver.load(model, network_seed="first", **one), None))
