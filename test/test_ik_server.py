@@ -48,7 +48,16 @@ def server_command(*params: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def compiled_solver():
+    """Load the solver once here: on a fresh clone this compiles and caches its kernels (tens of
+    seconds, once), so that the server processes below start from the cache."""
+    from dtd_ik.solver import IKSolver
+
+    IKSolver.load(None)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, compiled_solver):
     log = tmp_path_factory.mktemp("server") / "ik_server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0",
@@ -328,7 +337,7 @@ def test_demo_client_prints_answers_and_refusals(client):
     assert "round trip over 4 requests" in out
 
 
-def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin):
+def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin, compiled_solver):
     """With a network that meets docs/model_format.md the node serves and reports the model;
     a network made for other joint names stops it with one line."""
     from test_model_loading import MidRange
