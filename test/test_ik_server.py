@@ -39,9 +39,9 @@ ALL_JOINTS = ARM + ["panda_finger_joint1", "panda_finger_joint2"]
 WAIT = 60.0  # [s] upper bound on any wait for the server (a hang fails, speed is not tested)
 
 
-def server_command(*params: str) -> list[str]:
+def server_command(*params: str, params_file: Path = ROOT / "config" / "ik_server.yaml"):
     cmd = [str(BIN / "ik_server"), "--ros-args", "-r", f"__ns:={NS}",
-           "--params-file", str(ROOT / "config" / "ik_server.yaml")]
+           "--params-file", str(params_file)]
     for p in params:
         cmd += ["-p", p]
     return cmd
@@ -58,10 +58,17 @@ def compiled_solver():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, compiled_solver):
-    log = tmp_path_factory.mktemp("server") / "ik_server.log"
+    folder = tmp_path_factory.mktemp("server")
+    log = folder / "ik_server.log"
+    # the shipped parameter file with one value changed: shows that the file reaches the node
+    text = (ROOT / "config" / "ik_server.yaml").read_text()
+    assert "default_timeout: 0.05 " in text
+    params = folder / "ik_server.yaml"
+    params.write_text(text.replace("default_timeout: 0.05 ", "default_timeout: 0.07 "))
     with open(log, "w") as out:
         proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0",
-                                               f"joint_state_topic:={NS}/joint_states"),
+                                               f"joint_state_topic:={NS}/joint_states",
+                                               params_file=params),
                                 stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
     yield proc, log
     proc.terminate()
@@ -299,8 +306,9 @@ def test_parameters_file_loaded_and_set_parameters_validated(client):
     getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
     assert getter.wait_for_service(timeout_sec=WAIT)
     values = client.call(getter, GetParameters.Request(
-        names=["max_timeout", "group_name", "ik_links"])).values
+        names=["max_timeout", "group_name", "ik_links", "default_timeout"])).values
     assert values[0].double_value == 4.0  # the command line over the file
+    assert values[3].double_value == 0.07  # the file (its /**/dtd_ik_server key, namespaced)
     assert values[1].string_value == "panda_arm"
     assert list(values[2].string_array_value) == ["panda_link8", "panda_hand", "panda_hand_tcp"]
     (bad,) = set_params(client, position_tolerance=-1.0)
