@@ -82,7 +82,7 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
 def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
                deadline, random_seed, q_out, stats, success, iterations, attempts):
     """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (outputs for
-    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.refinement._solve_goals`.
+    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.refinement.solve_goals_serial`.
     """
     N, n = positions.shape[0], q_first.shape[0]
     p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)

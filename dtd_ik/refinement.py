@@ -129,11 +129,100 @@ def goal_key(p_bits, q_bits, random_seed):
     return key
 
 
-def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
-                 params, deadline, random_seed, reach_center, reach_radius, q_out, stats, success,
-                 iterations, attempts):
-    """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4): positions (N, 3) [m] and unit
-    quaternions x-y-z-w (N, 4).
+@njit(cache=True, nogil=True)
+def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
+                params, deadline, random_seed, reach_center, reach_radius, q_out, stats, success,
+                iterations, attempts):
+    """Solve goal ``g`` of :func:`solve_goals_serial` / :func:`solve_goals_parallel` (same
+    arguments), writing its row of every output."""
+    lower, upper = robot[4], robot[5]
+    table_q = table[0]
+    n = lower.shape[0]
+    max_attempts = int(params[MAX_ATTEMPTS])
+    k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
+    w2 = params[TABLE_ORIENTATION_WEIGHT] ** 2
+    max_ring = int(params[TABLE_SEARCH_RINGS])
+    has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
+    n_explicit = int(has_caller) + int(has_net)
+    base = n_explicit - 1
+    p_bits, q_bits = positions[g].view(np.uint64), quaternions[g].view(np.uint64)
+    s, q, out = np.empty(n), np.empty(n), np.empty(4)
+    ws = new_workspace(robot)
+    explicit = np.empty((2, n))
+    row = 0
+    if has_caller:
+        explicit[row, :] = caller_seeds[g]
+        row += 1
+    if has_net:
+        explicit[row, :] = net_seeds[g]
+    goal_R, goal_p = np.empty((3, 3)), positions[g]
+    _quaternion_matrix(quaternions[g], goal_R)
+    key = goal_key(p_bits, q_bits, random_seed)
+    nearest = np.zeros(max(k_table, 1), dtype=np.int64)
+    Rc, pc, qc = np.empty((3, 3)), np.empty(3), np.empty(4)
+    n_table = -1  # not searched yet
+    best_cost = np.inf
+    success[g] = False
+    iterations[g] = 0
+    attempts[g] = 0
+    stats[g, STAT_COST] = np.inf
+    dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
+                  goal_p[2] - reach_center[2])
+    if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
+        for attempt in range(max_attempts):
+            if monotonic() > deadline:
+                break
+            if n_table < 0 and attempt >= n_explicit:
+                n_table = 0
+                if k_table > 0:
+                    _chain_goal(goal_R, goal_p, offset, Rc, pc)
+                    matrix_quaternion(Rc, qc)
+                    n_table = nearest_table_entries(table, pc, qc, w2, max_ring,
+                                                    nearest[:k_table])
+            _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
+                       upper, params, key, s)
+            it, timed_out = run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot,
+                                           params, deadline, q, out)
+            iterations[g] += it
+            attempts[g] += 1
+            ok = _meets(out, params)
+            if ok or out[3] < best_cost or attempts[g] == 1:
+                best_cost = out[3]
+                q_out[g, :] = q
+                stats[g, :] = out
+            if ok:
+                success[g] = True
+                break
+            if timed_out:
+                break
+    if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
+        stats[g, STAT_MARGIN] = exact_margin(q_out[g], robot)
+    else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
+        if n_explicit == 0:
+            for a in range(n):
+                s[a] = 0.5 * (lower[a] + upper[a])
+        else:
+            s[:] = explicit[0]
+        params_zero = params.copy()
+        params_zero[MAX_ITERATIONS] = 0.0
+        run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q,
+                       out)
+        q_out[g, :] = q
+        stats[g, :] = out
+        stats[g, STAT_MARGIN] = exact_margin(q, robot)
+
+
+
+
+# Two loops, not one function compiled twice: numba's on-disk cache is keyed by the Python
+# function (its name and line), not by the parallel flag, so one function wrapped serial and
+# parallel would load whichever variant was cached first for both.
+@njit(cache=True, nogil=True)
+def solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                       table, params, deadline, random_seed, reach_center, reach_radius, q_out,
+                       stats, success, iterations, attempts):
+    """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4), one after the other:
+    positions (N, 3) [m] and unit quaternions x-y-z-w (N, 4).
 
     ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
     order; perturbations start from the network seed, else the caller's. ``table`` is
@@ -142,86 +231,21 @@ def _solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
     ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
     success (N,) bool, iterations (N,) total LM iterations, attempts (N,).
     """
-    lower, upper = robot[4], robot[5]
-    table_q = table[0]
-    N, n = positions.shape[0], lower.shape[0]
-    max_attempts = int(params[MAX_ATTEMPTS])
-    k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
-    w2 = params[TABLE_ORIENTATION_WEIGHT] ** 2
-    max_ring = int(params[TABLE_SEARCH_RINGS])
-    has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
-    n_explicit = int(has_caller) + int(has_net)
-    base = n_explicit - 1
-    p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
-    for g in prange(N):
-        s, q, out = np.empty(n), np.empty(n), np.empty(4)
-        ws = new_workspace(robot)
-        explicit = np.empty((2, n))
-        row = 0
-        if has_caller:
-            explicit[row, :] = caller_seeds[g]
-            row += 1
-        if has_net:
-            explicit[row, :] = net_seeds[g]
-        goal_R, goal_p = np.empty((3, 3)), positions[g]
-        _quaternion_matrix(quaternions[g], goal_R)
-        key = goal_key(p_bits[g], q_bits[g], random_seed)
-        nearest = np.zeros(max(k_table, 1), dtype=np.int64)
-        Rc, pc, qc = np.empty((3, 3)), np.empty(3), np.empty(4)
-        n_table = -1  # not searched yet
-        best_cost = np.inf
-        success[g] = False
-        iterations[g] = 0
-        attempts[g] = 0
-        stats[g, STAT_COST] = np.inf
-        dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
-                      goal_p[2] - reach_center[2])
-        if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
-            for attempt in range(max_attempts):
-                if monotonic() > deadline:
-                    break
-                if n_table < 0 and attempt >= n_explicit:
-                    n_table = 0
-                    if k_table > 0:
-                        _chain_goal(goal_R, goal_p, offset, Rc, pc)
-                        matrix_quaternion(Rc, qc)
-                        n_table = nearest_table_entries(table, pc, qc, w2, max_ring,
-                                                        nearest[:k_table])
-                _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
-                           upper, params, key, s)
-                it, timed_out = run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot,
-                                               params, deadline, q, out)
-                iterations[g] += it
-                attempts[g] += 1
-                ok = _meets(out, params)
-                if ok or out[3] < best_cost or attempts[g] == 1:
-                    best_cost = out[3]
-                    q_out[g, :] = q
-                    stats[g, :] = out
-                if ok:
-                    success[g] = True
-                    break
-                if timed_out:
-                    break
-        if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
-            stats[g, STAT_MARGIN] = exact_margin(q_out[g], robot)
-        else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
-            if n_explicit == 0:
-                for a in range(n):
-                    s[a] = 0.5 * (lower[a] + upper[a])
-            else:
-                s[:] = explicit[0]
-            params_zero = params.copy()
-            params_zero[MAX_ITERATIONS] = 0.0
-            run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q,
-                           out)
-            q_out[g, :] = q
-            stats[g, :] = out
-            stats[g, STAT_MARGIN] = exact_margin(q, robot)
+    for g in range(positions.shape[0]):
+        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                    table, params, deadline, random_seed, reach_center, reach_radius, q_out, stats,
+                    success, iterations, attempts)
 
 
-solve_goals_serial = njit(cache=True, nogil=True)(_solve_goals)
-solve_goals_parallel = njit(cache=True, nogil=True, parallel=True)(_solve_goals)
+@njit(cache=True, nogil=True, parallel=True)
+def solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                         table, params, deadline, random_seed, reach_center, reach_radius, q_out,
+                         stats, success, iterations, attempts):
+    """:func:`solve_goals_serial` with the goals spread over all cores (numba ``prange``)."""
+    for g in prange(positions.shape[0]):
+        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                    table, params, deadline, random_seed, reach_center, reach_radius, q_out, stats,
+                    success, iterations, attempts)
 
 
 __all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "matrix_quaternion",
