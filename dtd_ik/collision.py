@@ -83,20 +83,10 @@ class CapsuleModel:
         model = self.kinematics.model
         if not model.capsules:
             raise ValueError(f"{model.source}: the robot model has no capsules")
-        mapped = {frozenset((m.link, link)) for m in model.distance_maps for link in m.links}
-        capsule_pairs, pair_names = [], []
-        for link_a, link_b in model.collision_pairs:
-            if frozenset((link_a, link_b)) in mapped:
-                continue
-            for i, ca in enumerate(model.capsules):
-                for j, cb in enumerate(model.capsules):
-                    if ca.link == link_a and cb.link == link_b:
-                        capsule_pairs.append((i, j))
-                        pair_names.append((link_a, link_b))
+        pairs, capsule_pair_names = model.capsule_pairs()  # (P, 2) capsule indices
         self.maps = [(spec, DistanceMap(spec.file)) for spec in model.distance_maps]
-        pair_names += [(spec.link, "|".join(spec.links)) for spec, _ in self.maps]
-        self.pair_names: tuple[tuple[str, str], ...] = tuple(pair_names)
-        pairs = np.array(capsule_pairs, dtype=np.int64)  # (P, 2) capsule indices
+        self.pair_names: tuple[tuple[str, str], ...] = capsule_pair_names + tuple(
+            (spec.link, "|".join(spec.links)) for spec, _ in self.maps)
         n_frames, n_caps = model.dof + 1, len(model.capsules)
         # Gathers as small matrix products (exact: one 1.0 and zeros per output), which torch
         # runs far faster on the CPU than index_select on inner dimensions:

@@ -79,16 +79,8 @@ class CompiledRobot:
             cap_frame.append(index)
             cap_ends.append([(offset @ np.append(e, 1.0))[:3] for e in (capsule.a, capsule.b)])
         # same pairs and order as CapsuleModel: capsule pairs not covered by a map, then maps
-        mapped = {frozenset((m.link, link)) for m in model.distance_maps for link in m.links}
-        pairs, names = [], []
-        for link_a, link_b in model.collision_pairs:
-            if frozenset((link_a, link_b)) in mapped:
-                continue
-            for i, ca in enumerate(model.capsules):
-                for j, cb in enumerate(model.capsules):
-                    if ca.link == link_a and cb.link == link_b:
-                        pairs.append((i, j))
-                        names.append((link_a, link_b))
+        pairs_arr, capsule_names = model.capsule_pairs()
+        names = list(capsule_names)
         tables, map_joints, grid = [], [], []
         for spec in model.distance_maps:
             table = DistanceMap(spec.file)
@@ -100,7 +92,6 @@ class CompiledRobot:
             raise ConfigError(f"{model.source}: the compiled solver needs distance maps of one "
                               f"size")
         radii = np.array([c.radius for c in model.capsules], dtype=np.float64)
-        pairs_arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
         def f64(x):
             return np.ascontiguousarray(x, dtype=np.float64)

@@ -110,17 +110,25 @@ def rotation_residual(Rg, R, e):
 
 
 @njit(cache=True)
-def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out):
-    """Residuals and derivatives at ``q``; ``out`` (4,) = (position error [m], orientation error
-    [rad], collision margin [m], cost E). Fills e, J, D and, for pairs closer than the push
-    margin, G. ``robot`` is :attr:`dtd_ik.compiled_kinematics.CompiledRobot.arrays`."""
+def pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J):
+    """Tip pose error and Jacobian at ``q``: fills the chain frames F, joint axes A, the tip's R,
+    p, the residual e (6,) = [p* - p; log(R* R^T)] and the geometric Jacobian J (6, n); returns
+    the orientation error [rad]."""
     chain_fk(q, robot[0], robot[1], robot[2], F)
     tip_pose(F, index, offset, R, p)
     joint_axes_world(F, robot[3], A)
     geometric_jacobian(F, A, index, p, J)
     for r in range(3):
         e[r] = goal_p[r] - p[r]
-    angle = rotation_residual(goal_R, R, e[3:])
+    return rotation_residual(goal_R, R, e[3:])
+
+
+@njit(cache=True)
+def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out):
+    """Residuals and derivatives at ``q``; ``out`` (4,) = (position error [m], orientation error
+    [rad], collision margin [m], cost E). Fills e, J, D and, for pairs closer than the push
+    margin, G. ``robot`` is :attr:`dtd_ik.compiled_kinematics.CompiledRobot.arrays`."""
+    angle = pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
     push = params[PUSH_MARGIN]
     k_min = collision_distances(q, F, A, W, robot, push, push, D, G)
     margin = D[k_min] if k_min >= 0 else np.inf

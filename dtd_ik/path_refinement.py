@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .compiled_kinematics import chain_fk, geometric_jacobian, joint_axes_world, tip_pose
 from .lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
-                         exact_margin, monotonic, new_workspace, rotation_residual,
+                         exact_margin, monotonic, new_workspace, pose_residual,
                          run_attempt_in)
 from .refinement import _quaternion_matrix, goal_key, hash_uniform
 
@@ -35,13 +34,7 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
     n = q.shape[0]
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     R, p, J, e = np.empty((3, 3)), np.empty(3), np.empty((6, n)), np.empty(6)
-    chain_fk(q, robot[0], robot[1], robot[2], F)
-    tip_pose(F, index, offset, R, p)
-    joint_axes_world(F, robot[3], A)
-    geometric_jacobian(F, A, index, p, J)
-    for r in range(3):
-        e[r] = goal_p[r] - p[r]
-    rotation_residual(goal_R, R, e[3:])
+    pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
     H, g, L, z, Jz, y = (np.empty((n, n)), np.empty(n), np.zeros((n, n)), np.empty(n),
                          np.empty(6), np.empty(n))
     lower, upper = robot[4], robot[5]

@@ -91,6 +91,22 @@ class RobotModel:
     def frame_names(self) -> tuple[str, ...]:
         return self.chain_links + tuple(self.fixed_frames)
 
+    def capsule_pairs(self) -> tuple[np.ndarray, tuple[tuple[str, str], ...]]:
+        """The checked capsule pairs: indices into ``capsules`` (P, 2) int64 and their link
+        names, in the order every distance implementation reports them; link pairs measured by a
+        distance map are left out (their columns follow, one per map)."""
+        mapped = {frozenset((m.link, link)) for m in self.distance_maps for link in m.links}
+        pairs, names = [], []
+        for link_a, link_b in self.collision_pairs:
+            if frozenset((link_a, link_b)) in mapped:
+                continue
+            for i, ca in enumerate(self.capsules):
+                for j, cb in enumerate(self.capsules):
+                    if ca.link == link_a and cb.link == link_b:
+                        pairs.append((i, j))
+                        names.append((link_a, link_b))
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2), tuple(names)
+
     def frame(self, name: str) -> tuple[int, np.ndarray]:
         """(chain index, 4x4 offset) of any known frame; the offset is identity on the chain."""
         if name in self.chain_links:
