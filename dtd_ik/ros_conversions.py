@@ -61,12 +61,14 @@ def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarr
     quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
     if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat))):
         raise InvalidInputError(f"{what} contains NaN or inf")
-    norm = float(np.linalg.norm(quat))
+    # scale by the largest component first: squaring components above ~1e154 overflows to inf
+    scale = float(np.abs(quat).max())
+    norm = scale * float(np.sqrt(((quat / scale) ** 2).sum())) if scale > 0 else 0.0
     if norm < MIN_QUATERNION_NORM:
         raise InvalidInputError(
             f"{what} has a zero orientation quaternion (norm {norm:.1e}); "
             "send a unit quaternion, e.g. w=1 for no rotation")
-    return position, quat / norm
+    return position, (quat / scale) / (norm / scale)
 
 
 def pose_to_matrix(pose: Pose, what: str = "pose") -> np.ndarray:

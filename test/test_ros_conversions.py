@@ -60,6 +60,10 @@ def test_pose_round_trip_and_normalisation():
     assert np.allclose(T[:3, :3], quaternion_to_matrix(np.array([0, 0, 1, 1]) / math.sqrt(2)))
     assert np.allclose(pose_to_matrix(matrix_to_pose(T)), T, atol=1e-12)
     assert np.allclose(invert_transform(T) @ T, np.eye(4), atol=1e-12)
+    # components so large that their squares overflow (1e400) are still normalised
+    for scale in (1e200, 1e300):
+        big = pose_to_matrix(pose(0.1, -0.2, 0.3, 0.0, 0.0, 2.0 * scale, 2.0 * scale))
+        assert np.allclose(big, T, atol=1e-12), scale
 
 
 @pytest.mark.parametrize("bad, words", [
