@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from .exceptions import ConfigError, UnknownFrameError
 from .paths import config_path, resolve
+from .yaml_files import read_yaml
 
 DEFAULT_ROBOT_CONFIG = "panda_robot.yaml"
 
@@ -273,12 +273,7 @@ def _distance_maps(section: dict, names: list[str], chain_links: list[str],
 def load_robot_model(path: str | Path | None = None) -> RobotModel:
     """Load the robot YAML (default ``config/panda_robot.yaml``) and the URDF it names."""
     path = config_path(DEFAULT_ROBOT_CONFIG) if path is None else resolve(path)
-    try:
-        cfg = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read robot config {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"robot config {path} is not valid YAML: {exc}") from exc
+    cfg = read_yaml(path, "robot config")
     source = str(path)
     if not isinstance(cfg, dict) or not isinstance(cfg.get("robot"), dict):
         raise ConfigError(f"{source}: missing the 'robot' section")

@@ -5,13 +5,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from . import lm_attempt as lm
 from . import path_refinement as pr
 from . import refinement as rf
 from .exceptions import ConfigError
 from .paths import config_path, resolve
+from .yaml_files import read_yaml
 
 DEFAULT_SOLVER_CONFIG = "solver.yaml"
 #: When the network's seed is tried: before the seed table, or only for goals it left unsolved.
@@ -99,12 +99,7 @@ class SolverConfig:
     def load(cls, path: str | Path | None = None, **overrides) -> "SolverConfig":
         """Read the ``solver`` section of ``path`` (default config/solver.yaml), then overrides."""
         path = config_path(DEFAULT_SOLVER_CONFIG) if path is None else resolve(path)
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read solver config {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"solver config {path} is not valid YAML: {exc}") from exc
+        data = read_yaml(path, "solver config")
         section = (data or {}).get("solver") if isinstance(data, dict) else None
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: missing the 'solver' section")

@@ -15,6 +15,7 @@ import yaml
 
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import resolve
+from dtd_ik.yaml_files import read_yaml
 
 from .network import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from .weighting import STRATEGIES
@@ -175,12 +176,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
         p = Path(path)
         if not p.is_file() and not p.is_absolute() and resolve(p).is_file():
             p = resolve(p)  # config/train_stage1.yaml from the package share folder
-        try:
-            tree = yaml.safe_load(p.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config: {path} is not valid YAML: {exc}") from exc
+        tree = read_yaml(p, "training config") or {}
     cfg = _build(TrainConfig, _merge(tree, parse_overrides(overrides)), "")
     validate(cfg)
     return cfg

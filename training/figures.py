@@ -25,16 +25,9 @@ def plot_losses(logs: Mapping[str, list[dict]], path: Path) -> Path:
         axes[1].plot(epochs, [r["val"]["ori_err_rad"] for r in records], label=label)
     for ax, title, unit in zip(axes, ("(a) position loss", "(b) orientation loss"),
                                ("val. position MSE [m^2]", "val. orientation error [rad]")):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
         ax.set_ylabel(unit)
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        _log_panel(ax, title)
+    return _save(fig, path)
 
 
 def plot_weights(logs: Mapping[str, list[dict]], path: Path) -> Path:
@@ -49,11 +42,20 @@ def plot_weights(logs: Mapping[str, list[dict]], path: Path) -> Path:
         for task in TASKS:
             share = [r[key][task] / sum(r[key].values()) for r in records]
             ax.plot(epochs, share, label=task)
-        ax.set_title(f"{LABELS.get(name, name)} ({'w_t' if key == 'w' else 'weight share'})")
-        ax.set_xlabel("epoch")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        _log_panel(ax, f"{LABELS.get(name, name)} ({'w_t' if key == 'w' else 'weight share'})")
+    return _save(fig, path)
+
+
+def _log_panel(ax, title: str) -> None:
+    """Title, epoch axis, log scale, grid and legend of one panel."""
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+
+
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
