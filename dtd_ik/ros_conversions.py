@@ -16,20 +16,7 @@ from moveit_msgs.msg import MoveItErrorCodes, RobotState
 from sensor_msgs.msg import JointState
 
 from .exceptions import InvalidInputError
-
-# A quaternion whose norm is below this is no rotation at all: refused instead of normalised.
-MIN_QUATERNION_NORM = 1e-6
-
-
-def quaternion_to_matrix(q_xyzw: np.ndarray) -> np.ndarray:
-    """(4,) unit quaternion x-y-z-w -> (3, 3) rotation."""
-    x, y, z, w = q_xyzw
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
+from .quaternions import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
 
 def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     """(3, 3) rotation -> (4,) unit quaternion x-y-z-w with w >= 0 (Shepperd's method)."""
@@ -61,14 +48,12 @@ def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarr
     quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
     if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat))):
         raise InvalidInputError(f"{what} contains NaN or inf")
-    # scale by the largest component first: squaring components above ~1e154 overflows to inf
-    scale = float(np.abs(quat).max())
-    norm = scale * float(np.sqrt(((quat / scale) ** 2).sum())) if scale > 0 else 0.0
+    norm, unit = quaternion_norms(quat)
     if norm < MIN_QUATERNION_NORM:
         raise InvalidInputError(
             f"{what} has a zero orientation quaternion (norm {norm:.1e}); "
             "send a unit quaternion, e.g. w=1 for no rotation")
-    return position, (quat / scale) / (norm / scale)
+    return position, unit
 
 
 def pose_to_matrix(pose: Pose, what: str = "pose") -> np.ndarray:

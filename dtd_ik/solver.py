@@ -23,12 +23,11 @@ from . import refinement as rf
 from .compiled_kinematics import CompiledRobot, batch_forward
 from .exceptions import InvalidInputError
 from .model_loading import IKNetwork, load_ik_network
+from .quaternions import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
 from .rotations import matrix_to_quaternion
 from .seed_table import SeedTable
 from .solver_config import SolverConfig
 
-#: Quaternions with a norm below this are refused; others are normalised.
-MIN_QUATERNION_NORM = 1e-6
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
 
@@ -80,16 +79,6 @@ def _batch(x: Any, name: str, width: int) -> tuple[np.ndarray, bool, torch.devic
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{name} contain NaN or inf")
     return np.ascontiguousarray(arr), single, device
-
-
-def quaternion_to_matrix_np(q: np.ndarray) -> np.ndarray:
-    """(N, 4) unit quaternions x-y-z-w -> (N, 3, 3) rotation matrices."""
-    x, y, z, w = q.T
-    return np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], axis=-1).reshape(-1, 3, 3)
 
 
 class IKSolver:
@@ -188,14 +177,11 @@ class IKSolver:
         if p.shape[0] != quat.shape[0] or single_p != single_q:
             raise InvalidInputError(f"positions and quaternions disagree on the number of goals: "
                                     f"{p.shape[0]} vs {quat.shape[0]}")
-        scale = np.abs(quat).max(axis=1, keepdims=True)  # no overflow for huge quaternions
-        unit = quat / np.where(scale > 0, scale, 1.0)
-        norm = scale[:, 0] * np.sqrt((unit * unit).sum(axis=1))
+        norm, quat = quaternion_norms(quat)
         small = norm < MIN_QUATERNION_NORM
         if small.any():
             bad = int(np.argmax(small))
             raise InvalidInputError(f"quaternion {bad} has norm {norm[bad]:.3g}: not a rotation")
-        quat = unit / np.sqrt((unit * unit).sum(axis=1, keepdims=True))
         s = None
         if seeds is not None:
             s, single_s, _ = _batch(seeds, "seeds", self.robot.dof)
@@ -214,7 +200,7 @@ class IKSolver:
                 raise InvalidInputError(f"tip {tip!r} is not rigidly attached to the network's "
                                         f"tip {net.tip_frame!r}")
             X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
-            R = quaternion_to_matrix_np(quat)
+            R = quaternion_to_matrix(quat)
             p = p + R @ X[:3, 3]
             quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
