@@ -22,7 +22,7 @@ def safe_norm(v: Tensor, dim: int = -1) -> Tensor:
 
 def quaternion_to_matrix(q: Tensor) -> Tensor:
     """(..., 4) quaternion x-y-z-w (normalised here) -> (..., 3, 3) rotation matrix."""
-    q = q / q.norm(dim=-1, keepdim=True)
+    q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
     x, y, z, w = q.unbind(-1)
     xx, yy, zz = x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z

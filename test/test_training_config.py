@@ -52,6 +52,9 @@ def test_overrides_reach_every_level():
     ("init_from=/nonexistent/checkpoint.pt", "init_from"),
     ("optim.learning_rate=1", "optim.learning_rate"),
     ("modle.hidden=3", "modle"),
+    ("model.input_features=euler", "model.input_features"),
+    ("optim.schedule=step", "optim.schedule"),
+    ("optim.final_lr_factor=1.5", "optim.final_lr_factor"),
 ])
 def test_bad_values_fail_naming_the_key(override, key):
     overrides = [override] if key is not None else ["data.source=dataset", override]

@@ -55,8 +55,12 @@ def _params(net):
                       if p.is_floating_point()])
 
 
-def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
-    full = Trainer(tiny(tmp_path, "full", "epochs=3"))
+@pytest.mark.parametrize("extra", [
+    (),
+    ("optim.schedule=cosine", "optim.final_lr_factor=0.1", "model.input_features=rotation_matrix"),
+], ids=["constant", "cosine"])
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, extra):
+    full = Trainer(tiny(tmp_path, "full", "epochs=3", *extra))
     full.run()
 
     # interrupted by SIGINT in the middle of epoch 2 (step 3 of 8)
@@ -64,14 +68,14 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
         if (epoch, step) == (1, 3):
             os.kill(os.getpid(), signal.SIGINT)
 
-    cut = Trainer(tiny(tmp_path, "cut", "epochs=3"), on_step=interrupt)
+    cut = Trainer(tiny(tmp_path, "cut", "epochs=3", *extra), on_step=interrupt)
     result = cut.run()
     assert result.interrupted and result.epochs_done == 1
     ckpt = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")
     assert (ckpt["epoch"], ckpt["step"]) == (1, 4)
     assert not list((tmp_path / "cut").glob("*.tmp"))  # atomic writes leave no temporary file
 
-    resumed = Trainer(tiny(tmp_path, "cut", "epochs=3"))
+    resumed = Trainer(tiny(tmp_path, "cut", "epochs=3", *extra))
     resumed.run(tmp_path / "cut" / "checkpoint.pt")
     assert torch.equal(_params(full.net), _params(resumed.net))
     assert torch.equal(full.strategy.log_sigma, resumed.strategy.log_sigma)
@@ -79,6 +83,45 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
     assert [r["epoch"] for r in b] == [1, 2, 3]
     assert [r["train"] for r in a] == [r["train"] for r in b]
     assert [r["val"] for r in a] == [r["val"] for r in b]
+    assert [r["lr"] for r in a] == [r["lr"] for r in b]
+
+
+def test_cosine_schedule_decays_every_group_from_its_start_to_the_final_factor(tmp_path):
+    seen = []
+    trainer = Trainer(tiny(tmp_path, "cos", "epochs=2", "optim.schedule=cosine",
+                           "optim.final_lr_factor=0.1", "export=false"),
+                      on_step=lambda e, s: seen.append(
+                          {g["name"]: g["lr"] for g in trainer.optimizer.param_groups}))
+    trainer.run()
+    steps = 2 * (2048 // 256)
+    assert len(seen) == steps
+    assert seen[0]["net"] == pytest.approx(0.003) and seen[0]["log_sigma"] == pytest.approx(3e-4)
+    assert seen[-1]["net"] == pytest.approx(3e-4) and seen[-1]["log_sigma"] == pytest.approx(3e-5)
+    # half a cosine: halfway through, the lr is the mean of start and end
+    mid = 0.5 * (0.003 + 3e-4)
+    assert min(abs(s["net"] - mid) for s in seen) < 0.25 * (0.003 - 3e-4) / (steps - 1) * 4
+    assert all(a["net"] > b["net"] for a, b in zip(seen, seen[1:]))
+
+
+def test_rotation_matrix_input_is_the_same_for_q_and_minus_q_and_continuous_at_w_zero(tmp_path):
+    trainer = Trainer(tiny(tmp_path, "rot", "epochs=1", "model.input_features=rotation_matrix"))
+    result = trainer.run()
+    net = load_ik_network(result.model_path)
+    assert net.module.input_features == "rotation_matrix"
+    g = torch.Generator().manual_seed(5)
+    p = 0.3 * torch.randn(200, 3, generator=g) + torch.tensor([0.4, 0.0, 0.4])
+    axis = torch.nn.functional.normalize(torch.randn(200, 3, generator=g), dim=1)
+    # rotations by pi -/+ 2e-4 rad about the same axis: w = cos(angle / 2) changes sign
+    for sign in (1.0, -1.0):
+        half = 0.5 * (math.pi - sign * 2e-4)
+        q = torch.cat([axis * math.sin(half), torch.full((200, 1), math.cos(half))], dim=1)
+        if sign > 0:
+            q_plus, out_plus = q, net(torch.cat([p, q], dim=1))
+        else:
+            out_minus = net(torch.cat([p, q], dim=1))
+    assert torch.allclose(net(torch.cat([p, -q_plus], dim=1)), out_plus, atol=1e-6)
+    # 4e-4 rad apart: the joint answers differ by no more than a smooth function allows
+    assert float((out_plus - out_minus).abs().max()) < 1e-2
 
 
 def test_export_loads_through_the_runtime_loader_and_matches_eager(tmp_path, kin):

@@ -47,7 +47,7 @@ def build_source(cfg: TrainConfig, robot: RobotParts):
 
 def network_spec(cfg: TrainConfig) -> NetworkSpec:
     m = cfg.model
-    return NetworkSpec(m.hidden, m.blocks, m.activation, m.hidden_activation)
+    return NetworkSpec(m.hidden, m.blocks, m.activation, m.hidden_activation, m.input_features)
 
 
 def build_network(cfg: TrainConfig, robot: RobotParts, reference: Samples) -> IKNet:

@@ -17,7 +17,8 @@ from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import resolve
 from dtd_ik.yaml_files import read_yaml
 
-from .network import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
+from .schedule import LR_SCHEDULES
 from .weighting import STRATEGIES
 
 
@@ -39,6 +40,7 @@ class ModelConfig:
     activation: str = "sigmoid"  # bounded output: sigmoid | tanh
     hidden_activation: str = "silu"
     tip_frame: str = "panda_hand"  # the frame whose pose the network takes
+    input_features: str = "quaternion"  # quaternion (the paper's) | rotation_matrix
 
 
 @dataclass
@@ -71,6 +73,8 @@ class OptimConfig:
     weight_decay: float = 0.01  # AdamW, network weights only
     batch_size: int = 1024  # global batch (split over data-parallel processes)
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    schedule: str = "constant"  # constant | cosine (every group's lr decays over the stage)
+    final_lr_factor: float = 0.0  # cosine: the lr at the stage's last step, times its start
 
 
 @dataclass
@@ -216,6 +220,9 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
     if m.hidden_activation not in HIDDEN_ACTIVATIONS:
         raise ConfigError(f"model.hidden_activation: {m.hidden_activation!r} is not one of "
                           f"{sorted(HIDDEN_ACTIVATIONS)}")
+    if m.input_features not in INPUT_FEATURES:
+        raise ConfigError(f"model.input_features: {m.input_features!r} is not one of "
+                          f"{sorted(INPUT_FEATURES)}")
     d = cfg.data
     if d.source not in ("sampler", "dataset"):
         raise ConfigError(f"data.source: {d.source!r} is not 'sampler' or 'dataset'")
@@ -228,6 +235,10 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
     _positive(o.batch_size, "optim.batch_size")
     _positive(o.weight_decay, "optim.weight_decay", strict=False)
     _positive(o.grad_clip, "optim.grad_clip", strict=False)
+    if o.schedule not in LR_SCHEDULES:
+        raise ConfigError(f"optim.schedule: {o.schedule!r} is not one of {LR_SCHEDULES}")
+    if not 0.0 <= o.final_lr_factor <= 1.0:
+        raise ConfigError(f"optim.final_lr_factor: must be in [0, 1], got {o.final_lr_factor!r}")
     if o.batch_size > d.train_per_epoch:
         raise ConfigError(f"optim.batch_size: {o.batch_size} exceeds data.train_per_epoch "
                           f"{d.train_per_epoch}")

@@ -12,11 +12,15 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
-from dtd_ik.rotations import canonical_hemisphere
+from dtd_ik.rotations import canonical_hemisphere, quaternion_to_matrix
 
 #: Model file format written by this network (docs/model_format.md).
 FORMAT_VERSION = 1
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
+#: What the first layer sees of the goal orientation. "quaternion": the standardised unit
+#: quaternion in the w >= 0 hemisphere (the paper's input; it jumps where w changes sign).
+#: "rotation_matrix": the 9 entries of R (already in [-1, 1]), continuous in the pose.
+INPUT_FEATURES = {"quaternion": 7, "rotation_matrix": 12}
 HIDDEN_ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
@@ -28,6 +32,7 @@ class NetworkSpec:
     blocks: int = 5
     activation: str = "sigmoid"  # bounded output activation: sigmoid | tanh
     hidden_activation: str = "silu"
+    input_features: str = "quaternion"  # quaternion | rotation_matrix (see IKNet)
 
 
 class ResidualBlock(nn.Module):
@@ -54,6 +59,7 @@ class IKNet(nn.Module):
     base_frame: str
     tip_frame: str
     output_activation: str
+    input_features: str
 
     def __init__(self, spec: NetworkSpec, q_min: Tensor, q_max: Tensor, input_mean: Tensor,
                  input_std: Tensor, joint_names: List[str], base_frame: str, tip_frame: str):
@@ -68,23 +74,31 @@ class IKNet(nn.Module):
         self.joint_names = list(joint_names)
         self.base_frame = base_frame
         self.tip_frame = tip_frame
+        if spec.input_features not in INPUT_FEATURES:
+            raise ValueError(f"input_features must be one of {sorted(INPUT_FEATURES)}, "
+                             f"got {spec.input_features!r}")
         self.output_activation = spec.activation
+        self.input_features = spec.input_features
         f32 = dict(dtype=torch.float32)
         self.register_buffer("q_min", torch.as_tensor(q_min, **f32).clone())  # (7,) [rad]
         self.register_buffer("q_max", torch.as_tensor(q_max, **f32).clone())  # (7,) [rad]
         self.register_buffer("input_mean", torch.as_tensor(input_mean, **f32).clone())  # (7,)
         self.register_buffer("input_std", torch.as_tensor(input_std, **f32).clone())  # (7,)
-        self.stem = nn.Linear(7, spec.hidden)
+        self.stem = nn.Linear(INPUT_FEATURES[spec.input_features], spec.hidden)
         self.blocks = nn.Sequential(*[ResidualBlock(spec.hidden, spec.hidden_activation)
                                       for _ in range(spec.blocks)])
         self.head_act = HIDDEN_ACTIVATIONS[spec.hidden_activation]()
         self.head = nn.Linear(spec.hidden, len(self.joint_names))
 
     def normalise_input(self, x: Tensor) -> Tensor:
-        """(N, 7) raw poses -> (N, 7) standardised [p, unit quaternion with w >= 0]."""
+        """(N, 7) raw poses -> (N, F) features: standardised [p, unit quaternion with w >= 0]
+        (F = 7), or standardised p and the row-major rotation matrix (F = 12)."""
         quat = x[:, 3:7]
         norm = torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12)
         quat = canonical_hemisphere(quat / norm)
+        if self.input_features == "rotation_matrix":
+            p = (x[:, 0:3] - self.input_mean[0:3]) / self.input_std[0:3]
+            return torch.cat([p, quaternion_to_matrix(quat).reshape(-1, 9)], dim=-1)
         return (torch.cat([x[:, 0:3], quat], dim=-1) - self.input_mean) / self.input_std
 
     def forward(self, x: Tensor) -> Tensor:
@@ -105,4 +119,4 @@ class IKNet(nn.Module):
         return self.stem.weight
 
 
-__all__ = ["FORMAT_VERSION", "IKNet", "NetworkSpec", "ResidualBlock"]
+__all__ = ["FORMAT_VERSION", "INPUT_FEATURES", "IKNet", "NetworkSpec", "ResidualBlock"]

@@ -23,11 +23,12 @@ from dtd_ik.exceptions import ConfigError
 from .builder import (build_network, build_optimizer, build_robot, build_source, build_strategy,
                       network_spec)
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
 from .export import export_model, model_card
 from .metrics import split_errors
 from .run_log import RunLog
+from .schedule import lr_factor
 from .weighting import TASKS
 
 CHECKPOINT = "checkpoint.pt"
@@ -101,6 +102,8 @@ class Trainer:
         self.strategy.to(self.device)
         self.strategy.bind(self.net)
         self.optimizer = build_optimizer(cfg, self.net, self.strategy)
+        for group in self.optimizer.param_groups:  # the schedule scales each group's start lr
+            group.setdefault("initial_lr", group["lr"])
         self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.step, self.global_step = 0, 0, 0
@@ -114,10 +117,13 @@ class Trainer:
         """Start this stage from a previous stage's network (and s_t when the strategy agrees)."""
         prev = load_checkpoint(path)
         prev_model = prev["config"]["model"]
-        for key in ("hidden", "blocks", "activation", "hidden_activation", "tip_frame"):
-            if prev_model[key] != getattr(self.cfg.model, key):
+        for key in ("hidden", "blocks", "activation", "hidden_activation", "tip_frame",
+                    "input_features"):
+            # checkpoints from before a key existed used its default
+            theirs = prev_model.get(key, getattr(ModelConfig(), key))
+            if theirs != getattr(self.cfg.model, key):
                 raise ConfigError(f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
-                                  f"the init_from checkpoint's {prev_model[key]!r}")
+                                  f"the init_from checkpoint's {theirs!r}")
         self.net.load_state_dict(prev["model"])
         if prev["config"]["weighting"]["strategy"] == self.cfg.weighting.strategy:
             self.strategy.load_state_dict(prev["strategy"])
@@ -156,6 +162,8 @@ class Trainer:
         self.net.load_state_dict(state["model"])
         self.strategy.load_state_dict(state["strategy"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # checkpoints from before the schedule
+            group.setdefault("initial_lr", group["lr"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step = state["global_step"]
         self.generator.set_state(state["generator"])
@@ -216,6 +224,7 @@ class Trainer:
             stats = dist.mean(tasks.losses)
             out = self.strategy(tasks.losses, stats)
             self.optimizer.zero_grad(set_to_none=True)
+            self._set_lr(steps)
             out.total.backward()
             dist.average_grads(self.strategy.parameters())
             if cfg.optim.grad_clip > 0:
@@ -238,6 +247,14 @@ class Trainer:
                 return False
         bar.close()
         return True
+
+    def _set_lr(self, steps_per_epoch: int) -> None:
+        """Every group's lr for the coming step, from the stage's schedule."""
+        o = self.cfg.optim
+        factor = lr_factor(o.schedule, self.epoch * steps_per_epoch + self.step,
+                           self.cfg.epochs * steps_per_epoch, o.final_lr_factor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
 
     def _end_epoch(self) -> dict[str, Any]:
         means = self.sums.means()
