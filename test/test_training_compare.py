@@ -26,3 +26,20 @@ def test_compare_writes_the_minimum_losses_of_each_run_and_the_figures(tmp_path)
     assert compare(str(ROOT / "config/train_tiny.yaml"), tmp_path, ["baseline", "hybrid"],
                    ["epochs=2", "export=false"]) == text
     assert (tmp_path / "hybrid" / "checkpoint.pt").stat().st_mtime_ns == mtime
+
+
+def test_several_seeds_give_mean_and_spread_of_each_seeds_minimum(tmp_path):
+    text = compare(str(ROOT / "config/train_tiny.yaml"), tmp_path, ["baseline", "hybrid"],
+                   ["epochs=1", "export=false"], seeds=[0, 1])
+    logs = {(s, n): read_log(tmp_path / f"seed{s}" / n) for s in (0, 1)
+            for n in ("baseline", "hybrid")}
+    assert logs[(0, "hybrid")][0]["val"] != logs[(1, "hybrid")][0]["val"]  # seeds differ
+    row = next(line for line in text.splitlines() if line.startswith("| DTD + Uncertainty"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    pos = [logs[(s, "hybrid")][0]["val"]["pos_mse_m2"] for s in (0, 1)]
+    mean, sd = (float(v) for v in cells[1].split("+/-"))
+    # brute force: the sample standard deviation of two numbers is |a - b| / sqrt(2)
+    assert mean == round((pos[0] + pos[1]) / 2, 6)
+    assert sd == round(abs(pos[0] - pos[1]) / 2 ** 0.5, 6)
+    assert text.count("Seed 0:") == 1 and text.count("Seed 1:") == 1
+    assert (tmp_path / "fig1_losses.png").is_file()

@@ -2,13 +2,16 @@
 data and budget, the minimum validation losses of each as a markdown table, and the curves.
 
     compare_strategies --config config/train_compare.yaml --out runs/compare [key=value ...]
+    compare_strategies ... --seeds 0,1,2     # every strategy per seed: out/seed<N>/<strategy>
 
 A strategy whose run folder already holds a finished run is not trained again, so an interrupted
-comparison continues where it stopped.
+comparison continues where it stopped. With several seeds the table gives each strategy's mean
+and sample standard deviation over the seeds, then one table per seed; Fig. 1 shows the first seed.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -35,13 +38,44 @@ def table(logs: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _minima(records: list[dict]) -> tuple[float, float, float]:
+    """A run's (min. val. position MSE [m^2], min. val. orientation error [rad], last epoch's
+    collision-free fraction)."""
+    return (min(r["val"]["pos_mse_m2"] for r in records),
+            min(r["val"]["ori_err_rad"] for r in records),
+            records[-1]["val"]["collision_free_fraction"])
+
+
+def seed_table(logs_by_seed: dict[int, dict[str, list[dict]]]) -> str:
+    """Markdown Table I over seeds: mean +/- sample standard deviation of each run's minima."""
+    seeds = list(logs_by_seed)
+    lines = [f"Mean +/- standard deviation over seeds {', '.join(map(str, seeds))}.", "",
+             "| Method | Min. pos. MSE (m^2) | (RMS mm) | Min. ori. error (rad) | (deg) "
+             "| Collision-free (last epoch) |", "|---|---|---|---|---|---|"]
+    for name in logs_by_seed[seeds[0]]:
+        pos, ori, free = zip(*(_minima(logs_by_seed[s][name]) for s in seeds))
+        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+        rms = [1000 * p ** 0.5 for p in pos]
+        deg = [o * 57.29578 for o in ori]
+        lines.append(f"| {LABELS.get(name, name)} | {statistics.mean(pos):.6f} +/- {sd(pos):.6f} "
+                     f"| {statistics.mean(rms):.1f} +/- {sd(rms):.1f} "
+                     f"| {statistics.mean(ori):.4f} +/- {sd(ori):.4f} "
+                     f"| {statistics.mean(deg):.2f} +/- {sd(deg):.2f} "
+                     f"| {statistics.mean(free):.3f} |")
+    text = "\n".join(lines) + "\n"
+    for s in seeds:
+        text += f"\nSeed {s}:\n\n" + table(logs_by_seed[s])
+    return text
+
+
 def _finished(run_dir: Path, epochs: int) -> bool:
     log = run_dir / "log.jsonl"
     return log.is_file() and len(read_log(log)) >= epochs and (run_dir / CHECKPOINT).is_file()
 
 
-def compare(config: str, out: Path, strategies: Sequence[str], overrides: Sequence[str]) -> str:
-    """Train each strategy (same config, seed and budget), write table1.md and the figures."""
+def _train_all(config: str, out: Path, strategies: Sequence[str],
+               overrides: Sequence[str]) -> dict[str, list[dict]]:
+    """Train (or find finished) each strategy's run under ``out``; their logs by strategy."""
     logs = {}
     for name in strategies:
         cfg = load_config(config, [*overrides, f"weighting.strategy={name}",
@@ -50,7 +84,24 @@ def compare(config: str, out: Path, strategies: Sequence[str], overrides: Sequen
             resume = out / name / CHECKPOINT
             Trainer(cfg).run(resume if resume.is_file() else None)
         logs[name] = read_log(out / name)[:cfg.epochs]
-    text = table(logs)
+    return logs
+
+
+def compare(config: str, out: Path, strategies: Sequence[str], overrides: Sequence[str],
+            seeds: Optional[Sequence[int]] = None) -> str:
+    """Train each strategy (same config, seed and budget), write table1.md and the figures.
+
+    ``seeds``: train every strategy once per seed (runs in ``out/seed<N>/<strategy>``) and
+    tabulate the spread; none: the config's own seed, runs in ``out/<strategy>``.
+    """
+    if seeds:
+        by_seed = {s: _train_all(config, out / f"seed{s}", strategies, [*overrides, f"seed={s}"])
+                   for s in seeds}
+        text, logs = seed_table(by_seed), by_seed[seeds[0]]
+    else:
+        logs = _train_all(config, out, strategies, overrides)
+        text = table(logs)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "table1.md").write_text(text)
     plot_losses(logs, out / "fig1_losses.png")
     plot_weights(logs, out / "fig1_weights.png")
@@ -63,8 +114,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
     p.add_argument("--strategies", default=",".join(STRATEGIES),
                    help="comma-separated (default: all)")
+    p.add_argument("--seeds", default="",
+                   help="comma-separated seeds, each a full comparison (default: the config's)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"compare_strategies: --seeds: expected integers, got {args.seeds!r}",
+              file=sys.stderr)
+        return 2
     names = [s for s in args.strategies.split(",") if s]
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
@@ -72,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        print(compare(args.config, args.out, names, args.overrides))
+        print(compare(args.config, args.out, names, args.overrides, seeds))
     except DtdIkError as exc:
         print(f"compare_strategies: {exc}", file=sys.stderr)
         return 2
