@@ -43,6 +43,7 @@ setup(
             "evaluate = dtd_ik.training.evaluate:main",
             "compare_strategies = dtd_ik.training.compare:main",
             "generate_dataset = dtd_ik.training.dataset_cli:main",
+            "ship_model = dtd_ik.training.ship:main",
         ],
     },
 )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -46,6 +46,42 @@ def plot_weights(logs: Mapping[str, list[dict]], path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_run(records: Sequence[dict], losses_path: Path, weights_path: Path) -> tuple[Path, Path]:
+    """One run over all its stages (epochs numbered on): validation errors (position [mm],
+    orientation [deg], collision-free fraction) and weight dynamics (effective weights, DTD w_t,
+    sigma_t), with a dashed line where a stage starts."""
+    x = list(range(1, len(records) + 1))
+    starts = [i + 1 for i in range(1, len(records))
+              if records[i]["stage"] != records[i - 1]["stage"]]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, key, unit in zip(axes, ("pos_err_mm", "ori_err_deg"),
+                             ("val. position error, mean [mm]", "val. orientation error, mean [deg]")):
+        ax.plot(x, [r["val"][key] for r in records], label="mean")
+        ax.plot(x, [r["val"][key + "_median"] for r in records], label="median")
+        ax.set_ylabel(unit)
+    axes[2].plot(x, [1.0 - r["val"]["collision_free_fraction"] for r in records],
+                 label="colliding answers")
+    axes[2].set_ylabel("fraction of val. answers in collision")
+    for ax, title in zip(axes, ("position", "orientation", "self-collision")):
+        _stage_lines(ax, starts)
+        _log_panel(ax, title)
+    losses = _save(fig, losses_path)
+    keys = [k for k in ("weights", "w", "sigma") if k in records[0]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    titles = {"weights": "effective weight of L_t", "w": "DTD w_t", "sigma": "sigma_t"}
+    for ax, key in zip(axes[0], keys):
+        for task in TASKS:
+            ax.plot(x, [max(r[key][task], 1e-30) for r in records], label=task)
+        _stage_lines(ax, starts)
+        _log_panel(ax, titles[key])
+    return losses, _save(fig, weights_path)
+
+
+def _stage_lines(ax, starts: Sequence[int]) -> None:
+    for s in starts:
+        ax.axvline(s, color="grey", linestyle="--", linewidth=1)
+
+
 def _log_panel(ax, title: str) -> None:
     """Title, epoch axis, log scale, grid and legend of one panel."""
     ax.set_title(title)
@@ -62,4 +98,4 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-__all__ = ["LABELS", "plot_losses", "plot_weights"]
+__all__ = ["LABELS", "plot_losses", "plot_run", "plot_weights"]
