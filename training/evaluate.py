@@ -162,11 +162,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--single-queries", type=int, default=200)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (0: torch's default; the solver runs the network on 1)")
     p.add_argument("--out", type=Path, help="write the report as JSON here (and .md beside it)")
     args = p.parse_args(argv)
     if args.goals < 1 or args.repeats < 1:
         print("evaluate: --goals and --repeats must be >= 1", file=sys.stderr)
         return 2
+    if args.threads < 0:
+        print("evaluate: --threads must be >= 0", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         report = evaluate(args.model, args.goals, args.repeats, args.seed, args.device,
                           args.single_queries)
