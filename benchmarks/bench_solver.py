@@ -158,7 +158,9 @@ def fmt_err(values: np.ndarray, claimed: np.ndarray, pct: float) -> str:
     return f"{np.percentile(v, pct):.1e}" if len(v) else "-"
 
 
-def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dict[str, str]):
+def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]],
+          targets: dict[str, str]) -> str:
+    """Print the set's table; return the same table as markdown."""
     rows = [
         ("success: criteria incl. 5 mm capsule margin [%]",
          lambda a, j: f"{100 * j.success.mean():.2f}", "success"),
@@ -193,9 +195,15 @@ def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dic
     width = max(14, *(len(n) + 2 for n in names))
     print(f"\n== {goals.name}: {len(goals.p)} goals")
     print(f"{'metric':46s}" + "".join(f"{n:>{width}s}" for n in names) + f"{'target':>12s}")
+    md = [f"**{goals.name}: {len(goals.p)} goals**", "",
+          "| metric | " + " | ".join(names) + " | target |",
+          "|---|" + "---|" * (len(names) + 1)]
     for label, fn, key in rows:
-        cells = "".join(f"{fn(*columns[n]):>{width}s}" for n in names)
-        print(f"{label:46s}{cells}{targets.get(key, '') if key else '':>12s}")
+        values = [fn(*columns[n]) for n in names]
+        target = targets.get(key, '') if key else ''
+        print(f"{label:46s}" + "".join(f"{v:>{width}s}" for v in values) + f"{target:>12s}")
+        md.append(f"| {label} | " + " | ".join(values) + f" | {target} |")
+    return "\n".join(md) + "\n"
 
 
 def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, steps: int = 50):
@@ -276,6 +284,7 @@ def main() -> None:
     parser.add_argument("--model", type=str, default=None, help="TorchScript IK network")
     parser.add_argument("--paths", type=int, default=20, help="Cartesian paths for the path mode")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--markdown", type=Path, help="also write the goal-set tables here")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     kin = Kinematics()
@@ -309,6 +318,7 @@ def main() -> None:
           f"mesh check by pybullet")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"(the machine may be shared: wall-clock figures depend on it, CPU times less)")
+    tables = []
     for i, goals in enumerate(sets):
         singles = args.singles if i == 0 else 0
         columns = {}
@@ -321,7 +331,11 @@ def main() -> None:
             columns["net only"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         a = run_tracik(tracik, kin, goals, singles)
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
-        table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+        tables.append(table(goals, columns,
+                            targets if i == 0 else {"mesh": "0"} if i == 1 else {}))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(tables))
     seed_section(sets[0], kin, rng, args.model)
     unreachable_section(solvers["dtd_ik"], tracik, kin, rng)
     path_section(solvers["dtd_ik"], kin, capsules, tracik, rng, args.paths)
