@@ -218,6 +218,10 @@ class IKServer(Node):
         try:
             self._check_parameters(changes)
             cfg = self._config_from_parameters(changes)
+            # the solver refines to the same criteria the node accepts answers with
+            self.solver.set_targets(position_tolerance=cfg.position_tolerance,
+                                    orientation_tolerance=cfg.orientation_tolerance,
+                                    min_collision_margin=cfg.collision_margin)
         except (DtdIkError, InvalidInputError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.cfg = cfg

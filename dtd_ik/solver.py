@@ -89,13 +89,7 @@ class IKSolver:
         self.network = network
         self.config = config if config is not None else SolverConfig.load()
         self.robot = robot if robot is not None else CompiledRobot.from_model()
-        self._params = self.config.kernel_params()
-        self._params_network_only = self._params.copy()
-        self._params_network_only[lm.MAX_ATTEMPTS] = 1
-        self._params_network_only[lm.MAX_ITERATIONS] = 0
-        self._path_params = self.config.path_params()
-        self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
-                                 for has_caller in (False, True)}
+        self._derive_kernel_params()
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -107,6 +101,39 @@ class IKSolver:
         self._reach = {name: float(np.linalg.norm(r.M0[1:index, :3, 3], axis=1).sum()
                                    + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
                        for name, (index, offset) in self._tips.items()}
+
+    def _derive_kernel_params(self) -> None:
+        """(Re)build the kernels' parameter vectors from :attr:`config`."""
+        params = self.config.kernel_params()
+        network_only = params.copy()
+        network_only[lm.MAX_ATTEMPTS] = 1
+        network_only[lm.MAX_ITERATIONS] = 0
+        self._params, self._params_network_only = params, network_only
+        self._path_params = self.config.path_params()
+        self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
+                                 for has_caller in (False, True)}
+
+    def set_targets(self, *, position_tolerance: float | None = None,
+                    orientation_tolerance: float | None = None,
+                    min_collision_margin: float | None = None) -> None:
+        """Change the success criteria that later ``solve`` calls refine to.
+
+        Args:
+            position_tolerance: largest accepted position error [m].
+            orientation_tolerance: largest accepted orientation error [rad].
+            min_collision_margin: smallest accepted capsule distance [m]; answers are pushed to
+                it plus ``push_headroom``.
+
+        None keeps a value. Raises ConfigError for an invalid value (nothing is changed then).
+        A ``solve`` already running keeps the criteria it started with.
+        """
+        changes = {name: value for name, value in (
+            ("position_tolerance", position_tolerance),
+            ("orientation_tolerance", orientation_tolerance),
+            ("min_collision_margin", min_collision_margin)) if value is not None}
+        if changes:
+            self.config = self.config.with_options(**changes)
+            self._derive_kernel_params()
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu", *,

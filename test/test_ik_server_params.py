@@ -1,0 +1,207 @@
+"""Runtime parameter changes over DDS: each takes effect in the next answer, or is refused with a
+reason (issue 7, Server, last bullet).
+
+The node is the ik_server subprocess of test_ik_server.py (its ``server`` and ``client`` fixtures,
+a fresh node for this module); parameters are set through the node's
+``~/set_parameters`` service, as ``ros2 param set`` does. The tolerances and the collision margin
+must reach the solver's refinement targets, not only the node's acceptance test: a tightened
+tolerance is met (the solver refines further) and a raised margin is reached (the solver pushes
+answers further from self-collision), where before only the acceptance changed.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from builtin_interfaces.msg import Duration
+from moveit_msgs.msg import MoveItErrorCodes as Codes
+from rcl_interfaces.srv import GetParameters
+from sensor_msgs.msg import JointState
+
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.ik_client import make_request, reachable_goals
+from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
+    ARM,
+    NS,
+    WAIT,
+    client,
+    compiled_solver,
+    fk_matrix,
+    goal_error,
+    server,
+    set_params,
+)
+from dtd_ik.ros_conversions import quaternion_to_matrix
+
+DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
+            "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values
+# A configuration at the Panda's longest reach found by sampling (0.858 m from the shoulder):
+# its hand pose moved 30 mm further out is out of reach by at least ~2 cm.
+STRETCHED = [2.29379466, 0.00283188, 0.41824005, -0.46102424, 0.03936235, 2.68134082,
+             -1.46365513]
+SHOULDER = np.array([0.0, 0.0, 0.333])
+
+
+def get_params(client, *names):
+    getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
+    assert getter.wait_for_service(timeout_sec=WAIT)
+    values = client.call(getter, GetParameters.Request(names=list(names))).values
+    client.node.destroy_client(getter)
+    return [v.double_value for v in values]
+
+
+@pytest.fixture
+def restore(client):
+    """Put the changed parameters back after the test (one node for the module)."""
+    yield
+    results = set_params(client, **DEFAULTS)
+    assert all(r.successful for r in results), [r.reason for r in results]
+
+
+def margin_mm(message: str) -> float:
+    return float(re.search(r"collision margin (-?[\d.]+) mm", message).group(1))
+
+
+def small_errors(kin, q, position, quaternion) -> tuple[float, float]:
+    """Position [m] and orientation [rad] error, the angle from the sine (exact near zero,
+    where acos of the trace loses ~1e-8 rad)."""
+    T = fk_matrix(kin, q)
+    dR = quaternion_to_matrix(np.asarray(quaternion)).T @ T[:3, :3]
+    axis = np.array([dR[2, 1] - dR[1, 2], dR[0, 2] - dR[2, 0], dR[1, 0] - dR[0, 1]]) / 2
+    return float(np.linalg.norm(T[:3, 3] - position)), float(np.arcsin(np.linalg.norm(axis)))
+
+
+def solve(client, position, quaternion, seed=None, timeout=1.0, avoid_collisions=True):
+    req = make_request(position, quaternion, avoid_collisions=avoid_collisions)
+    req.ik_request.timeout = Duration(sec=int(timeout), nanosec=int(timeout % 1 * 1e9))
+    if seed is not None:
+        req.ik_request.robot_state.joint_state = JointState(name=ARM, position=list(seed))
+    return client.call(client.ik, req)
+
+
+def test_solver_targets_follow_set_targets_and_refuse_bad_values():
+    """No ROS: IKSolver.set_targets changes what solve() refines to, and nothing on error."""
+    from dtd_ik import lm_attempt as lm
+    from dtd_ik.solver import IKSolver
+
+    solver = IKSolver.load(None)
+    solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)
+    assert solver.config.position_tolerance == 1e-9
+    assert solver.config.orientation_tolerance == 1e-3  # None keeps a value
+    assert solver._params[lm.TOL_POSITION] == 1e-9
+    assert solver._params[lm.CONVERGE_POSITION] == 1e-9  # converges at least that far
+    assert solver._params[lm.MIN_MARGIN] == 0.012
+    assert solver._params[lm.PUSH_MARGIN] == pytest.approx(0.012 + solver.config.push_headroom)
+    with pytest.raises(ConfigError, match="orientation_tolerance"):
+        solver.set_targets(orientation_tolerance=-1.0, position_tolerance=1e-3)
+    assert solver.config.position_tolerance == 1e-9 and solver._params[lm.TOL_POSITION] == 1e-9
+
+
+def test_tighter_tolerances_are_met_by_the_next_answers(client, kin, restore):
+    """1e-10 m / 1e-10 rad: the solver must refine below its start-up convergence (1e-7);
+    with the start-up targets most answers stopped between 1e-10 and 1e-8 and were refused."""
+    goals = reachable_goals(8, seed=21)
+    results = set_params(client, position_tolerance=1e-10, orientation_tolerance=1e-10)
+    assert all(r.successful for r in results), [r.reason for r in results]
+    assert get_params(client, "position_tolerance", "orientation_tolerance") == [1e-10, 1e-10]
+    for _, p, quat in goals:
+        res = solve(client, p, quat)
+        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+        dp, dr = small_errors(kin, res.solution.joint_state.position[:7], p, quat)
+        assert dp <= 1e-9 and dr <= 1e-9  # our FK in float64 agrees with the node's judgement
+
+
+def test_looser_tolerances_accept_a_goal_out_of_reach(client, kin, restore):
+    pose = kin.forward(torch.tensor([STRETCHED], dtype=torch.float64), "panda_hand")
+    p, quat = pose.position[0].numpy(), pose.quaternion[0].numpy()
+    goal = p + 0.03 * (p - SHOULDER) / np.linalg.norm(p - SHOULDER)
+    res = solve(client, goal, quat, timeout=0.2)
+    assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
+    assert "position error above 0.1 mm" in res.error_code.message
+    results = set_params(client, position_tolerance=0.1, orientation_tolerance=1.0)
+    assert all(r.successful for r in results)
+    res = solve(client, goal, quat, timeout=0.2)
+    assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+    dp, _ = goal_error(kin, res.solution.joint_state.position[:7], goal, quat)
+    assert 0.005 < dp <= 0.1  # accepted although centimetres off: the new tolerance
+
+
+def test_raised_collision_margin_is_reached_by_the_solver(client, kin, capsules, restore):
+    """Goals seeded at configurations 8-12 mm from self-collision: with 5 mm the seed itself is
+    the answer; with 15 mm the solver must push the arm out (before the fix it still stopped at
+    6 mm and the node refused every one of them)."""
+    rng = np.random.default_rng(4)
+    q = rng.uniform(kin.model.lower, kin.model.upper, size=(3000, 7))
+    d = capsules.distance(torch.tensor(q)).distance.numpy()
+    seeds = q[(d > 0.008) & (d < 0.012)][:8]
+    pose = kin.forward(torch.tensor(seeds), "panda_hand")
+    goals = list(zip(seeds, pose.position.numpy(), pose.quaternion.numpy()))
+    before = [solve(client, p, quat, seed=s) for s, p, quat in goals]
+    assert all(r.error_code.val == Codes.SUCCESS for r in before)
+    assert min(margin_mm(r.error_code.message) for r in before) < 12.0
+    results = set_params(client, collision_margin=0.015)
+    assert all(r.successful for r in results)
+    after = [solve(client, p, quat, seed=s) for s, p, quat in goals]
+    solved = [r for r in after if r.error_code.val == Codes.SUCCESS]
+    assert len(solved) >= len(goals) // 2, [r.error_code.message for r in after]
+    for r in solved:
+        assert margin_mm(r.error_code.message) >= 15.0
+        q_answer = torch.tensor([r.solution.joint_state.position[:7]], dtype=torch.float64)
+        assert capsules.distance(q_answer).distance.item() >= 0.015 - 1e-9
+    for r in after:  # a refusal says why
+        if r.error_code.val != Codes.SUCCESS:
+            assert r.error_code.val == Codes.NO_IK_SOLUTION
+            assert "margin below 15 mm" in r.error_code.message
+    # without avoid_collisions the margin is reported, not required
+    s, p, quat = goals[0]
+    res = solve(client, p, quat, seed=s, avoid_collisions=False)
+    assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+
+
+def test_margin_beyond_reach_of_the_capsule_model_refuses_with_the_reason(client, restore):
+    (_, p, quat), = reachable_goals(1, seed=5)
+    results = set_params(client, collision_margin=0.05)
+    assert all(r.successful for r in results)
+    res = solve(client, p, quat, timeout=0.2)
+    assert res.error_code.val == Codes.NO_IK_SOLUTION
+    assert "self-collision margin below 50 mm" in res.error_code.message
+
+
+def test_timeouts_take_effect(client, restore):
+    """The budget a request gets is named in a refusal: default_timeout for a zero timeout,
+    max_timeout as the cap."""
+    far = [2.5, 0.0, 0.4]  # out of reach: always refused, with the budget in the message
+    results = set_params(client, default_timeout=0.123)
+    assert all(r.successful for r in results)
+    res = client.call(client.ik, make_request(far, [1, 0, 0, 0]))
+    assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.123 s" in \
+        res.error_code.message
+    results = set_params(client, max_timeout=0.25)
+    assert all(r.successful for r in results)
+    res = solve(client, far, [1, 0, 0, 0], timeout=3.0)
+    assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.250 s" in \
+        res.error_code.message
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("position_tolerance", 0.0, "must be > 0"),
+    ("position_tolerance", -1e-3, "must be > 0"),
+    ("orientation_tolerance", float("nan"), "must be > 0"),
+    ("collision_margin", -0.001, "must be >= 0"),
+    ("default_timeout", 0.0, "must be > 0"),
+    ("max_timeout", -5.0, "must be > 0"),
+    ("position_tolerance", "loose", "type"),
+])
+def test_out_of_range_values_are_refused_with_a_reason_and_change_nothing(client, kin, name,
+                                                                          value, words):
+    (result,) = set_params(client, **{name: value})
+    assert not result.successful
+    assert words in result.reason and (name in result.reason or words == "type"), result.reason
+    assert get_params(client, name) == [DEFAULTS[name]]
+    (_, p, quat), = reachable_goals(1, seed=6)
+    res = solve(client, p, quat)  # still served under the old rules
+    assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+    dp, dr = goal_error(kin, res.solution.joint_state.position[:7], p, quat)
+    assert dp <= 1e-4 and dr <= 1e-3
