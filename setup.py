@@ -44,6 +44,7 @@ setup(
             "compare_strategies = dtd_ik.training.compare:main",
             "generate_dataset = dtd_ik.training.dataset_cli:main",
             "ship_model = dtd_ik.training.ship:main",
+            "results_report = dtd_ik.training.results:main",
         ],
     },
 )

@@ -64,7 +64,7 @@ def plot_run(records: Sequence[dict], losses_path: Path, weights_path: Path) -> 
     axes[2].set_ylabel("fraction of val. answers in collision")
     for ax, title in zip(axes, ("position", "orientation", "self-collision")):
         _stage_lines(ax, starts)
-        _log_panel(ax, title)
+        _log_panel(ax, title, log=title != "self-collision")  # a fraction that may be 0
     losses = _save(fig, losses_path)
     keys = [k for k in ("weights", "w", "sigma") if k in records[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
@@ -82,11 +82,12 @@ def _stage_lines(ax, starts: Sequence[int]) -> None:
         ax.axvline(s, color="grey", linestyle="--", linewidth=1)
 
 
-def _log_panel(ax, title: str) -> None:
-    """Title, epoch axis, log scale, grid and legend of one panel."""
+def _log_panel(ax, title: str, log: bool = True) -> None:
+    """Title, epoch axis, log scale (unless ``log`` is false), grid and legend of one panel."""
     ax.set_title(title)
     ax.set_xlabel("epoch")
-    ax.set_yscale("log")
+    if log:
+        ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
 

@@ -1,0 +1,222 @@
+"""``results_report``: docs/RESULTS.md from the files our own commands wrote.
+
+    results_report --table1 runs/table1 --model models/dtd_w_panda.pt \
+        --solver runs/results/bench_solver.md --solver-log runs/results/bench_solver.txt \
+        --out docs/RESULTS.md
+
+Reads Table I (``compare_strategies --seeds``: ``table1.md``, the run logs, Fig. 1 PNGs), the
+shipped model's card (with the ``evaluate`` report that ``ship_model --evaluation`` put in it)
+and the solver benchmark (``bench_solver.py --markdown``), and writes them beside the paper's
+numbers. No number in the output is typed here except the paper's own (PAPER_*), so rerunning
+the commands regenerates every figure. ``scripts/reproduce_results.sh`` runs the whole chain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .figures import LABELS
+from .run_log import read_log
+
+#: The paper's Table I (Stage 1 minima): position MSE [m^2] (printed as "mm^2"), orientation
+#: error [rad], in its order.
+PAPER_TABLE1 = {"baseline": (0.000852, 0.12), "dtd": (0.000764, 0.13),
+                "uncertainty": (0.000268, 0.08), "hybrid": (0.000447, 0.06)}
+#: The paper's Table II (Stage 2 hybrid, 100 x 1,000 goals): mean, std.
+PAPER_TABLE2 = {"pos_mse_m2": (0.000033, 0.000005), "pos_err_mm": (5.73, 2.25),
+                "ori_err_rad": (0.063, 0.0015), "ori_err_deg": (3.61, 0.86),
+                "seconds_per_query": (0.0038, 0.0013)}
+#: Issue 6's targets for the shipped network alone.
+TARGET_SINGLE_QUERY_S = 0.3e-3
+TARGET_COLLISION_FREE = 0.99
+RAD_TO_DEG = 57.29577951308232
+
+
+def _seed_minima(table1: Path) -> dict[str, dict[str, list[float]]]:
+    """Per strategy, each seed's (min. val. position MSE [m^2], min. val. orientation [rad])."""
+    seeds = sorted(table1.glob("seed*"), key=lambda p: int(p.name[4:]))
+    out: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:
+        for run in sorted(p for p in seed.iterdir() if (p / "log.jsonl").is_file()):
+            log = read_log(run / "log.jsonl")
+            entry = out.setdefault(run.name, {"pos": [], "ori": [], "seeds": []})
+            entry["pos"].append(min(r["val"]["pos_mse_m2"] for r in log))
+            entry["ori"].append(min(r["val"]["ori_err_rad"] for r in log))
+            entry["seeds"].append(int(seed.name[4:]))
+    return out
+
+
+def _rank(values: dict[str, float]) -> list[str]:
+    return sorted(values, key=values.get)
+
+
+def table1_section(table1: Path, figures: Path, doc_dir: Path) -> str:
+    minima = _seed_minima(table1)
+    cfg = read_log(next(table1.glob("seed*/hybrid/log.jsonl")))
+    epochs = len(cfg)
+    lines = ["## Table I: weighting strategies, Stage 1", "",
+             f"Every strategy trained with the same config (`config/train_compare.yaml`: "
+             f"{epochs} epochs), the same data, once per seed; each run's minimum validation "
+             f"position MSE and orientation error, then mean +/- sample standard deviation over "
+             f"the seeds ({', '.join(map(str, next(iter(minima.values()))['seeds']))}).", "",
+             "| Method | paper: pos. MSE (m^2) | paper: ori. (rad) | ours: pos. MSE (m^2) "
+             "| ours: RMS (mm) | ours: ori. (rad) | ours: ori. (deg) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, m in minima.items():
+        paper = PAPER_TABLE1.get(name)
+        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+        rms = [1000 * p ** 0.5 for p in m["pos"]]
+        lines.append(
+            f"| {LABELS.get(name, name)} | {f'{paper[0]:.6f}' if paper else '-'} "
+            f"| {f'{paper[1]:.2f}' if paper else '-'} "
+            f"| {statistics.mean(m['pos']):.6f} +/- {sd(m['pos']):.6f} "
+            f"| {statistics.mean(rms):.1f} +/- {sd(rms):.1f} "
+            f"| {statistics.mean(m['ori']):.4f} +/- {sd(m['ori']):.4f} "
+            f"| {RAD_TO_DEG * statistics.mean(m['ori']):.2f} |")
+    four = [n for n in PAPER_TABLE1 if n in minima]
+    ours_pos = _rank({n: statistics.mean(minima[n]["pos"]) for n in four})
+    ours_ori = _rank({n: statistics.mean(minima[n]["ori"]) for n in four})
+    paper_pos = _rank({n: PAPER_TABLE1[n][0] for n in four})
+    paper_ori = _rank({n: PAPER_TABLE1[n][1] for n in four})
+    label = (lambda names: " < ".join(LABELS[n] for n in names))
+    lines += ["", "Ranking of the paper's four methods (best first):", "",
+              f"- position, paper: {label(paper_pos)}",
+              f"- position, ours: {label(ours_pos)} "
+              f"({'agrees' if ours_pos == paper_pos else 'disagrees'})",
+              f"- orientation, paper: {label(paper_ori)}",
+              f"- orientation, ours: {label(ours_ori)} "
+              f"({'agrees' if ours_ori == paper_ori else 'disagrees'})",
+              f"- best on both at once in the paper: {LABELS['hybrid']}; ours: best position "
+              f"{LABELS[ours_pos[0]]}, best orientation {LABELS[ours_ori[0]]}."]
+    for png in ("fig1_losses.png", "fig1_weights.png"):
+        shutil.copyfile(table1 / png, figures / png)
+    rel = figures.relative_to(doc_dir)
+    lines += ["", "## Fig. 1", "",
+              f"(a)(b) validation position MSE and orientation error per epoch, seed "
+              f"{next(iter(minima.values()))['seeds'][0]}:", "",
+              f"![Fig. 1 (a)(b)]({rel}/fig1_losses.png)", "",
+              "(c)(d) weight dynamics: each task's share of the weights (DTD's w_t where the "
+              "strategy has them):", "", f"![Fig. 1 (c)(d)]({rel}/fig1_weights.png)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _ms(seconds: float) -> str:
+    return f"{1000 * seconds:.3f} ms"
+
+
+def model_section(model: Path, figures: Path, doc_dir: Path) -> str:
+    card = json.loads(model.with_suffix(".json").read_text())
+    ev = card["evaluation"]
+    s, lat = ev["summary"], ev["single_query_latency_s"]
+    arch = card["architecture"]
+    log = [json.loads(line) for line in
+           (model.parent / card["training_log"]).read_text().splitlines()]
+    samples = sum(st["epochs"] * st["train_per_epoch"] for st in card["stages"])
+    seconds = training_seconds(log, card["stages"])
+    free = 1.0 - s["margin_m"]["colliding_fraction"]
+    rows = [
+        ("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"), ("Pos. error (mm)", "pos_err_mm", "{:.2f}"),
+        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"), ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
+    ]
+    lines = ["## Table II: the shipped model, network alone", "",
+             f"`{model.as_posix()}`: {arch['hidden']} x {arch['blocks']} ResNet "
+             f"({arch.get('input_features', 'quaternion')} input features), strategy "
+             f"{card['strategy']}, stages "
+             + ", ".join(f"{st['stage']} ({st['epochs']} epochs x {st['train_per_epoch']:,}, lr "
+                         f"{st['lr']:g}, targets {st['targets']})" for st in card['stages'])
+             + f"; {samples:,} training samples in {seconds / 3600:.2f} h of training steps "
+             f"(one thread), commit {card['git_commit']}.", "",
+             f"Protocol (`evaluate`): {ev['repeats']} x {ev['goals']} goals, seed {ev['seed']}, "
+             f"torch threads {ev['threads']}; mean and std over the repeats.", "",
+             "| Metric | paper mean | paper std | ours mean | ours std | target |",
+             "|---|---|---|---|---|---|"]
+    for label, key, fmt in rows:
+        p = PAPER_TABLE2[key]
+        target = {"pos_err_mm": "<= 5.73", "ori_err_deg": "<= 3.61"}.get(key, "")
+        lines.append(f"| {label} | {fmt.format(p[0])} | {fmt.format(p[1])} "
+                     f"| {fmt.format(s[key]['mean'])} | {fmt.format(s[key]['std'])} | {target} |")
+    p = PAPER_TABLE2["seconds_per_query"]
+    lines.append(f"| Inference, one query at a time | {_ms(p[0])} | {_ms(p[1])} "
+                 f"| {_ms(lat['mean'])} | {_ms(lat['std'])} | <= {_ms(TARGET_SINGLE_QUERY_S)} |")
+    b = s["seconds_per_query_batched"]
+    lines.append(f"| Inference, batch of {ev['goals']} (per query) | - | - "
+                 f"| {1e6 * b['mean']:.1f} us | {1e6 * b['std']:.1f} us | |")
+    lines.append(f"| Self-collision-free answers (capsule margin >= 0) | - | - | {free:.4f} | | "
+                 f">= {TARGET_COLLISION_FREE} |")
+    for key, value in s.items():
+        if key.startswith("success_"):
+            lines.append(f"| Within {key[8:].replace('_', ' & ')} | - | - "
+                         f"| {value['mean']:.4f} | {value['std']:.4f} | |")
+    for png in (f"{model.stem}_losses.png", f"{model.stem}_weights.png"):
+        shutil.copyfile(model.parent / png, figures / png)
+    rel = figures.relative_to(doc_dir)
+    lines += ["", "Training curves of the shipped model (both stages; dashed: Stage 2 starts):",
+              "", f"![losses]({rel}/{model.stem}_losses.png)", "",
+              f"![weights]({rel}/{model.stem}_weights.png)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def training_seconds(log: list[dict], stages: list[dict]) -> float:
+    """Time spent in training steps [s]: each epoch's samples over its measured rate."""
+    per_epoch = {st["stage"]: st["train_per_epoch"] for st in stages}
+    return sum(per_epoch[r["stage"]] / r["samples_per_s"] for r in log)
+
+
+def solver_section(solver_md: Path, solver_log: Optional[Path]) -> str:
+    lines = ["## With refinement: the solver, beside TRAC-IK on the same goals", "",
+             "`benchmarks/bench_solver.py --model <shipped model>`: every answer judged by the "
+             "same independent checks (KDL FK for the errors, the capsule model for the 5 mm "
+             "margin, pybullet's meshes for self-collision). Columns: the solver without a "
+             "network (default `network_seed: fallback` with no model), with the shipped network "
+             "as fallback seed and as first seed, the network's answer alone, and TRAC-IK "
+             "(20 ms, eps 1e-5, mid-range seed, one core).", "", solver_md.read_text().strip(), ""]
+    if solver_log is not None:
+        lines += ["Full output of that run (seed sources, unreachable goals, Cartesian paths):",
+                  "", "```text", solver_log.read_text().rstrip(), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def report(table1: Path, model: Path, solver_md: Path, solver_log: Optional[Path],
+           out: Path, command: str) -> str:
+    figures = out.parent / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    text = ["# Results: the paper's tables, regenerated", "",
+            f"Generated by `{command}` from the files the project's own commands wrote "
+            "(`scripts/reproduce_results.sh` runs the whole chain: train, evaluate, ship, "
+            "compare_strategies, bench_solver, this report). Only the paper's numbers are "
+            "typed in (`training/results.py`). The machine: 2 CPU cores, no GPU.", "",
+            table1_section(table1, figures, out.parent),
+            model_section(model, figures, out.parent),
+            solver_section(solver_md, solver_log)]
+    return "\n".join(text)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="results_report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--table1", type=Path, default=Path("runs/table1"))
+    p.add_argument("--model", type=Path, default=Path("models/dtd_w_panda.pt"))
+    p.add_argument("--solver", type=Path, default=Path("runs/results/bench_solver.md"))
+    p.add_argument("--solver-log", type=Path, default=Path("runs/results/bench_solver.txt"))
+    p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
+    args = p.parse_args(argv)
+    command = "results_report " + " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        text = report(args.table1, args.model, args.solver,
+                      args.solver_log if args.solver_log.is_file() else None, args.out,
+                      command.strip())
+    except (OSError, KeyError, StopIteration, ValueError) as exc:
+        print(f"results_report: cannot build the report: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 2
+    args.out.write_text(text)
+    print(f"results_report: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
