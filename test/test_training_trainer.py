@@ -107,7 +107,8 @@ def test_rotation_matrix_input_is_the_same_for_q_and_minus_q_and_continuous_at_w
     trainer = Trainer(tiny(tmp_path, "rot", "epochs=1", "model.input_features=rotation_matrix"))
     result = trainer.run()
     net = load_ik_network(result.model_path)
-    assert net.module.input_features == "rotation_matrix"
+    card = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert card["architecture"]["input_features"] == "rotation_matrix"
     g = torch.Generator().manual_seed(5)
     p = 0.3 * torch.randn(200, 3, generator=g) + torch.tensor([0.4, 0.0, 0.4])
     axis = torch.nn.functional.normalize(torch.randn(200, 3, generator=g), dim=1)
