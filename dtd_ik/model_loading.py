@@ -5,6 +5,7 @@ The file format is documented in docs/model_format.md; this module is the only r
 from __future__ import annotations
 
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def _attribute(module, name: str, path: Path):
         raise ModelLoadError(f"{path}: not a dtd_ik IK network (no attribute {name!r})") from exc
 
 
+def _is_torch_save_archive(path: Path) -> bool:
+    """A zip archive holding a pickle (data.pkl) but no TorchScript constants (constants.pkl)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return (any(n.endswith("/data.pkl") for n in names)
+            and not any(n.endswith("/constants.pkl") for n in names))
+
+
 def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
                     device: str | torch.device = "cpu") -> IKNetwork:
     """Load ``path`` onto ``device`` and check it against ``robot_model`` (default: the Panda).
@@ -66,7 +78,12 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
             module = torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors alike
+        if _is_torch_save_archive(path):
+            raise ModelLoadError(f"{path}: not a readable TorchScript file (a torch.save archive, "
+                                 f"such as a training checkpoint; train exports model.pt)"
+                                 ) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.split(" This is an internal miniz error")[0]  # then: "...corrupted"
         raise ModelLoadError(f"{path}: not a readable TorchScript file ({reason})") from exc
     module.eval()
     version = _attribute(module, "format_version", path)

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from dtd_ik.exceptions import ConfigError, DtdIkError
 
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, remove_temporaries
 from .config import TrainConfig, config_from_dict, load_config
 
 
@@ -40,27 +40,40 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if args.device:
         extra.append(f"device={args.device}")
     if args.resume is not None:
-        if not args.resume.is_file():
-            raise ConfigError(f"--resume: checkpoint {str(args.resume)!r} not found")
         if args.config:
             raise ConfigError("--resume: takes the checkpoint's config; pass changes as key=value")
-        return config_from_dict(load_checkpoint(args.resume)["config"], extra)
+        try:
+            state = load_checkpoint(args.resume)
+        except CheckpointError as exc:
+            raise CheckpointError(f"--resume: {exc}") from exc
+        return config_from_dict(state["config"], extra)
     return load_config(args.config, extra)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from .distributed import teardown_distributed
-    from .trainer import Trainer
+    from .trainer import CHECKPOINT, MODEL, Trainer
 
     try:
         cfg = resolve_config(args)
-        trainer = Trainer(cfg)
     except DtdIkError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
     try:
+        trainer = Trainer(cfg)
+    except DtdIkError as exc:  # the only checkpoint a Trainer reads when built is init_from's
+        where = "init_from: " if isinstance(exc, CheckpointError) else ""
+        print(f"train: {where}{exc}", file=sys.stderr)
+        return 2
+    try:
+        if trainer.dist.is_main:  # what a process killed mid-write left beside the run's files
+            for name in (CHECKPOINT, MODEL, "model.json"):
+                remove_temporaries(trainer.run_dir / name)
         result = trainer.run(args.resume)
+    except DtdIkError as exc:  # a checkpoint that cannot be written or read back
+        print(f"train: {exc}", file=sys.stderr)
+        return 1
     finally:
         teardown_distributed()
     if trainer.dist.is_main:

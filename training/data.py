@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dtd_ik.exceptions import ConfigError
+
+from .dataset import open_rows
 from .sampler import ConfigurationSampler
 from .samples import Samples
 
@@ -38,12 +41,14 @@ class DatasetSource:
 
     def __init__(self, path: str | Path, split_seed: int, val: int, test: int):
         self.path = Path(path)
-        self.array = np.load(self.path, mmap_mode="r")
-        if self.array.ndim != 2 or self.array.shape[1] != 14:
-            raise ValueError(f"{self.path}: expected (N, 14) rows [x, q], got {self.array.shape}")
+        try:
+            self.array = open_rows(self.path)
+        except ConfigError as exc:
+            raise ConfigError(f"data.path: {exc}") from exc
         self.size = self.array.shape[0]
         if val + test >= self.size:
-            raise ValueError(f"{self.path}: {self.size} rows cannot hold {val} val + {test} test")
+            raise ConfigError(f"data.path: {self.path}: {self.size} rows cannot hold {val} val + "
+                              f"{test} test")
         self.description = f"dataset {self.path.name} ({self.size} rows)"
         g = torch.Generator().manual_seed(split_seed)
         held = torch.randperm(self.size, generator=g)[:val + test]

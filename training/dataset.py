@@ -12,8 +12,9 @@ index. ``keep`` comes from a pilot estimate of the valid fraction.
 
 Crash safety: rows are appended to ``<out>.part`` and a state file is replaced atomically after
 every chunk; a rerun cuts the part file back to the recorded size and continues. The ``.npy``
-appears only at the end (written to a temporary name, fsync'd, renamed), with ``<out>.json``
-holding the counts and the rate.
+appears only at the end (written to a temporary name, fsync'd, renamed), then ``<out>.json``
+holding the counts and the rate; a run killed between the two is finished by a rerun. Readers
+open the file with :func:`open_rows`, which refuses an unfinished or truncated file by name.
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ import torch
 from tqdm import tqdm
 
 from dtd_ik.collision import CapsuleModel
+from dtd_ik.exceptions import ConfigError
 
-from .checkpoint import atomic_write
+from .checkpoint import FileWriteError, atomic_write, remove_temporaries
 from .sampler import poses_of
 
 ROW = 14  # x (7) + q (7)
@@ -134,11 +136,16 @@ class GridDatasetWriter:
     def run(self, progress: bool = True,
             after_chunk: Optional[Callable[[int], None]] = None) -> dict:
         """Generate (or finish) the dataset; returns the metadata written to ``<out>.json``."""
-        if self.out.is_file():
-            raise FileExistsError(f"{self.out} exists; remove it to generate again")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        state = self._load_state() or self._fresh_state()
         n_chunks = self.total // self.spec.chunk
+        for path in (self.out, self.out.with_suffix(".json"), self.state_path):
+            remove_temporaries(path)  # left by a run killed inside an atomic write
+        state = self._load_state()
+        if self.out.is_file():
+            if state is None or state["next_chunk"] < n_chunks:
+                raise FileExistsError(f"{self.out} exists; remove it to generate again")
+            return self._finish(state)  # killed after the .npy appeared: write the rest
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        state = state or self._fresh_state()
         with open(self.part, "ab") as f:
             f.truncate(state["rows"] * ROW * 4)  # drop rows written after the last state
         bar = tqdm(range(state["next_chunk"], n_chunks), total=n_chunks,
@@ -147,10 +154,15 @@ class GridDatasetWriter:
         for c in bar:
             t0 = time.perf_counter()
             rows = self._chunk_rows(c, state)
-            with open(self.part, "ab") as f:
-                f.write(rows.tobytes())
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(self.part, "ab") as f:
+                    f.write(rows.tobytes())
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:  # disk full: the state still ends at the previous chunk
+                raise FileWriteError(f"{self.part}: could not append chunk {c} "
+                                     f"({exc.strerror or exc}); a rerun continues from it"
+                                     ) from exc
             state["rows"] += rows.shape[0]
             state["seen"] += self.spec.chunk
             state["next_chunk"] = c + 1
@@ -172,7 +184,8 @@ class GridDatasetWriter:
                 while block := src.read(64 << 20):
                     out.write(block)
 
-        atomic_write(self.out, write)
+        if not self.out.is_file():  # present: renamed into place, so complete
+            atomic_write(self.out, write)
         meta = {"file": self.out.name, "rows": rows, "columns": ["px", "py", "pz", "qx", "qy",
                                                                     "qz", "qw", "q1", "q2", "q3",
                                                                     "q4", "q5", "q6", "q7"],
@@ -184,9 +197,43 @@ class GridDatasetWriter:
                 "configurations_per_s": state["seen"] / max(state["seconds"], 1e-9)}
         atomic_write(self.out.with_suffix(".json"),
                      lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
-        self.part.unlink()
-        self.state_path.unlink()
+        self.part.unlink(missing_ok=True)
+        self.state_path.unlink()  # last: while it exists, a rerun finishes these steps
         return meta
 
 
-__all__ = ["GridDatasetWriter", "GridSpec", "grid_joints"]
+def open_rows(path: str | Path) -> np.ndarray:
+    """The (N, 14) float32 rows of a finished dataset file, memory-mapped (read-only).
+
+    Raises:
+        ConfigError: one line naming the file: missing, an unfinished run's ``.part`` file,
+            not a ``.npy``, truncated, or not (N, 14) float32 rows.
+    """
+    path = Path(path)
+    unfinished = path if path.name.endswith(".part") else path.with_name(path.name + ".part")
+    if unfinished.is_file():
+        raise ConfigError(f"{path}: an unfinished generate_dataset run ({unfinished.name} is "
+                          f"there); rerun generate_dataset with the same --out to finish it")
+    if not path.is_file():
+        raise ConfigError(f"{path}: dataset file not found")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                           np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a .npy dataset file ({exc})") from exc
+    if dtype != np.float32 or fortran or len(shape) != 2 or shape[1] != ROW:
+        raise ConfigError(f"{path}: expected (N, {ROW}) float32 rows [x, q], got {shape} "
+                          f"{dtype}{' (Fortran order)' if fortran else ''}")
+    expected = offset + shape[0] * ROW * 4
+    if size != expected:
+        raise ConfigError(f"{path}: {size} bytes, its header promises {shape[0]} rows "
+                          f"({expected} bytes): {'truncated' if size < expected else 'damaged'}")
+    return np.load(path, mmap_mode="r")
+
+
+__all__ = ["GridDatasetWriter", "GridSpec", "grid_joints", "open_rows"]
