@@ -25,7 +25,9 @@ OMP_NUM_THREADS=1 $PY -m dtd_ik.training.compare --config config/train_compare.y
 # 5. the solver with the shipped network beside TRAC-IK, on the same goals
 $PY benchmarks/bench_solver.py --model models/dtd_w_panda.pt \
     --markdown runs/results/bench_solver.md | tee runs/results/bench_solver.txt
-# 6. the report
+# 6. network latency by size (why the shipped architecture)
+$PY benchmarks/bench_network.py | tee runs/results/bench_network.txt
+# 7. the report
 $PY -m dtd_ik.training.results --table1 runs/table1 --model models/dtd_w_panda.pt \
     --solver runs/results/bench_solver.md --solver-log runs/results/bench_solver.txt \
-    --out docs/RESULTS.md
+    --network-bench runs/results/bench_network.txt --out docs/RESULTS.md
