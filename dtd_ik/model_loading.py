@@ -105,6 +105,12 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
         value = np.asarray(_attribute(module, attr, path).detach().cpu(), dtype=np.float64)
         if value.shape != ref.shape or np.abs(value - ref).max() > LIMIT_TOLERANCE:
             raise ModelLoadError(f"{path}: joint limits {attr} differ from the robot description")
+    if torch.device(device).type == "cpu":
+        # freeze (weights become constants) and fuse for inference: a single query on one CPU
+        # thread is dominated by per-op overhead, which this cuts (benchmarks/bench_network.py)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+            module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
     return IKNetwork(module=module, path=path, joint_names=names, base_frame=base, tip_frame=tip,
                      device=torch.device(device))
 
