@@ -178,8 +178,12 @@ def bad_files(tmp_path_factory, reference) -> dict:
             out[name].write_bytes(data)
     torch.save(Trainer(tiny(d / "x")).net.state_dict(), d / "state_dict.pt")  # wrong kind
     torch.save([1, 2, 3], d / "list.pt")
+    state = load_checkpoint(reference / "checkpoint.pt")
+    state["config"]["optim"]["lr"] = -1.0  # a checkpoint whose own config is refused
+    save_checkpoint(d / "bad_config.pt", state)
     out["state_dict"], out["list"], out["checkpoint"] = (d / "state_dict.pt", d / "list.pt",
                                                           reference / "checkpoint.pt")
+    out["bad_config"] = d / "bad_config.pt"
     return out
 
 
@@ -200,6 +204,24 @@ def test_train_resume_refuses_a_bad_checkpoint_with_one_line(bad_files, capsys, 
     assert reason in line
     with pytest.raises(CheckpointError, match=re.escape(reason)):
         load_checkpoint(path)
+
+
+def test_train_resume_names_the_checkpoint_whose_own_config_is_bad(bad_files, capsys):
+    path = bad_files["bad_config"]
+    assert cli.main(["--resume", str(path)]) == 2
+    one_line(capsys.readouterr().err,
+             f"train: --resume: {path}: its config: optim.lr: must be > 0, got -1.0")
+
+
+@pytest.mark.parametrize("override", ["model.hidden=64", "model.activation=tanh",
+                                      "weighting.strategy=dwa"])
+def test_train_resume_refuses_to_change_the_network_or_strategy(tmp_path, reference, capsys,
+                                                                 override):
+    ckpt = reference / "checkpoint.pt"
+    assert cli.main(["--resume", str(ckpt), f"out_dir={tmp_path}", override]) == 2
+    one_line(capsys.readouterr().err,
+             f"train: --resume: {override.split('=')[0]} cannot change in a resumed run")
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize("name", ["truncated", "garbage", "model", "state_dict"])

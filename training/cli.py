@@ -9,6 +9,7 @@ Every config value can be overridden as a dotted ``key=value`` (``optim.lr=1e-5`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -44,10 +45,26 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             raise ConfigError("--resume: takes the checkpoint's config; pass changes as key=value")
         try:
             state = load_checkpoint(args.resume)
-        except CheckpointError as exc:
-            raise CheckpointError(f"--resume: {exc}") from exc
-        return config_from_dict(state["config"], extra)
+            saved = config_from_dict(state["config"])
+        except (CheckpointError, ConfigError) as exc:
+            where = "" if isinstance(exc, CheckpointError) else f"{args.resume}: its config: "
+            raise CheckpointError(f"--resume: {where}{exc}") from exc
+        cfg = config_from_dict(state["config"], extra)
+        _same_network(cfg, saved)
+        return cfg
     return load_config(args.config, extra)
+
+
+def _same_network(cfg: TrainConfig, saved: TrainConfig) -> None:
+    """A resumed run keeps the checkpoint's network and weighting (its weights fit no other)."""
+    changed = [f"model.{f.name}" for f in dataclasses.fields(saved.model)
+               if getattr(cfg.model, f.name) != getattr(saved.model, f.name)]
+    if cfg.weighting.strategy != saved.weighting.strategy:
+        changed.append("weighting.strategy")
+    if changed:
+        raise ConfigError(f"--resume: {', '.join(changed)} cannot change in a resumed run (the "
+                          f"checkpoint's network and strategy state are kept); start a new stage "
+                          f"with init_from instead")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
