@@ -5,6 +5,10 @@
 Goals are poses of panda_hand at random collision-free joint configurations (so they are
 reachable), then two requests the server must refuse (an unknown group, a goal out of reach). For
 each: the error code, the joint answer, the server's message and the round-trip latency.
+
+Also the client-side helpers the benchmarks and tests share: :data:`CLIENT_QOS` (a deep response
+history, see docs/ik_server.md "Reliability") and :func:`call_with_retry` (resend after a timeout,
+for a server that restarts).
 """
 from __future__ import annotations
 
@@ -18,8 +22,14 @@ import torch
 from moveit_msgs.srv import GetPositionIK
 
 from .collision import CapsuleModel
+from .ik_server_node import SERVICE_QOS
 from .kinematics import Kinematics
 from .ros_conversions import error_name
+
+#: QoS for GetPositionIK clients: the server's (reliable, depth 1000). With rclpy's default
+#: (KEEP_LAST 10) a client that has more than 10 calls in flight loses answers in its own
+#: history (docs/ik_server.md, "Reliability").
+CLIENT_QOS = SERVICE_QOS
 
 
 def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: float = 0.01):
@@ -59,6 +69,27 @@ def call(node, client, request, timeout: float = 10.0):
     return future.result(), time.perf_counter() - t0
 
 
+def call_with_retry(node, client, request, *, timeout: float = 2.0, attempts: int = 5,
+                    wait: float = 30.0, executor=None):
+    """(response, tries): ``request`` sent until answered, at most ``attempts`` times.
+
+    Each try waits ``timeout`` [s] for the answer; an unanswered call is forgotten (a late answer
+    to it is dropped) and, before the next try, the service is waited for (up to ``wait`` [s]), as
+    after a server restart. IK requests have no side effects, so a resend is safe. Raises
+    TimeoutError when no try was answered: a caller never hangs.
+    """
+    for tries in range(1, attempts + 1):
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, executor=executor, timeout_sec=timeout)
+        if future.done() and future.result() is not None:
+            return future.result(), tries
+        client.remove_pending_request(future)
+        future.cancel()
+        if tries < attempts:
+            client.wait_for_service(timeout_sec=wait)
+    raise TimeoutError(f"{client.srv_name}: no answer after {attempts} tries of {timeout:g} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--service", default="compute_ik", help="GetPositionIK service name")
@@ -68,7 +99,7 @@ def main(argv=None) -> int:
     rclpy.init(args=ros_args or None)
     node = rclpy.create_node("dtd_ik_client")
     try:
-        client = node.create_client(GetPositionIK, args.service)
+        client = node.create_client(GetPositionIK, args.service, qos_profile=CLIENT_QOS)
         if not client.wait_for_service(timeout_sec=args.wait):
             print(f"ik_client: no {args.service} service after {args.wait:.0f} s; start the "
                   "server with scripts/main", file=sys.stderr)

@@ -14,6 +14,7 @@ with one line and exit code 1.
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -356,26 +357,59 @@ class IKServer(Node):
         self.diagnostics_pub.publish(msg)
 
 
+class _SigintWhileServing:
+    """SIGINT ends ``spin()`` between callbacks, as SIGTERM does: no KeyboardInterrupt then.
+
+    rclpy's own handler (installed by ``rclpy.init``) shuts the context down and then calls the
+    Python handler. Python's default raises KeyboardInterrupt wherever the main thread is, and
+    inside a callback that surfaces as an error from wherever it landed (a message constructor,
+    a DDS call): a traceback and exit code 1. While serving, the Python handler does nothing;
+    while starting (loading, compiling) it raises KeyboardInterrupt, so Ctrl-C stops at once.
+    """
+
+    def __init__(self):
+        self.serving = False
+        self._previous = None
+
+    def __enter__(self) -> "_SigintWhileServing":
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # e.g. started with &
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if not self.serving:
+            raise KeyboardInterrupt
+
+
 def main(args=None) -> int:
-    """Entry point of ``ik_server``: returns 1 with one line on stderr when start-up fails."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = IKServer()
-        threads = int(node.get_parameter("executor_threads").value)
-        executor = SingleThreadedExecutor() if threads <= 1 else MultiThreadedExecutor(threads)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (DtdIkError, InvalidParameterTypeException, InvalidParameterValueException) as exc:
-        print(f"ik_server: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    """Entry point of ``ik_server``: returns 1 with one line on stderr when start-up fails;
+    SIGINT and SIGTERM stop it after the callback in progress, with exit code 0."""
+    with _SigintWhileServing() as sigint:
+        rclpy.init(args=args)
+        node = None
+        try:
+            node = IKServer()
+            threads = int(node.get_parameter("executor_threads").value)
+            executor = (SingleThreadedExecutor() if threads <= 1
+                        else MultiThreadedExecutor(threads))
+            executor.add_node(node)
+            sigint.serving = True
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except (DtdIkError, InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            print(f"ik_server: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if node is not None:
+                node.destroy_node()
+            if rclpy.ok():
+                rclpy.shutdown()
     return 0
 
 
