@@ -109,7 +109,10 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
     node = rclpy.create_node(f"soak_client_{index}")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    profile = CLIENT_QOS if qos == "deep" else qos_profile_services_default
+    deep = qos == "deep" or (qos == "mixed" and index > 0)
+    profile = CLIENT_QOS if deep else qos_profile_services_default
+    if qos == "mixed" and index == 0:  # a sequential caller beside busy deep-QoS clients
+        in_flight = 1
     client = node.create_client(GetPositionIK, SERVICE, qos_profile=profile)
     if not client.wait_for_service(timeout_sec=120):
         raise SystemExit(f"client {index}: no {SERVICE}")
@@ -338,6 +341,7 @@ def summarise(outputs: list, shares: list[int], node_requests: int) -> dict:
     return {
         "client_crashed": False, "sent": sent, "answered": len(answered),
         "lost": lost,
+        "lost_per_client": [sum(1 for r in o["rows"] if r[3] == "lost") for o in outputs],
         "duplicated": sum(o["duplicated"] for o in outputs) + max(node_extra, 0),
         "wrong": sum(1 for r in answered if not r[4]),
         "bad_requests": sum(1 for r in rows if r[2] != "goal"),
@@ -387,6 +391,8 @@ def print_report(r: dict) -> None:
               f"duplicated {r['duplicated']}, wrong {r['wrong']}; bad requests "
               f"{r['bad_requests']} (each with its code); reachable goals {r['goals']}: solved "
               f"{r['solved']}, NO_IK_SOLUTION {r['unsolved']}")
+        if r["lost"]:
+            print(f"  lost per client: {r['lost_per_client']}")
         print(f"  node counted {r['node_requests']} requests "
               f"(expected {r['node_requests_expected']} incl. warm-up)")
         print(f"  latency first 10 %: {line(r['latency_first_10pct_ms'])}")
@@ -407,9 +413,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="client processes")
     parser.add_argument("--in-flight", type=int, default=4,
                         help="calls each client keeps outstanding")
-    parser.add_argument("--qos", choices=("deep", "default"), default="deep",
+    parser.add_argument("--qos", choices=("deep", "default", "mixed"), default="deep",
                         help="client QoS: deep = dtd_ik.ik_client.CLIENT_QOS (depth 1000), "
-                             "default = rclpy's services default (KEEP_LAST 10)")
+                             "default = rclpy's services default (KEEP_LAST 10), mixed = "
+                             "client 0 default with 1 call in flight, the others deep")
     parser.add_argument("--bad-every", type=int, default=25,
                         help="every n-th request is a bad one (0: none)")
     parser.add_argument("--lost-after", type=float, default=20.0,

@@ -26,9 +26,10 @@ from .ik_server_node import SERVICE_QOS
 from .kinematics import Kinematics
 from .ros_conversions import error_name
 
-#: QoS for GetPositionIK clients: the server's (reliable, depth 1000). With rclpy's default
-#: (KEEP_LAST 10) a client that has more than 10 calls in flight loses answers in its own
-#: history (docs/ik_server.md, "Reliability").
+#: QoS for GetPositionIK clients: the server's (reliable, KEEP_LAST 1000). With rclpy's default
+#: (KEEP_LAST 10) answers are lost in the client's response history: its own when more than 10
+#: calls are in flight, and, under load, even with one call in flight (the answers to other
+#: clients of the service pass through the same history). docs/ik_server.md, "Reliability".
 CLIENT_QOS = SERVICE_QOS
 
 

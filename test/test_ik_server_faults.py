@@ -190,15 +190,17 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
             out, err = c.communicate(timeout=WAIT * 3)  # a hang fails here
             assert c.returncode == 0, err
             results.append(json.loads(out.strip().splitlines()[-1]))
-        assert restarted.poll() is None
+        assert restarted.poll() is None, (tmp_path / "node.log").read_text()
     finally:
         for p in clients + [node] + ([restarted] if restarted else []):
             stop(p)
         log.close()
-    for rows in results:
+    for rows in results:  # [code, tries, FK ok] per request
         assert len(rows) == 20
-        assert all(code == Codes.SUCCESS and ok for code, _, ok in rows), rows
-    assert sum(tries for rows in results for _, tries, _ in rows) > 40  # the restart cost retries
+        assert all(code == Codes.SUCCESS and ok for code, _, ok in rows), \
+            (rows, (tmp_path / "node.log").read_text())
+    tries = [t for rows in results for _, t, _ in rows]
+    assert sum(tries) > len(tries), results  # the restart cost retries
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
