@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"network latency: torch {torch.__version__}, {args.threads} thread(s), "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'network':>9s}{'params':>10s}{'MB fp32':>9s}{'variant':>13s}{'1 query p50 [ms]':>18s}"
+    print(f"{'network':>9s}{'params':>12s}{'MB fp32':>9s}{'variant':>13s}{'1 query p50 [ms]':>18s}"
           f"{'p99':>8s}{f'batch {args.batch} [us/query]':>26s}")
     one, batch = torch.randn(1, 7), torch.randn(args.batch, 7)
     for size in args.sizes.split(","):
@@ -68,7 +68,7 @@ def main() -> None:
         n = sum(p.numel() for p in scripted.parameters())
         for k in variants:
             s = np.array(single[k]) * 1e3
-            print(f"{size:>9s}{n:>10,d}{4 * n / 1e6:>9.1f}{k:>13s}{np.percentile(s, 50):>18.3f}"
+            print(f"{size:>9s}{n:>12,d}{4 * n / 1e6:>9.1f}{k:>13s}{np.percentile(s, 50):>18.3f}"
                   f"{np.percentile(s, 99):>8.3f}{1e6 * np.median(batched[k]):>26.1f}")
 
 
