@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/RESULTS.md and the shipped model from scratch with the project's own commands.
 # Every step resumes or skips what a previous (interrupted) run finished, so rerunning it after
-# a stop continues. On this 2-core CPU: about 2 h of training, ~40 min for Table I (3 seeds x 6
-# strategies), a few minutes for the evaluations.
+# a stop continues. On this 2-core CPU: about 2 h of training, 42 min for Table I (3 seeds x 6
+# strategies, measured beside the training), then the evaluations and benchmarks.
 #   scripts/reproduce_results.sh            # everything
 #   SKIP_TRAINING=1 scripts/reproduce_results.sh   # reuse runs/ship (the report steps only)
 set -euo pipefail
