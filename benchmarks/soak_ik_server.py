@@ -279,6 +279,10 @@ def run(args) -> dict:
             while not sampling.wait(0.5):
                 if server.poll() is None:
                     rss.append(read_rss_kb(server.pid))
+                else:  # the node died: the clients would wait out every call; stop them
+                    for p in clients:
+                        p.kill()
+                    return
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         for p in clients:
@@ -402,8 +406,10 @@ def print_report(r: dict) -> None:
         print(f"  node RSS: start {r['rss_start_kb'] / 1024:.1f} MiB, end "
               f"{r['rss_end_kb'] / 1024:.1f} MiB ({r['rss_growth'] * 100:+.2f} %), max "
               f"{r['rss_max_kb'] / 1024:.1f} MiB")
-    print(f"  node alive at the end: {r.get('server_alive')}; exit code on SIGTERM "
-          f"{r.get('server_exit_code')}")
+    if r.get("server_alive"):
+        print(f"  node alive at the end; exit code on SIGTERM {r.get('server_exit_code')}")
+    else:
+        print(f"  the node died during the run (exit code {r.get('server_exit_code')})")
     print("PASS" if not r["failures"] else "FAIL: " + "; ".join(r["failures"]))
 
 
