@@ -100,6 +100,21 @@ def test_checkpoint_write_past_the_file_size_limit_keeps_the_previous_one_then_r
     assert temporaries(run) == []
 
 
+def test_export_past_the_file_size_limit_keeps_the_previous_model(tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny(run)).run()  # finished: model.pt exported
+    model = run / "model.pt"
+    before = model.read_bytes()
+    # resuming a finished run exports again; this time the file may not grow past half its size
+    proc = subprocess.run([sys.executable, "-m", "dtd_ik.training", "--resume",
+                           str(run / "checkpoint.pt")], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limited(len(before) // 2))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    one_line(proc.stderr, f"train: {model}: could not write (File too large)")
+    assert model.read_bytes() == before
+    assert temporaries(run) == []
+
+
 def test_a_writer_that_dies_half_way_with_enospc_leaves_the_previous_file(tmp_path):
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(path, {"epoch": 1, "w": torch.arange(1000.0)})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import subprocess
 import warnings
@@ -59,7 +60,11 @@ def export_model(model: IKNet, path: str | Path, card: dict[str, Any]) -> tuple[
     with warnings.catch_warnings():  # TorchScript is the format the runtime reads
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(net)
-    atomic_write(path, lambda tmp: scripted.save(str(tmp)))
+    # serialised in memory, written with Python's file I/O: a full disk then names its reason
+    # (torch's own file writer says only "unexpected pos"), as save_checkpoint does
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
     card_path = atomic_write(path.with_suffix(".json"),
                              lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
     return path, card_path
