@@ -50,15 +50,18 @@ def _attribute(module, name: str, path: Path):
         raise ModelLoadError(f"{path}: not a dtd_ik IK network (no attribute {name!r})") from exc
 
 
-def _is_torch_save_archive(path: Path) -> bool:
-    """A zip archive holding a pickle (data.pkl) but no TorchScript constants (constants.pkl)."""
+def torch_archive_kind(path: Path) -> str:
+    """What ``path`` holds, from its zip directory alone: 'torchscript' (constants.pkl),
+    'pickle' (a torch.save archive: data.pkl, no constants), 'zip' (other) or '' (not a whole
+    zip). Model and checkpoint loading both use it to say which file was given in place of which."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except (OSError, zipfile.BadZipFile):
-        return False
-    return (any(n.endswith("/data.pkl") for n in names)
-            and not any(n.endswith("/constants.pkl") for n in names))
+        return ""
+    if any(n.endswith("/constants.pkl") for n in names):
+        return "torchscript"
+    return "pickle" if any(n.endswith("/data.pkl") for n in names) else "zip"
 
 
 def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
@@ -78,7 +81,7 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
             module = torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors alike
-        if _is_torch_save_archive(path):
+        if torch_archive_kind(path) == "pickle":
             raise ModelLoadError(f"{path}: not a readable TorchScript file (a torch.save archive, "
                                  f"such as a training checkpoint; train exports model.pt)"
                                  ) from exc
@@ -115,4 +118,4 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
                      device=torch.device(device))
 
 
-__all__ = ["FORMAT_VERSION", "IKNetwork", "load_ik_network"]
+__all__ = ["FORMAT_VERSION", "IKNetwork", "load_ik_network", "torch_archive_kind"]

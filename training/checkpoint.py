@@ -13,13 +13,13 @@ import os
 import re
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from dtd_ik.exceptions import DtdIkError
+from dtd_ik.model_loading import torch_archive_kind
 
 #: What a training checkpoint holds (``Trainer.state``); ``--resume`` and ``init_from`` read these.
 CHECKPOINT_KEYS = ("config", "model", "strategy", "optimizer", "epoch", "step", "global_step",
@@ -117,18 +117,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
-def _archive_kind(path: Path) -> str:
-    """'torchscript', 'pickle' (a torch.save archive), 'zip' (other) or '' (not a whole zip)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return ""
-    if any(n.endswith("/constants.pkl") for n in names):
-        return "torchscript"
-    return "pickle" if any(n.endswith("/data.pkl") for n in names) else "zip"
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The state saved by :func:`save_checkpoint` (on the CPU).
 
@@ -138,7 +126,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    kind = _archive_kind(path)
+    kind = torch_archive_kind(path)
     if kind == "torchscript":
         raise CheckpointError(f"{path}: an exported TorchScript model, not a training checkpoint "
                               f"(use the checkpoint.pt of its run)")
