@@ -30,20 +30,32 @@ def table(logs: dict[str, list[dict]]) -> str:
     lines = ["| Method | Min. pos. MSE (m^2) | (RMS mm) | Min. ori. error (rad) | (deg) "
              "| Collision-free (last epoch) |", "|---|---|---|---|---|---|"]
     for name, records in logs.items():
-        pos = min(r["val"]["pos_mse_m2"] for r in records)
-        ori = min(r["val"]["ori_err_rad"] for r in records)
-        free = records[-1]["val"]["collision_free_fraction"]
+        pos, ori, free = run_minima(records)
         lines.append(f"| {LABELS.get(name, name)} | {pos:.6f} | {1000 * pos ** 0.5:.1f} | "
                      f"{ori:.4f} | {ori * 57.29578:.2f} | {free:.3f} |")
     return "\n".join(lines) + "\n"
 
 
-def _minima(records: list[dict]) -> tuple[float, float, float]:
+def run_minima(records: list[dict]) -> tuple[float, float, float]:
     """A run's (min. val. position MSE [m^2], min. val. orientation error [rad], last epoch's
     collision-free fraction)."""
     return (min(r["val"]["pos_mse_m2"] for r in records),
             min(r["val"]["ori_err_rad"] for r in records),
             records[-1]["val"]["collision_free_fraction"])
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def read_seed_logs(out: Path) -> dict[int, dict[str, list[dict]]]:
+    """The run logs a ``--seeds`` comparison left in ``out``: {seed: {strategy: records}}."""
+    seeds = sorted((p for p in out.glob("seed*") if p.name[4:].isdigit()),
+                   key=lambda p: int(p.name[4:]))
+    return {int(s.name[4:]): {run.name: read_log(run / "log.jsonl")
+                              for run in sorted(s.iterdir()) if (run / "log.jsonl").is_file()}
+            for s in seeds}
 
 
 def seed_table(logs_by_seed: dict[int, dict[str, list[dict]]]) -> str:
@@ -53,14 +65,12 @@ def seed_table(logs_by_seed: dict[int, dict[str, list[dict]]]) -> str:
              "| Method | Min. pos. MSE (m^2) | (RMS mm) | Min. ori. error (rad) | (deg) "
              "| Collision-free (last epoch) |", "|---|---|---|---|---|---|"]
     for name in logs_by_seed[seeds[0]]:
-        pos, ori, free = zip(*(_minima(logs_by_seed[s][name]) for s in seeds))
-        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-        rms = [1000 * p ** 0.5 for p in pos]
-        deg = [o * 57.29578 for o in ori]
-        lines.append(f"| {LABELS.get(name, name)} | {statistics.mean(pos):.6f} +/- {sd(pos):.6f} "
-                     f"| {statistics.mean(rms):.1f} +/- {sd(rms):.1f} "
-                     f"| {statistics.mean(ori):.4f} +/- {sd(ori):.4f} "
-                     f"| {statistics.mean(deg):.2f} +/- {sd(deg):.2f} "
+        pos, ori, free = zip(*(run_minima(logs_by_seed[s][name]) for s in seeds))
+        stats = [mean_sd(v) for v in (pos, [1000 * p ** 0.5 for p in pos], ori,
+                                      [o * 57.29578 for o in ori])]
+        (pm, ps), (rm, rs), (om, os_), (dm, ds) = stats
+        lines.append(f"| {LABELS.get(name, name)} | {pm:.6f} +/- {ps:.6f} | {rm:.1f} +/- {rs:.1f} "
+                     f"| {om:.4f} +/- {os_:.4f} | {dm:.2f} +/- {ds:.2f} "
                      f"| {statistics.mean(free):.3f} |")
     text = "\n".join(lines) + "\n"
     for s in seeds:

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .compare import mean_sd, read_seed_logs, run_minima
 from .figures import LABELS
-from .run_log import read_log
 
 #: The paper's Table I (Stage 1 minima): position MSE [m^2] (printed as "mm^2"), orientation
 #: error [rad], in its order.
@@ -38,16 +38,16 @@ RAD_TO_DEG = 57.29577951308232
 
 
 def _seed_minima(table1: Path) -> dict[str, dict[str, list[float]]]:
-    """Per strategy, each seed's (min. val. position MSE [m^2], min. val. orientation [rad])."""
-    seeds = sorted(table1.glob("seed*"), key=lambda p: int(p.name[4:]))
+    """Per strategy, each seed's min. val. position MSE [m^2] ("pos") and orientation error
+    [rad] ("ori"), the seeds in that order ("seeds"), and the epochs of a run ("epochs")."""
     out: dict[str, dict[str, list[float]]] = {}
-    for seed in seeds:
-        for run in sorted(p for p in seed.iterdir() if (p / "log.jsonl").is_file()):
-            log = read_log(run / "log.jsonl")
-            entry = out.setdefault(run.name, {"pos": [], "ori": [], "seeds": []})
-            entry["pos"].append(min(r["val"]["pos_mse_m2"] for r in log))
-            entry["ori"].append(min(r["val"]["ori_err_rad"] for r in log))
-            entry["seeds"].append(int(seed.name[4:]))
+    for seed, logs in read_seed_logs(table1).items():
+        for name, log in logs.items():
+            pos, ori, _ = run_minima(log)
+            entry = out.setdefault(name, {"pos": [], "ori": [], "seeds": [], "epochs": len(log)})
+            entry["pos"].append(pos)
+            entry["ori"].append(ori)
+            entry["seeds"].append(seed)
     return out
 
 
@@ -57,8 +57,7 @@ def _rank(values: dict[str, float]) -> list[str]:
 
 def table1_section(table1: Path, figures: Path, doc_dir: Path) -> str:
     minima = _seed_minima(table1)
-    cfg = read_log(next(table1.glob("seed*/hybrid/log.jsonl")))
-    epochs = len(cfg)
+    epochs = minima["hybrid"]["epochs"]
     lines = ["## Table I: weighting strategies, Stage 1", "",
              f"Every strategy trained with the same config (`config/train_compare.yaml`: "
              f"{epochs} epochs), the same data, once per seed; each run's minimum validation "
@@ -70,15 +69,13 @@ def table1_section(table1: Path, figures: Path, doc_dir: Path) -> str:
     order = [n for n in LABELS if n in minima] + [n for n in minima if n not in LABELS]
     for name in order:
         m, paper = minima[name], PAPER_TABLE1.get(name)
-        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-        rms = [1000 * p ** 0.5 for p in m["pos"]]
+        (pm, ps), (rm, rs), (om, os_) = (mean_sd(v) for v in (
+            m["pos"], [1000 * p ** 0.5 for p in m["pos"]], m["ori"]))
         lines.append(
             f"| {LABELS.get(name, name)} | {f'{paper[0]:.6f}' if paper else '-'} "
             f"| {f'{paper[1]:.2f}' if paper else '-'} "
-            f"| {statistics.mean(m['pos']):.6f} +/- {sd(m['pos']):.6f} "
-            f"| {statistics.mean(rms):.1f} +/- {sd(rms):.1f} "
-            f"| {statistics.mean(m['ori']):.4f} +/- {sd(m['ori']):.4f} "
-            f"| {RAD_TO_DEG * statistics.mean(m['ori']):.2f} |")
+            f"| {pm:.6f} +/- {ps:.6f} | {rm:.1f} +/- {rs:.1f} | {om:.4f} +/- {os_:.4f} "
+            f"| {RAD_TO_DEG * om:.2f} |")
     four = [n for n in PAPER_TABLE1 if n in minima]
     ours_pos = _rank({n: statistics.mean(minima[n]["pos"]) for n in four})
     ours_ori = _rank({n: statistics.mean(minima[n]["ori"]) for n in four})
