@@ -94,11 +94,11 @@ class IKNet(nn.Module):
         """(N, 7) raw poses -> (N, F) features: standardised [p, unit quaternion with w >= 0]
         (F = 7), or standardised p and the row-major rotation matrix (F = 12)."""
         quat = x[:, 3:7]
-        norm = torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12)
-        quat = canonical_hemisphere(quat / norm)
-        if self.input_features == "rotation_matrix":
+        quat = quat / torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12)
+        if self.input_features == "rotation_matrix":  # R(q) = R(-q): no hemisphere needed
             p = (x[:, 0:3] - self.input_mean[0:3]) / self.input_std[0:3]
             return torch.cat([p, quaternion_to_matrix(quat).reshape(-1, 9)], dim=-1)
+        quat = canonical_hemisphere(quat)
         return (torch.cat([x[:, 0:3], quat], dim=-1) - self.input_mean) / self.input_std
 
     def forward(self, x: Tensor) -> Tensor:
