@@ -1,17 +1,27 @@
 """Data-parallel plumbing over torch.distributed: one process per device, launched by torchrun.
 
 Without torchrun's environment (``WORLD_SIZE`` unset or 1) everything here is a no-op, so the same
-trainer runs single-process.
+trainer runs single-process. Work that only rank 0 does (validation, log, checkpoint, export) goes
+through :meth:`DistContext.together`, so a rank 0 that fails there stops every rank at once with
+its error, not later with the transport's error (or a timeout) in the next collective.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+from dtd_ik.exceptions import DtdIkError
+
+T = TypeVar("T")
+
+
+class PeerFailedError(DtdIkError):
+    """Another process of the data-parallel job failed; this one stops with it."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,32 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
+    def together(self, action: Callable[[], T]) -> T:
+        """``action()`` here, then every process learns whether it failed on any of them.
+
+        A process whose ``action`` raised re-raises its own error; the others raise
+        :class:`PeerFailedError` naming the lowest failed rank and its error. Every process must
+        call this at the same point. Single-process it is just ``action()``.
+        """
+        if not self.enabled:
+            return action()
+        try:
+            result = action()
+        except Exception as exc:
+            self._share_failure(str(exc) if isinstance(exc, DtdIkError) else
+                                f"{type(exc).__name__}: {exc}")
+            raise
+        self._share_failure(None)
+        return result
+
+    def _share_failure(self, failure: Optional[str]) -> None:
+        failures: list[Optional[str]] = [None] * self.world_size
+        dist.all_gather_object(failures, failure)
+        if failure is None:
+            for rank, message in enumerate(failures):
+                if message is not None:
+                    raise PeerFailedError(f"rank {rank} failed: {message}")
+
 
 def setup_distributed(device: str) -> tuple[DistContext, torch.device]:
     """Join torchrun's process group if there is one; returns the context and this rank's device.
@@ -83,4 +119,4 @@ def teardown_distributed() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["DistContext", "setup_distributed", "teardown_distributed"]
+__all__ = ["DistContext", "PeerFailedError", "setup_distributed", "teardown_distributed"]

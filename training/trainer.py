@@ -177,21 +177,22 @@ class Trainer:
         self._stop = True
 
     def run(self, resume: Optional[Path] = None) -> TrainResult:
+        """Train to ``cfg.epochs``. Under DDP, what only rank 0 does (log, validation, checkpoint,
+        export) is joined by every rank (``DistContext.together``): when it fails there, rank 0
+        raises its error and the others :class:`~.distributed.PeerFailedError`."""
+        together = self.dist.together
         if resume is not None:
-            self.resume(resume)
-        log = RunLog(self.run_dir, self.cfg.log.tensorboard and self.dist.is_main,
-                     keep_epochs=self.epoch if resume is not None else None) \
-            if self.dist.is_main else None
+            together(lambda: self.resume(resume))
+        log = together(lambda: RunLog(self.run_dir, self.cfg.log.tensorboard,
+                                      keep_epochs=self.epoch if resume is not None else None)
+                       if self.dist.is_main else None)
         old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.epoch < self.cfg.epochs:
                 if not self._train_epoch():
-                    self.save()
+                    together(self.save)
                     return TrainResult(self.run_dir, self.epoch, True, self.history)
-                record = self._end_epoch()
-                if log is not None:
-                    log.write(record)
-                self.save()
+                together(lambda: self._close_epoch(log))
                 if self._stop:  # a signal between the last step and the checkpoint
                     return TrainResult(self.run_dir, self.epoch, True, self.history)
             return self._finish()
@@ -256,6 +257,12 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
 
+    def _close_epoch(self, log: Optional[RunLog]) -> None:
+        record = self._end_epoch()
+        if log is not None:
+            log.write(record)
+        self.save()
+
     def _end_epoch(self) -> dict[str, Any]:
         means = self.sums.means()
         self.strategy.end_epoch(means["loss"].to(self.device))
@@ -286,8 +293,13 @@ class Trainer:
 
     def _finish(self) -> TrainResult:
         result = TrainResult(self.run_dir, self.epoch, False, self.history)
+        self.dist.together(lambda: self._test_and_export(result))
+        return result
+
+    def _test_and_export(self, result: TrainResult) -> None:
+        """Rank 0: test metrics, the exported model and the final checkpoint into ``result``."""
         if not self.dist.is_main:
-            return result
+            return
         result.test_metrics = self.validate(self.test)
         if self.cfg.export:
             stages = self.stages + [self._stage_record()]
@@ -305,7 +317,6 @@ class Trainer:
                  "validation": val, "test": result.test_metrics})
             result.model_path, _ = export_model(self.net, self.run_dir / MODEL, card)
         self.save()
-        return result
 
 
 __all__ = ["CHECKPOINT", "MODEL", "TrainResult", "Trainer"]
