@@ -113,8 +113,11 @@ class GoalBatcher:
 
     def _run_tip(self, tip: str, goals: list[Goal]) -> None:
         n = len(goals)
-        positions = np.stack([g.position for g in goals])
-        quaternions = np.stack([g.quaternion for g in goals])
+        if n == 1:  # the lone request: a view, not a copy
+            positions, quaternions = goals[0].position[None], goals[0].quaternion[None]
+        else:
+            positions = np.stack([g.position for g in goals])
+            quaternions = np.stack([g.quaternion for g in goals])
         seeds = None
         if any(g.seed is not None for g in goals):
             seeds = np.full((n, self._dof), np.nan)

@@ -9,6 +9,7 @@ GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ from .ros_conversions import (
     make_error_code,
     make_pose_stamped,
     matrix_to_quaternion,
-    pose_to_matrix,
+    pose_to_arrays,
+    transform_matrix,
 )
 
 Codes = MoveItErrorCodes
@@ -64,6 +66,16 @@ class ServerConfig:
     collision_margin: float = 0.005
     default_timeout: float = 0.05
     max_timeout: float = 5.0
+
+    @cached_property
+    def base_at_model_origin(self) -> bool:
+        """Whether base_frame coincides with model_frame (world_to_base is the identity)."""
+        return bool(np.array_equal(self.world_to_base, np.eye(4)))
+
+    def is_base_frame(self, frame: str) -> bool:
+        """Whether a pose in ``frame`` ("" = the model frame) is already in the base frame."""
+        return frame == self.base_frame or (frame in ("", self.model_frame)
+                                            and self.base_at_model_origin)
 
     @property
     def all_joints(self) -> tuple[str, ...]:
@@ -135,11 +147,12 @@ def _pick_pose(req: PositionIKRequest, default_link: str):
                        "pose per request (concurrent requests are solved together in one batch)")
 
 
-def _tip_for_link(cfg: ServerConfig, kin: Kinematics, link: str) -> tuple[str, np.ndarray]:
-    """(solver tip, T_link_tip): the link itself when the solver takes it, else the group tip when
-    the link is rigidly attached to the last moving link."""
+def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
+                  link: str) -> tuple[str, np.ndarray | None]:
+    """(solver tip, T_link_tip): the link itself (and None) when the solver takes it, else the
+    group tip when the link is rigidly attached to the last moving link."""
     if link in cfg.ik_links:
-        return link, np.eye(4)
+        return link, None
     model = kin.model
     if link in model.frame_names:
         index, offset_link = model.frame(link)
@@ -220,10 +233,15 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
     pose_stamped, link = _pick_pose(req, group_tip)
     tip, link_to_tip = _tip_for_link(cfg, kin, link)
     try:
-        goal = pose_to_matrix(pose_stamped.pose, "pose_stamped.pose")
+        position, quaternion = pose_to_arrays(pose_stamped.pose, "pose_stamped.pose")
     except InvalidInputError as exc:
         raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS, str(exc)) from None
-    goal = frame_in_base(cfg, kin, pose_stamped.header.frame_id, state) @ goal @ link_to_tip
+    frame = pose_stamped.header.frame_id
+    if link_to_tip is not None or not cfg.is_base_frame(frame):  # else the pose is the goal
+        goal = frame_in_base(cfg, kin, frame, state) @ transform_matrix(position, quaternion)
+        if link_to_tip is not None:
+            goal = goal @ link_to_tip
+        position, quaternion = goal[:3, 3].copy(), matrix_to_quaternion(goal[:3, :3])
     lower, upper = _joint_bounds(cfg, kin, req.constraints)
     seed = np.array([state[n] for n in cfg.joint_names]) if seeded else None
     if seed is not None or len(req.constraints.joint_constraints):
@@ -231,8 +249,7 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
         seed = np.clip(base, lower, upper)
     timeout = duration_to_seconds(req.timeout)
     timeout = cfg.default_timeout if timeout <= 0 else min(timeout, cfg.max_timeout)
-    return IKQuery(position=goal[:3, 3].copy(), quaternion=matrix_to_quaternion(goal[:3, :3]),
-                   tip=tip, ik_link=link, seed=seed, state=state, timeout=timeout,
+    return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed, state=state, timeout=timeout,
                    avoid_collisions=bool(req.avoid_collisions), lower=lower, upper=upper,
                    stamp=pose_stamped.header.stamp)
 

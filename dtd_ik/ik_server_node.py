@@ -301,8 +301,8 @@ class IKServer(Node):
         values = [*q, *(query.state[n] for n in cfg.other_joints)]
         if self._virtual[0] is not cfg:  # the Transform message, rebuilt when the config changes
             self._virtual = (cfg, matrix_to_transform(cfg.world_to_base))
-        response.solution = make_robot_state(names, values, query.stamp, cfg.model_frame,
-                                             cfg.virtual_joint, self._virtual[1])
+        make_robot_state(names, values, query.stamp, cfg.model_frame, cfg.virtual_joint,
+                         self._virtual[1], state=response.solution)
         if self.solution_pub.get_subscription_count():  # build the message only when heard
             now = self.get_clock().now().to_msg()
             self.solution_pub.publish(make_joint_state(names, values, now))

@@ -16,7 +16,7 @@ from moveit_msgs.msg import MoveItErrorCodes, RobotState
 from sensor_msgs.msg import JointState
 
 from .exceptions import InvalidInputError
-from .quaternions import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
+from .quaternions import MIN_QUATERNION_NORM, quaternion_to_matrix
 
 def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     """(3, 3) rotation -> (4,) unit quaternion x-y-z-w with w >= 0 (Shepperd's method)."""
@@ -43,24 +43,32 @@ def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarr
     Raises InvalidInputError for NaN/inf or a quaternion of norm ~0; any other quaternion is
     normalised (clients often send slightly non-unit quaternions).
     """
+    # Scalar maths on the message's floats (as quaternion_norms does for arrays): one pose per
+    # request, where numpy's per-call cost would be most of the work. Scaled by the largest
+    # component first, so that components up to the float64 maximum keep their direction.
     p, o = pose.position, pose.orientation
-    position = np.array([p.x, p.y, p.z], dtype=np.float64)
-    quat = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
-    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quat))):
+    position, quat = (p.x, p.y, p.z), (o.x, o.y, o.z, o.w)
+    if not all(map(math.isfinite, position + quat)):
         raise InvalidInputError(f"{what} contains NaN or inf")
-    norm, unit = quaternion_norms(quat)
-    if norm < MIN_QUATERNION_NORM:
+    scale = max(map(abs, quat))
+    scaled = [c / scale for c in quat] if scale > 0 else [0.0] * 4
+    length = math.hypot(*scaled)
+    if scale * length < MIN_QUATERNION_NORM:
         raise InvalidInputError(
-            f"{what} has a zero orientation quaternion (norm {norm:.1e}); "
+            f"{what} has a zero orientation quaternion (norm {scale * length:.1e}); "
             "send a unit quaternion, e.g. w=1 for no rotation")
-    return position, unit
+    return np.array(position, dtype=np.float64), np.array([c / length for c in scaled])
 
 
 def pose_to_matrix(pose: Pose, what: str = "pose") -> np.ndarray:
     """A geometry_msgs/Pose -> (4, 4) transform; see :func:`pose_to_arrays` for the checks."""
-    position, quat = pose_to_arrays(pose, what)
+    return transform_matrix(*pose_to_arrays(pose, what))
+
+
+def transform_matrix(position: np.ndarray, quaternion: np.ndarray) -> np.ndarray:
+    """(3,) position [m] and (4,) unit quaternion x-y-z-w -> (4, 4) transform."""
     T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix(quat)
+    T[:3, :3] = quaternion_to_matrix(quaternion)
     T[:3, 3] = position
     return T
 
@@ -128,9 +136,9 @@ def joint_state_positions(js: JointState,
 
 
 def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
-                     frame_id: str = "") -> JointState:
-    """A sensor_msgs/JointState with positions only."""
-    js = JointState()
+                     frame_id: str = "", msg: JointState | None = None) -> JointState:
+    """A sensor_msgs/JointState with positions only (filling ``msg`` when given)."""
+    js = JointState() if msg is None else msg
     js.header.stamp = stamp
     js.header.frame_id = frame_id
     js.name = list(names)
@@ -140,13 +148,15 @@ def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Ti
 
 def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
                      frame_id: str, virtual_joint: str | None = None,
-                     virtual_transform: np.ndarray | Transform | None = None) -> RobotState:
+                     virtual_transform: np.ndarray | Transform | None = None,
+                     state: RobotState | None = None) -> RobotState:
     """A full (is_diff false) moveit_msgs/RobotState: every single-DOF joint in ``names`` order
     and, when given, the virtual joint tying the model frame to the robot's base (a (4, 4)
-    matrix, or a ready Transform message that callers may cache)."""
-    state = RobotState()
+    matrix, or a ready Transform message that callers may cache). Fills ``state`` when given
+    (e.g. a response's own field: one message construction less per answer)."""
+    state = RobotState() if state is None else state
     state.is_diff = False
-    state.joint_state = make_joint_state(names, positions, stamp, frame_id)
+    make_joint_state(names, positions, stamp, frame_id, msg=state.joint_state)
     if virtual_joint:
         mdof = state.multi_dof_joint_state
         mdof.header.stamp = stamp
