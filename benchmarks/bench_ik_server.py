@@ -4,8 +4,12 @@ in-process time on the same goals, so that the ROS overhead is visible.
     .venv/bin/python benchmarks/bench_ik_server.py [--goals 1000] [--clients 8] [--model none]
 
 1. in-process: ``IKSolver.solve`` on one goal at a time (what the server calls per request);
-2. one client: sequential GetPositionIK calls to a server in another process;
-3. N clients (separate processes) calling at once: throughput and latency percentiles.
+2. rclpy's floor: the same client calling an echo server (same service type and QoS, a callback
+   that returns the empty response at once): what any rclpy server costs on this machine;
+3. one client: sequential GetPositionIK calls to the IK server in another process (default
+   parameters, diagnostics on), and the server's own time per request (its handler: parse,
+   solve, judge, fill) as its /diagnostics reports it;
+4. N clients (separate processes) calling at once: throughput and latency percentiles.
 Goals are poses of panda_hand at random configurations with capsule margin >= 10 mm (reachable,
 collision-free). Every answer's error code is counted; latencies are for successful calls.
 """
@@ -84,7 +88,7 @@ def worker(count: int, seed: int, service: str) -> None:
         executor.spin_until_future_complete(client.call_async(req), timeout_sec=10)
     print("ready", flush=True)
     sys.stdin.readline()  # start signal: all clients begin together
-    latencies, codes = [], {}
+    latencies, answered, codes = [], [], {}
     start = time.time()
     for req in requests:
         t0 = time.perf_counter()
@@ -96,17 +100,64 @@ def worker(count: int, seed: int, service: str) -> None:
             client.remove_pending_request(future)
         code = res.error_code.val if res is not None else "lost"
         codes[code] = codes.get(code, 0) + 1
+        if res is not None:
+            answered.append(dt)
         if code == MoveItErrorCodes.SUCCESS:
             latencies.append(dt)
     end = time.time()
-    print(json.dumps({"latencies": latencies, "codes": codes, "start": start, "end": end}),
-          flush=True)
+    print(json.dumps({"latencies": latencies, "answered": answered, "codes": codes,
+                      "start": start, "end": end}), flush=True)
     node.destroy_node()
     rclpy.shutdown()
 
 
-def run_clients(n_clients: int, count: int, env: dict) -> list[dict]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(count), str(1000 + i)],
+def echo_server(service: str) -> None:
+    """rclpy's floor: a GetPositionIK server whose callback returns the empty response."""
+    import rclpy
+    from moveit_msgs.srv import GetPositionIK
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from dtd_ik.ik_server_node import SERVICE_QOS
+
+    rclpy.init()
+    node = rclpy.create_node("bench_echo_server")
+    node.create_service(GetPositionIK, service, lambda request, response: response,
+                        qos_profile=SERVICE_QOS)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def server_handler_times(timeout: float = 5.0) -> tuple[float, float] | None:
+    """(p50, p99) [ms] of the IK server's handler over its recent requests, from /diagnostics."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    rclpy.init()
+    node = rclpy.create_node("bench_diagnostics_reader")
+    found = []
+
+    def on_message(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "latency_p50_ms" in values and status.name.startswith("dtd_ik_server"):
+                found.append((float(values["latency_p50_ms"]), float(values["latency_p99_ms"])))
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_message, 10)
+    end = time.monotonic() + timeout
+    while not found and time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    node.destroy_node()
+    rclpy.shutdown()
+    return found[0] if found else None
+
+
+def run_clients(n_clients: int, count: int, env: dict, service: str) -> list[dict]:
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(count), str(1000 + i),
+                               service],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
              for i in range(n_clients)]
     for p in procs:
@@ -132,11 +183,15 @@ def main() -> None:
                         help="server executor threads (1: single-threaded, the default)")
     parser.add_argument("--max-batch", type=int, default=256,
                         help="server max_batch (1: no draining of waiting requests)")
-    parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--echo-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     service = "/bench/compute_ik"
     if args.worker:
-        worker(args.worker[0], args.worker[1], service)
+        worker(int(args.worker[0]), int(args.worker[1]), args.worker[2])
+        return
+    if args.echo_server:
+        echo_server(args.echo_server)
         return
     env = {**os.environ, "ROS_DOMAIN_ID": DOMAIN, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     os.environ.update(env)
@@ -149,22 +204,35 @@ def main() -> None:
           f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     print(f"solver in-process, 1 goal/call     {percentiles(t_solver)}  success {rate:.4f}")
 
+    echo = subprocess.Popen([sys.executable, __file__, "--echo-server", "/bench/echo_ik"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        (floor,) = run_clients(1, args.goals, env, "/bench/echo_ik")
+        print(f"rclpy floor (echo server), 1 client {percentiles(floor['answered'])}")
+    finally:
+        echo.terminate()
+        echo.wait(timeout=20)
+
     server = subprocess.Popen(
         [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", "__ns:=/bench",
          "--params-file", str(ROOT / "config" / "ik_server.yaml"),
          "-p", f"model_path:={args.model}",
-         "-p", "diagnostics_period:=0.0", "-p", f"executor_threads:={args.executor_threads}",
+         "-p", f"executor_threads:={args.executor_threads}",
          "-p", f"max_batch:={args.max_batch}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        (single,) = run_clients(1, args.goals, env)
+        (single,) = run_clients(1, args.goals, env, service)
         ok = sum(v for k, v in single["codes"].items() if k == "1")
         print(f"ROS round trip, 1 client           {percentiles(single['latencies'])}  "
               f"success {ok / args.goals:.4f}")
         overhead = np.median(single["latencies"]) - np.median(t_solver)
         print(f"  median ROS overhead (round trip - solver): {overhead * 1e3:.3f} ms")
+        handler = server_handler_times()
+        shown = (f"p50 {handler[0]:6.3f} ms  p99 {handler[1]:6.3f} ms" if handler
+                 else "no /diagnostics message")
+        print(f"  server handler (its /diagnostics)  {shown}")
         per_client = max(args.goals // args.clients, 50)
-        many = run_clients(args.clients, per_client, env)
+        many = run_clients(args.clients, per_client, env, service)
         lat = np.concatenate([m["latencies"] for m in many])
         calls = sum(sum(m["codes"].values()) for m in many)
         ok = sum(m["codes"].get("1", 0) for m in many)
