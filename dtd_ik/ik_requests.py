@@ -250,8 +250,8 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
     timeout = duration_to_seconds(req.timeout)
     timeout = cfg.default_timeout if timeout <= 0 else min(timeout, cfg.max_timeout)
     return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed,
-                   state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions), lower=lower, upper=upper,
-                   stamp=pose_stamped.header.stamp)
+                   state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions),
+                   lower=lower, upper=upper, stamp=pose_stamped.header.stamp)
 
 
 @dataclass(frozen=True)
