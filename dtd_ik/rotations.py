@@ -20,17 +20,49 @@ def safe_norm(v: Tensor, dim: int = -1) -> Tensor:
                        torch.zeros_like(sq))
 
 
-def quaternion_to_matrix(q: Tensor) -> Tensor:
-    """(..., 4) quaternion x-y-z-w (normalised here) -> (..., 3, 3) rotation matrix."""
-    q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
-    x, y, z, w = q.unbind(-1)
-    xx, yy, zz = x * x, y * y, z * z
-    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
-    return torch.stack([
-        1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
-        2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
-        2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
-    ], dim=-1).reshape(q.shape[:-1] + (3, 3))
+# The rotation matrix of q = (x, y, z, w), row-major, as quadratic forms in q: entry r is the sum
+# of c * q_i * q_j over _MATRIX_TERMS[r]. (1 - 2 (yy + zz) is written ww + xx - yy - zz: the same
+# for a unit q, and homogeneous, so R(q) = forms(q) / (q . q) for any q != 0.) One outer product
+# and one matrix product then give all nine entries: a handful of tensor ops instead of about
+# thirty, which is most of the network's single-query time for its rotation-matrix input.
+_X, _Y, _Z, _W = 0, 1, 2, 3
+_MATRIX_TERMS = (
+    ((_W, _W, 1.0), (_X, _X, 1.0), (_Y, _Y, -1.0), (_Z, _Z, -1.0)),  # R00
+    ((_X, _Y, 2.0), (_W, _Z, -2.0)),  # R01 = 2 (xy - wz)
+    ((_X, _Z, 2.0), (_W, _Y, 2.0)),  # R02 = 2 (xz + wy)
+    ((_X, _Y, 2.0), (_W, _Z, 2.0)),  # R10 = 2 (xy + wz)
+    ((_W, _W, 1.0), (_X, _X, -1.0), (_Y, _Y, 1.0), (_Z, _Z, -1.0)),  # R11
+    ((_Y, _Z, 2.0), (_W, _X, -2.0)),  # R12 = 2 (yz - wx)
+    ((_X, _Z, 2.0), (_W, _Y, -2.0)),  # R20 = 2 (xz - wy)
+    ((_Y, _Z, 2.0), (_W, _X, 2.0)),  # R21 = 2 (yz + wx)
+    ((_W, _W, 1.0), (_X, _X, -1.0), (_Y, _Y, -1.0), (_Z, _Z, 1.0)),  # R22
+)
+_BASIS_ROWS = [[0.0] * 9 for _ in range(16)]  # row 4 i + j: the coefficients of q_i q_j
+for _r, _terms in enumerate(_MATRIX_TERMS):
+    for _i, _j, _c in _terms:
+        _BASIS_ROWS[4 * _i + _j][_r] = _c
+
+
+# TorchScript callers pass the basis (e.g. a module buffer); unused there, and without annotations
+# because TorchScript cannot resolve this module's postponed (string) ones on an unused function.
+@torch.jit.unused
+def quaternion_matrix_basis(like):  # (like: Tensor) -> Tensor
+    """(16, 9) B with R(q).flatten() = (q q^T).flatten() @ B / (q . q), q x-y-z-w, in the dtype
+    and on the device of ``like``."""
+    return torch.tensor(_BASIS_ROWS, dtype=like.dtype, device=like.device)
+
+
+def quaternion_to_matrix(q: Tensor, basis: Tensor | None = None) -> Tensor:
+    """(..., 4) quaternion x-y-z-w of any non-zero norm -> (..., 3, 3) rotation matrix.
+
+    ``basis``: :func:`quaternion_matrix_basis` ``(q)`` (built here when None; TorchScript code
+    must pass it). R(q) = R(-q) exactly; a zero q gives NaN.
+    """
+    if basis is None:
+        basis = quaternion_matrix_basis(q)
+    products = (q.unsqueeze(-1) * q.unsqueeze(-2)).flatten(-2)  # (..., 16) q_i q_j
+    entries = products @ basis / (q * q).sum(-1, keepdim=True)
+    return entries.reshape(q.shape[:-1] + (3, 3))
 
 
 def matrix_to_quaternion(R: Tensor) -> Tensor:

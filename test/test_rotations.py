@@ -7,7 +7,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from dtd_ik.rotations import (canonical_hemisphere, geodesic_angle, matrix_to_quaternion,
-                              quaternion_to_matrix, rotation_error_vector)
+                              quaternion_matrix_basis, quaternion_to_matrix,
+                              rotation_error_vector)
 
 
 def random_rotations(n: int, seed: int = 0) -> Rotation:
@@ -24,6 +25,17 @@ def test_quaternion_to_matrix_normalises_input():
     rot = random_rotations(10, seed=1)
     q = torch.tensor(rot.as_quat()) * 3.7
     assert torch.allclose(quaternion_to_matrix(q), torch.tensor(rot.as_matrix()), atol=1e-12)
+
+
+def test_quaternion_to_matrix_any_scale_and_sign_with_a_given_basis():
+    rot = random_rotations(200, seed=3)
+    scale = torch.tensor(np.random.default_rng(3).uniform(-50, 50, (200, 1)))
+    q = torch.tensor(rot.as_quat()) * scale  # negative scales: the other hemisphere
+    basis = quaternion_matrix_basis(q)
+    assert basis.shape == (16, 9) and basis.dtype == torch.float64
+    assert torch.allclose(quaternion_to_matrix(q, basis), torch.tensor(rot.as_matrix()),
+                          atol=1e-12)
+    assert torch.equal(quaternion_to_matrix(q, basis), quaternion_to_matrix(-q, basis))
 
 
 def test_matrix_to_quaternion_matches_scipy_up_to_sign_and_is_canonical():

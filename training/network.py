@@ -12,7 +12,8 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
-from dtd_ik.rotations import canonical_hemisphere, quaternion_to_matrix
+from dtd_ik.rotations import (canonical_hemisphere, quaternion_matrix_basis,
+                              quaternion_to_matrix)
 
 #: Model file format written by this network (docs/model_format.md).
 FORMAT_VERSION = 1
@@ -84,6 +85,9 @@ class IKNet(nn.Module):
         self.register_buffer("q_max", torch.as_tensor(q_max, **f32).clone())  # (7,) [rad]
         self.register_buffer("input_mean", torch.as_tensor(input_mean, **f32).clone())  # (7,)
         self.register_buffer("input_std", torch.as_tensor(input_std, **f32).clone())  # (7,)
+        # a constant, not a weight: kept out of state_dict, so checkpoints do not change
+        self.register_buffer("rotation_basis", quaternion_matrix_basis(torch.empty(0)),
+                             persistent=False)  # (16, 9)
         self.stem = nn.Linear(INPUT_FEATURES[spec.input_features], spec.hidden)
         self.blocks = nn.Sequential(*[ResidualBlock(spec.hidden, spec.hidden_activation)
                                       for _ in range(spec.blocks)])
@@ -93,11 +97,12 @@ class IKNet(nn.Module):
     def normalise_input(self, x: Tensor) -> Tensor:
         """(N, 7) raw poses -> (N, F) features: standardised [p, unit quaternion with w >= 0]
         (F = 7), or standardised p and the row-major rotation matrix (F = 12)."""
+        if self.input_features == "rotation_matrix":  # R(q) = R(-q) for any norm: neither
+            p = (x[:, 0:3] - self.input_mean[0:3]) / self.input_std[0:3]  # normalised nor flipped
+            R = quaternion_to_matrix(x[:, 3:7], self.rotation_basis)
+            return torch.cat([p, R.reshape(-1, 9)], dim=-1)
         quat = x[:, 3:7]
         quat = quat / torch.linalg.vector_norm(quat, dim=-1, keepdim=True).clamp_min(1e-12)
-        if self.input_features == "rotation_matrix":  # R(q) = R(-q): no hemisphere needed
-            p = (x[:, 0:3] - self.input_mean[0:3]) / self.input_std[0:3]
-            return torch.cat([p, quaternion_to_matrix(quat).reshape(-1, 9)], dim=-1)
         quat = canonical_hemisphere(quat)
         return (torch.cat([x[:, 0:3], quat], dim=-1) - self.input_mean) / self.input_std
 
