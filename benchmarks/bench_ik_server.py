@@ -183,6 +183,9 @@ def main() -> None:
                         help="server executor threads (1: single-threaded, the default)")
     parser.add_argument("--max-batch", type=int, default=256,
                         help="server max_batch (1: no draining of waiting requests)")
+    parser.add_argument("--diagnostics-period", type=float, default=None,
+                        help="server diagnostics_period [s] (default: config/ik_server.yaml's; "
+                             "0 turns /diagnostics off, and the handler time is not read)")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--echo-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,6 +220,8 @@ def main() -> None:
         [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", "__ns:=/bench",
          "--params-file", str(ROOT / "config" / "ik_server.yaml"),
          "-p", f"model_path:={args.model}",
+         *([] if args.diagnostics_period is None
+           else ["-p", f"diagnostics_period:={args.diagnostics_period}"]),
          "-p", f"executor_threads:={args.executor_threads}",
          "-p", f"max_batch:={args.max_batch}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -227,7 +232,7 @@ def main() -> None:
               f"success {ok / args.goals:.4f}")
         overhead = np.median(single["latencies"]) - np.median(t_solver)
         print(f"  median ROS overhead (round trip - solver): {overhead * 1e3:.3f} ms")
-        handler = server_handler_times()
+        handler = server_handler_times() if args.diagnostics_period != 0 else None
         shown = (f"p50 {handler[0]:6.3f} ms  p99 {handler[1]:6.3f} ms" if handler
                  else "no /diagnostics message")
         print(f"  server handler (its /diagnostics)  {shown}")
