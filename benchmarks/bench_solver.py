@@ -10,6 +10,7 @@ meshes for self-collision. TRAC-IK is seeded at mid-range, 20 ms timeout, eps 1e
 dtd_ik uses all cores for a batch.
 
     .venv/bin/python benchmarks/bench_solver.py [--goals 1000] [--hard 200] [--model models/x.pt]
+                                                [--solver seed_table_seeds=8 ...]
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import numpy as np
 import pybullet_data
 import pytracik
 import torch
+import yaml
 from scipy.spatial.transform import Rotation
 
 from dtd_ik import IKSolver
@@ -285,6 +287,9 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=20, help="Cartesian paths for the path mode")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--markdown", type=Path, help="also write the goal-set tables here")
+    parser.add_argument("--solver", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config/solver.yaml key for every dtd_ik column "
+                             "(repeatable), e.g. --solver seed_table_seeds=8")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     kin = Kinematics()
@@ -295,11 +300,18 @@ def main() -> None:
                               pytracik.Speed)
     pytracik.set_joint_limits(tracik, kin.model.lower, kin.model.upper)  # the same limits
 
+    overrides = {}
+    for item in args.solver:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--solver takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
     t0 = time.perf_counter()
-    solvers = {"dtd_ik": IKSolver.load(None)}
+    solvers = {"dtd_ik": IKSolver.load(None, **overrides)}
     if args.model:
-        solvers["+net fallback"] = IKSolver.load(args.model, network_seed="fallback")
-        solvers["+net first"] = IKSolver.load(args.model, network_seed="first")
+        solvers["+net fallback"] = IKSolver.load(args.model, **{**overrides,
+                                                                 "network_seed": "fallback"})
+        solvers["+net first"] = IKSolver.load(args.model, **{**overrides, "network_seed": "first"})
     load_s = time.perf_counter() - t0
     sets = [Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals),
                   tracik),
@@ -315,7 +327,8 @@ def main() -> None:
           f"{os.cpu_count()} cores, numba threads {numba.get_num_threads()}; solver load "
           f"{load_s:.1f} s; TRAC-IK Speed, {TRACIK_TIMEOUT * 1e3:.0f} ms, eps {TRACIK_EPS}, "
           f"seeded mid-range, one core; errors by KDL FK, margin by the torch capsule model, "
-          f"mesh check by pybullet")
+          f"mesh check by pybullet"
+          + (f"; solver overrides {overrides}" if overrides else ""))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"(the machine may be shared: wall-clock figures depend on it, CPU times less)")
     tables = []
