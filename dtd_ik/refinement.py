@@ -131,8 +131,8 @@ def goal_key(p_bits, q_bits, random_seed):
 
 @njit(cache=True, nogil=True)
 def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
-                params, deadline, random_seed, reach_center, reach_radius, q_out, stats, success,
-                iterations, attempts):
+                params, first_attempt, deadline, random_seed, reach_center, reach_radius, q_out,
+                stats, success, iterations, attempts):
     """Solve goal ``g`` of :func:`solve_goals_serial` / :func:`solve_goals_parallel` (same
     arguments), writing its row of every output."""
     lower, upper = robot[4], robot[5]
@@ -169,7 +169,7 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
     dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
                   goal_p[2] - reach_center[2])
     if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
-        for attempt in range(max_attempts):
+        for attempt in range(first_attempt, max_attempts):
             if monotonic() > deadline:
                 break
             if n_table < 0 and attempt >= n_explicit:
@@ -219,13 +219,17 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
 # parallel would load whichever variant was cached first for both.
 @njit(cache=True, nogil=True)
 def solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                       table, params, deadline, random_seed, reach_center, reach_radius, q_out,
-                       stats, success, iterations, attempts):
+                       table, params, first_attempt, deadline, random_seed, reach_center,
+                       reach_radius, q_out, stats, success, iterations, attempts):
     """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4), one after the other:
     positions (N, 3) [m] and unit quaternions x-y-z-w (N, 4).
 
     ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
-    order; perturbations start from the network seed, else the caller's. ``table`` is
+    order; perturbations start from the network seed, else the caller's. Each goal runs attempts
+    ``first_attempt`` .. ``params[MAX_ATTEMPTS]`` - 1 of that enumeration: a later pass with
+    the same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
+    stopped (same seeds, same restarts; the table search is redone for the enumeration) without
+    repeating its attempts. ``table`` is
     :attr:`dtd_ik.seed_table.SeedTable.arrays` (collision-free configurations and the poses of
     chain frame ``index``, K may be 0). Goals farther than ``reach_radius`` [m] from
     ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
@@ -233,19 +237,19 @@ def solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, o
     """
     for g in range(positions.shape[0]):
         _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                    table, params, deadline, random_seed, reach_center, reach_radius, q_out, stats,
-                    success, iterations, attempts)
+                    table, params, first_attempt, deadline, random_seed, reach_center,
+                    reach_radius, q_out, stats, success, iterations, attempts)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                         table, params, deadline, random_seed, reach_center, reach_radius, q_out,
-                         stats, success, iterations, attempts):
+                         table, params, first_attempt, deadline, random_seed, reach_center,
+                         reach_radius, q_out, stats, success, iterations, attempts):
     """:func:`solve_goals_serial` with the goals spread over all cores (numba ``prange``)."""
     for g in prange(positions.shape[0]):
         _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                    table, params, deadline, random_seed, reach_center, reach_radius, q_out, stats,
-                    success, iterations, attempts)
+                    table, params, first_attempt, deadline, random_seed, reach_center,
+                    reach_radius, q_out, stats, success, iterations, attempts)
 
 
 __all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "matrix_quaternion",

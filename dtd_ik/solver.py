@@ -30,6 +30,9 @@ from .solver_config import SolverConfig
 
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
+#: Batches this large run every goal's cheap attempts (explicit and table seeds) before any
+#: goal's perturbations and restarts (two kernel passes); a single goal runs in one pass.
+TWO_PASS_MIN_GOALS = 2
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,12 @@ class IKSolver:
         self._path_params = self.config.path_params()
         self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
                                  for has_caller in (False, True)}
+        # by number of explicit seeds (0-2): a goal's cheap attempts (explicit + table seeds)
+        # and the parameters of a first pass that runs only those
+        self._cheap_attempts = [self._first_pass_attempts(n_explicit) for n_explicit in range(3)]
+        self._cheap_params = [params.copy() for _ in range(3)]
+        for cheap, first in zip(self._cheap_attempts, self._cheap_params):
+            first[lm.MAX_ATTEMPTS] = cheap
 
     def set_targets(self, *, position_tolerance: float | None = None,
                     orientation_tolerance: float | None = None,
@@ -175,7 +184,7 @@ class IKSolver:
         params = self._params.copy()
         params[lm.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
-            self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, np.inf)
+            self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, 0, np.inf)
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
                 self._network_seeds(_Goals(p, quat, None, False, None), self.network.tip_frame)
@@ -185,7 +194,7 @@ class IKSolver:
                       np.zeros((2, 4)), np.zeros(2, dtype=np.bool_), two, two.copy())
 
     def _run_kernel(self, kernel, positions, quaternions, caller_seeds, net_seeds, tip, params,
-                    deadline):
+                    first_attempt, deadline):
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         q = np.empty((N, r.dof))
@@ -194,8 +203,9 @@ class IKSolver:
         iterations = np.empty(N, dtype=np.int64)
         attempts = np.empty(N, dtype=np.int64)
         kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, self._arrays,
-               self.seed_table(index).arrays, params, float(deadline), self.config.random_seed,
-               self._shoulder, self._reach[tip], q, stats, success, iterations, attempts)
+               self.seed_table(index).arrays, params, int(first_attempt), float(deadline),
+               self.config.random_seed, self._shoulder, self._reach[tip], q, stats, success,
+               iterations, attempts)
         return q, stats, success, iterations, attempts
 
     def _goals(self, positions, quaternions, seeds) -> _Goals:
@@ -279,22 +289,34 @@ class IKSolver:
                 t_net = time.perf_counter()
                 net_seeds = self._network_seeds(goals, tip)
                 network_time = time.perf_counter() - t_net
-            params = self._params if refine else self._params_network_only
-            out = self._run_kernel(self._kernel(N), goals.positions, goals.quaternions, caller,
-                                   net_seeds, tip, params, deadline if refine else np.inf)
+            n_explicit = int(caller.shape[0] > 0) + int(net_seeds.shape[0] > 0)
+            if refine and N >= TWO_PASS_MIN_GOALS \
+                    and 0 < self._cheap_attempts[n_explicit] < self.config.max_attempts:
+                out = self._solve_cheap_first(goals, caller, net_seeds, tip, n_explicit,
+                                              deadline)
+            else:
+                params = self._params if refine else self._params_network_only
+                out = self._run_kernel(self._kernel(N), goals.positions, goals.quaternions,
+                                       caller, net_seeds, tip, params, 0,
+                                       deadline if refine else np.inf)
         return self._result(goals, *out, time.perf_counter() - t0, network_time)
 
     def _kernel(self, n_goals: int):
         return (rf.solve_goals_parallel if n_goals >= self.config.parallel_min_goals
                 else rf.solve_goals_serial)
 
+    def _first_pass_attempts(self, n_explicit: int) -> int:
+        """A goal's cheap attempts: its ``n_explicit`` explicit seeds and its table seeds."""
+        c = self.config
+        table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
+        return min(c.max_attempts, n_explicit + table)
+
     def _fallback_pass_params(self, has_caller: bool):
         """Kernel parameters of the two passes of fallback mode: the caller's seed and the
         table's before the network, then the rest without the table; None if the first pass
         would be empty."""
         c = self.config
-        table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
-        first_attempts = min(c.max_attempts, int(has_caller) + table)
+        first_attempts = self._first_pass_attempts(int(has_caller))
         if first_attempts == 0:
             return None
         first, rest = self._params.copy(), self._params.copy()
@@ -310,23 +332,59 @@ class IKSolver:
         restarts. Returns the kernel outputs and the time spent in the network [s]."""
         pos, quat = goals.positions, goals.quaternions
         first, rest = self._fallback_params[caller.shape[0] > 0]
-        q, stats, success, iterations, attempts = self._run_kernel(
-            self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip, first, deadline)
-        left = np.flatnonzero(~success & (attempts > 0))
+        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip,
+                               first, 0, deadline)
+        left = self._unsolved(out, deadline) if rest[lm.MAX_ATTEMPTS] > 0 else None
         network_time = 0.0
-        if left.size and time.monotonic() < deadline and rest[lm.MAX_ATTEMPTS] > 0:
+        if left is not None:
             t_net = time.perf_counter()
             net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
             network_time = time.perf_counter() - t_net
-            q2, stats2, success2, iterations2, attempts2 = self._run_kernel(
+            self._merge(out, left, self._run_kernel(
                 self._kernel(left.size), np.ascontiguousarray(pos[left]),
-                np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, deadline)
-            better = success2 | (stats2[:, lm.STAT_COST] < stats[left, lm.STAT_COST])
-            q[left[better]], stats[left[better]] = q2[better], stats2[better]
-            success[left] = success2
-            iterations[left] += iterations2
-            attempts[left] += attempts2
-        return (q, stats, success, iterations, attempts), network_time
+                np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, 0,
+                deadline))
+        return out, network_time
+
+    def _solve_cheap_first(self, goals: _Goals, caller: np.ndarray, net_seeds: np.ndarray,
+                           tip: str, n_explicit: int, deadline: float) -> tuple:
+        """One pass's attempts in two, so that no goal of a batch waits for another's restarts:
+        the cheap attempts (the ``n_explicit`` explicit seeds, the table seeds) for all goals,
+        then the remaining attempts (perturbations, restarts) for the goals still unsolved. Each
+        goal gets the attempts one pass gives it (same seeds and restarts, same answer) unless
+        the deadline cuts in."""
+        pos, quat = goals.positions, goals.quaternions
+        cheap = self._cheap_attempts[n_explicit]
+        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, net_seeds, tip,
+                               self._cheap_params[n_explicit], 0, deadline)
+        left = self._unsolved(out, deadline)
+        if left is not None:
+            def rows(x):
+                return np.ascontiguousarray(x[left]) if x.shape[0] else x
+            self._merge(out, left, self._run_kernel(
+                self._kernel(left.size), rows(pos), rows(quat), rows(caller), rows(net_seeds), tip,
+                self._params, cheap, deadline))
+        return out
+
+    @staticmethod
+    def _unsolved(out: tuple, deadline: float) -> np.ndarray | None:
+        """Indices of the goals a first pass tried and left unsolved (None: none, or no time)."""
+        success, attempts = out[2], out[4]
+        left = np.flatnonzero(~success & (attempts > 0))
+        return left if left.size and time.monotonic() < deadline else None
+
+    @staticmethod
+    def _merge(out: tuple, left: np.ndarray, second: tuple) -> None:
+        """Fold a second pass over goals ``left`` into the first pass's outputs ``out``: the
+        better answer (a success, else the lower cost), the counts summed."""
+        q, stats, success, iterations, attempts = out
+        q2, stats2, success2, iterations2, attempts2 = second
+        better = (attempts2 > 0) & (success2 | (stats2[:, lm.STAT_COST]
+                                                < stats[left, lm.STAT_COST]))
+        q[left[better]], stats[left[better]] = q2[better], stats2[better]
+        success[left] = success2
+        iterations[left] += iterations2
+        attempts[left] += attempts2
 
     def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
                    timeout: float | None = None) -> IKResult:
