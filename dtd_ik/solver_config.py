@@ -43,7 +43,7 @@ class SolverConfig:
     abandon_after: int = 10
     abandon_error: float = 0.005  # [m]
     seed_table_size: int = 8192
-    seed_table_seeds: int = 4
+    seed_table_seeds: int = 16
     seed_table_orientation_weight: float = 0.3  # [m/rad]
     seed_table_margin: float = 0.01  # [m]
     seed_table_search_rings: int = 1
