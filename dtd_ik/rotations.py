@@ -5,6 +5,8 @@ and act on column vectors.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -43,13 +45,20 @@ for _r, _terms in enumerate(_MATRIX_TERMS):
         _BASIS_ROWS[4 * _i + _j][_r] = _c
 
 
+@functools.lru_cache(maxsize=None)
+def _basis(dtype: torch.dtype, device: torch.device) -> Tensor:
+    # made once per dtype and device: the training objective calls quaternion_to_matrix every
+    # step, and a fresh host-to-device copy there would stall a GPU step
+    return torch.tensor(_BASIS_ROWS, dtype=dtype, device=device)
+
+
 # TorchScript callers pass the basis (e.g. a module buffer); unused there, and without annotations
 # because TorchScript cannot resolve this module's postponed (string) ones on an unused function.
 @torch.jit.unused
 def quaternion_matrix_basis(like):  # (like: Tensor) -> Tensor
     """(16, 9) B with R(q).flatten() = (q q^T).flatten() @ B / (q . q), q x-y-z-w, in the dtype
-    and on the device of ``like``."""
-    return torch.tensor(_BASIS_ROWS, dtype=like.dtype, device=like.device)
+    and on the device of ``like``. Shared and cached: clone it before changing it in place."""
+    return _basis(like.dtype, like.device)
 
 
 def quaternion_to_matrix(q: Tensor, basis: Tensor | None = None) -> Tensor:

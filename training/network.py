@@ -86,7 +86,7 @@ class IKNet(nn.Module):
         self.register_buffer("input_mean", torch.as_tensor(input_mean, **f32).clone())  # (7,)
         self.register_buffer("input_std", torch.as_tensor(input_std, **f32).clone())  # (7,)
         # a constant, not a weight: kept out of state_dict, so checkpoints do not change
-        self.register_buffer("rotation_basis", quaternion_matrix_basis(torch.empty(0)),
+        self.register_buffer("rotation_basis", quaternion_matrix_basis(torch.empty(0)).clone(),
                              persistent=False)  # (16, 9)
         self.stem = nn.Linear(INPUT_FEATURES[spec.input_features], spec.hidden)
         self.blocks = nn.Sequential(*[ResidualBlock(spec.hidden, spec.hidden_activation)
