@@ -228,20 +228,38 @@ def hand_inside_the_base(n, seed):
 
 def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, kin, capsules,
                                                                       pybullet_panda):
-    """A reachable goal behind goals that cannot be met gets its cheap attempts (seed table)
-    within a budget far smaller than those goals' restarts: without a network too, a batch
-    runs every goal's explicit and table seeds before any goal's perturbations and restarts.
-    16 such goals take 34 ms on this 2-core machine with all their restarts (one pass: the
-    reachable goal, last, got no attempt within 30 ms) and 2.1 ms with table seeds only."""
+    """A reachable goal behind goals that cannot be met is solved by its cheap attempts (seed
+    table) before any goal's perturbations and restarts run: without a network too, a batch
+    runs every goal's explicit and table seeds in a first kernel pass, then the remaining
+    attempts for the goals still unsolved. The passes are observed, not timed (a deadline made
+    this test fail on a loaded CI machine)."""
     Q = collision_free_joints(kin, capsules, 1, seed=52)
     p_ok, quat_ok = pybullet_poses(pybullet_panda, Q)
     alone = solver.solve(p_ok, quat_ok)
     assert alone.success[0] and alone.attempts[0] <= solver.config.seed_table_seeds  # cheap
     p_bad, quat_bad = hand_inside_the_base(16, seed=38)
     p, quat = np.vstack([p_bad, p_ok]), np.vstack([quat_bad, quat_ok])
-    result = solver.solve(p, quat, timeout=0.010)
-    assert not result.success[:-1].any()
-    assert result.success[-1]
+    passes = []
+    run_kernel = solver._run_kernel
+
+    def spy(kernel, positions, *args):
+        out = run_kernel(kernel, positions, *args)
+        passes.append((np.array(positions), out[2].copy(), out[4].copy()))
+        return out
+
+    solver._run_kernel = spy
+    try:
+        result = solver.solve(p, quat, timeout=60.0)
+    finally:
+        del solver._run_kernel
+    assert len(passes) == 2
+    (first_p, first_success, first_attempts), (second_p, _, second_attempts) = passes
+    np.testing.assert_array_equal(first_p, p)  # every goal in the cheap pass
+    assert np.all(first_attempts <= solver.config.seed_table_seeds)
+    assert first_success[-1] and not first_success[:-1].any()  # solved before any restart
+    np.testing.assert_array_equal(second_p, p_bad)  # the rest only for the unsolved goals
+    assert np.all(second_attempts == solver.config.max_attempts - first_attempts[:-1])
+    assert not result.success[:-1].any() and result.success[-1]
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     np.testing.assert_array_equal(result.q[-1], alone.q[0])  # the attempts it gets alone
 
