@@ -127,9 +127,10 @@ class CapsuleModel:
         ends = (top @ self._constants(q.dtype, q.device)["place"]).unflatten(-1, (-1, 2))
         return ends[..., 0], ends[..., 1]
 
-    def distance(self, q: Tensor) -> CollisionDistance:
-        """Minimum signed capsule distance over all checked pairs for (..., n) joints [rad]."""
-        q = self.kinematics.check_joints(q)
+    def distance(self, q: Tensor, validate: bool = True) -> CollisionDistance:
+        """Minimum signed capsule distance over all checked pairs for (..., n) joints [rad].
+        ``validate=False``: no NaN/inf check (see :meth:`Kinematics.forward`)."""
+        q = self.kinematics.check_joints(q, validate)
         a, b = self._segments(q.reshape(-1, self.kinematics.dof))
         const = self._constants(q.dtype, q.device)
         radius_sum = const["radius_sum"]

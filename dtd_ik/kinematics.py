@@ -91,8 +91,9 @@ class Kinematics:
             self._cache[key] = _Constants(offsets=offsets, **t)
         return self._cache[key]
 
-    def check_joints(self, q) -> Tensor:
-        """Validate (..., n) joint angles [rad]; returns a floating tensor or raises ValueError."""
+    def check_joints(self, q, finite: bool = True) -> Tensor:
+        """Validate (..., n) joint angles [rad]; returns a floating tensor or raises ValueError.
+        ``finite=False`` leaves out the NaN/inf check (a device synchronisation on a GPU)."""
         if not isinstance(q, Tensor):
             try:
                 q = torch.as_tensor(np.asarray(q, dtype=np.float64))
@@ -103,7 +104,7 @@ class Kinematics:
         if q.ndim == 0 or q.shape[-1] != self.dof:
             raise InvalidInputError(
                 f"joint angles must have shape (..., {self.dof}), got {tuple(q.shape)}")
-        if not bool(torch.isfinite(q).all()):
+        if finite and not bool(torch.isfinite(q).all()):
             raise InvalidInputError("joint angles contain NaN or inf")
         return q
 
@@ -145,9 +146,13 @@ class Kinematics:
         index, offset = self._frame_cache[key]
         return chain[:, index] @ offset
 
-    def forward(self, q: Tensor, tip: str | None = None) -> Pose:
-        """(..., n) joint angles [rad] -> :class:`Pose` of frame ``tip`` (default: the group tip)."""
-        q = self.check_joints(q)
+    def forward(self, q: Tensor, tip: str | None = None, validate: bool = True) -> Pose:
+        """(..., n) joint angles [rad] -> :class:`Pose` of frame ``tip`` (default: the group tip).
+
+        ``validate=False`` skips the NaN/inf check for trusted tensors (the training loop's own):
+        on a GPU that check waits for the device every call.
+        """
+        q = self.check_joints(q, validate)
         T = self._tip(self._chain(q.reshape(-1, self.dof)), tip or self.model.tip_frame, q)
         T = T.reshape(q.shape[:-1] + (4, 4))
         return Pose(T[..., :3, 3], T[..., :3, :3])

@@ -27,7 +27,14 @@ class SamplerSource:
         self.sampler, self.split_seed = sampler, split_seed
         self.size = None  # unbounded
 
+    @staticmethod
+    def draw_device(train_device: torch.device) -> torch.device:
+        """Where :meth:`draw` runs (its generator's device): the training device, so a GPU run
+        draws its samples on the GPU instead of waiting for the host's."""
+        return torch.device(train_device)
+
     def splits(self, val: int, test: int) -> tuple[Samples, Samples]:
+        """The fixed validation and test splits, on the host (the same on every device)."""
         g = torch.Generator().manual_seed(self.split_seed)
         both = self.sampler.sample(val + test, g)
         return both.slice(0, val), both.slice(val, val + test)
@@ -55,6 +62,11 @@ class DatasetSource:
         self._held = torch.zeros(self.size, dtype=torch.bool)
         self._held[held] = True
         self._val_rows, self._test_rows = held[:val], held[val:]
+
+    @staticmethod
+    def draw_device(train_device: torch.device) -> torch.device:
+        """Where :meth:`draw` runs: the host, which holds the memory-mapped rows."""
+        return torch.device("cpu")
 
     def _rows(self, index: torch.Tensor) -> Samples:
         rows = torch.from_numpy(np.ascontiguousarray(self.array[np.sort(index.numpy())]))

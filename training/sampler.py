@@ -34,17 +34,18 @@ class ConfigurationSampler:
                  chunk: int = 16384):
         self.capsules, self.kinematics = capsules, capsules.kinematics
         self.tip_frame, self.min_distance, self.chunk = tip_frame, float(min_distance), int(chunk)
-        lower, upper = self.kinematics.limits(torch.float32)
-        self.lower, self.span = lower, upper - lower
         self.drawn = 0  # configurations drawn so far (accepted or not)
 
     @torch.no_grad()
     def joints(self, n: int, generator: torch.Generator) -> Tensor:
-        """(n, 7) float32 collision-free joints uniform within the limits [rad]."""
+        """(n, 7) float32 collision-free joints uniform within the limits [rad], on the
+        generator's device (a CUDA generator draws on the GPU)."""
+        device = generator.device
+        lower, upper = self.kinematics.limits(torch.float32, device)
         kept, count = [], 0
         while count < n:
-            q = self.lower + self.span * torch.rand(self.chunk, self.kinematics.dof,
-                                                    generator=generator)
+            q = lower + (upper - lower) * torch.rand(self.chunk, self.kinematics.dof,
+                                                     generator=generator, device=device)
             self.drawn += self.chunk
             q = q[self.capsules.distance(q).distance >= self.min_distance]
             kept.append(q)

@@ -55,17 +55,18 @@ class _EpochSums:
         self.samples: int = state["samples"] if state else 0
 
     def add(self, values: dict[str, torch.Tensor]) -> None:
+        # summed where the values are (a GPU step never waits for a copy to the host)
         for k, v in values.items():
-            v = v.detach().double().cpu()
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            v = v.detach().double()
+            self.sums[k] = self.sums[k].to(v.device) + v if k in self.sums else v.clone()
         self.steps += 1
 
     def means(self) -> dict[str, torch.Tensor]:
-        return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+        return {k: v.cpu() / max(self.steps, 1) for k, v in self.sums.items()}
 
     def state(self) -> dict:
-        return {"sums": self.sums, "steps": self.steps, "seconds": self.seconds,
-                "samples": self.samples}
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "steps": self.steps,
+                "seconds": self.seconds, "samples": self.samples}
 
 
 def _per_task(t: torch.Tensor) -> dict[str, float]:
@@ -105,12 +106,14 @@ class Trainer:
         for group in self.optimizer.param_groups:  # the schedule scales each group's start lr
             group.setdefault("initial_lr", group["lr"])
         self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator(self.source.draw_device(self.device))
+        self.generator.manual_seed(cfg.seed)
         self.epoch, self.step, self.global_step = 0, 0, 0
         self.epoch_generator_state: Optional[torch.Tensor] = None
         self.sums = _EpochSums()
         self.history: list[dict[str, Any]] = []
         self._stop = False
+        self._epoch_started: Optional[float] = None
 
     # --- stages and checkpoints ----------------------------------------------------------
     def _init_from(self, path: Path) -> None:
@@ -205,6 +208,8 @@ class Trainer:
     def _train_epoch(self) -> bool:
         """Train the rest of the current epoch; False when stopped by a signal."""
         cfg, dist = self.cfg, self.dist
+        if self._epoch_started is None:  # the first epoch of this process
+            self._epoch_started = time.perf_counter()
         if self.step == 0:
             self.epoch_generator_state = self.generator.get_state()
             self.sums = _EpochSums()
@@ -281,6 +286,10 @@ class Trainer:
                 record[key] = _per_task(means[key])
         if self.dist.is_main:
             record["val"] = self.validate(self.val)
+        # wall time since the previous epoch's record: this epoch's draw, steps and validation
+        # and the previous epoch's checkpoint write (the first epoch of a process: since its start)
+        now = time.perf_counter()
+        record["epoch_s"], self._epoch_started = now - self._epoch_started, now
         self.history.append(record)
         return record
 

@@ -85,11 +85,13 @@ class WeightingStrategy(nn.Module, ABC):
         return d / d.sum()
 
     def fixed_alpha(self, stats: Tensor) -> Tensor:
-        """alpha_t = 100 d_t(0) / sum d(0): computed on the first call, the same ever after."""
-        if not bool(self.alpha_fixed):
-            with torch.no_grad():
-                self.alpha.copy_(100.0 * self.dtd_weights(stats))
-                self.alpha_fixed.fill_(True)
+        """alpha_t = 100 d_t(0) / sum d(0): computed on the first call, the same ever after.
+
+        Branch-free (torch.where on the flag) so that no step waits for a GPU to read the flag."""
+        with torch.no_grad():
+            self.alpha.copy_(torch.where(self.alpha_fixed, self.alpha,
+                                         100.0 * self.dtd_weights(stats)))
+            self.alpha_fixed.fill_(True)
         return self.alpha
 
     @staticmethod
