@@ -18,6 +18,7 @@ export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 status=0
+export PYTHONSAFEPATH=1  # the copy's dtd_ik/ (no training/ inside) must not shadow the links
 $PY -m dtd_ik.training.campaign --config config/train_gpu.yaml --out runs/gpu "$@" || status=$?
 mkdir -p "$pack"
 tar -czf - --exclude=checkpoint.pt --exclude='*.tmp' --exclude=runs/gpu/paper/stage1/model.pt \

@@ -38,13 +38,15 @@ EPOCH_TIME_MARGIN = 1.08
 
 @dataclass
 class RunSpec:
-    """One run: its stage configs, each stage's share of the budget and epoch cap, overrides."""
+    """One run: its stage configs, each stage's share of the budget and epoch cap, overrides
+    for every stage and for each stage."""
 
     name: str
     stages: list[str]
     share: list[float]
     epochs: list[Optional[int]]
     overrides: list[str] = field(default_factory=list)
+    stage_overrides: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,11 +69,15 @@ def load_campaign(path: Path, overrides: Sequence[str] = ()) -> Campaign:
         stages = list(run.get("stages", []))
         share = [float(s) for s in run.get("share", [])]
         epochs = list(run.get("epochs", [None] * len(stages)))
+        per_stage = [[str(o) for o in s] for s in run.get("stage_overrides", [[]] * len(stages))]
         if not stages or len(share) != len(stages) or len(epochs) != len(stages) \
-                or any(s <= 0 for s in share) or sum(share) > 1.0 + 1e-9:
+                or len(per_stage) != len(stages) or any(s <= 0 for s in share) \
+                or sum(share) > 1.0 + 1e-9:
             raise ConfigError(f"runs.{name}: needs stages, one positive share per stage "
-                              f"(sum <= 1) and, if given, one epoch cap per stage")
-        runs.append(RunSpec(name, stages, share, epochs, [str(o) for o in run.get("overrides", [])]))
+                              f"(sum <= 1) and, if given, one epoch cap and one override list "
+                              f"per stage")
+        runs.append(RunSpec(name, stages, share, epochs, [str(o) for o in run.get("overrides", [])],
+                            per_stage))
     campaign = Campaign(float(tree.get("budget_s", 0)), int(tree.get("probe_epochs", 3)),
                         float(tree.get("grace_s", 30)), runs)
     if campaign.budget_s <= 0 or campaign.probe_epochs < 2 or not runs:
@@ -111,7 +117,8 @@ def probe(campaign: Campaign, out: Path, device: str, extra: Sequence[str]) -> d
     """Every run's Stage 1 for ``probe_epochs`` at once: epoch time (the first epoch left out)
     and the rest of the process's wall time (start-up, test, export) [s]."""
     commands = {r.name: train_command(r.stages[0], out / r.name / "probe", device,
-                                      [*r.overrides, *extra, f"epochs={campaign.probe_epochs}",
+                                      [*r.overrides, *r.stage_overrides[0], *extra,
+                                       f"epochs={campaign.probe_epochs}",
                                        "export=false", "log.tensorboard=false"])
                 for r in campaign.runs}
     results = _run_all(commands, out / "logs" / "probe")
@@ -139,7 +146,7 @@ def _stage_commands(run: RunSpec, epochs: list[int], out: Path, device: str,
                     extra: Sequence[str]) -> list[list[str]]:
     commands = []
     for i, (config, n) in enumerate(zip(run.stages, epochs)):
-        overrides = [*run.overrides, *extra, f"epochs={n}"]
+        overrides = [*run.overrides, *run.stage_overrides[i], *extra, f"epochs={n}"]
         if i:
             overrides.append(f"init_from={out / run.name / f'stage{i}' / 'checkpoint.pt'}")
         commands.append(train_command(config, out / run.name / f"stage{i + 1}", device,
@@ -163,8 +170,9 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
         epochs = plan_epochs(run, campaign.budget_s, p["epoch_s"], p["overhead_s"])
         runs[run.name] = {"epochs": epochs,
                           "commands": _stage_commands(run, epochs, out, device, extra),
-                          "samples_per_epoch": [samples_per_epoch(c, [*run.overrides, *extra])
-                                                for c in run.stages],
+                          "samples_per_epoch": [samples_per_epoch(c, [*run.overrides, *o, *extra])
+                                                for c, o in zip(run.stages,
+                                                                run.stage_overrides)],
                           "stages": []}
     plan["runs"] = runs
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
