@@ -129,3 +129,19 @@ def test_bad_joint_input_raises_value_error(kin, bad, message):
 def test_unknown_frame(kin):
     with pytest.raises(UnknownFrameError, match="panda_link9"):
         kin.forward(torch.zeros(7), "panda_link9")
+
+
+def test_validate_false_leaves_out_only_the_nan_check(kin, capsules):
+    """The training objective's path (validate=False: no device synchronisation) still refuses
+    bad shapes, and on finite input gives what the checked path gives."""
+    q = torch.tensor([[0.0, 0, 0, math.nan, 0, 0, 0], [0.1, -0.2, 0.3, -1.5, 0.2, 1.2, 0.4]])
+    pose = kin.forward(q, validate=False)
+    assert torch.isnan(pose.position[0]).any()
+    assert torch.equal(pose.position[1], kin.forward(q[1]).position)
+    capsules.distance(q, validate=False)  # answers (NaN in, meaningless out) without raising
+    assert torch.equal(capsules.distance(q, validate=False).distance[1],
+                       capsules.distance(q[1]).distance)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        capsules.distance(q)
+    with pytest.raises(InvalidInputError, match="shape"):
+        kin.forward(torch.zeros(6), validate=False)

@@ -21,15 +21,20 @@ def test_ship_copies_the_final_model_and_joins_every_stages_log(tmp_path):
                                f"init_from={s1 / 'checkpoint.pt'}"])).run()
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(json.dumps({"summary": {"pos_err_mm": {"mean": 1.0}}}))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"device": "cuda", "runs": {}}))
     out = tmp_path / "models"
     assert ship_main(["--runs", str(s1), str(s2), "--name", "m", "--out", str(out),
-                      "--evaluation", str(evaluation)]) == 0
+                      "--evaluation", str(evaluation), "--campaign-plan", str(plan),
+                      "--note", "first", "--note", "second"]) == 0
     assert (out / "m.pt").read_bytes() == (s2 / "model.pt").read_bytes()
     x = torch.randn(64, 7)
     assert torch.equal(load_ik_network(out / "m.pt")(x), load_ik_network(s2 / "model.pt")(x))
     card = json.loads((out / "m.json").read_text())
     assert [s["stage"] for s in card["stages"]] == [1, 2]
     assert card["evaluation"]["summary"]["pos_err_mm"]["mean"] == 1.0
+    assert card["notes"] == ["first", "second"] and card["training_campaign"]["device"] == "cuda"
+    assert [s["device"] for s in card["stages"]] == ["cpu", "cpu"]  # where each stage trained
     log = [json.loads(line) for line in (out / "m.log.jsonl").read_text().splitlines()]
     assert log == read_log(s1) + read_log(s2) and [r["stage"] for r in log] == [1, 1, 2]
     for png in ("m_losses.png", "m_weights.png"):

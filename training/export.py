@@ -18,11 +18,12 @@ from .network import FORMAT_VERSION, IKNet
 
 
 def git_commit(root: Path | None = None) -> str:
-    """The checkout's HEAD commit (suffix ``-dirty`` with local changes); outside a git checkout
-    (a copy of the tree on another machine) ``$DTD_IK_GIT_COMMIT`` if set, else ``unknown``."""
-    root = root or Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists() and os.environ.get("DTD_IK_GIT_COMMIT"):
+    """``$DTD_IK_GIT_COMMIT`` if set (a copy of the tree on another machine, whose ``.git``, if
+    any, may be stale), else the checkout's HEAD commit (suffix ``-dirty`` with local changes),
+    else ``unknown``."""
+    if os.environ.get("DTD_IK_GIT_COMMIT"):
         return os.environ["DTD_IK_GIT_COMMIT"]
+    root = root or Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True, timeout=10).stdout.strip()

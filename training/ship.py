@@ -1,6 +1,7 @@
 """``ship_model``: put a finished training run into ``models/`` as the shipped model.
 
     ship_model --runs runs/ship/stage1 runs/ship/stage2 --name dtd_w_panda [--out models]
+        [--evaluation report.json] [--campaign-plan runs/gpu/plan.json] [--note TEXT ...]
 
 Copies the last run's ``model.pt`` (TorchScript, exported by ``train``) and model card, adds to the
 card the evaluation report when one is given (``--evaluation``, from ``evaluate --out``), and
@@ -25,9 +26,11 @@ from .run_log import read_log
 from .trainer import MODEL
 
 
-def ship(runs: Sequence[Path], name: str, out: Path,
-         evaluation: Optional[Path] = None) -> dict[str, Path]:
-    """Copy the last of ``runs`` (stages in order) into ``out`` as ``name``; returns the files."""
+def ship(runs: Sequence[Path], name: str, out: Path, evaluation: Optional[Path] = None,
+         notes: Sequence[str] = (), campaign_plan: Optional[Path] = None) -> dict[str, Path]:
+    """Copy the last of ``runs`` (stages in order) into ``out`` as ``name``; returns the files.
+    ``notes`` are added to the card's ``notes`` (what the card's own fields cannot say), and a
+    ``train_campaign`` plan.json, if given, as ``training_campaign``."""
     final = runs[-1] / MODEL
     load_ik_network(final)  # refuses (ModelLoadError naming the file) anything the server would
     card = json.loads(final.with_suffix(".json").read_text())
@@ -37,6 +40,10 @@ def ship(runs: Sequence[Path], name: str, out: Path,
         raise DtdIkError(f"--runs: stages {sorted(set(stages))} are not in order")
     if evaluation is not None:
         card["evaluation"] = json.loads(evaluation.read_text())
+    if notes:
+        card["notes"] = list(card.get("notes", [])) + list(notes)
+    if campaign_plan is not None:
+        card["training_campaign"] = json.loads(campaign_plan.read_text())
     card["training_log"] = f"{name}.log.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     files = {"model": out / f"{name}.pt", "card": out / f"{name}.json",
@@ -57,9 +64,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--name", required=True, help="file name stem in --out")
     p.add_argument("--out", type=Path, default=Path("models"))
     p.add_argument("--evaluation", type=Path, help="evaluate --out report to add to the card")
+    p.add_argument("--note", action="append", default=[],
+                   help="a sentence for the card's notes (repeatable)")
+    p.add_argument("--campaign-plan", type=Path,
+                   help="the train_campaign plan.json that trained the runs, added to the card")
     args = p.parse_args(argv)
     try:
-        files = ship(args.runs, args.name, args.out, args.evaluation)
+        files = ship(args.runs, args.name, args.out, args.evaluation, args.note,
+                     args.campaign_plan)
     except (DtdIkError, OSError, ValueError) as exc:
         print(f"ship_model: {exc}", file=sys.stderr)
         return 2

@@ -142,7 +142,8 @@ class Trainer:
                 "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
                 "epochs": self.epoch, "batch_size": self.cfg.optim.batch_size,
                 "train_per_epoch": self.cfg.data.train_per_epoch,
-                "init_from": self.cfg.init_from}
+                "init_from": self.cfg.init_from, "device": str(self.device),
+                "world_size": self.dist.world_size}
 
     def state(self) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "model": self.net.state_dict(),

@@ -1,0 +1,90 @@
+"""train_campaign: budget planning, config checks, the deadline, and a real two-stage dry run on
+the CPU (the GPU campaign's code path, with a tiny network and budget)."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.model_loading import load_ik_network
+from dtd_ik.training import campaign
+from dtd_ik.training.campaign import RunSpec, load_campaign, plan_epochs, samples_per_epoch
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["model.hidden=16", "model.blocks=1", "data.train_per_epoch=2048", "data.val_size=512",
+        "data.test_size=512", "optim.batch_size=512", "threads=1"]
+
+
+@pytest.mark.parametrize("share, cap, budget, epoch_s, overhead, expected", [
+    ([0.6, 0.4], [None, None], 100.0, 1.0, 4.0, [51, 33]),   # (60 - 4) / 1.08, (40 - 4) / 1.08
+    ([0.5, 0.5], [10, None], 100.0, 1.0, 0.0, [10, 46]),     # capped
+    ([0.5, 0.5], [None, None], 10.0, 20.0, 0.0, [1, 1]),     # nothing fits: one epoch each
+])
+def test_epochs_fill_each_stage_share(share, cap, budget, epoch_s, overhead, expected):
+    run = RunSpec("r", ["a", "b"], share, cap)
+    assert plan_epochs(run, budget, epoch_s, overhead) == expected
+    for n, s, c in zip(expected, share, cap):
+        if n > 1 and c is None:  # the largest count whose time (with the margin) fits the share
+            assert n * epoch_s * campaign.EPOCH_TIME_MARGIN + overhead <= s * budget
+            assert (n + 1) * epoch_s * campaign.EPOCH_TIME_MARGIN + overhead > s * budget
+
+
+def test_the_gpu_campaign_config_loads_and_every_stage_validates():
+    c = load_campaign(ROOT / "config" / "train_gpu.yaml")
+    assert c.budget_s > 0 and {r.name for r in c.runs} >= {"paper", "ship384", "ship256"}
+    for run in c.runs:
+        for config, extra in zip(run.stages, run.stage_overrides):
+            assert samples_per_epoch(str(ROOT / config), [*run.overrides, *extra]) > 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [1.2]}}", "share"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml, y.yaml], share: [0.5]}}", "share"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [1], stage_overrides: [[], []]}}",
+     "override list"),
+    ("budget_s: 0\nruns: {a: {stages: [x.yaml], share: [1]}}", "budget_s"),
+    ("budget_s: 10\nrunz: {}", "unknown keys"),
+])
+def test_bad_campaigns_are_refused(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_campaign(path)
+
+
+def test_a_command_past_the_deadline_is_stopped(tmp_path):
+    cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
+    t0 = time.monotonic()
+    out = campaign._run_all({"sleeper": cmd}, tmp_path, deadline=time.monotonic() + 1.0)
+    assert out["sleeper"]["stopped"] and out["sleeper"]["rc"] != 0
+    assert time.monotonic() - t0 < 30
+
+
+def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
+    config = tmp_path / "campaign.yaml"
+    config.write_text(
+        "budget_s: 14\nprobe_epochs: 2\ngrace_s: 20\nruns:\n  tiny:\n"
+        f"    stages: [{ROOT}/config/train_ship_stage1.yaml, {ROOT}/config/train_ship_stage2.yaml]\n"
+        "    share: [0.6, 0.4]\n    overrides: [log.tensorboard=false]\n"
+        "    stage_overrides: [[], [optim.lr=5.0e-5]]\n")
+    out = tmp_path / "runs"
+    argv = ["--config", str(config), "--out", str(out), "--device", "cpu"]
+    for o in TINY:
+        argv += ["--train-override", o]
+    t0 = time.monotonic()
+    assert campaign.main(argv) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    run = plan["runs"]["tiny"]
+    assert [s["rc"] for s in run["stages"]] == [0, 0]
+    assert not any(s["stopped"] for s in run["stages"])
+    training_s = plan["total_wall_s"] - plan["probe_wall_s"]
+    assert training_s <= 14 + 20  # budget + grace
+    assert time.monotonic() - t0 < 120
+    card = json.loads((out / "tiny" / "stage2" / "model.json").read_text())
+    stage1, stage2 = card["stages"]
+    assert [stage1["epochs"], stage2["epochs"]] == run["epochs"]  # the plan, as trained
+    assert stage2["init_from"].endswith("tiny/stage1/checkpoint.pt")
+    assert stage1["lr"] == 1e-3 and stage2["lr"] == 5e-5  # the per-stage override, stage 2 only
+    load_ik_network(out / "tiny" / "stage2" / "model.pt")
