@@ -11,6 +11,7 @@ from dtd_ik.exceptions import ConfigError
 from dtd_ik.model_loading import load_ik_network
 from dtd_ik.training import campaign
 from dtd_ik.training.campaign import RunSpec, load_campaign, plan_epochs, samples_per_epoch
+from dtd_ik.training.results import campaign_section
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.hidden=16", "model.blocks=1", "data.train_per_epoch=2048", "data.val_size=512",
@@ -88,3 +89,10 @@ def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     assert stage2["init_from"].endswith("tiny/stage1/checkpoint.pt")
     assert stage1["lr"] == 1e-3 and stage2["lr"] == 5e-5  # the per-stage override, stage 2 only
     load_ik_network(out / "tiny" / "stage2" / "model.pt")
+    # the results report's table reads the same files
+    row = next(line for line in campaign_section([out / "plan.json"], tmp_path).splitlines()
+               if line.startswith("| tiny |"))
+    last = json.loads((out / "tiny" / "stage2" / "log.jsonl").read_text().splitlines()[-1])
+    e1, e2 = run["epochs"]
+    assert f"| 16 x 1, rotation_matrix | {e1} x 2,048 | {e2} x 2,048 |" in row
+    assert f"{last['val']['pos_err_mm']:.2f} mm" in row and row.endswith("| - |")

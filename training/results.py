@@ -225,13 +225,14 @@ def campaign_section(plans: Sequence[Path], evaluations: Path) -> str:
              "(`scripts/train_gpu.sh` on the GPU machine): the runs of one plan trained side by "
              "side on one GPU, each stage given the epochs that fit its share of the budget "
              "(measured by a probe). Validation: the last epoch's 20,000 held-out goals; Table "
-             "II: `evaluate` on this CPU (100 x 1,000 goals, one torch thread).", "",
-             "| run | network | stage 1 | stage 2 | samples/s | val. end of stage 1 | "
-             "val. end of stage 2 | Table II: pos. / ori. / collision-free / one query |",
-             "|---|---|---|---|---|---|---|---|"]
+             "II: `evaluate` on this CPU (100 x 1,000 goals, one torch thread).", ""]
     for plan_path in plans:
         plan = json.loads(plan_path.read_text())
         root = plan_path.parent
+        lines += [f"`{plan_path.as_posix()}`:", "",
+                  "| run | network | stage 1 | stage 2 | samples/s | val. end of stage 1 | "
+                  "val. end of stage 2 | Table II: pos. / ori. / collision-free / one query |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, run in plan["runs"].items():
             cells, ends, rates, arch = [], [], [], ""
             for i, epochs in enumerate(run["epochs"]):
@@ -267,7 +268,7 @@ def campaign_section(plans: Sequence[Path], evaluations: Path) -> str:
                          f"IV-B); run `paper` trained {done / PAPER_STAGE1_SAMPLES:.0%} of it in "
                          f"its share of the budget.")
             lines.append("")
-        lines.append(f"`{plan_path.as_posix()}`: device {plan['device']}, budget "
+        lines.append(f"Device {plan['device']}, budget "
                      f"{plan['budget_s']:.0f} s, probe {plan['probe_wall_s']:.0f} s, all runs "
                      f"{plan['total_wall_s']:.0f} s.")
         lines.append("")
