@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 NAMESPACE = "/soak"
 SERVICE = f"{NAMESPACE}/compute_ik"
 WARM_UP = 20  # sequential calls per client before the measured run
+SERVER_LOG_TAIL = 4000  # characters of the node's log kept in a failing report
 GOAL_TOLERANCE = (2e-4, 2e-3)  # [m], [rad]: FK of a SUCCESS answer vs its request's goal
 BAD_KINDS = ("unknown group", "nan position", "zero quaternion", "unknown frame", "unknown link",
              "out of reach")
@@ -318,7 +319,10 @@ def run(args) -> dict:
                 server.wait()
         report["server_exit_code"] = server.returncode
         log.seek(0)
-        report["server_tracebacks"] = log.read().count("Traceback")
+        text = log.read()
+        report["server_tracebacks"] = text.count("Traceback")
+        if report["server_tracebacks"] or report["server_exit_code"] not in (0, None):
+            report["server_log_tail"] = text[-SERVER_LOG_TAIL:]  # what went wrong, kept
         log.close()
         os.unlink(log.name)
     report["failures"] = failures(report, args.rss_limit)
@@ -410,6 +414,9 @@ def print_report(r: dict) -> None:
         print(f"  node alive at the end; exit code on SIGTERM {r.get('server_exit_code')}")
     else:
         print(f"  the node died during the run (exit code {r.get('server_exit_code')})")
+    if r.get("server_log_tail"):
+        print(f"  the node's log, last {SERVER_LOG_TAIL} characters:")
+        print("    " + r["server_log_tail"].rstrip().replace("\n", "\n    "))
     print("PASS" if not r["failures"] else "FAIL: " + "; ".join(r["failures"]))
 
 

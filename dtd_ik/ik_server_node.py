@@ -33,6 +33,7 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -402,6 +403,12 @@ def main(args=None) -> int:
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except _rclpy.RCLError:
+            # SIGTERM/SIGINT shut the context down (rclpy's handler) while a callback published
+            # or the executor built its wait set: "context is invalid" is then part of stopping.
+            # With the context still valid it is a real error.
+            if rclpy.ok():
+                raise
         except (DtdIkError, InvalidParameterTypeException, InvalidParameterValueException) as exc:
             print(f"ik_server: {exc}", file=sys.stderr)
             return 1
