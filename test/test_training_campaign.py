@@ -47,6 +47,7 @@ def test_the_gpu_campaign_config_loads_and_every_stage_validates():
      "override list"),
     ("budget_s: 0\nruns: {a: {stages: [x.yaml], share: [1]}}", "budget_s"),
     ("budget_s: 10\nrunz: {}", "unknown keys"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], shares: [1]}}", "expected a mapping"),
 ])
 def test_bad_campaigns_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"
@@ -96,3 +97,14 @@ def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     e1, e2 = run["epochs"]
     assert f"| 16 x 1, rotation_matrix | {e1} x 2,048 | {e2} x 2,048 |" in row
     assert f"{last['val']['pos_err_mm']:.2f} mm" in row and row.endswith("| - |")
+
+
+def test_a_bad_stage_override_is_refused_before_any_training(tmp_path, capsys):
+    config = tmp_path / "campaign.yaml"
+    config.write_text(f"budget_s: 10\nruns:\n  a:\n    stages: [{ROOT}/config/train_tiny.yaml]\n"
+                      "    share: [1.0]\n    overrides: [optim.lr=-1]\n")
+    out = tmp_path / "runs"
+    assert campaign.main(["--config", str(config), "--out", str(out), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "optim.lr" in err[0], err
+    assert not out.exists()  # nothing started

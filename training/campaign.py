@@ -32,6 +32,8 @@ from dtd_ik.exceptions import ConfigError
 from .config import config_from_dict, parse_overrides
 from .run_log import read_log
 
+#: the keys of one run in the campaign YAML
+RUN_KEYS = {"stages", "share", "epochs", "overrides", "stage_overrides"}
 #: an epoch may take this much longer in the real run than in the probe
 EPOCH_TIME_MARGIN = 1.08
 
@@ -66,6 +68,9 @@ def load_campaign(path: Path, overrides: Sequence[str] = ()) -> Campaign:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
     runs = []
     for name, run in (tree.get("runs") or {}).items():
+        if not isinstance(run, dict) or set(run) - RUN_KEYS:
+            raise ConfigError(f"runs.{name}: expected a mapping of {sorted(RUN_KEYS)}, got "
+                              f"{sorted(run) if isinstance(run, dict) else run!r}")
         stages = list(run.get("stages", []))
         share = [float(s) for s in run.get("share", [])]
         epochs = list(run.get("epochs", [None] * len(stages)))
@@ -158,6 +163,10 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
                  extra: Sequence[str] = ()) -> dict:
     """Probe, plan, then every run's stages in order, the runs side by side. Returns the plan
     (also written to ``<out>/plan.json``)."""
+    # every stage's config and overrides are checked before any work (ConfigError naming the key)
+    samples = {run.name: [samples_per_epoch(c, [*run.overrides, *o, *extra])
+                          for c, o in zip(run.stages, run.stage_overrides)]
+               for run in campaign.runs}
     out.mkdir(parents=True, exist_ok=True)
     plan: dict = {"device": device, "budget_s": campaign.budget_s, "extra_overrides": list(extra)}
     t0 = time.monotonic()
@@ -170,9 +179,7 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
         epochs = plan_epochs(run, campaign.budget_s, p["epoch_s"], p["overhead_s"])
         runs[run.name] = {"epochs": epochs,
                           "commands": _stage_commands(run, epochs, out, device, extra),
-                          "samples_per_epoch": [samples_per_epoch(c, [*run.overrides, *o, *extra])
-                                                for c, o in zip(run.stages,
-                                                                run.stage_overrides)],
+                          "samples_per_epoch": samples[run.name],
                           "stages": []}
     plan["runs"] = runs
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
