@@ -48,6 +48,10 @@ def test_the_gpu_campaign_config_loads_and_every_stage_validates():
     ("budget_s: 0\nruns: {a: {stages: [x.yaml], share: [1]}}", "budget_s"),
     ("budget_s: 10\nrunz: {}", "unknown keys"),
     ("budget_s: 10\nruns: {a: {stages: [x.yaml], shares: [1]}}", "expected a mapping"),
+    ("budget_s: ten\nruns: {a: {stages: [x.yaml], share: [1]}}", "ValueError"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [one]}}", "ValueError"),
+    ("- a list", "top level"),
+    ("budget_s: [10", "not valid YAML"),
 ])
 def test_bad_campaigns_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"

@@ -61,7 +61,18 @@ class Campaign:
 
 def load_campaign(path: Path, overrides: Sequence[str] = ()) -> Campaign:
     """The campaign YAML with top-level ``key=value`` overrides; raises ConfigError."""
+    try:
+        return _parse_campaign(path, overrides)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong kind
+        raise ConfigError(f"{path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_campaign(path: Path, overrides: Sequence[str]) -> Campaign:
     tree = read_yaml(path, "campaign config") or {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
     tree.update(parse_overrides(overrides))
     unknown = set(tree) - {"budget_s", "probe_epochs", "grace_s", "runs"}
     if unknown:
