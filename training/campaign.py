@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dtd_ik.paths import resolve
 from dtd_ik.yaml_files import read_yaml
 from dtd_ik.exceptions import ConfigError
 
-from .config import config_from_dict, parse_overrides
+from .config import load_config, parse_overrides
 from .run_log import read_log
 
 #: the keys of one run in the campaign YAML
@@ -213,13 +212,10 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
 
 
 def samples_per_epoch(config: str, overrides: Sequence[str]) -> int:
-    """``data.train_per_epoch`` of a stage config with its overrides."""
-    path = Path(config)
-    if not path.is_file() and not path.is_absolute():
-        path = resolve(path)  # from the package share folder, as train reads it
-    tree = read_yaml(path, "training config") or {}
-    return config_from_dict(tree, [o for o in overrides if not o.startswith("init_from=")]
-                            ).data.train_per_epoch
+    """``data.train_per_epoch`` of a stage config with its overrides, read and validated as
+    ``train`` reads them (the previous stage's checkpoint, not there yet, is left out)."""
+    own = [o for o in overrides if not o.startswith("init_from=")]
+    return load_config(config, [*own, "init_from="]).data.train_per_epoch
 
 
 def summary(plan: dict, out: Path) -> str:
