@@ -1,7 +1,7 @@
 """ament_python build of dtd_ik: runtime package ``dtd_ik`` and its offline ``dtd_ik.training``."""
 from glob import glob
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "dtd_ik"
 
@@ -14,10 +14,11 @@ def share(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    # The training pipeline lives in the top-level folder training/ (design card) but is
-    # importable as dtd_ik.training, so it never shadows another "training" package.
-    packages=[PACKAGE, f"{PACKAGE}.training"],
-    package_dir={PACKAGE: PACKAGE, f"{PACKAGE}.training": "training"},
+    # The training pipeline lives in the top-level folder training/ (design card) and is
+    # importable as dtd_ik.training through the symlink dtd_ik/training -> ../training, so it
+    # never shadows another "training" package and colcon builds with and without
+    # --symlink-install (no package_dir mapping).
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -35,10 +36,9 @@ setup(
     "served to MoveIt over GetPositionIK",
     license="Apache-2.0",
     entry_points={
-        # ik_server (issue 5) and train (issue 3) land here as they are built
         "console_scripts": [
-            "ik_server = dtd_ik.ik_server_node:main",
-            "ik_client = dtd_ik.ik_client:main",
+            "ik_server = dtd_ik.ros.server:main",
+            "ik_client = dtd_ik.ros.client:main",
             "train = dtd_ik.training.cli:main",
             "evaluate = dtd_ik.training.evaluate:main",
             "compare_strategies = dtd_ik.training.compare:main",

@@ -33,7 +33,7 @@ LOST_AFTER = 5.0  # [s] a call unanswered this long is counted as lost
 
 
 def error_name(val: int) -> str:
-    from dtd_ik.ros_conversions import error_name as name
+    from dtd_ik.ros.conversions import error_name as name
 
     return name(val)
 
@@ -45,14 +45,14 @@ def percentiles(seconds) -> str:
 
 
 def goals(n: int, seed: int):
-    from dtd_ik.ik_client import reachable_goals
+    from dtd_ik.ros.client import reachable_goals
 
     return [(p, q) for _, p, q in reachable_goals(n, seed=seed)]
 
 
 def in_process(model: str, targets) -> tuple[np.ndarray, float]:
-    from dtd_ik.ik_server_node import resolve_model_path
-    from dtd_ik.solver import IKSolver
+    from dtd_ik.ros.server import resolve_model_path
+    from dtd_ik.solver.ik_solver import IKSolver
 
     path = resolve_model_path(model)
     solver = IKSolver.load(None if path is None else str(path))
@@ -72,8 +72,8 @@ def worker(count: int, seed: int, service: str) -> None:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import SingleThreadedExecutor
 
-    from dtd_ik.ik_client import make_request
-    from dtd_ik.ik_server_node import SERVICE_QOS
+    from dtd_ik.ros.client import make_request
+    from dtd_ik.ros.server import SERVICE_QOS
 
     targets = goals(count, seed)
     requests = [make_request(p, q) for p, q in targets]
@@ -117,7 +117,7 @@ def echo_server(service: str) -> None:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    from dtd_ik.ik_server_node import SERVICE_QOS
+    from dtd_ik.ros.server import SERVICE_QOS
 
     rclpy.init()
     node = rclpy.create_node("bench_echo_server")

@@ -3,8 +3,8 @@
 Times FK + geometric Jacobian for one configuration and for a batch, and the minimum self-collision
 distance for a batch, on this machine's CPU; prints a table with the ratios. Two dtd_ik paths:
 the torch modules (differentiable, batched, what training uses) and the compiled float64 kernels
-(dtd_ik.compiled_kinematics, what the solver uses; batches spread over all cores by
-dtd_ik.batch_kernels).
+(dtd_ik.solver.kernels.kinematics, what the solver uses; batches spread over all cores by
+dtd_ik.solver.kernels.batch).
 
     .venv/bin/python benchmarks/bench_kinematics.py [--batch 4096] [--dtype float32] [--repeat 30]
 """
@@ -23,10 +23,10 @@ import pybullet_data
 import pytorch_kinematics as pk
 import torch
 
-from dtd_ik.collision import CapsuleModel
-from dtd_ik.batch_kernels import BatchKinematics
-from dtd_ik.compiled_kinematics import CompiledKinematics
-from dtd_ik.kinematics import Kinematics
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.solver.kernels.batch import BatchKinematics
+from dtd_ik.solver.kernels.kinematics import CompiledKinematics
+from dtd_ik.kinematics.forward import Kinematics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 from pybullet_panda import PybulletPanda  # noqa: E402  (the test suite's independent reference)

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from dtd_ik.robot_model import load_robot_model
+from dtd_ik.robot.model import load_robot_model
 from dtd_ik.training.network import IKNet, NetworkSpec
 
 

@@ -30,8 +30,8 @@ import yaml
 from scipy.spatial.transform import Rotation
 
 from dtd_ik import IKSolver
-from dtd_ik.collision import CapsuleModel
-from dtd_ik.kinematics import Kinematics
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.kinematics.forward import Kinematics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 from pybullet_panda import PybulletPanda  # noqa: E402  (the test suite's independent reference)

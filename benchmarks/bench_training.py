@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.training.network import IKNet, NetworkSpec
 from dtd_ik.training.objectives import IKObjective
 from dtd_ik.training.sampler import ConfigurationSampler

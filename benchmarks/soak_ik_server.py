@@ -75,7 +75,7 @@ def bad_request(kind: str, position, quaternion):
     from builtin_interfaces.msg import Duration
     from moveit_msgs.msg import MoveItErrorCodes as Codes
 
-    from dtd_ik.ik_client import make_request
+    from dtd_ik.ros.client import make_request
 
     if kind == "unknown group":
         return make_request(position, quaternion, group="arm"), Codes.INVALID_GROUP_NAME
@@ -102,8 +102,8 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_services_default
 
-    from dtd_ik.ik_client import CLIENT_QOS, make_request, reachable_goals
-    from dtd_ik.kinematics import Kinematics
+    from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
+    from dtd_ik.kinematics.forward import Kinematics
 
     goals = reachable_goals(count + WARM_UP, seed=10_000 + index)
     rclpy.init()
@@ -427,7 +427,7 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4,
                         help="calls each client keeps outstanding")
     parser.add_argument("--qos", choices=("deep", "default", "mixed"), default="deep",
-                        help="client QoS: deep = dtd_ik.ik_client.CLIENT_QOS (depth 1000), "
+                        help="client QoS: deep = dtd_ik.ros.client.CLIENT_QOS (depth 1000), "
                              "default = rclpy's services default (KEEP_LAST 10), mixed = "
                              "client 0 default with 1 call in flight, the others deep")
     parser.add_argument("--bad-every", type=int, default=25,

@@ -55,7 +55,8 @@ def server(model: str, out: str) -> None:
     import rclpy.executors
     import rclpy.service
 
-    from dtd_ik import ik_batcher, ik_server_node
+    from dtd_ik.ros import batching as ik_batcher
+    from dtd_ik.ros import server as ik_server_node
 
     events: dict[str, list[tuple[float, float]]] = {}
 
@@ -86,7 +87,7 @@ def client(goals: int) -> list[tuple[float, float, float]]:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import SingleThreadedExecutor
 
-    from dtd_ik.ik_client import CLIENT_QOS, make_request, reachable_goals
+    from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
 
     requests = [make_request(p, q) for _, p, q in reachable_goals(goals, seed=2027)]
     rclpy.init()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dtd_ik.collision import CapsuleModel
-from dtd_ik.kinematics import Kinematics
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.kinematics.forward import Kinematics
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,8 @@ import numpy as np
 import torch
 
 from conftest import random_joints
-from dtd_ik.batch_kernels import BatchKinematics
-from dtd_ik.rotations import matrix_to_quaternion
+from dtd_ik.solver.kernels.batch import BatchKinematics
+from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
 
 def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin, pybullet_panda):

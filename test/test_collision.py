@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import random_joints
-from dtd_ik.collision import segment_closest_points
-from dtd_ik.losses import COLLISION_MARGIN, collision_loss, orientation_loss, position_loss
+from dtd_ik.kinematics.capsules import segment_closest_points
+from dtd_ik.kinematics.losses import COLLISION_MARGIN, collision_loss, orientation_loss, position_loss
 from pybullet_panda import CHECKED_PAIRS
 
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from dtd_ik.exceptions import InvalidInputError
-from dtd_ik.ik_batcher import Goal, GoalBatcher
+from dtd_ik.ros.batching import Goal, GoalBatcher
 
 
 class RecordingSolve:

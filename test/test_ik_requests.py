@@ -16,7 +16,7 @@ from moveit_msgs.srv import GetPositionFK
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 
-from dtd_ik.ik_requests import (
+from dtd_ik.ros.requests import (
     READY,
     RequestError,
     ServerConfig,
@@ -24,7 +24,7 @@ from dtd_ik.ik_requests import (
     judge_answer,
     parse_ik_request,
 )
-from dtd_ik.ros_conversions import matrix_to_pose, pose_to_matrix, quaternion_to_matrix
+from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix, quaternion_to_matrix
 
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
 

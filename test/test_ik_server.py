@@ -25,9 +25,9 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from dtd_ik.ik_client import make_request, reachable_goals
-from dtd_ik.ik_server_node import SERVICE_QOS
-from dtd_ik.ros_conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
+from dtd_ik.ros.client import make_request, reachable_goals
+from dtd_ik.ros.server import SERVICE_QOS
+from dtd_ik.ros.conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
@@ -51,7 +51,7 @@ def server_command(*params: str, params_file: Path = ROOT / "config" / "ik_serve
 def compiled_solver():
     """Load the solver once here: on a fresh clone this compiles and caches its kernels (tens of
     seconds, once), so that the server processes below start from the cache."""
-    from dtd_ik.solver import IKSolver
+    from dtd_ik.solver.ik_solver import IKSolver
 
     IKSolver.load(None)
 

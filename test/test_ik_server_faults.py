@@ -3,7 +3,7 @@
 (a) three client processes in turn SIGKILLed with 200 calls in flight: the node answers the
     next client correctly, stays up, and its memory does not grow with each dead client;
 (b) the node SIGKILLed and started again while two client processes are sending: the clients
-    (``dtd_ik.ik_client.call_with_retry``) get every answer, right, and none hangs;
+    (``dtd_ik.ros.client.call_with_retry``) get every answer, right, and none hangs;
 (c) SIGTERM and SIGINT with requests in flight: exit code 0, nothing on stderr but log lines;
 (d) a truncated model file stops the node at start-up with one line naming the file (missing,
     garbage and other-robot files: test_ik_server.py).
@@ -27,7 +27,7 @@ from builtin_interfaces.msg import Duration
 from moveit_msgs.msg import MoveItErrorCodes as Codes
 from moveit_msgs.srv import GetPositionIK
 
-from dtd_ik.ik_client import CLIENT_QOS, make_request, reachable_goals
+from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     DOMAIN,
     ENV,
@@ -79,8 +79,8 @@ RETRYING_CLIENT = textwrap.dedent("""
     import json, sys, time
     import numpy as np, rclpy, torch
     from moveit_msgs.srv import GetPositionIK
-    from dtd_ik.ik_client import CLIENT_QOS, call_with_retry, make_request, reachable_goals
-    from dtd_ik.kinematics import Kinematics
+    from dtd_ik.ros.client import CLIENT_QOS, call_with_retry, make_request, reachable_goals
+    from dtd_ik.kinematics.forward import Kinematics
     service, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     pause = float(sys.argv[4])
     kin = Kinematics()

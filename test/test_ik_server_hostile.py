@@ -34,9 +34,9 @@ from moveit_msgs.msg import (
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from sensor_msgs.msg import JointState
 
-from dtd_ik.ik_client import make_request, reachable_goals
-from dtd_ik.ik_requests import READY
-from dtd_ik.ros_conversions import error_name, pose_to_matrix
+from dtd_ik.ros.client import make_request, reachable_goals
+from dtd_ik.ros.requests import READY
+from dtd_ik.ros.conversions import error_name, pose_to_matrix
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     ALL_JOINTS,
     ARM,

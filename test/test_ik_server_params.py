@@ -21,7 +21,7 @@ from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.ik_client import make_request, reachable_goals
+from dtd_ik.ros.client import make_request, reachable_goals
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     ARM,
     NS,
@@ -33,7 +33,7 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server,
     set_params,
 )
-from dtd_ik.ros_conversions import quaternion_to_matrix
+from dtd_ik.ros.conversions import quaternion_to_matrix
 
 DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
             "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values
@@ -83,8 +83,8 @@ def solve(client, position, quaternion, seed=None, timeout=1.0, avoid_collisions
 
 def test_solver_targets_follow_set_targets_and_refuse_bad_values():
     """No ROS: IKSolver.set_targets changes what solve() refines to, and nothing on error."""
-    from dtd_ik import lm_attempt as lm
-    from dtd_ik.solver import IKSolver
+    from dtd_ik.solver.kernels import lm_attempt as lm
+    from dtd_ik.solver.ik_solver import IKSolver
 
     solver = IKSolver.load(None)
     solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)

@@ -26,7 +26,7 @@ def test_launch_file_names_an_installed_executable_and_an_existing_parameter_fil
     assert ast.literal_eval(c["PACKAGE"]) == "dtd_ik"
     executable = ast.literal_eval(c["EXECUTABLE"])
     setup = (ROOT / "setup.py").read_text()
-    assert f'"{executable} = dtd_ik.ik_server_node:main"' in setup
+    assert f'"{executable} = dtd_ik.ros.server:main"' in setup
     params = ROOT / "config" / "ik_server.yaml"
     assert "ik_server.yaml" in ast.unparse(c["PARAMS_FILE"]) and params.is_file()
     assert 'share("config", "*.yaml")' in setup  # installed where FindPackageShare looks
@@ -34,7 +34,7 @@ def test_launch_file_names_an_installed_executable_and_an_existing_parameter_fil
 
 
 def test_parameter_file_targets_the_node_and_declares_only_known_parameters():
-    from dtd_ik.ik_server_node import NODE_NAME, PARAMETERS
+    from dtd_ik.ros.server import NODE_NAME, PARAMETERS
 
     doc = yaml.safe_load((ROOT / "config" / "ik_server.yaml").read_text())
     (key,) = doc

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from dtd_ik.exceptions import InvalidInputError, ModelLoadError
-from dtd_ik.model_loading import load_ik_network
-from dtd_ik.robot_model import load_robot_model
+from dtd_ik.solver.network import load_ik_network
+from dtd_ik.robot.model import load_robot_model
 
 
 class MidRange(nn.Module):

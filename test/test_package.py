@@ -38,7 +38,7 @@ def test_installed_build_has_training_subpackage_and_share_files(tmp_path):
                 "urdf/panda.urdf"]:
         assert (share / rel).is_file(), rel
     assert (prefix / "share/ament_index/resource_index/packages/dtd_ik").is_file()
-    code = ("import dtd_ik.training, dtd_ik.paths as p, dtd_ik.collision as c;"
+    code = ("import dtd_ik.training, dtd_ik.paths as p, dtd_ik.kinematics.capsules as c;"
             "m = c.CapsuleModel(); print(dtd_ik.training.__file__); print(p.share_dir());"
             "print(m.kinematics.dof); print(m.maps[0][1].path)")
     env = {**os.environ, "PYTHONPATH": str(site)}

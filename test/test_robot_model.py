@@ -5,7 +5,7 @@ import yaml
 
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import config_path, share_dir
-from dtd_ik.robot_model import load_robot_model, rpy_to_matrix
+from dtd_ik.robot.model import load_robot_model, rpy_to_matrix
 from scipy.spatial.transform import Rotation
 
 

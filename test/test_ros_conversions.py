@@ -9,7 +9,7 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import InvalidInputError
-from dtd_ik.ros_conversions import (
+from dtd_ik.ros.conversions import (
     duration_to_seconds,
     error_name,
     invert_transform,
@@ -22,7 +22,7 @@ from dtd_ik.ros_conversions import (
     quaternion_to_matrix,
     xyz_quat_to_matrix,
 )
-from dtd_ik.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
+from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
 
 
 def random_quaternions(n, seed=0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from dtd_ik.rotations import (canonical_hemisphere, geodesic_angle, matrix_to_quaternion,
+from dtd_ik.kinematics.rotations import (canonical_hemisphere, geodesic_angle, matrix_to_quaternion,
                               quaternion_matrix_basis, quaternion_to_matrix,
                               rotation_error_vector)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from dtd_ik import IKSolver
-from dtd_ik.model_loading import load_ik_network
+from dtd_ik.solver.network import load_ik_network
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "dtd_w_panda.pt"

@@ -457,7 +457,7 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
 
 
 def test_solver_config_files_are_checked(tmp_path):
-    from dtd_ik.solver_config import SolverConfig
+    from dtd_ik.solver.config import SolverConfig
     bad = tmp_path / "bad.yaml"
     bad.write_text("solver: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
@@ -474,7 +474,7 @@ def test_solver_config_files_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)
-    from dtd_ik.lm_attempt import CONVERGE_POSITION
+    from dtd_ik.solver.kernels.lm_attempt import CONVERGE_POSITION
     tight = SolverConfig.load(None, position_tolerance=1e-8)
     assert tight.kernel_params()[CONVERGE_POSITION] == 1e-8
     good = tmp_path / "good.yaml"

@@ -1,4 +1,4 @@
-"""The solver's compiled kernels (dtd_ik.compiled_kinematics) against independent references:
+"""The solver's compiled kernels (dtd_ik.solver.kernels.kinematics) against independent references:
 pybullet's Panda for FK, finite differences for the Jacobian and the distance gradients, and the
 torch kinematics / capsule model (a separate implementation of the same constants)."""
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from conftest import random_joints
-from dtd_ik.compiled_kinematics import CompiledKinematics
+from dtd_ik.solver.kernels.kinematics import CompiledKinematics
 from dtd_ik.exceptions import UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
@@ -84,7 +84,7 @@ def test_compiled_distance_gradients_match_finite_differences(ck, kin):
 
 
 def test_segment_kernel_handles_parallel_and_point_segments(ck):
-    from dtd_ik.compiled_kinematics import segment_params
+    from dtd_ik.solver.kernels.kinematics import segment_params
     # parallel, overlapping in x
     s, t = segment_params(*np.array([0, 0, 0, 1, 0, 0, 0.5, 1, 0, 1.5, 1, 0.0]))
     assert 0 <= s <= 1 and 0 <= t <= 1 and abs((0 + s) - (0.5 + t)) < 1e-12
@@ -99,7 +99,7 @@ def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
 
 def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin):
     """The solver's inner loop computes exact distances only below its push margin."""
-    from dtd_ik.compiled_kinematics import (chain_fk, collision_distances, joint_axes_world)
+    from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, joint_axes_world)
     r = ck.robot
     Q = random_joints(kin, 500, seed=16)
     exact, _ = ck.pair_distances(Q)
@@ -120,7 +120,7 @@ def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin
 def test_nearest_table_entries_equal_a_brute_force_search(kin):
     """The grid-shell search finds exactly the k nearest poses of an exhaustive search, for goals
     inside and outside the grid's box."""
-    from dtd_ik.seed_table import SeedTable, nearest_table_entries
+    from dtd_ik.solver.seed_table import SeedTable, nearest_table_entries
     rng = np.random.default_rng(17)
     K, k, w2 = 3000, 6, 0.09
     p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
@@ -142,7 +142,7 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
 
 
 def test_kernel_quaternion_of_a_matrix_matches_scipy():
-    from dtd_ik.refinement import matrix_quaternion
+    from dtd_ik.solver.kernels.refinement import matrix_quaternion
     R = Rotation.random(500, random_state=18)
     out = np.empty(4)
     for M, ref in zip(R.as_matrix(), R.as_quat()):
@@ -153,7 +153,7 @@ def test_kernel_quaternion_of_a_matrix_matches_scipy():
 def test_kernel_rotation_residual_matches_scipy_including_near_pi():
     """axis * angle of Rg R^T, against scipy's rotation vector (independent), away from and near
     a half turn (the kernel's second branch)."""
-    from dtd_ik.lm_attempt import rotation_residual
+    from dtd_ik.solver.kernels.lm_attempt import rotation_residual
     rng = np.random.default_rng(19)
     R = Rotation.random(400, random_state=19)
     axes = Rotation.random(400, random_state=20).apply([0.0, 0.0, 1.0])

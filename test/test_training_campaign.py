@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.model_loading import load_ik_network
+from dtd_ik.solver.network import load_ik_network
 from dtd_ik.training import campaign
 from dtd_ik.training.campaign import RunSpec, load_campaign, plan_epochs, samples_per_epoch
 from dtd_ik.training.results import campaign_section

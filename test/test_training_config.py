@@ -78,6 +78,6 @@ def test_cli_fails_at_start_with_one_line_naming_the_key(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2
         assert proc.stderr.strip().splitlines() == [
-            "train: weighting.strategy: unknown strategy 'magic' (known: baseline, dtd, "
+            "train: weighting.strategy: unknown value 'magic' (known: baseline, dtd, "
             "uncertainty, hybrid, gradnorm, dwa)"]
         assert not (tmp_path / "checkpoint.pt").exists()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from dtd_ik.model_loading import load_ik_network
+from dtd_ik.solver.network import load_ik_network
 from dtd_ik.training.config import load_config
 from dtd_ik.training.run_log import read_log
 from dtd_ik.training.ship import main as ship_main

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 from fit_capsules import FINGER_TRAVEL, link_point_sets  # noqa: E402
 from pybullet_panda import PybulletPanda  # noqa: E402
 
-from dtd_ik.kinematics import Kinematics  # noqa: E402
+from dtd_ik.kinematics.forward import Kinematics  # noqa: E402
 
 UNIT = 1e-5  # storage unit [m]
 STATIC, WRIST, FINGERS = "panda_link5", ("panda_link7", "panda_hand"), ("panda_leftfinger",

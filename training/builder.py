@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import torch
 
-from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics import Kinematics
-from dtd_ik.robot_model import load_robot_model
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.model import load_robot_model
 
 from .config import TrainConfig
 from .data import DatasetSource, SamplerSource

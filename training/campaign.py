@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dtd_ik.yaml_files import read_yaml
+from dtd_ik.config_files import read_yaml
 from dtd_ik.exceptions import ConfigError
 
 from .config import load_config, parse_overrides

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from dtd_ik.exceptions import DtdIkError
-from dtd_ik.model_loading import torch_archive_kind
+from dtd_ik.solver.network import torch_archive_kind
 
 #: What a training checkpoint holds (``Trainer.state``); ``--resume`` and ``init_from`` read these.
 CHECKPOINT_KEYS = ("config", "model", "strategy", "optimizer", "epoch", "step", "global_step",

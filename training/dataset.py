@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.exceptions import ConfigError
 
 from .checkpoint import FileWriteError, atomic_write, remove_temporaries

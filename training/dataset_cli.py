@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.exceptions import DtdIkError
 
 from .dataset import GridDatasetWriter, GridSpec

@@ -23,11 +23,11 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from dtd_ik.collision import CapsuleModel
+from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.exceptions import DtdIkError
-from dtd_ik.kinematics import Kinematics
-from dtd_ik.model_loading import load_ik_network
-from dtd_ik.robot_model import load_robot_model
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.solver.network import load_ik_network
+from dtd_ik.robot.model import load_robot_model
 
 from .objectives import IKObjective
 from .sampler import ConfigurationSampler

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from dtd_ik.losses import collision_loss
+from dtd_ik.kinematics.losses import collision_loss
 
 from .objectives import IKObjective
 from .samples import Samples

@@ -12,7 +12,7 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
-from dtd_ik.rotations import (canonical_hemisphere, quaternion_matrix_basis,
+from dtd_ik.kinematics.rotations import (canonical_hemisphere, quaternion_matrix_basis,
                               quaternion_to_matrix)
 
 #: Model file format written by this network (docs/model_format.md).

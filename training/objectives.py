@@ -1,7 +1,7 @@
 """The three task losses of a batch of predicted joints, from dtd_ik's FK, capsules and Eq. 1-3.
 
-Nothing here re-implements kinematics or a loss: it evaluates :mod:`dtd_ik.kinematics`,
-:mod:`dtd_ik.collision` and :mod:`dtd_ik.losses` on the network's output and reduces by the mean.
+Nothing here re-implements kinematics or a loss: it evaluates :mod:`dtd_ik.kinematics.forward`,
+:mod:`dtd_ik.kinematics.capsules` and :mod:`dtd_ik.kinematics.losses` on the network's output and reduces by the mean.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dtd_ik.collision import CapsuleModel
-from dtd_ik.kinematics import Kinematics
-from dtd_ik.losses import COLLISION_MARGIN, collision_loss, orientation_loss, position_loss
-from dtd_ik.rotations import quaternion_to_matrix
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.kinematics.losses import COLLISION_MARGIN, collision_loss, orientation_loss, position_loss
+from dtd_ik.kinematics.rotations import quaternion_to_matrix
 
 
 @dataclass(frozen=True)

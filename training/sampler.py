@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dtd_ik.collision import CapsuleModel
-from dtd_ik.kinematics import Kinematics
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.kinematics.forward import Kinematics
 
 from .samples import Samples
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from dtd_ik.exceptions import DtdIkError
-from dtd_ik.model_loading import load_ik_network
+from dtd_ik.solver.network import load_ik_network
 
 from .checkpoint import atomic_write
 from .figures import plot_run

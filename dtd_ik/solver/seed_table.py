@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from numba import njit
 
-from .compiled_kinematics import CompiledKinematics, CompiledRobot, batch_forward
-from .exceptions import ConfigError
-from .rotations import matrix_to_quaternion
+from dtd_ik.solver.kernels.kinematics import CompiledKinematics, CompiledRobot, batch_forward
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
 #: Configurations sampled per round while filling the table.
 _CHUNK = 4096

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lm_attempt as lm
-from . import path_refinement as pr
-from . import refinement as rf
-from .exceptions import ConfigError
-from .paths import config_path, resolve
-from .yaml_files import read_yaml
+from dtd_ik.solver.kernels import lm_attempt as lm
+from dtd_ik.solver.kernels import path_refinement as pr
+from dtd_ik.solver.kernels import refinement as rf
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.paths import config_path, resolve
+from dtd_ik.config_files import read_yaml
 
 DEFAULT_SOLVER_CONFIG = "solver.yaml"
 #: When the network's seed is tried: before the seed table, or only for goals it left unsolved.
@@ -20,7 +20,7 @@ NETWORK_SEED_MODES = ("first", "fallback")
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """Every tunable of :class:`dtd_ik.solver.IKSolver`; units as in config/solver.yaml."""
+    """Every tunable of :class:`dtd_ik.solver.ik_solver.IKSolver`; units as in config/solver.yaml."""
 
     position_tolerance: float = 1e-4  # [m]
     orientation_tolerance: float = 1e-3  # [rad]
@@ -122,7 +122,7 @@ class SolverConfig:
         return asdict(self)
 
     def path_params(self) -> np.ndarray:
-        """The float64 parameter vector of :mod:`dtd_ik.path_refinement`."""
+        """The float64 parameter vector of :mod:`dtd_ik.solver.kernels.path_refinement`."""
         p = np.empty(pr.N_PATH_PARAMS)
         p[pr.JUMP_FACTOR] = self.path_jump_factor
         p[pr.JUMP_SLACK] = self.path_jump_slack
@@ -133,7 +133,7 @@ class SolverConfig:
         return p
 
     def kernel_params(self) -> np.ndarray:
-        """The float64 parameter vector of the kernels (indices in :mod:`dtd_ik.lm_attempt`)."""
+        """The float64 parameter vector of the kernels (indices in :mod:`dtd_ik.solver.kernels.lm_attempt`)."""
         p = np.empty(lm.N_PARAMS)
         p[lm.TOL_POSITION] = self.position_tolerance
         p[lm.TOL_ORIENTATION] = self.orientation_tolerance

@@ -21,10 +21,10 @@ import rclpy
 import torch
 from moveit_msgs.srv import GetPositionIK
 
-from .collision import CapsuleModel
-from .ik_server_node import SERVICE_QOS
-from .kinematics import Kinematics
-from .ros_conversions import error_name
+from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.ros.server import SERVICE_QOS
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.ros.conversions import error_name
 
 #: QoS for GetPositionIK clients: the server's (reliable, KEEP_LAST 1000). With rclpy's default
 #: (KEEP_LAST 10) answers are lost in the client's response history: its own when more than 10

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
+from dtd_ik.solver.kernels.lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
                          exact_margin, monotonic, new_workspace, pose_residual,
                          run_attempt_in)
-from .refinement import _quaternion_matrix, goal_key, hash_uniform
+from dtd_ik.solver.kernels.refinement import _quaternion_matrix, goal_key, hash_uniform
 
 # Indices into the path parameter vector (after the solver's own parameters).
 JUMP_FACTOR, JUMP_SLACK, PATH_ATTEMPTS, PATH_PERTURB_SCALE, WARRANT_DAMPING = 0, 1, 2, 3, 4
@@ -75,7 +75,7 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
 def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
                deadline, random_seed, q_out, stats, success, iterations, attempts):
     """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (outputs for
-    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.refinement.solve_goals_serial`.
+    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.solver.kernels.refinement.solve_goals_serial`.
     """
     N, n = positions.shape[0], q_first.shape[0]
     p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)

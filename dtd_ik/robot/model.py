@@ -1,7 +1,7 @@
 """Robot description: the URDF chain plus dtd_ik's robot YAML (group, frames, capsules).
 
-Everything here is plain numpy built once at load time; :mod:`dtd_ik.kinematics` and
-:mod:`dtd_ik.collision` turn it into tensors.
+Everything here is plain numpy built once at load time; :mod:`dtd_ik.kinematics.forward` and
+:mod:`dtd_ik.kinematics.capsules` turn it into tensors.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import ConfigError, UnknownFrameError
-from .paths import config_path, resolve
-from .yaml_files import read_yaml
+from dtd_ik.exceptions import ConfigError, UnknownFrameError
+from dtd_ik.paths import config_path, resolve
+from dtd_ik.config_files import read_yaml
 
 DEFAULT_ROBOT_CONFIG = "panda_robot.yaml"
 
@@ -48,7 +48,7 @@ class DistanceMapSpec:
     """A tabulated distance between ``link`` and ``links`` that depends on two joints only.
 
     It replaces the capsule pairs between ``link`` and each of ``links`` (see
-    :mod:`dtd_ik.distance_map` and ``tools/build_distance_map.py``).
+    :mod:`dtd_ik.kinematics.distance_map` and ``tools/build_distance_map.py``).
     """
 
     link: str

@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import lm_attempt as lm
-from . import path_refinement as pr
-from . import refinement as rf
-from .compiled_kinematics import CompiledRobot, batch_forward
-from .exceptions import InvalidInputError
-from .model_loading import IKNetwork, load_ik_network
-from .quaternions import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
-from .rotations import matrix_to_quaternion
-from .seed_table import SeedTable
-from .solver_config import SolverConfig
+from dtd_ik.solver.kernels import lm_attempt as lm
+from dtd_ik.solver.kernels import path_refinement as pr
+from dtd_ik.solver.kernels import refinement as rf
+from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
+from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.solver.network import IKNetwork, load_ik_network
+from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
+from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.solver.seed_table import SeedTable
+from dtd_ik.solver.config import SolverConfig
 
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
@@ -393,7 +393,7 @@ class IKSolver:
         Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
         joints); waypoint i starts from answer i - 1 and succeeds only if, besides the usual
         criteria, no joint moves by more than the goal step warrants (config ``path_*``; see
-        :mod:`dtd_ik.path_refinement`). Arguments and result as :meth:`solve`, (N, ...) in path
+        :mod:`dtd_ik.solver.kernels.path_refinement`). Arguments and result as :meth:`solve`, (N, ...) in path
         order; ``timeout`` covers the whole path (None: ``timeout_per_goal`` x N).
         """
         t0 = time.perf_counter()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .rotations import geodesic_angle
+from dtd_ik.kinematics.rotations import geodesic_angle
 
 #: The paper's safety margin m for the collision loss [m].
 COLLISION_MARGIN = 0.005

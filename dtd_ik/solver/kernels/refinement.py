@@ -1,6 +1,6 @@
 """Compiled batched refinement: seeds, restarts and goals in parallel around one LM attempt.
 
-One goal is solved by attempts (:func:`dtd_ik.lm_attempt.run_attempt`) from successive seeds:
+One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from successive seeds:
 the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
 perturbations of the network (else caller) seed, then uniform random restarts, until one attempt
 meets every success criterion, the attempts run out, or the deadline passes. Goals run in
@@ -17,8 +17,8 @@ from math import sqrt
 import numpy as np
 from numba import njit, prange
 
-from .seed_table import nearest_table_entries
-from .lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
+from dtd_ik.solver.seed_table import nearest_table_entries
+from dtd_ik.solver.kernels.lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
                          STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEARCH_RINGS,
                          TABLE_SEEDS, _meets, exact_margin, monotonic, new_workspace,
                          run_attempt_in)
@@ -52,7 +52,7 @@ def hash_uniform(key, attempt, joint) -> float:
 @njit(cache=True)
 def matrix_quaternion(R, out):
     """Rotation matrix (3, 3) -> unit quaternion x-y-z-w into ``out`` (4,) (Shepperd's method,
-    as :func:`dtd_ik.rotations.matrix_to_quaternion`; the sign is not normalised)."""
+    as :func:`dtd_ik.kinematics.rotations.matrix_to_quaternion`; the sign is not normalised)."""
     t0 = 1.0 + R[0, 0] + R[1, 1] + R[2, 2]
     t1 = 1.0 + R[0, 0] - R[1, 1] - R[2, 2]
     t2 = 1.0 - R[0, 0] + R[1, 1] - R[2, 2]
@@ -110,7 +110,7 @@ def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, l
 
 @njit(cache=True)
 def _quaternion_matrix(qu, R):
-    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as dtd_ik.rotations)."""
+    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as dtd_ik.kinematics.rotations)."""
     x, y, z, w = qu[0], qu[1], qu[2], qu[3]
     R[0, 0], R[0, 1], R[0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
     R[1, 0], R[1, 1], R[1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
@@ -230,7 +230,7 @@ def solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, o
     the same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
     stopped (same seeds, same restarts; the table search is redone for the enumeration) without
     repeating its attempts. ``table`` is
-    :attr:`dtd_ik.seed_table.SeedTable.arrays` (collision-free configurations and the poses of
+    :attr:`dtd_ik.solver.seed_table.SeedTable.arrays` (collision-free configurations and the poses of
     chain frame ``index``, K may be 0). Goals farther than ``reach_radius`` [m] from
     ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
     success (N,) bool, iterations (N,) total LM iterations, attempts (N,).

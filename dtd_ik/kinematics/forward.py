@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .exceptions import InvalidInputError
-from .robot_model import RobotModel, load_robot_model
-from .rotations import matrix_to_quaternion
+from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.robot.model import RobotModel, load_robot_model
+from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Quaternion helpers in numpy (x-y-z-w, as in ROS) for the solver's and the ROS layer's inputs.
 
-The torch versions in :mod:`dtd_ik.rotations` serve training and batched tensors; these avoid
+The torch versions in :mod:`dtd_ik.kinematics.rotations` serve training and batched tensors; these avoid
 torch's per-call overhead on the single-goal paths.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Multi-core batched entry points over the compiled kernels of :mod:`dtd_ik.compiled_kinematics`.
+"""Multi-core batched entry points over the compiled kernels of :mod:`dtd_ik.solver.kernels.kinematics`.
 
 The kernels there evaluate one configuration; these loops spread a batch over all cores with
 numba's ``prange`` (each iteration owns its scratch arrays, so the loop is race-free). They add no
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .compiled_kinematics import (CompiledRobot, chain_fk, collision_distances, geometric_jacobian,
+from dtd_ik.solver.kernels.kinematics import (CompiledRobot, chain_fk, collision_distances, geometric_jacobian,
                                   joint_axes_world, tip_pose)
 
 

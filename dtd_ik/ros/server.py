@@ -1,7 +1,7 @@
 """The ``ik_server`` executable: node ``dtd_ik_server`` serving MoveIt's IK and FK services.
 
-A thin rclpy layer. Request semantics live in :mod:`dtd_ik.ik_requests`, message conversion in
-:mod:`dtd_ik.ros_conversions`, batching in :mod:`dtd_ik.ik_batcher`, the maths in the solver.
+A thin rclpy layer. Request semantics live in :mod:`dtd_ik.ros.requests`, message conversion in
+:mod:`dtd_ik.ros.conversions`, batching in :mod:`dtd_ik.ros.batching`, the maths in the solver.
 
 - services ``compute_ik`` (moveit_msgs/GetPositionIK) and ``compute_fk`` (GetPositionFK), relative
   names so namespaces and remaps apply;
@@ -39,9 +39,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
-from .exceptions import ConfigError, DtdIkError, InvalidInputError
-from .ik_batcher import Goal, GoalBatcher
-from .ik_requests import (
+from dtd_ik.exceptions import ConfigError, DtdIkError, InvalidInputError
+from dtd_ik.ros.batching import Goal, GoalBatcher
+from dtd_ik.ros.requests import (
     Codes,
     RequestError,
     ServerConfig,
@@ -49,9 +49,9 @@ from .ik_requests import (
     judge_answer,
     parse_ik_request,
 )
-from .kinematics import Kinematics
-from .paths import share_dir
-from .ros_conversions import (
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.paths import share_dir
+from dtd_ik.ros.conversions import (
     joint_state_positions,
     make_error_code,
     make_joint_state,
@@ -59,7 +59,7 @@ from .ros_conversions import (
     matrix_to_transform,
     xyz_quat_to_matrix,
 )
-from .solver import IKSolver  # the solver only: nothing here imports the training code
+from dtd_ik.solver.ik_solver import IKSolver  # the solver only: nothing here imports the training code
 
 NODE_NAME = "dtd_ik_server"
 

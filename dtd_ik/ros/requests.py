@@ -17,9 +17,9 @@ from builtin_interfaces.msg import Time
 from moveit_msgs.msg import MoveItErrorCodes, PositionIKRequest
 from moveit_msgs.srv import GetPositionFK
 
-from .exceptions import InvalidInputError
-from .kinematics import Kinematics
-from .ros_conversions import (
+from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.ros.conversions import (
     duration_to_seconds,
     invert_transform,
     joint_state_positions,

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .exceptions import InvalidInputError, ModelLoadError
-from .robot_model import RobotModel, load_robot_model
+from dtd_ik.exceptions import InvalidInputError, ModelLoadError
+from dtd_ik.robot.model import RobotModel, load_robot_model
 
 #: The model file format version this runtime reads.
 FORMAT_VERSION = 1

@@ -1,9 +1,9 @@
 """Compiled (numba) FK, geometric Jacobian and capsule distances for the refinement solver.
 
-The same maths as :mod:`dtd_ik.kinematics` and :mod:`dtd_ik.collision`, on the same constants:
+The same maths as :mod:`dtd_ik.kinematics.forward` and :mod:`dtd_ik.kinematics.capsules`, on the same constants:
 :class:`CompiledRobot` takes the Rodrigues matrices ``M0, M1, M2`` from
-:class:`~dtd_ik.kinematics.Kinematics` and the capsules / checked pairs from the
-:class:`~dtd_ik.robot_model.RobotModel`, so nothing here is a second robot description. The torch
+:class:`~dtd_ik.kinematics.forward.Kinematics` and the capsules / checked pairs from the
+:class:`~dtd_ik.robot.model.RobotModel`, so nothing here is a second robot description. The torch
 code stays the differentiable, batched, GPU-capable version (training, reference); these kernels
 are scalar loops over one configuration, for the solver's inner loop where eager torch costs
 microseconds per op (see docs/solver.md). Tests compare both against each other, pybullet and
@@ -12,7 +12,7 @@ finite differences.
 Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
 (index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
 (C, 2, 3) [m] in the base frame; pair distances (P + K,) [m] (P capsule pairs, then K pairs
-measured by a distance map, as in :class:`~dtd_ik.collision.CapsuleModel`), < 0 means overlap.
+measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means overlap.
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from math import cos, sin, sqrt
 import numpy as np
 from numba import njit
 
-from .distance_map import DistanceMap
-from .exceptions import ConfigError
-from .kinematics import Kinematics
-from .robot_model import RobotModel, load_robot_model
+from dtd_ik.kinematics.distance_map import DistanceMap
+from dtd_ik.exceptions import ConfigError
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.model import RobotModel, load_robot_model
 
-# Same thresholds as dtd_ik.collision.segment_closest_points.
+# Same thresholds as dtd_ik.kinematics.capsules.segment_closest_points.
 _DEGENERATE = 1e-12
 _TINY = 1e-30
 
@@ -47,7 +47,7 @@ class CompiledRobot:
     cap_half: np.ndarray  # (C,) half-lengths of the capsule segments [m]
     pairs: np.ndarray  # (P, 2) int64 capsule indices, ordered as CapsuleModel.pair_names
     radius_sum: np.ndarray  # (P,) [m]
-    map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds, dtd_ik.distance_map)
+    map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds, dtd_ik.kinematics.distance_map)
     map_joints: np.ndarray  # (K, 2) int64 the two joints each map is tabulated over
     map_grid: np.ndarray  # (K, 2) start angle [rad] and step [rad] of each map's grid
     pair_names: tuple[tuple[str, str], ...]  # (P + K,) as CapsuleModel.pair_names
@@ -179,7 +179,7 @@ def _clamp01(x):
 def segment_params(p1x, p1y, p1z, q1x, q1y, q1z, p2x, p2y, p2z, q2x, q2y, q2z):
     """Closest-point parameters (s, t) in [0, 1] of segments p1-q1, p2-q2 (Ericson 5.1.9).
 
-    A scalar port of :func:`dtd_ik.collision.segment_closest_points` (same branches).
+    A scalar port of :func:`dtd_ik.kinematics.capsules.segment_closest_points` (same branches).
     """
     d1x, d1y, d1z = q1x - p1x, q1y - p1y, q1z - p1z
     d2x, d2y, d2z = q2x - p2x, q2y - p2y, q2z - p2z
@@ -283,7 +283,7 @@ def capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exac
 @njit(cache=True)
 def map_distance(q, table, ja, jb, start, step, grad_below, G_row):
     """Bilinear lower bound of a mapped pair's distance [m] at joints ``q`` (the torch
-    :meth:`dtd_ik.distance_map.DistanceMap.distance`, periodic in both angles); below
+    :meth:`dtd_ik.kinematics.distance_map.DistanceMap.distance`, periodic in both angles); below
     ``grad_below`` also fills ``G_row`` (n,) with its gradient [m/rad]."""
     n = table.shape[0]
     two_pi = 2.0 * np.pi

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .distance_map import DistanceMap
-from .kinematics import Kinematics
-from .rotations import safe_norm
+from dtd_ik.kinematics.distance_map import DistanceMap
+from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.kinematics.rotations import safe_norm
 
 # Segments shorter than this (squared length, m^2) are points; near-parallel pairs use the
 # fallback of Ericson's algorithm below this relative determinant.

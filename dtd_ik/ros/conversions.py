@@ -15,8 +15,8 @@ from geometry_msgs.msg import Pose, PoseStamped, Transform
 from moveit_msgs.msg import MoveItErrorCodes, RobotState
 from sensor_msgs.msg import JointState
 
-from .exceptions import InvalidInputError
-from .quaternions import MIN_QUATERNION_NORM, quaternion_to_matrix
+from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_to_matrix
 
 def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     """(3, 3) rotation -> (4,) unit quaternion x-y-z-w with w >= 0 (Shepperd's method)."""

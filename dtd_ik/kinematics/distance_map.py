@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .exceptions import ConfigError
+from dtd_ik.exceptions import ConfigError
 
 _TWO_PI = 2.0 * np.pi
 

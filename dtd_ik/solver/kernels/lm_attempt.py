@@ -9,9 +9,9 @@ Levenberg-Marquardt: rows of the geometric Jacobian and of the active pairs' dis
 damping lambda*I adapted by accept/reject, steps projected onto the box with joints that sit at a
 limit and are pushed outward held fixed (active set). At a solution every residual is zero, so the
 pose is exact and every pair is at least d_t apart. Seeds, restarts and batches are
-:mod:`dtd_ik.refinement`'s.
+:mod:`dtd_ik.solver.kernels.refinement`'s.
 
-The parameter vector ``params`` is built by :func:`dtd_ik.solver_config.SolverConfig.kernel_params`
+The parameter vector ``params`` is built by :func:`dtd_ik.solver.config.SolverConfig.kernel_params`
 (indices below).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from .compiled_kinematics import (chain_fk, collision_distances, geometric_jacobian,
+from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, geometric_jacobian,
                                   joint_axes_world, tip_pose)
 
 # Indices into the float64 parameter vector.
@@ -80,7 +80,7 @@ def _row_dot(Rg, R, r, k):
 def rotation_residual(Rg, R, e):
     """Fill ``e`` (3,) with axis * angle of Rg R^T [rad] (rotation still to go); returns the angle.
 
-    Scalar port of :func:`dtd_ik.rotations.rotation_error_vector` (same near-pi branch).
+    Scalar port of :func:`dtd_ik.kinematics.rotations.rotation_error_vector` (same near-pi branch).
     """
     m00, m11, m22 = _row_dot(Rg, R, 0, 0), _row_dot(Rg, R, 1, 1), _row_dot(Rg, R, 2, 2)
     m01, m10 = _row_dot(Rg, R, 0, 1), _row_dot(Rg, R, 1, 0)
@@ -127,7 +127,7 @@ def pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J):
 def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out):
     """Residuals and derivatives at ``q``; ``out`` (4,) = (position error [m], orientation error
     [rad], collision margin [m], cost E). Fills e, J, D and, for pairs closer than the push
-    margin, G. ``robot`` is :attr:`dtd_ik.compiled_kinematics.CompiledRobot.arrays`."""
+    margin, G. ``robot`` is :attr:`dtd_ik.solver.kernels.kinematics.CompiledRobot.arrays`."""
     angle = pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
     push = params[PUSH_MARGIN]
     k_min = collision_distances(q, F, A, W, robot, push, push, D, G)
