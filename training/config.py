@@ -14,8 +14,8 @@ from typing import Iterable
 
 from dtd_ik.config_files import build, check, merge_trees, parse_overrides, read_yaml, setting
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics.losses import COLLISION_MARGIN
 from dtd_ik.paths import resolve
+from dtd_ik.robot import COLLISION_MARGIN
 
 from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
 from .schedule import LR_SCHEDULES

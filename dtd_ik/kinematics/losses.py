@@ -8,9 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dtd_ik.kinematics.rotations import geodesic_angle
-
-#: The paper's safety margin m for the collision loss [m].
-COLLISION_MARGIN = 0.005
+from dtd_ik.robot.model import COLLISION_MARGIN
 
 
 def position_loss(p_hat: Tensor, p: Tensor) -> Tensor:

@@ -18,6 +18,10 @@ from dtd_ik.config_files import read_yaml
 
 DEFAULT_ROBOT_CONFIG = "panda_robot.yaml"
 
+#: The paper's collision safety margin m (Eq. 3) [m]: the one definition of the 5 mm that the
+#: training loss, the solver's clearance target and the server's default all use.
+COLLISION_MARGIN = 0.005
+
 
 @dataclass(frozen=True)
 class UrdfJoint:
