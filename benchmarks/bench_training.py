@@ -17,8 +17,8 @@ import torch
 
 from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.training.network import IKNet, NetworkSpec
-from dtd_ik.training.objectives import IKObjective
-from dtd_ik.training.sampler import ConfigurationSampler
+from dtd_ik.training.objective import IKObjective
+from dtd_ik.training.samples import ConfigurationSampler
 from dtd_ik.training.weighting import make_strategy
 
 TARGETS = (0.0002, 0.0525, 0.009)

@@ -17,7 +17,8 @@ import pytest
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.training import cli
 from dtd_ik.training.checkpoint import FileWriteError
-from dtd_ik.training.dataset import GridDatasetWriter, GridSpec, open_rows
+from dtd_ik.training.dataset import GridDatasetWriter, GridSpec
+from dtd_ik.training.samples import open_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 POINTS, CHUNK = 5, 625  # 5^7 = 78,125 configurations in 125 chunks: about a second

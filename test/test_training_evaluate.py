@@ -8,9 +8,8 @@ import torch
 
 from dtd_ik.training.config import load_config
 from dtd_ik.training.evaluate import main, run_repeat, success_rate, summarise
-from dtd_ik.training.objectives import IKObjective
-from dtd_ik.training.sampler import ConfigurationSampler
-from dtd_ik.training.samples import Samples
+from dtd_ik.training.objective import IKObjective
+from dtd_ik.training.samples import ConfigurationSampler, Samples
 from dtd_ik.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,9 @@ from dtd_ik.kinematics.forward import Kinematics
 from dtd_ik.robot.model import load_robot_model
 
 from .config import TrainConfig
-from .data import DatasetSource, SamplerSource
 from .network import IKNet, NetworkSpec
-from .objectives import IKObjective
-from .sampler import ConfigurationSampler
-from .samples import Samples
+from .objective import IKObjective
+from .samples import ConfigurationSampler, DatasetSource, SamplerSource, Samples
 from .weighting import WeightingStrategy, make_strategy
 
 

@@ -14,7 +14,7 @@ Crash safety: rows are appended to ``<out>.part`` and a state file is replaced a
 every chunk; a rerun cuts the part file back to the recorded size and continues. The ``.npy``
 appears only at the end (written to a temporary name, fsync'd, renamed), then ``<out>.json``
 holding the counts and the rate; a run killed between the two is finished by a rerun. Readers
-open the file with :func:`open_rows`, which refuses an unfinished or truncated file by name.
+open the file with :func:`.samples.open_rows`, which refuses an unfinished or truncated file by name.
 """
 from __future__ import annotations
 
@@ -33,9 +33,7 @@ from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.exceptions import ConfigError
 
 from .checkpoint import FileWriteError, atomic_write, remove_temporaries
-from .sampler import poses_of
-
-ROW = 14  # x (7) + q (7)
+from .samples import ROW, poses_of
 
 
 @dataclass(frozen=True)
@@ -202,38 +200,4 @@ class GridDatasetWriter:
         return meta
 
 
-def open_rows(path: str | Path) -> np.ndarray:
-    """The (N, 14) float32 rows of a finished dataset file, memory-mapped (read-only).
-
-    Raises:
-        ConfigError: one line naming the file: missing, an unfinished run's ``.part`` file,
-            not a ``.npy``, truncated, or not (N, 14) float32 rows.
-    """
-    path = Path(path)
-    unfinished = path if path.name.endswith(".part") else path.with_name(path.name + ".part")
-    if unfinished.is_file():
-        raise ConfigError(f"{path}: an unfinished generate_dataset run ({unfinished.name} is "
-                          f"there); rerun generate_dataset with the same --out to finish it")
-    if not path.is_file():
-        raise ConfigError(f"{path}: dataset file not found")
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                           np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(f)
-            offset = f.tell()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a .npy dataset file ({exc})") from exc
-    if dtype != np.float32 or fortran or len(shape) != 2 or shape[1] != ROW:
-        raise ConfigError(f"{path}: expected (N, {ROW}) float32 rows [x, q], got {shape} "
-                          f"{dtype}{' (Fortran order)' if fortran else ''}")
-    expected = offset + shape[0] * ROW * 4
-    if size != expected:
-        raise ConfigError(f"{path}: {size} bytes, its header promises {shape[0]} rows "
-                          f"({expected} bytes): {'truncated' if size < expected else 'damaged'}")
-    return np.load(path, mmap_mode="r")
-
-
-__all__ = ["GridDatasetWriter", "GridSpec", "grid_joints", "open_rows"]
+__all__ = ["GridDatasetWriter", "GridSpec", "grid_joints"]

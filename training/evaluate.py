@@ -29,9 +29,8 @@ from dtd_ik.kinematics.forward import Kinematics
 from dtd_ik.solver.network import load_ik_network
 from dtd_ik.robot.model import load_robot_model
 
-from .objectives import IKObjective
-from .sampler import ConfigurationSampler
-from .samples import Samples
+from .objective import IKObjective
+from .samples import ConfigurationSampler, Samples
 
 #: (position [mm], orientation [deg]) success thresholds.
 THRESHOLDS = ((1.0, 0.57), (5.0, 2.0))

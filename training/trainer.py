@@ -26,7 +26,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
 from .export import export_model, model_card
-from .metrics import split_errors
+from .objective import split_errors
 from .run_log import RunLog
 from .schedule import lr_factor
 from .weighting import TASKS
