@@ -39,12 +39,12 @@ setup(
         "console_scripts": [
             "ik_server = dtd_ik.ros.server:main",
             "ik_client = dtd_ik.ros.client:main",
-            "train = dtd_ik.training.cli:main",
-            "evaluate = dtd_ik.training.evaluate:main",
-            "compare_strategies = dtd_ik.training.compare:main",
-            "generate_dataset = dtd_ik.training.dataset_cli:main",
-            "ship_model = dtd_ik.training.ship:main",
-            "results_report = dtd_ik.training.results:main",
+            "train = dtd_ik.training.commands.train:main",
+            "evaluate = dtd_ik.training.commands.evaluate:main",
+            "compare_strategies = dtd_ik.training.commands.compare_strategies:main",
+            "generate_dataset = dtd_ik.training.commands.generate_dataset:main",
+            "ship_model = dtd_ik.training.commands.ship_model:main",
+            "results_report = dtd_ik.training.commands.results_report:main",
         ],
     },
 )

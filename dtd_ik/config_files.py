@@ -51,7 +51,10 @@ def setting(default: Any = dataclasses.MISSING, *, gt: float | None = None,
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """``value`` as the annotated ``kind`` (bool, int, float, str, tuple[X, ...], X | None)."""
+    """``value`` as the annotated ``kind`` (bool, int, float, str, a dataclass, tuple[X, ...],
+    dict[str, X], X | None)."""
+    if dataclasses.is_dataclass(kind):
+        return build(kind, value, where + ".", checked=False)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -66,7 +69,8 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     if origin in (dict, Mapping) or kind is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        item = args[1] if args else Any
+        return {k: _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if kind is Any:
         return value
     if kind is bool and isinstance(value, bool):
@@ -127,11 +131,7 @@ def build(cls: type[T], values: Any, prefix: str = "", *, checked: bool = True) 
         where = f"{prefix}{key}"
         if key not in known:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(known)})")
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind):
-            kwargs[key] = build(kind, value, where + ".", checked=False)
-        else:
-            kwargs[key] = _coerce(value, kind, where)
+        kwargs[key] = _coerce(value, hints[key], where)
     obj = cls(**kwargs)
     if checked:
         check(obj, prefix)
@@ -171,12 +171,14 @@ def load(cls: type[T], path: str | Path | None, what: str, *, section: str | Non
     tree: Any = {}
     if path is not None:
         tree = read_yaml(path, what) or {}
+        if not isinstance(tree, Mapping):
+            raise ConfigError(f"{what} {path}: expected a mapping at the top level, got "
+                              f"{type(tree).__name__}")
         if section is not None:
-            if not isinstance(tree, Mapping):
-                raise ConfigError(f"{what} {path}: expected a mapping at the top level")
             tree = tree.get(section) or {}
-    if not isinstance(tree, Mapping):
-        raise ConfigError(f"{what} {path}: expected a mapping, got {type(tree).__name__}")
+            if not isinstance(tree, Mapping):
+                raise ConfigError(f"{what} {path}: {section}: expected a mapping, got "
+                                  f"{type(tree).__name__}")
     return build(cls, merge_trees(tree, overrides or {}))
 
 

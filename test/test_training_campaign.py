@@ -10,6 +10,7 @@ import pytest
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.solver.network import load_ik_network
 from dtd_ik.training import campaign
+from dtd_ik.training.commands import train_campaign
 from dtd_ik.training.campaign import RunSpec, load_campaign, plan_epochs, samples_per_epoch
 from dtd_ik.training.results import campaign_section
 
@@ -24,7 +25,7 @@ TINY = ["model.hidden=16", "model.blocks=1", "data.train_per_epoch=2048", "data.
     ([0.5, 0.5], [None, None], 10.0, 20.0, 0.0, [1, 1]),     # nothing fits: one epoch each
 ])
 def test_epochs_fill_each_stage_share(share, cap, budget, epoch_s, overhead, expected):
-    run = RunSpec("r", ["a", "b"], share, cap)
+    run = RunSpec(["a", "b"], share, cap)
     assert plan_epochs(run, budget, epoch_s, overhead) == expected
     for n, s, c in zip(expected, share, cap):
         if n > 1 and c is None:  # the largest count whose time (with the margin) fits the share
@@ -34,8 +35,8 @@ def test_epochs_fill_each_stage_share(share, cap, budget, epoch_s, overhead, exp
 
 def test_the_gpu_campaign_config_loads_and_every_stage_validates():
     c = load_campaign(ROOT / "config" / "train_gpu.yaml")
-    assert c.budget_s > 0 and {r.name for r in c.runs} >= {"paper", "ship384", "ship256"}
-    for run in c.runs:
+    assert c.budget_s > 0 and set(c.runs) >= {"paper", "ship384", "ship256"}
+    for run in c.runs.values():
         for config, extra in zip(run.stages, run.stage_overrides):
             assert samples_per_epoch(str(ROOT / config), [*run.overrides, *extra]) > 0
 
@@ -46,10 +47,11 @@ def test_the_gpu_campaign_config_loads_and_every_stage_validates():
     ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [1], stage_overrides: [[], []]}}",
      "override list"),
     ("budget_s: 0\nruns: {a: {stages: [x.yaml], share: [1]}}", "budget_s"),
-    ("budget_s: 10\nrunz: {}", "unknown keys"),
-    ("budget_s: 10\nruns: {a: {stages: [x.yaml], shares: [1]}}", "expected a mapping"),
-    ("budget_s: ten\nruns: {a: {stages: [x.yaml], share: [1]}}", "ValueError"),
-    ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [one]}}", "ValueError"),
+    ("budget_s: 10\nrunz: {}", "^runz: unknown key"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], shares: [1]}}", "^runs.a.shares: unknown key"),
+    ("budget_s: ten\nruns: {a: {stages: [x.yaml], share: [1]}}", "^budget_s: expected float"),
+    ("budget_s: 10\nruns: {a: {stages: [x.yaml], share: [one]}}",
+     r"^runs.a.share\[0\]: expected float"),
     ("- a list", "top level"),
     ("budget_s: [10", "not valid YAML"),
 ])
@@ -63,7 +65,7 @@ def test_bad_campaigns_are_refused(tmp_path, text, message):
 def test_a_command_past_the_deadline_is_stopped(tmp_path):
     cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
     t0 = time.monotonic()
-    out = campaign._run_all({"sleeper": cmd}, tmp_path, deadline=time.monotonic() + 1.0)
+    out = campaign.run_side_by_side({"sleeper": cmd}, tmp_path, deadline=time.monotonic() + 1.0)
     assert out["sleeper"]["stopped"] and out["sleeper"]["rc"] != 0
     assert time.monotonic() - t0 < 30
 
@@ -80,7 +82,7 @@ def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     for o in TINY:
         argv += ["--train-override", o]
     t0 = time.monotonic()
-    assert campaign.main(argv) == 0
+    assert train_campaign.main(argv) == 0
     plan = json.loads((out / "plan.json").read_text())
     run = plan["runs"]["tiny"]
     assert [s["rc"] for s in run["stages"]] == [0, 0]
@@ -108,7 +110,7 @@ def test_a_bad_stage_override_is_refused_before_any_training(tmp_path, capsys):
     config.write_text(f"budget_s: 10\nruns:\n  a:\n    stages: [{ROOT}/config/train_tiny.yaml]\n"
                       "    share: [1.0]\n    overrides: [optim.lr=-1]\n")
     out = tmp_path / "runs"
-    assert campaign.main(["--config", str(config), "--out", str(out), "--device", "cpu"]) == 1
+    assert train_campaign.main(["--config", str(config), "--out", str(out), "--device", "cpu"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "optim.lr" in err[0], err
     assert not out.exists()  # nothing started

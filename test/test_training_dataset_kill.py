@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.training import cli
+from dtd_ik.training.commands import train
 from dtd_ik.training.checkpoint import FileWriteError
 from dtd_ik.training.dataset import GridDatasetWriter, GridSpec
 from dtd_ik.training.samples import open_rows
@@ -29,7 +29,7 @@ TIMED = ("seconds", "configurations_per_s")  # the only metadata that differs be
 
 def generate(out: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dtd_ik.training.dataset_cli", "--out", str(out),
+        [sys.executable, "-m", "dtd_ik.training.commands.generate_dataset", "--out", str(out),
          "--points", str(POINTS), "--chunk", str(CHUNK), "--target", "3000", "--pilot", "2000",
          "--threads", "1", "--no-progress"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
@@ -102,7 +102,7 @@ def test_sigkill_and_a_full_disk_mid_way_never_leave_a_loadable_file_and_rerun_m
     assert state_of(out)["rows"] * 14 * 4 <= limit < ref.stat().st_size
 
     # training refuses the unfinished file with one line
-    assert cli.main(["--config", str(ROOT / "config/train_tiny.yaml"), f"out_dir={tmp_path}/t",
+    assert train.main(["--config", str(ROOT / "config/train_tiny.yaml"), f"out_dir={tmp_path}/t",
                      "data.source=dataset", f"data.path={part}"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"train: data.path: {part}: an unfinished generate_dataset run (grid.npy.part is there); "

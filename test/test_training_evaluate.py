@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dtd_ik.training.config import load_config
-from dtd_ik.training.evaluate import main, run_repeat, success_rate, summarise
+from dtd_ik.training.commands.evaluate import main
+from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
 from dtd_ik.training.objective import IKObjective
 from dtd_ik.training.samples import ConfigurationSampler, Samples
 from dtd_ik.training.trainer import Trainer

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dtd_ik.training import cli, evaluate
+from dtd_ik.training.commands import evaluate, train
 from dtd_ik.training.checkpoint import (CheckpointError, FileWriteError, atomic_write,
                                         load_checkpoint, save_checkpoint)
 from dtd_ik.training.config import load_config
@@ -89,7 +89,7 @@ def test_checkpoint_write_past_the_file_size_limit_keeps_the_previous_one_then_r
     print(f"\nEFBIG at the epoch-2 checkpoint (limit {len(before) // 2} bytes): {line}")
 
     # the rerun without the limit resumes from it and ends with the uninterrupted weights
-    assert cli.main(["--resume", str(ckpt)]) == 0
+    assert train.main(["--resume", str(ckpt)]) == 0
     a, b = load_checkpoint(reference / "checkpoint.pt"), load_checkpoint(ckpt)
     assert b["epoch"] == EPOCHS
     for part in ("model", "strategy"):
@@ -165,7 +165,7 @@ def test_a_temporary_file_left_by_a_kill_mid_write_is_removed_by_the_next_run(tm
     assert len(left) == 1 and ckpt.read_bytes() == (reference / "checkpoint.pt").read_bytes()
     (run / ".checkpoint.pt.notmine.tmp").write_text("kept")  # not atomic_write's name pattern
     # `train --resume` (already at its last epoch: it only exports) cleans up before it starts
-    assert cli.main(["--resume", str(ckpt), f"out_dir={run}"]) == 0
+    assert train.main(["--resume", str(ckpt), f"out_dir={run}"]) == 0
     assert temporaries(run) == [".checkpoint.pt.notmine.tmp"]
 
 
@@ -214,7 +214,7 @@ CHECKPOINT_CASES = [("missing", "checkpoint file not found"), ("empty", "an empt
 @pytest.mark.parametrize("name, reason", CHECKPOINT_CASES, ids=[c[0] for c in CHECKPOINT_CASES])
 def test_train_resume_refuses_a_bad_checkpoint_with_one_line(bad_files, capsys, name, reason):
     path = bad_files[name]
-    assert cli.main(["--resume", str(path)]) == 2
+    assert train.main(["--resume", str(path)]) == 2
     line = one_line(capsys.readouterr().err, f"train: --resume: {path}: ")
     assert reason in line
     with pytest.raises(CheckpointError, match=re.escape(reason)):
@@ -223,7 +223,7 @@ def test_train_resume_refuses_a_bad_checkpoint_with_one_line(bad_files, capsys, 
 
 def test_train_resume_names_the_checkpoint_whose_own_config_is_bad(bad_files, capsys):
     path = bad_files["bad_config"]
-    assert cli.main(["--resume", str(path)]) == 2
+    assert train.main(["--resume", str(path)]) == 2
     one_line(capsys.readouterr().err,
              f"train: --resume: {path}: its config: optim.lr: must be > 0, got -1.0")
 
@@ -233,7 +233,7 @@ def test_train_resume_names_the_checkpoint_whose_own_config_is_bad(bad_files, ca
 def test_train_resume_refuses_to_change_the_network_or_strategy(tmp_path, reference, capsys,
                                                                  override):
     ckpt = reference / "checkpoint.pt"
-    assert cli.main(["--resume", str(ckpt), f"out_dir={tmp_path}", override]) == 2
+    assert train.main(["--resume", str(ckpt), f"out_dir={tmp_path}", override]) == 2
     one_line(capsys.readouterr().err,
              f"train: --resume: {override.split('=')[0]} cannot change in a resumed run")
     assert not (tmp_path / "checkpoint.pt").exists()
@@ -242,7 +242,7 @@ def test_train_resume_refuses_to_change_the_network_or_strategy(tmp_path, refere
 @pytest.mark.parametrize("name", ["truncated", "garbage", "model", "state_dict"])
 def test_init_from_a_bad_checkpoint_is_refused_with_one_line(tmp_path, bad_files, capsys, name):
     path = bad_files[name]
-    assert cli.main(["--config", str(TINY), f"out_dir={tmp_path}", f"init_from={path}"]) == 2
+    assert train.main(["--config", str(TINY), f"out_dir={tmp_path}", f"init_from={path}"]) == 2
     one_line(capsys.readouterr().err, f"train: init_from: {path}: ")
     assert not (tmp_path / "checkpoint.pt").exists()
 

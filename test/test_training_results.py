@@ -7,7 +7,8 @@ from pathlib import Path
 from dtd_ik.training.compare import compare
 from dtd_ik.training.config import load_config
 from dtd_ik.training.evaluate import evaluate
-from dtd_ik.training.results import PAPER_TABLE2, main as results_main
+from dtd_ik.training.commands.results_report import main as results_main
+from dtd_ik.training.results import PAPER_TABLE2
 from dtd_ik.training.run_log import read_log
 from dtd_ik.training.ship import ship
 from dtd_ik.training.trainer import Trainer

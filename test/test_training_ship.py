@@ -7,7 +7,7 @@ import torch
 from dtd_ik.solver.network import load_ik_network
 from dtd_ik.training.config import load_config
 from dtd_ik.training.run_log import read_log
-from dtd_ik.training.ship import main as ship_main
+from dtd_ik.training.commands.ship_model import main as ship_main
 from dtd_ik.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent

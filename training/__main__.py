@@ -1,6 +1,6 @@
 """``python -m dtd_ik.training ...`` is the ``train`` command."""
 import sys
 
-from .cli import main
+from .commands.train import main
 
 sys.exit(main())

@@ -1,8 +1,5 @@
-"""``train_campaign``: several two-stage trainings side by side on one device, within one
-wall-clock budget (a lent GPU for a few minutes, say).
-
-    python -m dtd_ik.training.campaign --config config/train_gpu.yaml --out runs/gpu \\
-        [--device cuda] [--runs paper,ship384] [--train-override key=value ...] [budget_s=420 ...]
+"""Several two-stage trainings side by side on one device, within one wall-clock budget (a lent
+GPU for a few minutes, say): the ``train_campaign`` command.
 
 Each run is the project's own ``train`` command on its stage configs (config/train_gpu.yaml).
 A probe (``probe_epochs`` of every run's Stage 1, all at once, so the device is shared as it will
@@ -13,7 +10,6 @@ checkpoint). ``<out>/plan.json`` holds the probe, every command as run, and the 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import signal
@@ -25,78 +21,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dtd_ik.config_files import read_yaml
+from dtd_ik.config_files import load, parse_overrides, setting
 from dtd_ik.exceptions import ConfigError
 
-from .config import load_config, parse_overrides
+from .config import load_config
 from .run_log import read_log
 
-#: the keys of one run in the campaign YAML
-RUN_KEYS = {"stages", "share", "epochs", "overrides", "stage_overrides"}
 #: an epoch may take this much longer in the real run than in the probe
 EPOCH_TIME_MARGIN = 1.08
+#: how far the stage shares of a run may sum beyond 1 (float rounding of shares like 0.6 + 0.4)
+SHARE_SUM_SLACK = 1e-9
 
 
 @dataclass
 class RunSpec:
-    """One run: its stage configs, each stage's share of the budget and epoch cap, overrides
-    for every stage and for each stage."""
+    """One run (``runs.<name>`` in the campaign YAML): its stage configs, each stage's share of
+    the budget and epoch cap (None or 0: no cap), overrides for every stage and for each stage.
+    Caps and per-stage overrides left out mean none for every stage."""
 
-    name: str
-    stages: list[str]
-    share: list[float]
-    epochs: list[Optional[int]]
-    overrides: list[str] = field(default_factory=list)
-    stage_overrides: list[list[str]] = field(default_factory=list)
+    stages: tuple[str, ...] = ()
+    share: tuple[float, ...] = ()
+    epochs: Optional[tuple[Optional[int], ...]] = None
+    overrides: tuple[str, ...] = ()
+    stage_overrides: Optional[tuple[tuple[str, ...], ...]] = None
+
+    def __post_init__(self) -> None:
+        if self.epochs is None:
+            self.epochs = (None,) * len(self.stages)
+        if self.stage_overrides is None:
+            self.stage_overrides = ((),) * len(self.stages)
 
 
 @dataclass
 class Campaign:
-    budget_s: float
-    probe_epochs: int
-    grace_s: float
-    runs: list[RunSpec]
+    """A campaign YAML: the training budget [s] shared by every run's stages, the probe's epochs,
+    the grace [s] past the budget before a run is stopped, and the runs by name."""
+
+    budget_s: float = setting(0.0, gt=0)
+    probe_epochs: int = setting(3, ge=2)  # the first is left out of the epoch time
+    grace_s: float = 30.0
+    runs: dict[str, RunSpec] = field(default_factory=dict)
 
 
 def load_campaign(path: Path, overrides: Sequence[str] = ()) -> Campaign:
-    """The campaign YAML with top-level ``key=value`` overrides; raises ConfigError."""
-    try:
-        return _parse_campaign(path, overrides)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong kind
-        raise ConfigError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    """The campaign YAML at ``path`` with ``key=value`` overrides.
 
-
-def _parse_campaign(path: Path, overrides: Sequence[str]) -> Campaign:
-    tree = read_yaml(path, "campaign config") or {}
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    tree.update(parse_overrides(overrides))
-    unknown = set(tree) - {"budget_s", "probe_epochs", "grace_s", "runs"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
-    runs = []
-    for name, run in (tree.get("runs") or {}).items():
-        if not isinstance(run, dict) or set(run) - RUN_KEYS:
-            raise ConfigError(f"runs.{name}: expected a mapping of {sorted(RUN_KEYS)}, got "
-                              f"{sorted(run) if isinstance(run, dict) else run!r}")
-        stages = list(run.get("stages", []))
-        share = [float(s) for s in run.get("share", [])]
-        epochs = list(run.get("epochs", [None] * len(stages)))
-        per_stage = [[str(o) for o in s] for s in run.get("stage_overrides", [[]] * len(stages))]
-        if not stages or len(share) != len(stages) or len(epochs) != len(stages) \
-                or len(per_stage) != len(stages) or any(s <= 0 for s in share) \
-                or sum(share) > 1.0 + 1e-9:
+    Raises:
+        ConfigError: naming the dotted key of an unknown key, a value of the wrong type or out of
+            its range, or a run whose per-stage lists do not match its stages.
+    """
+    campaign = load(Campaign, path, "campaign config", overrides=parse_overrides(overrides))
+    if not campaign.runs:
+        raise ConfigError(f"runs: campaign config {path} needs at least one run")
+    for name, run in campaign.runs.items():
+        n = len(run.stages)
+        if not n or len(run.share) != n or len(run.epochs) != n \
+                or len(run.stage_overrides) != n or any(s <= 0 for s in run.share) \
+                or sum(run.share) > 1.0 + SHARE_SUM_SLACK:
             raise ConfigError(f"runs.{name}: needs stages, one positive share per stage "
                               f"(sum <= 1) and, if given, one epoch cap and one override list "
                               f"per stage")
-        runs.append(RunSpec(name, stages, share, epochs, [str(o) for o in run.get("overrides", [])],
-                            per_stage))
-    campaign = Campaign(float(tree.get("budget_s", 0)), int(tree.get("probe_epochs", 3)),
-                        float(tree.get("grace_s", 30)), runs)
-    if campaign.budget_s <= 0 or campaign.probe_epochs < 2 or not runs:
-        raise ConfigError(f"{path}: needs budget_s > 0, probe_epochs >= 2 and at least one run")
     return campaign
 
 
@@ -105,7 +89,7 @@ def train_command(config: str, out: Path, device: str, overrides: Sequence[str])
             "--device", device, *overrides]
 
 
-def _run_all(commands: dict[str, list[str]], logs: Path,
+def run_side_by_side(commands: dict[str, list[str]], logs: Path,
              deadline: float = math.inf) -> dict[str, dict]:
     """Runs the commands side by side; SIGTERM to any still going at ``deadline``.
     Returns {name: {"rc", "wall_s", "stopped"}}."""
@@ -131,12 +115,12 @@ def _run_all(commands: dict[str, list[str]], logs: Path,
 def probe(campaign: Campaign, out: Path, device: str, extra: Sequence[str]) -> dict[str, dict]:
     """Every run's Stage 1 for ``probe_epochs`` at once: epoch time (the first epoch left out)
     and the rest of the process's wall time (start-up, test, export) [s]."""
-    commands = {r.name: train_command(r.stages[0], out / r.name / "probe", device,
-                                      [*r.overrides, *r.stage_overrides[0], *extra,
-                                       f"epochs={campaign.probe_epochs}",
-                                       "export=false", "log.tensorboard=false"])
-                for r in campaign.runs}
-    results = _run_all(commands, out / "logs" / "probe")
+    commands = {name: train_command(r.stages[0], out / name / "probe", device,
+                                    [*r.overrides, *r.stage_overrides[0], *extra,
+                                     f"epochs={campaign.probe_epochs}",
+                                     "export=false", "log.tensorboard=false"])
+                for name, r in campaign.runs.items()}
+    results = run_side_by_side(commands, out / "logs" / "probe")
     for name, res in results.items():
         if res["rc"] != 0:
             log = (out / "logs" / "probe" / f"{name}.log").read_text()[-3000:]
@@ -157,15 +141,14 @@ def plan_epochs(run: RunSpec, budget_s: float, epoch_s: float, overhead_s: float
     return plan
 
 
-def _stage_commands(run: RunSpec, epochs: list[int], out: Path, device: str,
+def _stage_commands(name: str, run: RunSpec, epochs: list[int], out: Path, device: str,
                     extra: Sequence[str]) -> list[list[str]]:
     commands = []
     for i, (config, n) in enumerate(zip(run.stages, epochs)):
         overrides = [*run.overrides, *run.stage_overrides[i], *extra, f"epochs={n}"]
         if i:
-            overrides.append(f"init_from={out / run.name / f'stage{i}' / 'checkpoint.pt'}")
-        commands.append(train_command(config, out / run.name / f"stage{i + 1}", device,
-                                      overrides))
+            overrides.append(f"init_from={out / name / f'stage{i}' / 'checkpoint.pt'}")
+        commands.append(train_command(config, out / name / f"stage{i + 1}", device, overrides))
     return commands
 
 
@@ -174,9 +157,9 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
     """Probe, plan, then every run's stages in order, the runs side by side. Returns the plan
     (also written to ``<out>/plan.json``)."""
     # every stage's config and overrides are checked before any work (ConfigError naming the key)
-    samples = {run.name: [samples_per_epoch(c, [*run.overrides, *o, *extra])
-                          for c, o in zip(run.stages, run.stage_overrides)]
-               for run in campaign.runs}
+    samples = {name: [samples_per_epoch(c, [*run.overrides, *o, *extra])
+                      for c, o in zip(run.stages, run.stage_overrides)]
+               for name, run in campaign.runs.items()}
     out.mkdir(parents=True, exist_ok=True)
     plan: dict = {"device": device, "budget_s": campaign.budget_s, "extra_overrides": list(extra)}
     t0 = time.monotonic()
@@ -184,24 +167,24 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
     plan["probe_wall_s"] = time.monotonic() - t0
     deadline = time.monotonic() + campaign.budget_s + campaign.grace_s
     runs = {}
-    for run in campaign.runs:
-        p = plan["probe"][run.name]
+    for name, run in campaign.runs.items():
+        p = plan["probe"][name]
         epochs = plan_epochs(run, campaign.budget_s, p["epoch_s"], p["overhead_s"])
-        runs[run.name] = {"epochs": epochs,
-                          "commands": _stage_commands(run, epochs, out, device, extra),
-                          "samples_per_epoch": samples[run.name],
-                          "stages": []}
+        runs[name] = {"epochs": epochs,
+                      "commands": _stage_commands(name, run, epochs, out, device, extra),
+                      "samples_per_epoch": samples[name],
+                      "stages": []}
     plan["runs"] = runs
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
 
     def one_run(name: str) -> None:
         for i, cmd in enumerate(runs[name]["commands"]):
-            res = _run_all({f"{name}_stage{i + 1}": cmd}, out / "logs", deadline)
+            res = run_side_by_side({f"{name}_stage{i + 1}": cmd}, out / "logs", deadline)
             runs[name]["stages"].append(res[f"{name}_stage{i + 1}"])
             if res[f"{name}_stage{i + 1}"]["rc"] != 0:
                 return  # a failed or stopped stage 1 leaves nothing for stage 2 to start from
 
-    threads = [threading.Thread(target=one_run, args=(r.name,)) for r in campaign.runs]
+    threads = [threading.Thread(target=one_run, args=(name,)) for name in campaign.runs]
     for t in threads:
         t.start()
     for t in threads:
@@ -235,35 +218,22 @@ def summary(plan: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="train_campaign", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", type=Path, required=True, help="campaign YAML")
-    p.add_argument("--out", type=Path, required=True, help="folder of the runs")
-    p.add_argument("--device", default="cuda", help="the one device all runs share")
-    p.add_argument("--runs", help="comma-separated run names (default: all)")
-    p.add_argument("--train-override", action="append", default=[], metavar="key=value",
-                   help="appended to every train command (e.g. a small model for a dry run)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="campaign keys")
-    args = p.parse_args(argv)
-    try:
-        campaign = load_campaign(args.config, args.overrides)
-        if args.runs:
-            wanted = args.runs.split(",")
-            missing = set(wanted) - {r.name for r in campaign.runs}
-            if missing:
-                raise ConfigError(f"--runs: unknown runs {sorted(missing)}")
-            campaign.runs = [r for r in campaign.runs if r.name in wanted]
-        plan = run_campaign(campaign, args.out, args.device, args.train_override)
-    except (ConfigError, RuntimeError) as exc:
-        print(f"train_campaign: {exc}", file=sys.stderr)
-        return 1
-    print(summary(plan, args.out))
-    failed = [n for n, r in plan["runs"].items()
-              if len(r["stages"]) < len(r["commands"]) or any(s["rc"] for s in r["stages"])]
-    if failed:
-        print(f"train_campaign: not finished: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+def select_runs(campaign: Campaign, names: Sequence[str]) -> None:
+    """Keep only the runs named in ``names`` (in the campaign's order); raises ConfigError
+    naming any that the campaign does not have."""
+    missing = set(names) - set(campaign.runs)
+    if missing:
+        raise ConfigError(f"--runs: unknown runs {sorted(missing)}")
+    campaign.runs = {name: run for name, run in campaign.runs.items() if name in names}
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def unfinished_runs(plan: dict) -> list[str]:
+    """The runs of a finished :func:`run_campaign` plan with a stage that failed, was stopped or
+    never started."""
+    return [n for n, r in plan["runs"].items()
+            if len(r["stages"]) < len(r["commands"]) or any(s["rc"] for s in r["stages"])]
+
+
+__all__ = ["EPOCH_TIME_MARGIN", "Campaign", "RunSpec", "load_campaign", "plan_epochs",
+           "run_campaign", "run_side_by_side", "samples_per_epoch", "select_runs", "summary",
+           "unfinished_runs"]

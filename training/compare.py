@@ -1,8 +1,6 @@
-"""``compare_strategies``: Table I and Fig. 1: every weighting strategy trained with the same seed,
-data and budget, the minimum validation losses of each as a markdown table, and the curves.
-
-    compare_strategies --config config/train_compare.yaml --out runs/compare [key=value ...]
-    compare_strategies ... --seeds 0,1,2     # every strategy per seed: out/seed<N>/<strategy>
+"""Table I and Fig. 1 (the ``compare_strategies`` command): every weighting strategy trained with
+the same seed, data and budget, the minimum validation losses of each as a markdown table, and
+the curves.
 
 A strategy whose run folder already holds a finished run is not trained again, so an interrupted
 comparison continues where it stopped. With several seeds the table gives each strategy's mean
@@ -10,19 +8,14 @@ and sample standard deviation over the seeds, then one table per seed; Fig. 1 sh
 """
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
-
-from dtd_ik.exceptions import DtdIkError
 
 from .config import load_config
 from .figures import LABELS, plot_losses, plot_weights
 from .run_log import read_log
 from .trainer import CHECKPOINT, Trainer
-from .weighting import STRATEGIES
 
 
 def table(logs: dict[str, list[dict]]) -> str:
@@ -118,35 +111,4 @@ def compare(config: str, out: Path, strategies: Sequence[str], overrides: Sequen
     return text
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="compare_strategies", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="config/train_compare.yaml")
-    p.add_argument("--out", type=Path, default=Path("runs/compare"))
-    p.add_argument("--strategies", default=",".join(STRATEGIES),
-                   help="comma-separated (default: all)")
-    p.add_argument("--seeds", default="",
-                   help="comma-separated seeds, each a full comparison (default: the config's)")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    args = p.parse_args(argv)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        print(f"compare_strategies: --seeds: expected integers, got {args.seeds!r}",
-              file=sys.stderr)
-        return 2
-    names = [s for s in args.strategies.split(",") if s]
-    unknown = [s for s in names if s not in STRATEGIES]
-    if unknown:
-        print(f"compare_strategies: --strategies: unknown {unknown} (known: {list(STRATEGIES)})",
-              file=sys.stderr)
-        return 2
-    try:
-        print(compare(args.config, args.out, names, args.overrides, seeds))
-    except DtdIkError as exc:
-        print(f"compare_strategies: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["compare", "mean_sd", "read_seed_logs", "run_minima", "seed_table", "table"]

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dtd_ik.config_files import build, check, merge_trees, parse_overrides, read_yaml, setting
+from dtd_ik.config_files import build, check, load, merge_trees, parse_overrides, setting
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import resolve
 from dtd_ik.robot import COLLISION_MARGIN
 
+from .checkpoint import CheckpointError, load_checkpoint
 from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
 from .schedule import LR_SCHEDULES
 from .weighting import STRATEGIES
@@ -113,13 +114,11 @@ class TrainConfig:
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TrainConfig:
     """Read ``path`` (YAML; none = defaults), apply ``key=value`` overrides, validate."""
-    tree: dict = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file() and not p.is_absolute() and resolve(p).is_file():
-            p = resolve(p)  # config/train_stage1.yaml from the package share folder
-        tree = read_yaml(p, "training config") or {}
-    cfg = build(TrainConfig, merge_trees(tree, parse_overrides(overrides)), checked=False)
+        path = Path(path)
+        if not path.is_file() and not path.is_absolute() and resolve(path).is_file():
+            path = resolve(path)  # config/train_stage1.yaml from the package share folder
+    cfg = load(TrainConfig, path, "training config", overrides=parse_overrides(overrides))
     validate(cfg)
     return cfg
 
@@ -130,6 +129,44 @@ def config_from_dict(tree: dict, overrides: Iterable[str] = ()) -> TrainConfig:
     cfg = build(TrainConfig, merge_trees(tree, parse_overrides(overrides)), checked=False)
     validate(cfg, check_files=False)
     return cfg
+
+
+def run_config(path: str | Path | None, overrides: Iterable[str] = (),
+               resume: Path | None = None) -> TrainConfig:
+    """The config of a ``train`` run: the YAML at ``path`` with ``key=value`` overrides, or, when
+    ``resume`` names a checkpoint, the checkpoint's own config with the overrides on top.
+
+    Raises:
+        ConfigError: a bad key or value, a config file given beside ``resume``, or an override
+            that changes the resumed run's network or weighting strategy.
+        CheckpointError: ``resume`` cannot be read, or its stored config is not valid.
+    """
+    overrides = list(overrides)
+    if resume is None:
+        return load_config(path, overrides)
+    if path:
+        raise ConfigError("--resume: takes the checkpoint's config; pass changes as key=value")
+    try:
+        state = load_checkpoint(resume)
+        saved = config_from_dict(state["config"])
+    except (CheckpointError, ConfigError) as exc:
+        where = "" if isinstance(exc, CheckpointError) else f"{resume}: its config: "
+        raise CheckpointError(f"--resume: {where}{exc}") from exc
+    cfg = config_from_dict(state["config"], overrides)
+    _same_network(cfg, saved)
+    return cfg
+
+
+def _same_network(cfg: TrainConfig, saved: TrainConfig) -> None:
+    """A resumed run keeps the checkpoint's network and weighting (its weights fit no other)."""
+    changed = [f"model.{f.name}" for f in dataclasses.fields(saved.model)
+               if getattr(cfg.model, f.name) != getattr(saved.model, f.name)]
+    if cfg.weighting.strategy != saved.weighting.strategy:
+        changed.append("weighting.strategy")
+    if changed:
+        raise ConfigError(f"--resume: {', '.join(changed)} cannot change in a resumed run (the "
+                          f"checkpoint's network and strategy state are kept); start a new stage "
+                          f"with init_from instead")
 
 
 def validate(cfg: TrainConfig, check_files: bool = True) -> None:
@@ -150,4 +187,4 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
         raise ConfigError(f"device: {cfg.device!r} is not cpu or cuda[:N]")
 
 
-__all__ = ["TrainConfig", "load_config", "config_from_dict", "parse_overrides", "validate"]
+__all__ = ["TrainConfig", "config_from_dict", "load_config", "run_config", "validate"]

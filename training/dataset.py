@@ -30,7 +30,6 @@ import torch
 from tqdm import tqdm
 
 from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.exceptions import ConfigError
 
 from .checkpoint import FileWriteError, atomic_write, remove_temporaries
 from .samples import ROW, poses_of

@@ -1,33 +1,28 @@
-"""``evaluate``: the paper's Table II protocol on an exported model, plus success rates and the
-collision margins of the answers.
+"""The paper's Table II protocol on an exported model, plus success rates and the collision
+margins of the answers (the ``evaluate`` command).
 
 Protocol: ``repeats`` times, draw ``goals`` valid goals (joints uniform within the limits and
 self-collision free, FK gives the pose of the model's tip frame), answer them in one batch, and
 record the position MSE [m^2], position error [mm], orientation error [rad, deg], inference time
 per query and the success rates at 1 mm / 0.57 deg and 5 mm / 2 deg; report mean and std over
 the repeats. The minimum capsule distances of all answers give the margin distribution.
-
-    evaluate --model runs/stage2/model.pt [--goals 1000] [--repeats 100] [--out report.json]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.exceptions import DtdIkError
 from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot import COLLISION_MARGIN, load_robot_model
 from dtd_ik.solver.network import load_ik_network
-from dtd_ik.robot.model import load_robot_model
 
 from .objective import IKObjective
 from .samples import ConfigurationSampler, Samples
@@ -129,7 +124,8 @@ def markdown(report: dict) -> str:
 
 
 def evaluate(model_path: str | Path, goals: int = 1000, repeats: int = 100, seed: int = 0,
-             device: str = "cpu", single_queries: int = 200, margin: float = 0.005) -> dict:
+             device: str = "cpu", single_queries: int = 200,
+             margin: float = COLLISION_MARGIN) -> dict:
     """Run the protocol on the model file; returns the report (JSON-ready)."""
     robot = load_robot_model()
     net = load_ik_network(model_path, robot, device)
@@ -153,43 +149,12 @@ def evaluate(model_path: str | Path, goals: int = 1000, repeats: int = 100, seed
                                                            single_queries)}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="exported TorchScript model (.pt)")
-    p.add_argument("--goals", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--single-queries", type=int, default=200)
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch threads (0: torch's default; the solver runs the network on 1)")
-    p.add_argument("--out", type=Path, help="write the report as JSON here (and .md beside it)")
-    args = p.parse_args(argv)
-    if args.goals < 1 or args.repeats < 1:
-        print("evaluate: --goals and --repeats must be >= 1", file=sys.stderr)
-        return 2
-    if args.threads < 0:
-        print("evaluate: --threads must be >= 0", file=sys.stderr)
-        return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        report = evaluate(args.model, args.goals, args.repeats, args.seed, args.device,
-                          args.single_queries)
-    except DtdIkError as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
-        return 2
-    text = markdown(report)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        args.out.with_suffix(".md").write_text(text)
-    return 0
+def write_report(report: dict, out: Path) -> None:
+    """Write ``report`` as JSON to ``out`` and its :func:`markdown` beside it (``.md``),
+    creating the folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
 
 
-__all__ = ["evaluate", "main", "run_repeat", "success_rate", "summarise"]
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["evaluate", "markdown", "run_repeat", "success_rate", "summarise", "write_report"]

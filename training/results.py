@@ -1,8 +1,4 @@
-"""``results_report``: docs/RESULTS.md from the files our own commands wrote.
-
-    results_report --table1 runs/table1 --model models/dtd_w_panda.pt \
-        --solver runs/results/bench_solver.md --solver-log runs/results/bench_solver.txt \
-        --out docs/RESULTS.md
+"""docs/RESULTS.md from the files our own commands wrote (the ``results_report`` command).
 
 Reads Table I (``compare_strategies --seeds``: ``table1.md``, the run logs, Fig. 1 PNGs), the
 shipped model's card (with the ``evaluate`` report that ``ship_model --evaluation`` put in it)
@@ -12,11 +8,9 @@ the commands regenerates every figure. ``scripts/reproduce_results.sh`` runs the
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -221,7 +215,7 @@ def campaign_section(plans: Sequence[Path], evaluations: Path) -> str:
     trained, its validation errors at the end of each stage, and, where ``evaluate`` wrote
     ``<evaluations>/table2_network_gpu_<run>.json``, the Table II protocol on this machine."""
     lines = ["## The GPU campaign: every network trained on the lent GPU", "",
-             "`python -m dtd_ik.training.campaign --config config/train_gpu.yaml` "
+             "`python -m dtd_ik.training.commands.train_campaign --config config/train_gpu.yaml` "
              "(`scripts/train_gpu.sh` on the GPU machine): the runs of one plan trained side by "
              "side on one GPU, each stage given the epochs that fit its share of the budget "
              "(measured by a probe). Validation: the last epoch's 20,000 held-out goals; Table "
@@ -294,35 +288,4 @@ def report(table1: Path, model: Path, solver_md: Path, solver_log: Optional[Path
     return "\n".join(text)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="results_report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--table1", type=Path, default=Path("runs/table1"))
-    p.add_argument("--model", type=Path, default=Path("models/dtd_w_panda.pt"))
-    p.add_argument("--solver", type=Path, default=Path("runs/results/bench_solver.md"))
-    p.add_argument("--solver-log", type=Path, default=Path("runs/results/bench_solver.txt"))
-    p.add_argument("--network-bench", type=Path,
-                   default=Path("runs/results/bench_network.txt"))
-    p.add_argument("--campaign", type=Path, action="append", default=[],
-                   help="a train_campaign plan.json (repeatable): the GPU campaign's table")
-    p.add_argument("--evaluations", type=Path, default=Path("runs/results"),
-                   help="folder of the campaign runs' table2_network_gpu_<run>.json reports")
-    p.add_argument("--out", type=Path, default=Path("docs/RESULTS.md"))
-    args = p.parse_args(argv)
-    command = "results_report " + " ".join(argv if argv is not None else sys.argv[1:])
-    try:
-        text = report(args.table1, args.model, args.solver,
-                      args.solver_log if args.solver_log.is_file() else None, args.out,
-                      command.strip(),
-                      args.network_bench if args.network_bench.is_file() else None,
-                      args.campaign, args.evaluations)
-    except (OSError, KeyError, StopIteration, ValueError) as exc:
-        print(f"results_report: cannot build the report: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
-        return 2
-    args.out.write_text(text)
-    print(f"results_report: wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["PAPER_TABLE1", "PAPER_TABLE2", "campaign_section", "report"]

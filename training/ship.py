@@ -1,7 +1,4 @@
-"""``ship_model``: put a finished training run into ``models/`` as the shipped model.
-
-    ship_model --runs runs/ship/stage1 runs/ship/stage2 --name dtd_w_panda [--out models]
-        [--evaluation report.json] [--campaign-plan runs/gpu/plan.json] [--note TEXT ...]
+"""Put a finished training run into ``models/`` as the shipped model (the ``ship_model`` command).
 
 Copies the last run's ``model.pt`` (TorchScript, exported by ``train``) and model card, adds to the
 card the evaluation report when one is given (``--evaluation``, from ``evaluate --out``), and
@@ -11,9 +8,7 @@ the files are those the ``train`` command wrote. Every file is written atomicall
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -57,28 +52,4 @@ def ship(runs: Sequence[Path], name: str, out: Path, evaluation: Optional[Path] 
     return files
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="ship_model", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=Path, nargs="+", required=True,
-                   help="the run folders of every stage, in order; the last holds model.pt")
-    p.add_argument("--name", required=True, help="file name stem in --out")
-    p.add_argument("--out", type=Path, default=Path("models"))
-    p.add_argument("--evaluation", type=Path, help="evaluate --out report to add to the card")
-    p.add_argument("--note", action="append", default=[],
-                   help="a sentence for the card's notes (repeatable)")
-    p.add_argument("--campaign-plan", type=Path,
-                   help="the train_campaign plan.json that trained the runs, added to the card")
-    args = p.parse_args(argv)
-    try:
-        files = ship(args.runs, args.name, args.out, args.evaluation, args.note,
-                     args.campaign_plan)
-    except (DtdIkError, OSError, ValueError) as exc:
-        print(f"ship_model: {exc}", file=sys.stderr)
-        return 2
-    for kind, path in files.items():
-        print(f"{kind}: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["ship"]

@@ -22,7 +22,7 @@ from dtd_ik.exceptions import ConfigError
 
 from .builder import (build_network, build_optimizer, build_robot, build_source, build_strategy,
                       network_spec)
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
 from .export import export_model, model_card
@@ -159,6 +159,12 @@ class Trainer:
         if not self.dist.is_main:
             return None
         return save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+
+    def clear_temporaries(self) -> None:
+        """Rank 0: delete what a process killed mid-write left beside the run's files."""
+        if self.dist.is_main:
+            for name in (CHECKPOINT, MODEL, Path(MODEL).with_suffix(".json").name):
+                remove_temporaries(self.run_dir / name)
 
     def resume(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save` of the same configuration."""

@@ -5,20 +5,21 @@
     torchrun --nproc_per_node 2 -m dtd_ik.training --config ... (data parallel)
 
 Every config value can be overridden as a dotted ``key=value`` (``optim.lr=1e-5``).
+Exit codes: 0 done, 2 a bad config or checkpoint (nothing trained), 1 a checkpoint that cannot
+be written or read back, 130 stopped by SIGINT/SIGTERM (resume from its checkpoint).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dtd_ik.exceptions import ConfigError, DtdIkError
+from dtd_ik.exceptions import DtdIkError
 
-from .checkpoint import CheckpointError, load_checkpoint, remove_temporaries
-from .config import TrainConfig, config_from_dict, load_config
+from ..checkpoint import CheckpointError
+from ..config import run_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -33,47 +34,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    """The run's config: the YAML (or the checkpoint's own config) plus overrides."""
-    extra = list(args.overrides)
-    if args.out:
-        extra.append(f"out_dir={args.out}")
-    if args.device:
-        extra.append(f"device={args.device}")
-    if args.resume is not None:
-        if args.config:
-            raise ConfigError("--resume: takes the checkpoint's config; pass changes as key=value")
-        try:
-            state = load_checkpoint(args.resume)
-            saved = config_from_dict(state["config"])
-        except (CheckpointError, ConfigError) as exc:
-            where = "" if isinstance(exc, CheckpointError) else f"{args.resume}: its config: "
-            raise CheckpointError(f"--resume: {where}{exc}") from exc
-        cfg = config_from_dict(state["config"], extra)
-        _same_network(cfg, saved)
-        return cfg
-    return load_config(args.config, extra)
-
-
-def _same_network(cfg: TrainConfig, saved: TrainConfig) -> None:
-    """A resumed run keeps the checkpoint's network and weighting (its weights fit no other)."""
-    changed = [f"model.{f.name}" for f in dataclasses.fields(saved.model)
-               if getattr(cfg.model, f.name) != getattr(saved.model, f.name)]
-    if cfg.weighting.strategy != saved.weighting.strategy:
-        changed.append("weighting.strategy")
-    if changed:
-        raise ConfigError(f"--resume: {', '.join(changed)} cannot change in a resumed run (the "
-                          f"checkpoint's network and strategy state are kept); start a new stage "
-                          f"with init_from instead")
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from .distributed import teardown_distributed
-    from .trainer import CHECKPOINT, MODEL, Trainer
+    # torch.distributed and the trainer load after the arguments, so --help answers at once
+    from ..distributed import teardown_distributed
+    from ..trainer import Trainer
 
+    extra = [*args.overrides, *([f"out_dir={args.out}"] if args.out else []),
+             *([f"device={args.device}"] if args.device else [])]
     try:
-        cfg = resolve_config(args)
+        cfg = run_config(args.config, extra, args.resume)
     except DtdIkError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
@@ -84,9 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"train: {where}{exc}", file=sys.stderr)
         return 2
     try:
-        if trainer.dist.is_main:  # what a process killed mid-write left beside the run's files
-            for name in (CHECKPOINT, MODEL, "model.json"):
-                remove_temporaries(trainer.run_dir / name)
+        trainer.clear_temporaries()
         result = trainer.run(args.resume)
     except DtdIkError as exc:  # a checkpoint that cannot be written or read back
         print(f"train: {exc}", file=sys.stderr)
@@ -105,3 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 __all__ = ["main"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
