@@ -16,12 +16,13 @@ import time
 import torch
 
 from dtd_ik.kinematics.capsules import CapsuleModel
+from dtd_ik.training.config import TargetsConfig
 from dtd_ik.training.network import IKNet, NetworkSpec
 from dtd_ik.training.objective import IKObjective
 from dtd_ik.training.samples import ConfigurationSampler
 from dtd_ik.training.weighting import make_strategy
 
-TARGETS = (0.0002, 0.0525, 0.009)
+TARGETS = (TargetsConfig.pos, TargetsConfig.ori, TargetsConfig.coll)  # the paper's
 
 
 def step_times(step, steps: int, warmup: int = 3) -> list[float]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dtd_ik.robot import COLLISION_MARGIN
 from dtd_ik.training.config import load_config
 from dtd_ik.training.commands.evaluate import main
 from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
@@ -34,7 +35,7 @@ def goals(capsules):
 def test_exact_answers_score_zero_error_and_full_success(goals, capsules):
     objective = IKObjective(capsules.kinematics, capsules, "panda_hand")
     r = run_repeat(lambda x: goals.q, goals, objective)
-    s = summarise([r, r], 0.005)
+    s = summarise([r, r], COLLISION_MARGIN)
     assert s["pos_err_mm"]["mean"] < 1e-3 and s["ori_err_deg"]["mean"] < 0.05
     assert s["success_1mm_0.57deg"]["mean"] == 1.0 and s["success_1mm_0.57deg"]["std"] == 0.0
     assert s["margin_m"]["colliding_fraction"] == 0.0  # goals are collision-free
@@ -46,7 +47,7 @@ def test_a_last_joint_offset_is_a_pure_rotation_about_the_flange_axis(goals, cap
     objective = IKObjective(capsules.kinematics, capsules, "panda_hand")
     offset = torch.tensor([0, 0, 0, 0, 0, 0, 0.02])
     r = run_repeat(lambda x: goals.q + offset, goals, objective)
-    s = summarise([r], 0.005)
+    s = summarise([r], COLLISION_MARGIN)
     assert s["pos_err_mm"]["mean"] < 1e-3
     assert s["ori_err_rad"]["mean"] == pytest.approx(0.02, abs=2e-4)
     assert s["ori_err_deg"]["mean"] == pytest.approx(math.degrees(0.02), abs=0.01)

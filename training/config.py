@@ -14,6 +14,7 @@ from typing import Iterable
 
 from dtd_ik.config_files import build, check, load, merge_trees, parse_overrides, setting
 from dtd_ik.exceptions import ConfigError
+from dtd_ik.kinematics.losses import COLLISION_TAU
 from dtd_ik.paths import resolve
 from dtd_ik.robot import COLLISION_MARGIN
 
@@ -67,7 +68,7 @@ class WeightingConfig:
 @dataclass
 class LossConfig:
     margin: float = COLLISION_MARGIN  # m of Eq. 3 [m]
-    tau: float = setting(0.001, gt=0)  # smoothness of Eq. 3 [m]
+    tau: float = setting(COLLISION_TAU, gt=0)  # smoothness of Eq. 3 [m]
 
 
 @dataclass

@@ -13,8 +13,10 @@ from typing import Any
 
 import torch
 
+from dtd_ik.solver.network import FORMAT_VERSION
+
 from .checkpoint import atomic_write
-from .network import FORMAT_VERSION, IKNet
+from .network import IKNet
 
 
 def git_commit(root: Path | None = None) -> str:

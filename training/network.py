@@ -13,10 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from dtd_ik.kinematics.rotations import (canonical_hemisphere, quaternion_matrix_basis,
-                              quaternion_to_matrix)
+                                         quaternion_to_matrix)
+from dtd_ik.solver.network import FORMAT_VERSION  # the file format the runtime reads
 
-#: Model file format written by this network (docs/model_format.md).
-FORMAT_VERSION = 1
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 #: What the first layer sees of the goal orientation. "quaternion": the standardised unit
 #: quaternion in the w >= 0 hemisphere (the paper's input; it jumps where w changes sign).
@@ -124,4 +123,5 @@ class IKNet(nn.Module):
         return self.stem.weight
 
 
-__all__ = ["FORMAT_VERSION", "INPUT_FEATURES", "IKNet", "NetworkSpec", "ResidualBlock"]
+__all__ = ["HIDDEN_ACTIVATIONS", "INPUT_FEATURES", "OUTPUT_ACTIVATIONS", "IKNet", "NetworkSpec",
+           "ResidualBlock"]

@@ -16,8 +16,8 @@ from torch import Tensor
 
 from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.kinematics.forward import Kinematics
-from dtd_ik.kinematics.losses import (COLLISION_MARGIN, collision_loss, orientation_loss,
-                                      position_loss)
+from dtd_ik.kinematics.losses import (COLLISION_MARGIN, COLLISION_TAU, collision_loss,
+                                      orientation_loss, position_loss)
 from dtd_ik.kinematics.rotations import quaternion_to_matrix
 
 from .samples import Samples
@@ -43,7 +43,7 @@ class IKObjective:
     """
 
     def __init__(self, kinematics: Kinematics, capsules: CapsuleModel, tip_frame: str,
-                 margin: float = COLLISION_MARGIN, tau: float = 0.001):
+                 margin: float = COLLISION_MARGIN, tau: float = COLLISION_TAU):
         self.kinematics, self.capsules = kinematics, capsules
         self.tip_frame, self.margin, self.tau = tip_frame, float(margin), float(tau)
         kinematics.model.frame(tip_frame)  # raises UnknownFrameError early

@@ -10,6 +10,9 @@ from torch import Tensor
 from dtd_ik.kinematics.rotations import geodesic_angle
 from dtd_ik.robot.model import COLLISION_MARGIN
 
+#: Smoothness tau of Eq. 3 [m]: the width over which the hinge on the margin is rounded.
+COLLISION_TAU = 0.001
+
 
 def position_loss(p_hat: Tensor, p: Tensor) -> Tensor:
     """Eq. 1: squared position error ||p_hat - p||^2 [m^2] of (..., 3) positions."""
@@ -21,7 +24,8 @@ def orientation_loss(R_hat: Tensor, R: Tensor) -> Tensor:
     return geodesic_angle(R_hat, R)
 
 
-def collision_loss(distance: Tensor, margin: float = COLLISION_MARGIN, tau: float = 0.001) -> Tensor:
+def collision_loss(distance: Tensor, margin: float = COLLISION_MARGIN,
+                   tau: float = COLLISION_TAU) -> Tensor:
     """Eq. 3: tau * log(1 + exp((margin - distance) / tau)) [m], a smooth hinge on the margin.
 
     ``distance`` is the minimum capsule distance [m]; ``tau`` [m] sets the smoothness (the loss is
@@ -32,4 +36,5 @@ def collision_loss(distance: Tensor, margin: float = COLLISION_MARGIN, tau: floa
     return tau * F.softplus((margin - distance) / tau)
 
 
-__all__ = ["COLLISION_MARGIN", "position_loss", "orientation_loss", "collision_loss"]
+__all__ = ["COLLISION_MARGIN", "COLLISION_TAU", "collision_loss", "orientation_loss",
+           "position_loss"]
