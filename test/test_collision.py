@@ -148,7 +148,9 @@ def test_distance_map_is_periodic_and_reproduces_grid_values(capsules):
     i, j = torch.tensor([0, 17, 300, table.size - 1]), torch.tensor([5, 0, 411, table.size - 1])
     qa = table.start + table.step * i.double()
     qb = table.start + table.step * j.double()
-    grid = torch.as_tensor(table._table).reshape(table.size, table.size)[i, j]
+    angles, values = table.grid()
+    assert np.allclose(angles[[0, 17]], [table.start, table.start + 17 * table.step])
+    grid = torch.as_tensor(values)[i, j]
     assert torch.allclose(table.distance(qa, qb), grid, atol=1e-9)
     turn = 2 * math.pi
     assert torch.allclose(table.distance(qa + turn, qb - 3 * turn), grid, atol=1e-9)

@@ -30,7 +30,6 @@ class DistContext:
 
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -64,10 +63,6 @@ class DistContext:
             if p.grad is not None:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world_size
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
 
     def together(self, action: Callable[[], T]) -> T:
         """``action()`` here, then every process learns whether it failed on any of them.
@@ -110,8 +105,8 @@ def setup_distributed(device: str) -> tuple[DistContext, torch.device]:
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     if cuda:
         torch.cuda.set_device(local)
-        return DistContext(rank, world, local), torch.device("cuda", local)
-    return DistContext(rank, world, local), torch.device("cpu")
+        return DistContext(rank, world), torch.device("cuda", local)
+    return DistContext(rank, world), torch.device("cpu")
 
 
 def teardown_distributed() -> None:

@@ -68,7 +68,6 @@ class ConfigurationSampler:
                  chunk: int = 16384):
         self.capsules, self.kinematics = capsules, capsules.kinematics
         self.tip_frame, self.min_distance, self.chunk = tip_frame, float(min_distance), int(chunk)
-        self.drawn = 0  # configurations drawn so far (accepted or not)
 
     @torch.no_grad()
     def joints(self, n: int, generator: torch.Generator) -> Tensor:
@@ -80,7 +79,6 @@ class ConfigurationSampler:
         while count < n:
             q = lower + (upper - lower) * torch.rand(self.chunk, self.kinematics.dof,
                                                      generator=generator, device=device)
-            self.drawn += self.chunk
             q = q[self.capsules.distance(q).distance >= self.min_distance]
             kept.append(q)
             count += q.shape[0]

@@ -37,10 +37,12 @@ MODEL = "model.pt"
 
 @dataclass
 class TrainResult:
+    """How a run ended: its folder, the epochs done, whether a signal stopped it, and when it
+    finished, the test split's metrics and the exported model file."""
+
     run_dir: Path
     epochs_done: int
     interrupted: bool
-    history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, float] = field(default_factory=dict)
     model_path: Optional[Path] = None
 
@@ -201,10 +203,10 @@ class Trainer:
             while self.epoch < self.cfg.epochs:
                 if not self._train_epoch():
                     together(self.save)
-                    return TrainResult(self.run_dir, self.epoch, True, self.history)
+                    return TrainResult(self.run_dir, self.epoch, True)
                 together(lambda: self._close_epoch(log))
                 if self._stop:  # a signal between the last step and the checkpoint
-                    return TrainResult(self.run_dir, self.epoch, True, self.history)
+                    return TrainResult(self.run_dir, self.epoch, True)
             return self._finish()
         finally:
             for s, handler in old.items():
@@ -308,7 +310,7 @@ class Trainer:
         return errors.summary()
 
     def _finish(self) -> TrainResult:
-        result = TrainResult(self.run_dir, self.epoch, False, self.history)
+        result = TrainResult(self.run_dir, self.epoch, False)
         self.dist.together(lambda: self._test_and_export(result))
         return result
 

@@ -113,13 +113,6 @@ class CapsuleModel:
                                 for k, v in self._numpy.items()}
         return self._cache[key]
 
-    def capsule_segments(self, q: Tensor) -> tuple[Tensor, Tensor]:
-        """(..., n) joints [rad] -> capsule end points a, b in the base frame, each (..., C, 3)."""
-        q = self.kinematics.check_joints(q)
-        a, b = self._segments(q.reshape(-1, self.kinematics.dof))
-        shape = q.shape[:-1] + (a.shape[-1], 3)
-        return a.transpose(-1, -2).reshape(shape), b.transpose(-1, -2).reshape(shape)
-
     def _segments(self, q: Tensor) -> tuple[Tensor, Tensor]:
         """(B, n) -> end points a, b, each (B, 3, C) (coordinates first), no validation."""
         chain = self.kinematics._chain(q)  # (B, n + 1, 4, 4)

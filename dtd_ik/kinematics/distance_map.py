@@ -37,13 +37,22 @@ class DistanceMap:
         if table.shape != (n, n) or not np.isclose(self.step * n, _TWO_PI):
             raise ConfigError(f"{path}: a distance map must be a square grid over one full turn")
         self.path, self.size = path, n
-        self._table = table.reshape(-1)
+        self._table = table  # (n, n) [m]
         self._cache: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """The tabulated bound as plain float64 arrays (copies): ``angles`` (N,) [rad], the grid
+        points of both joints (``start + step * k``), and ``table`` (N, N) [m], where
+        ``table[i, j]`` is the bound at joint angles (``angles[i]``, ``angles[j]``).
+        :meth:`distance` interpolates it bilinearly, periodic in both angles."""
+        return self.start + self.step * np.arange(self.size), self._table.copy()
+
     def _flat(self, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The table row-major as a (N * N,) tensor, cached per dtype and device."""
         key = (dtype, device)
         if key not in self._cache:
-            self._cache[key] = torch.as_tensor(self._table, dtype=dtype, device=device)
+            self._cache[key] = torch.as_tensor(self._table.reshape(-1), dtype=dtype,
+                                               device=device)
         return self._cache[key]
 
     def distance(self, qa: Tensor, qb: Tensor) -> Tensor:
