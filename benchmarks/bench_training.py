@@ -2,7 +2,7 @@
 network trained on a plain joint-space MSE, in one run, for the paper's 1024 x 5 network and a
 512 x 4 one. One training step = forward, loss, backward, AdamW step, on a batch of fresh samples.
 
-The issue's goal: the full loss costs at most 25 % more time per sample than the bare network.
+The goal: the full loss costs at most 25 % more time per sample than the bare network.
 
     .venv/bin/python benchmarks/bench_training.py [--batch 1024] [--steps 20] [--threads N]
         [--networks 1024x5,512x4]

@@ -117,7 +117,7 @@ def test_capsule_model_is_conservative_against_pybullet_meshes(capsules, kin, py
     false_positive = float((capsule[~colliding] <= 0).mean())
     print(f"\nmesh-colliding {colliding.mean():.3f}; capsule false positives among mesh-free "
           f"configurations: {false_positive:.3f}")
-    assert false_positive <= 0.10  # the goal (measured: docs/kinematics.md)
+    assert false_positive <= 0.10  # the capsule model's goal (measured: docs/kinematics.md)
 
 
 def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules, pybullet_panda):

@@ -1,4 +1,4 @@
-"""Issue 7: `generate_dataset` killed with SIGKILL at random moments (5 times), then stopped by a
+"""`generate_dataset` killed with SIGKILL at random moments (5 times), then stopped by a
 full disk (a real EFBIG under RLIMIT_FSIZE), never leaves a file that loads as a dataset; the
 rerun resumes and writes exactly the bytes of an uninterrupted run. A run stopped between the
 .npy and its .json is finished by a rerun."""

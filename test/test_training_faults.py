@@ -1,4 +1,4 @@
-"""Issue 7: a checkpoint write that fails (file size limit: a real EFBIG from the kernel, or a
+"""A checkpoint write that fails (file size limit: a real EFBIG from the kernel, or a
 writer that dies half way with ENOSPC) keeps the previous checkpoint, leaves no temporary file and
 stops `train` with one line; a rerun resumes to the uninterrupted run's weights. Checkpoints and
 models that cannot be loaded are refused by `train --resume`, `init_from` and `evaluate --model`

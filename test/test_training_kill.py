@@ -1,4 +1,4 @@
-"""Issue 7: a `train` process killed with SIGKILL at random moments resumes from its last checkpoint
+"""A `train` process killed with SIGKILL at random moments resumes from its last checkpoint
 and ends with exactly the weights of a run that was never interrupted."""
 import random
 import signal

@@ -8,6 +8,7 @@ and sample standard deviation over the seeds, then one table per seed; Fig. 1 sh
 """
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import Optional, Sequence
@@ -25,7 +26,7 @@ def table(logs: dict[str, list[dict]]) -> str:
     for name, records in logs.items():
         pos, ori, free = run_minima(records)
         lines.append(f"| {LABELS.get(name, name)} | {pos:.6f} | {1000 * pos ** 0.5:.1f} | "
-                     f"{ori:.4f} | {ori * 57.29578:.2f} | {free:.3f} |")
+                     f"{ori:.4f} | {math.degrees(ori):.2f} | {free:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -60,7 +61,7 @@ def seed_table(logs_by_seed: dict[int, dict[str, list[dict]]]) -> str:
     for name in logs_by_seed[seeds[0]]:
         pos, ori, free = zip(*(run_minima(logs_by_seed[s][name]) for s in seeds))
         stats = [mean_sd(v) for v in (pos, [1000 * p ** 0.5 for p in pos], ori,
-                                      [o * 57.29578 for o in ori])]
+                                      [math.degrees(o) for o in ori])]
         (pm, ps), (rm, rs), (om, os_), (dm, ds) = stats
         lines.append(f"| {LABELS.get(name, name)} | {pm:.6f} +/- {ps:.6f} | {rm:.1f} +/- {rs:.1f} "
                      f"| {om:.4f} +/- {os_:.4f} | {dm:.2f} +/- {ds:.2f} "

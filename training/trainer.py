@@ -8,6 +8,7 @@ running sums), so a resumed run replays exactly what an uninterrupted run would 
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -253,7 +254,7 @@ class Trainer:
             self.step, self.global_step = step + 1, self.global_step + 1
             if bar.disable is False and step % 10 == 0:
                 bar.set_postfix(pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
-                                ori_deg=f"{float(stats[1]) * 57.2958:.1f}")
+                                ori_deg=f"{math.degrees(float(stats[1])):.1f}")
             if self.on_step is not None:
                 self.on_step(self.epoch, step)
             if dist.any(self._stop, self.device) and self.step < steps:
