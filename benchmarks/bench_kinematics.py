@@ -56,10 +56,12 @@ def main() -> None:
     kin = Kinematics()
     capsules = CapsuleModel(kin)
     rng = np.random.default_rng(0)
-    q_batch = torch.tensor(rng.uniform(kin.model.lower, kin.model.upper, (args.batch, 7)), dtype=dtype)
+    q_batch = torch.tensor(rng.uniform(kin.model.lower, kin.model.upper, (args.batch, kin.dof)),
+                           dtype=dtype)
     q_one = q_batch[:1].clone()
 
-    urdf = open(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf"), "rb").read()
+    with open(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf"), "rb") as f:
+        urdf = f.read()
     chain = pk.build_serial_chain_from_urdf(urdf, "panda_hand").to(dtype=dtype)
 
     def ours(q):

@@ -8,7 +8,8 @@ import torch
 
 from conftest import random_joints
 from dtd_ik.kinematics.capsules import segment_closest_points
-from dtd_ik.kinematics.losses import COLLISION_MARGIN, collision_loss, orientation_loss, position_loss
+from dtd_ik.kinematics.losses import (COLLISION_MARGIN, collision_loss, orientation_loss,
+                                      position_loss)
 from pybullet_panda import CHECKED_PAIRS
 
 
@@ -37,7 +38,8 @@ def special_cases():
     yield "point-segment", p, p, p + [0.3, 0.0, 0.1], p + [0.3, 1.0, 0.1]
     yield "segment-point", p, p + d, p + [0.2, 0.2, 0.2], p + [0.2, 0.2, 0.2]
     yield "point-point", p, p, p + d, p + d
-    yield "crossing", np.zeros(3), np.array([1.0, 0, 0]), np.array([0.5, -1, 0]), np.array([0.5, 1, 0])
+    yield ("crossing", np.zeros(3), np.array([1.0, 0, 0]), np.array([0.5, -1, 0]),
+           np.array([0.5, 1, 0]))
     yield "touching-ends", np.zeros(3), np.ones(3), np.ones(3), np.array([2.0, 0, 1])
 
 
@@ -71,7 +73,8 @@ def test_segment_distance_gradient_matches_finite_differences_and_is_finite_at_z
             fd = (segment_closest_points(*(pts + e).detach().unbind(1)).distance
                   - segment_closest_points(*(pts - e).detach().unbind(1)).distance) / (2 * h)
             assert torch.allclose(pts.grad[:, k, c], fd, atol=1e-6)
-    crossing = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0.5, -1, 0], [0.5, 1, 0]], requires_grad=True)
+    crossing = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0.5, -1, 0], [0.5, 1, 0]],
+                            requires_grad=True)
     d = segment_closest_points(*crossing.unbind(0)).distance
     d.backward()
     assert d.item() == 0 and torch.isfinite(crossing.grad).all()
@@ -80,7 +83,8 @@ def test_segment_distance_gradient_matches_finite_differences_and_is_finite_at_z
 def test_capsule_model_shape_and_pairs(capsules, kin):
     q = torch.tensor(random_joints(kin, 12, seed=13)).reshape(3, 4, 7)
     out = capsules.distance(q)
-    assert out.distance.shape == (3, 4) and out.pair_distances.shape == (3, 4, len(capsules.pair_names))
+    assert out.distance.shape == (3, 4)
+    assert out.pair_distances.shape == (3, 4, len(capsules.pair_names))
     assert torch.equal(out.distance, out.pair_distances.min(-1).values)
     # the checked link pairs are exactly the ones MoveIt's Panda SRDF leaves enabled; a distance
     # map's column stands for several pairs ("link7|hand")
@@ -120,9 +124,11 @@ def test_capsule_model_is_conservative_against_pybullet_meshes(capsules, kin, py
     assert false_positive <= 0.10  # the capsule model's goal (measured: docs/kinematics.md)
 
 
-def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules, pybullet_panda):
-    """The tabulated link5 | link7+hand distance never exceeds pybullet's, at random (q6, q7, finger)
-    off the grid, and is not needlessly loose (within its certified slack of the truth)."""
+def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules,
+                                                                       pybullet_panda):
+    """The tabulated link5 | link7+hand distance never exceeds pybullet's, at random
+    (q6, q7, finger) off the grid, and is not needlessly loose (within its certified slack of the
+    truth)."""
     (spec, table), = capsules.maps
     rng = np.random.default_rng(21)
     n, reach = 1500, 0.1
@@ -133,7 +139,8 @@ def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules
         q = np.zeros(7)
         q[5], q[6] = q6, q7
         pybullet_panda.set_joints(q, finger=rng.uniform(0.0, 0.04))
-        mesh[i] = min(pybullet_panda.pair_distance("panda_link5", link, reach) for link in spec.links)
+        mesh[i] = min(pybullet_panda.pair_distance("panda_link5", link, reach)
+                      for link in spec.links)
     assert (mapped <= mesh).all(), f"map above the mesh distance at {q6q7[mapped > mesh][:3]}"
     slack = mesh - mapped
     below = mesh < reach - 0.01  # away from the cap
@@ -178,7 +185,8 @@ def test_losses_have_finite_gradients_at_exact_solutions(kin, capsules):
     goal = kin.forward(q, "panda_hand")
     q_hat = q.clone().requires_grad_(True)
     pose = kin.forward(q_hat, "panda_hand")
-    loss = (position_loss(pose.position, goal.position) + orientation_loss(pose.rotation, goal.rotation)
+    loss = (position_loss(pose.position, goal.position)
+            + orientation_loss(pose.rotation, goal.rotation)
             + collision_loss(capsules.distance(q_hat).distance)).sum()
     loss.backward()
     assert torch.isfinite(q_hat.grad).all()

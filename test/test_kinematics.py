@@ -20,7 +20,8 @@ def test_model_matches_franka_facts(kin):
     m = kin.model
     assert m.joint_names == tuple(f"panda_joint{i}" for i in range(1, 8))
     assert m.base_frame == "panda_link0" and m.tip_frame == "panda_link8"
-    np.testing.assert_allclose(m.lower, [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973])
+    np.testing.assert_allclose(m.lower, [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175,
+                                         -2.8973])
     np.testing.assert_allclose(m.upper, [2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
     assert set(m.ik_frames) == {"panda_link8", "panda_hand", "panda_hand_tcp"}
 

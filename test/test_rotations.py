@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from dtd_ik.kinematics.rotations import (canonical_hemisphere, geodesic_angle, matrix_to_quaternion,
-                              quaternion_matrix_basis, quaternion_to_matrix,
-                              rotation_error_vector)
+from dtd_ik.kinematics.rotations import (canonical_hemisphere, geodesic_angle,
+                                         matrix_to_quaternion, quaternion_matrix_basis,
+                                         quaternion_to_matrix, rotation_error_vector)
 
 
 def random_rotations(n: int, seed: int = 0) -> Rotation:

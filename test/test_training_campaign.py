@@ -74,7 +74,8 @@ def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     config = tmp_path / "campaign.yaml"
     config.write_text(
         "budget_s: 14\nprobe_epochs: 2\ngrace_s: 20\nruns:\n  tiny:\n"
-        f"    stages: [{ROOT}/config/train_ship_stage1.yaml, {ROOT}/config/train_ship_stage2.yaml]\n"
+        f"    stages: [{ROOT}/config/train_ship_stage1.yaml, "
+        f"{ROOT}/config/train_ship_stage2.yaml]\n"
         "    share: [0.6, 0.4]\n    overrides: [log.tensorboard=false]\n"
         "    stage_overrides: [[], [optim.lr=5.0e-5]]\n")
     out = tmp_path / "runs"
@@ -110,7 +111,8 @@ def test_a_bad_stage_override_is_refused_before_any_training(tmp_path, capsys):
     config.write_text(f"budget_s: 10\nruns:\n  a:\n    stages: [{ROOT}/config/train_tiny.yaml]\n"
                       "    share: [1.0]\n    overrides: [optim.lr=-1]\n")
     out = tmp_path / "runs"
-    assert train_campaign.main(["--config", str(config), "--out", str(out), "--device", "cpu"]) == 1
+    argv = ["--config", str(config), "--out", str(out), "--device", "cpu"]
+    assert train_campaign.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "optim.lr" in err[0], err
     assert not out.exists()  # nothing started

@@ -57,7 +57,8 @@ def test_sigkill_at_random_moments_then_resume_ends_with_the_uninterrupted_weigh
     assert kills == KILLS
     print(f"\nkilled with SIGKILL after epochs {killed_at} (of {EPOCHS})")
     assert max(killed_at) < EPOCHS  # every kill left work to resume
-    a, b = load_checkpoint(tmp_path / "clean" / "checkpoint.pt"), load_checkpoint(run / "checkpoint.pt")
+    a = load_checkpoint(tmp_path / "clean" / "checkpoint.pt")
+    b = load_checkpoint(run / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == EPOCHS
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key

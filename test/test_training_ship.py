@@ -1,4 +1,5 @@
-"""ship_model on a two-stage tiny run: the shipped files are the run's own, complete and loadable."""
+"""ship_model on a two-stage tiny run: the shipped files are the run's own, complete and
+loadable."""
 import json
 from pathlib import Path
 

@@ -13,7 +13,8 @@ N x N grid over [-pi, pi)^2 and stored as a certified lower bound:
 - values are capped at ``reach`` (min(d, reach) is still a lower bound and still Lipschitz) and
   stored rounded down to 0.01 mm as int16.
 
-    .venv/bin/python tools/build_distance_map.py [--size 1024] [--out config/panda_wrist_distance.npz]
+    .venv/bin/python tools/build_distance_map.py [--size 1024] \\
+        [--out config/panda_wrist_distance.npz]
 """
 from __future__ import annotations
 
@@ -43,10 +44,12 @@ def lipschitz_constants(kin: Kinematics) -> tuple[float, float]:
     pts = link_point_sets()
     _, hand = kin.model.frame("panda_hand")
     hand_pts = np.concatenate([pts["panda_hand"], pts["panda_fingers"]])
-    wrist = np.concatenate([pts["panda_link7"], hand_pts @ hand[:3, :3].T + hand[:3, 3]])  # link7 frame
+    # in the link7 frame
+    wrist = np.concatenate([pts["panda_link7"], hand_pts @ hand[:3, :3].T + hand[:3, 3]])
     L7 = float(np.hypot(wrist[:, 0], wrist[:, 1]).max())
     L6 = 0.0
-    for q7 in np.linspace(-np.pi, np.pi, 1441):  # joint-7 pose in the link6 frame (z = joint-6 axis)
+    # joint-7 pose in the link6 frame (z = joint-6 axis)
+    for q7 in np.linspace(-np.pi, np.pi, 1441):
         q = torch.zeros(kin.dof, dtype=torch.float64)
         q[6] = q7
         chain = kin.chain_transforms(q).numpy()
@@ -86,7 +89,8 @@ def main() -> None:
             d = min(pair(pb, STATIC, w, args.reach) for w in WRIST)
             for f in openings:
                 pb.set_joints(q, finger=float(f))
-                d = min(d, min(pair(pb, STATIC, w, args.reach) for w in FINGERS) - args.finger_step / 2)
+                fingers = min(pair(pb, STATIC, w, args.reach) for w in FINGERS)
+                d = min(d, fingers - args.finger_step / 2)
             table[i, j] = d
         if i % 32 == 0:
             print(f"row {i}/{args.size}, {time.time() - start:.0f} s", flush=True)

@@ -4,9 +4,10 @@ Bullet collides each link's mesh as its convex hull. A link gets k capsules: its
 planes into convex pieces (see PARTITIONS), and each piece (a convex polytope, found exactly by
 half-space intersection) gets the smallest-volume capsule containing its vertices (Nelder-Mead over
 the segment end points, radius = the farthest vertex). The union of the k capsules therefore
-contains the whole hull: the model stays conservative while k > 1 hugs elongated links. The fingers get one capsule covering both
-fingers at every opening (their vertices at 0 and 0.04 m). A padding covers Bullet's collision
-margin. The result replaces ``collision.capsules`` in the robot YAML; nothing else changes.
+contains the whole hull: the model stays conservative while k > 1 hugs elongated links. The
+fingers get one capsule covering both fingers at every opening (their vertices at 0 and 0.04 m).
+A padding covers Bullet's collision margin. The result replaces ``collision.capsules`` in the
+robot YAML; nothing else changes.
 
     .venv/bin/python tools/fit_capsules.py [--config config/panda_robot.yaml] [--padding 0.001]
 """
@@ -104,7 +105,8 @@ def fit_capsules(points: np.ndarray, regions) -> list[tuple]:
             for piece in pieces:
                 proj = piece @ direction
                 cuts = np.linspace(proj.min(), proj.max(), count + 1)
-                cut_pieces += [clip_to_slab(piece, direction, a, b) for a, b in zip(cuts, cuts[1:])]
+                cut_pieces += [clip_to_slab(piece, direction, a, b)
+                               for a, b in zip(cuts, cuts[1:])]
             pieces = cut_pieces
         fits += [fit_capsule(piece) for piece in pieces]
     return fits
@@ -115,7 +117,8 @@ def link_point_sets() -> dict[str, np.ndarray]:
     sets = {f"panda_link{i}": obj_vertices(MESHES / f"link{i}.obj") for i in range(8)}
     sets["panda_hand"] = obj_vertices(MESHES / "hand.obj")
     finger = obj_vertices(MESHES / "finger.obj")
-    right = finger * np.array([-1.0, -1.0, 1.0])  # the right finger is the left turned by pi about z
+    # the right finger is the left turned by pi about z
+    right = finger * np.array([-1.0, -1.0, 1.0])
     fingers = []
     for w in (0.0, FINGER_TRAVEL):
         fingers.append(finger + [0.0, w, FINGER_Z])

@@ -14,7 +14,8 @@ Crash safety: rows are appended to ``<out>.part`` and a state file is replaced a
 every chunk; a rerun cuts the part file back to the recorded size and continues. The ``.npy``
 appears only at the end (written to a temporary name, fsync'd, renamed), then ``<out>.json``
 holding the counts and the rate; a run killed between the two is finished by a rerun. Readers
-open the file with :func:`.samples.open_rows`, which refuses an unfinished or truncated file by name.
+open the file with :func:`.samples.open_rows`, which refuses an unfinished or truncated file by
+name.
 """
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def plot_run(records: Sequence[dict], losses_path: Path, weights_path: Path) -> 
               if records[i]["stage"] != records[i - 1]["stage"]]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, key, unit in zip(axes, ("pos_err_mm", "ori_err_deg"),
-                             ("val. position error, mean [mm]", "val. orientation error, mean [deg]")):
+                             ("val. position error, mean [mm]",
+                              "val. orientation error, mean [deg]")):
         ax.plot(x, [r["val"][key] for r in records], label="mean")
         ax.plot(x, [r["val"][key + "_median"] for r in records], label="median")
         ax.set_ylabel(unit)

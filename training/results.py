@@ -119,7 +119,8 @@ def model_section(model: Path, figures: Path, doc_dir: Path) -> str:
     free = 1.0 - s["margin_m"]["colliding_fraction"]
     rows = [
         ("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"), ("Pos. error (mm)", "pos_err_mm", "{:.2f}"),
-        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"), ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
+        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
+        ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
     ]
     lines = ["## Table II: the shipped model, network alone", "",
              f"`{model.as_posix()}`: {arch['hidden']} x {arch['blocks']} ResNet "
@@ -242,7 +243,8 @@ def campaign_section(plans: Sequence[Path], evaluations: Path) -> str:
                 card = folder / "model.json"
                 if card.is_file():
                     a = json.loads(card.read_text())["architecture"]
-                    arch = f"{a['hidden']} x {a['blocks']}, {a.get('input_features', 'quaternion')}"
+                    features = a.get("input_features", "quaternion")
+                    arch = f"{a['hidden']} x {a['blocks']}, {features}"
             ev_path = evaluations / f"table2_network_gpu_{name}.json"
             table2 = "-"
             if ev_path.is_file():

@@ -98,7 +98,8 @@ class Kinematics:
             try:
                 q = torch.as_tensor(np.asarray(q, dtype=np.float64))
             except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"joint angles must be numeric, got {type(q).__name__}") from exc
+                raise InvalidInputError(f"joint angles must be numeric, got "
+                                        f"{type(q).__name__}") from exc
         if not q.is_floating_point():
             q = q.to(torch.float64)
         if q.ndim == 0 or q.shape[-1] != self.dof:
@@ -184,5 +185,6 @@ class Kinematics:
                 J.reshape(batch + (6, self.dof)))
 
     def jacobian(self, q: Tensor, tip: str | None = None) -> Tensor:
-        """(..., n) -> (..., 6, n) geometric Jacobian of ``tip``; see :meth:`forward_and_jacobian`."""
+        """(..., n) -> (..., 6, n) geometric Jacobian of ``tip``; see
+        :meth:`forward_and_jacobian`."""
         return self.forward_and_jacobian(q, tip)[1]

@@ -120,7 +120,8 @@ def geodesic_angle(R_a: Tensor, R_b: Tensor) -> Tensor:
 
 
 def _relative_angle(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(angle (...,), 2 sin(angle) * axis (..., 3), sin(angle) (...,)) of rotation R (..., 3, 3)."""
+    """(angle (...,), 2 sin(angle) * axis (..., 3), sin(angle) (...,)) of rotation R
+    (..., 3, 3)."""
     cos = (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2
     axis_times_2sin = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
                                    R[..., 1, 0] - R[..., 0, 1]], dim=-1)
@@ -136,13 +137,16 @@ def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
     R_rel = R_goal @ R.transpose(-1, -2)
     angle, v, sin = _relative_angle(R_rel)
     # angle / (2 sin(angle)) -> 1/2 at angle 0; near pi the axis comes from the symmetric part.
-    scale = torch.where(sin > 1e-6, angle / (2 * torch.where(sin > 1e-6, sin, torch.ones_like(sin))),
+    away_from_0 = sin > 1e-6
+    scale = torch.where(away_from_0,
+                        angle / (2 * torch.where(away_from_0, sin, torch.ones_like(sin))),
                         torch.full_like(sin, 0.5))
     near_pi = (angle > 3.0)
     if bool(near_pi.any()):
         # sym(R_rel) - cos I = (1 - cos) a a^T: the axis is its largest-diagonal column
         cos = torch.cos(angle)[..., None, None]
-        S = (R_rel + R_rel.transpose(-1, -2)) / 2 - cos * torch.eye(3, dtype=R.dtype, device=R.device)
+        eye = torch.eye(3, dtype=R.dtype, device=R.device)
+        S = (R_rel + R_rel.transpose(-1, -2)) / 2 - cos * eye
         col = torch.diagonal(S, dim1=-2, dim2=-1).argmax(-1)
         a = torch.gather(S, -1, col[..., None, None].expand(S.shape[:-1] + (1,)))[..., 0]
         a = a / safe_norm(a)[..., None].clamp_min(1e-12)
