@@ -97,6 +97,20 @@ def test_batch_shapes_and_dtypes(kin):
     assert frames.shape == (2, 3, 4, 2, 4, 4)
 
 
+def test_local_transform_terms_are_the_joint_origin_times_the_axis_rotation(kin):
+    terms = kin.local_transform_terms()
+    for q in random_joints(kin, 5, seed=9):
+        chain = np.eye(4)
+        for i, qi in enumerate(q):
+            local = terms["M0"][i] + np.sin(qi) * terms["M1"][i] + (1 - np.cos(qi)) * terms["M2"][i]
+            rotation = np.eye(4)
+            rotation[:3, :3] = Rotation.from_rotvec(qi * terms["axes"][i]).as_matrix()
+            np.testing.assert_allclose(local, kin.model.joint_origins[i] @ rotation, atol=1e-12)
+            chain = chain @ local
+        np.testing.assert_allclose(chain, kin.chain_transforms(torch.tensor(q))[-1].numpy(),
+                                   atol=1e-12)
+
+
 def test_fk_is_differentiable(kin):
     q = torch.tensor(random_joints(kin, 8, seed=6), requires_grad=True)
     kin.forward(q, "panda_hand").position.sum().backward()

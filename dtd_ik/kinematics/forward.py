@@ -80,6 +80,13 @@ class Kinematics:
         c = self._constants(dtype, torch.device(device))
         return c.lower, c.upper
 
+    def local_transform_terms(self) -> dict[str, np.ndarray]:
+        """FK's constants as float64 arrays (copies): ``M0``, ``M1``, ``M2``, each (n, 4, 4), with
+        joint i's local transform ``T_i(q_i) = M0[i] + sin(q_i) M1[i] + (1 - cos q_i) M2[i]``,
+        and ``axes`` (n, 3), each joint's unit axis in its own frame. Other FK implementations
+        (the compiled solver kernels) build on these, so every FK shares one derivation."""
+        return {k: self._numpy[k].copy() for k in ("M0", "M1", "M2", "axes")}
+
     def _constants(self, dtype: torch.dtype, device: torch.device) -> _Constants:
         key = (dtype, device)
         if key not in self._cache:
