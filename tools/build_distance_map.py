@@ -37,6 +37,13 @@ from dtd_ik.kinematics.forward import Kinematics  # noqa: E402
 UNIT = 1e-5  # storage unit [m]
 STATIC, WRIST, FINGERS = "panda_link5", ("panda_link7", "panda_hand"), ("panda_leftfinger",
                                                                           "panda_rightfinger")
+JOINTS = ("panda_joint6", "panda_joint7")  # the two joints the pair's relative pose depends on
+
+
+def joint_indices(kin: Kinematics) -> tuple[int, int]:
+    """Indices of :data:`JOINTS` in the joint vector; joint j moves chain frame j + 1."""
+    j6, j7 = (kin.model.joint_names.index(name) for name in JOINTS)
+    return j6, j7
 
 
 def lipschitz_constants(kin: Kinematics) -> tuple[float, float]:
@@ -48,12 +55,13 @@ def lipschitz_constants(kin: Kinematics) -> tuple[float, float]:
     wrist = np.concatenate([pts["panda_link7"], hand_pts @ hand[:3, :3].T + hand[:3, 3]])
     L7 = float(np.hypot(wrist[:, 0], wrist[:, 1]).max())
     L6 = 0.0
+    j6, j7 = joint_indices(kin)
     # joint-7 pose in the link6 frame (z = joint-6 axis)
     for q7 in np.linspace(-np.pi, np.pi, 1441):
         q = torch.zeros(kin.dof, dtype=torch.float64)
-        q[6] = q7
+        q[j7] = q7
         chain = kin.chain_transforms(q).numpy()
-        T = np.linalg.inv(chain[6]) @ chain[7]
+        T = np.linalg.inv(chain[j6 + 1]) @ chain[j7 + 1]
         p = wrist @ T[:3, :3].T + T[:3, 3]
         L6 = max(L6, float(np.hypot(p[:, 0], p[:, 1]).max()))
     return L6 * 1.01, L7 * 1.01  # 1 % for the finer q7 sampling in between
@@ -79,12 +87,13 @@ def main() -> None:
     openings = np.arange(0.0, FINGER_TRAVEL + 1e-9, args.finger_step)
     pb = PybulletPanda()
     grid = -np.pi + h * np.arange(args.size)
+    j6, j7 = joint_indices(kin)
     table = np.empty((args.size, args.size))
     start = time.time()
     for i, q6 in enumerate(grid):
         for j, q7 in enumerate(grid):
             q = np.zeros(kin.dof)
-            q[5], q[6] = q6, q7
+            q[j6], q[j7] = q6, q7
             pb.set_joints(q, finger=0.0)
             d = min(pair(pb, STATIC, w, args.reach) for w in WRIST)
             for f in openings:
@@ -99,7 +108,7 @@ def main() -> None:
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, distance=stored, unit=UNIT, start=-np.pi, step=h, delta=delta,
                         lipschitz=np.array([L6, L7]), reach=args.reach,
-                        joints=np.array(["panda_joint6", "panda_joint7"]),
+                        joints=np.array(JOINTS),
                         links=np.array([STATIC, "panda_link7", "panda_hand"]))
     tmp.replace(out)
     print(f"L6 {L6:.4f} L7 {L7:.4f} m/rad, h {h:.5f} rad, delta {delta * 1e3:.2f} mm; "

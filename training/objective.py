@@ -20,7 +20,7 @@ from dtd_ik.kinematics.losses import (COLLISION_MARGIN, COLLISION_TAU, collision
                                       orientation_loss, position_loss)
 from dtd_ik.kinematics.rotations import quaternion_to_matrix
 
-from .samples import Samples
+from .samples import POSITION, QUATERNION, Samples
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class IKObjective:
         """(B, 7) predicted joints [rad], (B, 7) goals [p [m], q_xyzw] -> :class:`TaskLosses`."""
         # the network's own output: no NaN check, which would stall a GPU step
         pose = self.kinematics.forward(q_hat, self.tip_frame, validate=False)
-        R_goal = quaternion_to_matrix(x[:, 3:7])
-        pos = position_loss(pose.position, x[:, :3])
+        R_goal = quaternion_to_matrix(x[:, QUATERNION])
+        pos = position_loss(pose.position, x[:, POSITION])
         ori = orientation_loss(pose.rotation, R_goal)
         distance = self.capsules.distance(q_hat, validate=False).distance
         coll = collision_loss(distance, self.margin, self.tau)

@@ -21,10 +21,12 @@ from dtd_ik.exceptions import ConfigError
 from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.kinematics.forward import Kinematics
 
-#: Columns of a dataset row: the pose x (7: p [m], q_xyzw), then the joints q (7) [rad].
-ROW = 14
-#: Where the joints start in a row (the pose's width).
+#: Columns of a pose x: the position p [m], then the unit quaternion x-y-z-w.
+POSITION, QUATERNION = slice(0, 3), slice(3, 7)
+#: Where the joints start in a dataset row (the pose's width).
 POSE_WIDTH = 7
+#: Columns of a dataset row: the pose x (7), then the joints q (7) [rad].
+ROW = 14
 
 
 @dataclass(frozen=True)
@@ -199,5 +201,5 @@ class DatasetSource:
         return Samples(rows.x[inverse], rows.q[inverse])
 
 
-__all__ = ["ROW", "ConfigurationSampler", "DatasetSource", "SamplerSource", "Samples",
-           "open_rows", "poses_of"]
+__all__ = ["POSITION", "POSE_WIDTH", "QUATERNION", "ROW", "ConfigurationSampler", "DatasetSource",
+           "SamplerSource", "Samples", "open_rows", "poses_of"]
