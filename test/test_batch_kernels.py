@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from conftest import random_joints
+from joint_samples import random_joints
 from dtd_ik.solver.kernels.batch import BatchKinematics
 from dtd_ik.kinematics.rotations import matrix_to_quaternion
 

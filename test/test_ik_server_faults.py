@@ -253,7 +253,7 @@ def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver
 
 
 def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
-    from test_model_loading import MidRange
+    from contract_networks import MidRange
 
     model = tmp_path / "truncated.pt"
     torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import random_joints
+from joint_samples import random_joints
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import random_joints
+from joint_samples import random_joints
 from dtd_ik.solver.kernels.kinematics import CompiledKinematics
 from dtd_ik.exceptions import UnknownFrameError
 
