@@ -9,6 +9,12 @@ import numpy as np
 import pybullet
 import pybullet_data
 
+# pybullet computes and reports link poses in float32 (every coordinate it returns is a float32
+# value; eps 1.19e-7, the ulp of values in [1, 2)), so its FK differs from an exact one by
+# float32 roundings along the chain, whatever CPU runs it: one ulp for each of the 8 transforms
+# from the base to the hand bounds positions [m] (all within 2 m), quaternion components and
+# rotation angles [rad] (measured: at most 1.2e-7 m and 5.6e-7 rad over 2,000 configurations).
+FK_TOLERANCE = 8 * float(np.finfo(np.float32).eps)
 ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 HAND_CLUSTER = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 # Link pairs MoveIt's Panda SRDF checks (everything not disabled), in dtd_ik's link names where
