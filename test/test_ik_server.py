@@ -29,6 +29,8 @@ from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.server import SERVICE_QOS
 from dtd_ik.ros.conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
 
+pytestmark = pytest.mark.ros
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
 NS = "/e2e"
