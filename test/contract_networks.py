@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 
 class MidRange(nn.Module):
-    """Smallest module meeting the contract: the middle of the joint ranges [rad] for every pose."""
+    """Smallest module meeting the contract: the middle of the joint ranges [rad], any pose."""
 
     format_version: int
     joint_names: list[str]

@@ -55,9 +55,9 @@ def test_training_is_the_top_level_folder_seen_through_one_symlink():
 def test_installed_build_has_every_subpackage_and_share_files(tmp_path):
     """A non-editable install (what colcon does) into a fresh prefix imports and finds its data."""
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "--ignore-installed", "--prefix", str(prefix),
-                    str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "--ignore-installed",
+                    "--prefix", str(prefix), str(ROOT)],
                    check=True, capture_output=True, cwd=tmp_path)
     site = next(prefix.glob("lib/python3*/site-packages"))
     # every package of the source tree with all its modules, as real folders (the training
