@@ -1,12 +1,13 @@
-"""Shared fixtures: seeded RNGs for every test, and the kinematics/collision objects built once."""
+"""Shared fixtures: seeded RNGs for every test, and the kinematics, collision and pybullet
+reference objects built once per session. Helpers that are not fixtures live in support modules
+beside this file (joint_samples, contract_networks, pybullet_panda); no test imports another."""
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.kinematics import CapsuleModel, Kinematics
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +29,9 @@ def capsules(kin) -> CapsuleModel:
 
 @pytest.fixture(scope="session")
 def pybullet_panda():
+    """pybullet's own Panda (meshes, FK) as an independent reference; see pybullet_panda.py."""
     from pybullet_panda import PybulletPanda
 
     panda = PybulletPanda()
     yield panda
     panda.close()
-
-
-def random_joints(kin: Kinematics, n: int, seed: int = 0) -> np.ndarray:
-    """(n, 7) joint angles uniform within the model's limits [rad]."""
-    rng = np.random.default_rng(seed)
-    return rng.uniform(kin.model.lower, kin.model.upper, size=(n, kin.dof))

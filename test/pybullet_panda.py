@@ -1,5 +1,6 @@
 """pybullet's own Panda (pybullet_data/franka_panda/panda.urdf, with meshes) as an independent
-reference for FK and mesh self-collision. Used by tests and benchmarks; nothing in dtd_ik imports it.
+reference for FK and mesh self-collision. Used by tests and benchmarks; nothing in dtd_ik imports
+it.
 """
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import numpy as np
 import pybullet
 import pybullet_data
 
+# pybullet computes and reports link poses in float32 (every coordinate it returns is a float32
+# value; eps 1.19e-7, the ulp of values in [1, 2)), so its FK differs from an exact one by
+# float32 roundings along the chain, whatever CPU runs it: one ulp for each of the 8 transforms
+# from the base to the hand bounds positions [m] (all within 2 m), quaternion components and
+# rotation angles [rad] (measured: at most 1.2e-7 m and 5.6e-7 rad over 2,000 configurations).
+FK_TOLERANCE = 8 * float(np.finfo(np.float32).eps)
 ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 HAND_CLUSTER = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 # Link pairs MoveIt's Panda SRDF checks (everything not disabled), in dtd_ik's link names where
@@ -37,7 +44,8 @@ class PybulletPanda:
             self.joint_index[info[1].decode()] = j
             self.link_index[info[12].decode()] = j
         self.arm = [self.joint_index[n] for n in ARM_JOINTS]
-        self.fingers = [self.joint_index["panda_finger_joint1"], self.joint_index["panda_finger_joint2"]]
+        self.fingers = [self.joint_index["panda_finger_joint1"],
+                        self.joint_index["panda_finger_joint2"]]
 
     def close(self) -> None:
         pybullet.disconnect(self.client)
@@ -51,10 +59,12 @@ class PybulletPanda:
     def link_pose(self, link: str) -> tuple[np.ndarray, np.ndarray]:
         """(position (3,), quaternion x-y-z-w (4,)) of a link frame in the base frame."""
         if link == "panda_link0":
-            pos, quat = pybullet.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
+            pos, quat = pybullet.getBasePositionAndOrientation(self.body,
+                                                               physicsClientId=self.client)
         else:
             state = pybullet.getLinkState(self.body, self.link_index[link],
-                                          computeForwardKinematics=True, physicsClientId=self.client)
+                                          computeForwardKinematics=True,
+                                          physicsClientId=self.client)
             pos, quat = state[4], state[5]  # URDF link frame, not the centre of mass
         return np.array(pos), np.array(quat)
 

@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from conftest import random_joints
+from joint_samples import random_joints
+from pybullet_panda import FK_TOLERANCE
 from dtd_ik.solver.kernels.batch import BatchKinematics
 from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
@@ -15,8 +16,8 @@ def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(
     for i in range(0, 300, 10):
         pybullet_panda.set_joints(Q[i])
         ref_p, ref_q = pybullet_panda.link_pose("panda_hand")
-        assert np.abs(p[i] - ref_p).max() < 1e-6
-        assert min(np.abs(quat[i] - ref_q).max(), np.abs(quat[i] + ref_q).max()) < 1e-6
+        assert np.abs(p[i] - ref_p).max() < FK_TOLERANCE
+        assert min(np.abs(quat[i] - ref_q).max(), np.abs(quat[i] + ref_q).max()) < FK_TOLERANCE
     h = 1e-6
     for j in range(7):
         dq = np.zeros(7)

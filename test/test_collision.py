@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_joints
+from joint_samples import random_joints
 from dtd_ik.kinematics.capsules import segment_closest_points
 from dtd_ik.kinematics.losses import (COLLISION_MARGIN, collision_loss, orientation_loss,
                                       position_loss)

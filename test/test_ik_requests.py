@@ -26,6 +26,8 @@ from dtd_ik.ros.requests import (
 )
 from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix, quaternion_to_matrix
 
+pytestmark = pytest.mark.ros
+
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
 
 

@@ -29,6 +29,8 @@ from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.server import SERVICE_QOS
 from dtd_ik.ros.conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
 
+pytestmark = pytest.mark.ros
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
 NS = "/e2e"
@@ -348,7 +350,7 @@ def test_demo_client_prints_answers_and_refusals(client):
 def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin, compiled_solver):
     """With a network that meets docs/model_format.md the node serves and reports the model;
     a network made for other joint names stops it with one line."""
-    from test_model_loading import MidRange
+    from contract_networks import MidRange
 
     good = tmp_path / "midrange.pt"
     torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(

@@ -41,6 +41,8 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server_command,
 )
 
+pytestmark = pytest.mark.ros
+
 # A client process that sends ``count`` goals that cannot be met (beyond the reach: each uses
 # every restart of the solver) at once, says "answering" at the first answer and spins until it
 # is killed.
@@ -164,6 +166,7 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_solver):
     ns = "/faults_restart"
     log = open(tmp_path / "node.log", "w")
@@ -231,6 +234,7 @@ def test_signal_stops_the_node_cleanly_with_requests_in_flight(sig, compiled_sol
         assert line.startswith("[INFO]") or line.startswith("[WARN]"), err
 
 
+@pytest.mark.slow
 def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver):
     """A diagnostics timer firing every millisecond: SIGTERM then lands while a callback
     publishes or while the executor builds its wait set, and rclpy raises "context is invalid"
@@ -253,7 +257,7 @@ def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver
 
 
 def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
-    from test_model_loading import MidRange
+    from contract_networks import MidRange
 
     model = tmp_path / "truncated.pt"
     torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(

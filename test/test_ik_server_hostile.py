@@ -47,6 +47,8 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server,
 )
 
+pytestmark = pytest.mark.ros
+
 SHORT = Duration(sec=0, nanosec=100_000_000)  # 0.1 s for requests that cannot be solved
 BIG_VECTOR = 3000  # poses in the pose_stamped_vector rows
 

@@ -35,6 +35,8 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
 )
 from dtd_ik.ros.conversions import quaternion_to_matrix
 
+pytestmark = pytest.mark.ros
+
 DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
             "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values
 # A configuration at the Panda's longest reach found by sampling (0.858 m from the shoulder):

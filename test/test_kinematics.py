@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import random_joints
+from joint_samples import random_joints
+from pybullet_panda import FK_TOLERANCE
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
@@ -40,7 +41,7 @@ def test_fk_matches_pybullet(kin, pybullet_panda, tip):
             ref_p = ref_p + ref_R[:, 2] * TCP_OFFSET
         worst_p = max(worst_p, np.abs(p - ref_p).max())
         worst_r = max(worst_r, Rotation.from_matrix(R @ ref_R.T).magnitude())
-    assert worst_p < 1e-6 and worst_r < 1e-6, (worst_p, worst_r)
+    assert worst_p < FK_TOLERANCE and worst_r < FK_TOLERANCE, (worst_p, worst_r)
 
 
 def test_fk_matches_tracik(kin):

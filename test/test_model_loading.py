@@ -1,34 +1,12 @@
 """The model-file contract (docs/model_format.md): what loads, and what is refused with one line."""
-from typing import List
-
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
+from contract_networks import MidRange
 from dtd_ik.exceptions import InvalidInputError, ModelLoadError
 from dtd_ik.solver.network import load_ik_network
 from dtd_ik.robot.model import load_robot_model
-
-
-class MidRange(nn.Module):
-    """Smallest module meeting the contract: the middle of the joint ranges for every pose."""
-
-    format_version: int
-    joint_names: List[str]
-    base_frame: str
-    tip_frame: str
-
-    def __init__(self, names, lower, upper, version=1, tip="panda_hand"):
-        super().__init__()
-        self.format_version = version
-        self.joint_names = list(names)
-        self.base_frame = "panda_link0"
-        self.tip_frame = tip
-        self.register_buffer("q_min", torch.as_tensor(lower, dtype=torch.float32))
-        self.register_buffer("q_max", torch.as_tensor(upper, dtype=torch.float32))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (0.5 * (self.q_min + self.q_max)).expand(x.shape[0], -1)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import rclpy  # installed into .venv by scripts/setup_env.sh: its absence is a failure, not a skip
 
+pytestmark = pytest.mark.ros
+
 PREFIX = Path(sys.prefix)
 ROOT = Path(__file__).resolve().parent.parent
 

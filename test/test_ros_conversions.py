@@ -24,6 +24,8 @@ from dtd_ik.ros.conversions import (
 )
 from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
 
+pytestmark = pytest.mark.ros
+
 
 def random_quaternions(n, seed=0):
     q = np.random.default_rng(seed).normal(size=(n, 4))

@@ -11,8 +11,12 @@ from torch import Tensor, nn
 
 from dtd_ik import IKSolver
 from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError
+from pybullet_panda import FK_TOLERANCE
 
 MARGIN = 0.005
+# [s] a budget no solve here reaches: answers compared bit for bit must not depend on how busy
+# the machine is (each call stops its restarts at its deadline)
+NO_DEADLINE = 60.0
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
 
 
@@ -50,9 +54,9 @@ def check_answers(result, positions, quaternions, kin, capsules, panda, link="pa
     ok = np.asarray(result.success)
     assert np.all(pos_err[ok] <= 1e-4) and np.all(ori_err[ok] <= 1e-3)
     assert np.all(margin[ok] >= MARGIN - 1e-12), "success claimed below the 5 mm margin"
-    # the reported figures are the true ones
-    np.testing.assert_allclose(result.position_error, pos_err, atol=2e-7)
-    np.testing.assert_allclose(result.orientation_error, ori_err, atol=2e-6)
+    # the reported figures are the true ones, to the precision of pybullet's float32 FK
+    np.testing.assert_allclose(result.position_error, pos_err, atol=FK_TOLERANCE)
+    np.testing.assert_allclose(result.orientation_error, ori_err, atol=FK_TOLERANCE)
     np.testing.assert_allclose(result.collision_margin, margin, atol=1e-9)
     for qi in q[ok]:  # the capsule margin is conservative: pybullet's meshes agree
         panda.set_joints(qi)
@@ -166,11 +170,11 @@ def test_midrange_network_plumbing(tmp_path, kin, capsules, pybullet_panda):
 def test_numpy_and_torch_in_same_type_out_and_single_goals(solver, kin, capsules, pybullet_panda):
     Q = collision_free_joints(kin, capsules, 5, seed=35)
     p, quat = pybullet_poses(pybullet_panda, Q)
-    a = solver.solve(p, quat)
-    t = solver.solve(torch.tensor(p), torch.tensor(quat, dtype=torch.float64))
+    a = solver.solve(p, quat, timeout=NO_DEADLINE)
+    t = solver.solve(torch.tensor(p), torch.tensor(quat, dtype=torch.float64), timeout=NO_DEADLINE)
     assert isinstance(t.q, torch.Tensor) and t.success.dtype == torch.bool
     np.testing.assert_array_equal(t.q.numpy(), a.q)
-    one = solver.solve(p[0], quat[0])
+    one = solver.solve(p[0], quat[0], timeout=NO_DEADLINE)
     assert one.q.shape == (7,) and np.ndim(one.success) == 0
     np.testing.assert_array_equal(one.q, a.q[0])
 
@@ -178,10 +182,11 @@ def test_numpy_and_torch_in_same_type_out_and_single_goals(solver, kin, capsules
 def test_deterministic_and_independent_of_batching(solver, kin, capsules, pybullet_panda):
     Q = collision_free_joints(kin, capsules, 30, seed=36)
     p, quat = pybullet_poses(pybullet_panda, Q)
-    a, b = solver.solve(p, quat), solver.solve(p, quat)
+    a, b = solver.solve(p, quat, timeout=NO_DEADLINE), solver.solve(p, quat, timeout=NO_DEADLINE)
     np.testing.assert_array_equal(a.q, b.q)
     np.testing.assert_array_equal(a.iterations, b.iterations)
-    singles = np.array([solver.solve(p[i:i + 1], quat[i:i + 1]).q[0] for i in range(len(Q))])
+    singles = np.array([solver.solve(p[i:i + 1], quat[i:i + 1], timeout=NO_DEADLINE).q[0]
+                        for i in range(len(Q))])
     np.testing.assert_array_equal(singles, a.q)  # serial and parallel kernels, same answer
 
 
@@ -235,7 +240,7 @@ def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, ki
     this test fail on a loaded CI machine)."""
     Q = collision_free_joints(kin, capsules, 1, seed=52)
     p_ok, quat_ok = pybullet_poses(pybullet_panda, Q)
-    alone = solver.solve(p_ok, quat_ok)
+    alone = solver.solve(p_ok, quat_ok, timeout=NO_DEADLINE)
     assert alone.success[0] and alone.attempts[0] <= solver.config.seed_table_seeds  # cheap
     p_bad, quat_bad = hand_inside_the_base(16, seed=38)
     p, quat = np.vstack([p_bad, p_ok]), np.vstack([quat_bad, quat_ok])
@@ -276,11 +281,12 @@ def test_two_passes_give_a_batch_the_answers_of_one_pass(tmp_path, kin, capsules
     Q = collision_free_joints(kin, capsules, 24, seed=53)
     p, quat = pybullet_poses(pybullet_panda, Q)
     seeds = np.random.default_rng(54).uniform(kin.model.lower, kin.model.upper, Q.shape)
-    batch = solver.solve(p, quat, seeds=seeds)
+    batch = solver.solve(p, quat, seeds=seeds, timeout=NO_DEADLINE)
     check_answers(batch, p, quat, kin, capsules, pybullet_panda)
     cheap = 1 + (network is not None) + 1
     assert (batch.attempts > cheap).sum() >= 4 and batch.success.mean() > 0.9
-    singles = [solver.solve(p[i], quat[i], seeds=seeds[i]) for i in range(len(p))]
+    singles = [solver.solve(p[i], quat[i], seeds=seeds[i], timeout=NO_DEADLINE)
+               for i in range(len(p))]
     for name in ("q", "success", "iterations", "attempts"):
         np.testing.assert_array_equal(getattr(batch, name),
                                       np.array([getattr(r, name) for r in singles]))
@@ -427,9 +433,10 @@ def test_concurrent_calls_from_threads_give_the_sequential_answers(solver, kin, 
     Q = collision_free_joints(kin, capsules, 64, seed=44)
     p, quat = pybullet_poses(pybullet_panda, Q)
     chunks = [slice(0, 32), slice(32, 64), slice(0, 3), slice(3, 6)]  # parallel and serial kernels
-    expected = [solver.solve(p[c], quat[c]).q for c in chunks]
+    expected = [solver.solve(p[c], quat[c], timeout=NO_DEADLINE).q for c in chunks]
     with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda c: solver.solve(p[c], quat[c]).q, chunks * 3))
+        got = list(pool.map(lambda c: solver.solve(p[c], quat[c], timeout=NO_DEADLINE).q,
+                            chunks * 3))
     for i, q in enumerate(got):
         np.testing.assert_array_equal(q, expected[i % len(chunks)])
 

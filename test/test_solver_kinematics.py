@@ -6,7 +6,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import random_joints
+from joint_samples import random_joints
+from pybullet_panda import FK_TOLERANCE
 from dtd_ik.solver.kernels.kinematics import CompiledKinematics
 from dtd_ik.exceptions import UnknownFrameError
 
@@ -29,8 +30,8 @@ def test_compiled_fk_matches_pybullet(ck, kin, pybullet_panda, tip):
         ref_R = Rotation.from_quat(ref_quat).as_matrix()
         if tip == "panda_hand_tcp":
             ref_p = ref_p + ref_R[:, 2] * TCP_OFFSET
-        assert np.abs(p_i - ref_p).max() < 1e-6
-        assert Rotation.from_matrix(R_i @ ref_R.T).magnitude() < 1e-6
+        assert np.abs(p_i - ref_p).max() < FK_TOLERANCE
+        assert Rotation.from_matrix(R_i @ ref_R.T).magnitude() < FK_TOLERANCE
 
 
 @pytest.mark.parametrize("tip", ["panda_link8", "panda_hand_tcp"])

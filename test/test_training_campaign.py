@@ -70,6 +70,7 @@ def test_a_command_past_the_deadline_is_stopped(tmp_path):
     assert time.monotonic() - t0 < 30
 
 
+@pytest.mark.slow
 def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     config = tmp_path / "campaign.yaml"
     config.write_text(

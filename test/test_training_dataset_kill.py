@@ -52,6 +52,7 @@ def refuses(path: Path, reason: str) -> None:
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_sigkill_and_a_full_disk_mid_way_never_leave_a_loadable_file_and_rerun_matches(
         tmp_path, capsys):
     ref = tmp_path / "ref" / "grid.npy"

@@ -16,6 +16,8 @@ from dtd_ik.training.checkpoint import load_checkpoint
 from dtd_ik.training.config import load_config
 from dtd_ik.training.trainer import Trainer
 
+pytestmark = pytest.mark.slow
+
 TINY = Path(__file__).resolve().parent.parent / "config" / "train_tiny.yaml"
 DEADLINE = 60.0  # [s] for the whole job; a rank that waits on a failed one is killed and fails
 

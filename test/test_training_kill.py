@@ -7,10 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from dtd_ik.training.checkpoint import load_checkpoint
 from dtd_ik.training.run_log import read_log
+
+pytestmark = pytest.mark.slow
 
 TINY = Path(__file__).resolve().parent.parent / "config" / "train_tiny.yaml"
 EPOCHS = 12

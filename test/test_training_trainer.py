@@ -173,6 +173,7 @@ def test_stage_two_starts_from_stage_one(tmp_path):
     assert card["stages"][1]["targets"]["pos"] == 0.000025
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
     single = Trainer(tiny(tmp_path, "one", "epochs=1", "export=false"))
     single.run()
@@ -190,6 +191,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert log[0]["world_size"] == 2 and math.isfinite(log[0]["val"]["pos_err_mm"])
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_train_command_checkpoints_and_resume_finishes(tmp_path):
     """The real path: a `train` process killed with SIGTERM, then `train --resume`."""
     import time
