@@ -29,6 +29,8 @@ setup(
         share("models"),
     ],
     install_requires=["setuptools"],
+    # colcon test runs pytest for an ament_python package that names it here
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="dtd_ik developers",
     maintainer_email="dtd-ik@example.com",

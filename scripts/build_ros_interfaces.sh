@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Build the in-repo ROS interface packages (ros_interfaces/: object_recognition_msgs, then
-# moveit_msgs) with cmake and install them into a venv that holds the ROS 2 Kilted wheels, so
-# that `import moveit_msgs.srv` works from that venv with no extra environment variables.
-# Called by scripts/setup_env.sh; a real ROS 2 install uses its distribution's packages instead
-# (COLCON_IGNORE keeps colcon away from ros_interfaces/).
+# Build ROS interface packages with cmake and install them into a venv that holds the ROS 2
+# Kilted wheels, so that `import moveit_msgs.srv` works from that venv with no extra environment
+# variables. Without package folders: the in-repo ros_interfaces/ (object_recognition_msgs, then
+# moveit_msgs). Called by scripts/setup_env.sh; a real ROS 2 install uses its distribution's
+# packages instead (COLCON_IGNORE keeps colcon away from ros_interfaces/).
 #
-#   scripts/build_ros_interfaces.sh VENV
+#   scripts/build_ros_interfaces.sh VENV [PACKAGE_DIR ...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$(cd "${1:?usage: build_ros_interfaces.sh VENV}" && pwd)"
@@ -29,8 +29,11 @@ if (( ${#stale[@]} )); then
 fi
 
 jobs="$(nproc 2>/dev/null || echo 2)"
-for pkg in object_recognition_msgs moveit_msgs; do
-  src="$root/ros_interfaces/$pkg"
+sources=("${@:2}")
+(( ${#sources[@]} )) || sources=("$root/ros_interfaces/object_recognition_msgs" "$root/ros_interfaces/moveit_msgs")
+for src in "${sources[@]}"; do
+  src="$(cd "$src" && pwd)"
+  pkg="$(basename "$src")"
   build="$venv/build/ros_interfaces/$pkg"
   echo "[ros] building $pkg into $venv"
   rm -rf "$build"
@@ -47,6 +50,9 @@ for pkg in object_recognition_msgs moveit_msgs; do
   cmake --install "$build" >"$build/install.log" 2>&1 \
     || { tail -n 40 "$build/install.log" >&2; echo "[ros] install of $pkg failed" >&2; exit 1; }
 done
-"$py" -c 'import moveit_msgs.srv, object_recognition_msgs.msg' \
-  || { echo "[ros] moveit_msgs was built but does not import from $py" >&2; exit 1; }
-echo "[ros] moveit_msgs and object_recognition_msgs installed into $venv"
+for src in "${sources[@]}"; do
+  pkg="$(basename "$src")"
+  "$py" -c "import importlib; importlib.import_module('$pkg')" \
+    || { echo "[ros] $pkg was built but does not import from $py" >&2; exit 1; }
+  echo "[ros] $pkg installed into $venv"
+done
