@@ -27,6 +27,7 @@ setup(
         share("config", "*.npz"),
         share("urdf", "*.urdf"),
         share("models"),
+        share("meshes/panda", "*"),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
