@@ -122,7 +122,8 @@ class RobotGeometry:
         mesh_links = {p.link for p in pieces}
         if capsule_links != mesh_links:
             raise ConfigError(f"{model.source}: collision.meshes cover {sorted(mesh_links)} but "
-                              f"the capsules {sorted(capsule_links)}; both must name the same links")
+                              f"the capsules {sorted(capsule_links)}; both must name the same "
+                              f"links")
         return cls(pieces, model.collision_pairs)
 
     @property
