@@ -135,6 +135,18 @@ def test_mesh_distance_agrees_with_pybullet(world, kin, pybullet_panda):
     assert deep.sum() >= 10 and (ours[deep] <= 0).all()
 
 
+def test_clear_capsules_imply_clear_meshes(world, kin, capsules):
+    """The consequence of the enclosure: wherever the capsule model (with its wrist distance
+    map) reports clearance, FCL finds the meshes clear too."""
+    q = random_joints(kin, 300, seed=4)
+    capsule = capsules.distance(torch.as_tensor(q)).distance.numpy()
+    mesh = np.array([world.distance(p).distance
+                     for p in link_poses(kin, q, world.robot.links)])
+    assert (capsule > 0).sum() > 150
+    assert (mesh[capsule > 0] > 0).all()
+    assert (mesh >= capsule - 1e-9).all()
+
+
 def test_nearest_points_span_the_reported_distance(world, kin):
     q = random_joints(kin, 20, seed=2)
     for p in link_poses(kin, q, world.robot.links):
