@@ -127,6 +127,7 @@ def test_cylinder_and_cone_follow_solid_primitive_conventions():
     (lambda: PlacedShape(Sphere(0.1), np.diag([2.0, 1.0, 1.0, 1.0])), "rigid"),
     (lambda: PlacedShape(Sphere(0.1), np.full((4, 4), np.nan)), "NaN"),
     (lambda: pose_matrix([0, 0, 0], [0, 0, 0, 0]), "quaternion"),
+    (lambda: PlacedShape("box"), "not a shape: str"),
 ])
 def test_invalid_shapes_are_refused(make, message):
     with pytest.raises(InvalidShapeError, match=message):

@@ -23,7 +23,9 @@ from dtd_ik.collision.exceptions import InvalidShapeError, UnknownObjectError
 from dtd_ik.collision.pair_distance import NO_PAIR, DistanceResult, pair_distance
 from dtd_ik.collision.poses import fcl_transform, rigid_transform
 from dtd_ik.collision.robot_geometry import RobotGeometry
-from dtd_ik.collision.shapes import Shape, bounding_sphere, fcl_geometry
+from dtd_ik.collision.mesh_file import TriangleMesh
+from dtd_ik.collision.shapes import (Box, Cone, Cylinder, Shape, Sphere, bounding_sphere,
+                                     fcl_geometry)
 
 
 class Operation(IntEnum):
@@ -43,6 +45,9 @@ class PlacedShape:
     pose: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shape, (Box, Sphere, Cylinder, Cone, TriangleMesh)):
+            raise InvalidShapeError(f"not a shape: {type(self.shape).__name__} (known: Box, "
+                                    f"Sphere, Cylinder, Cone, TriangleMesh)")
         object.__setattr__(self, "pose", rigid_transform(self.pose, "shape pose"))
 
 
@@ -68,7 +73,7 @@ class AttachedObject:
 
 
 def _placed(shapes: Iterable[PlacedShape | Shape], what: str) -> tuple[PlacedShape, ...]:
-    """Shapes as PlacedShapes, each with its FCL geometry built once to refuse bad ones now."""
+    """Shapes (bare ones at the identity) as checked PlacedShapes; at least one."""
     out = tuple(s if isinstance(s, PlacedShape) else PlacedShape(s) for s in shapes)
     if not out:
         raise InvalidShapeError(f"{what}: no shapes given")
@@ -168,7 +173,8 @@ class CollisionWorld:
     def apply(self, operation: Operation | int, object_id: str,
               shapes: Iterable[PlacedShape | Shape] = (), pose=None,
               shape_poses: Sequence | None = None) -> None:
-        """One CollisionObject operation by its code (0 ADD, 1 REMOVE, 2 APPEND, 3 MOVE)."""
+        """One CollisionObject operation by its code (0 ADD, 1 REMOVE, 2 APPEND, 3 MOVE);
+        REMOVE and MOVE ignore ``shapes`` (MoveIt warns and ignores a MOVE's geometry)."""
         try:
             op = Operation(operation)
         except ValueError:
