@@ -27,6 +27,7 @@ setup(
         share("config", "*.npz"),
         share("urdf", "*.urdf"),
         share("models"),
+        share("meshes/panda", "*"),
     ],
     install_requires=["setuptools"],
     # colcon test runs pytest for an ament_python package that names it here

@@ -26,6 +26,7 @@ ROSDEP_KEYS = {
     "pybullet": "python3-pybullet-pip",
     "pybullet_data": "python3-pybullet-pip",  # ships with pybullet
     "pytest": "python3-pytest",
+    "fcl": "python-fcl-pip",  # python-fcl on PyPI
 }
 #: Declared dependencies that no Python file imports, and why they are needed.
 TOOL_DEPENDS = {"ros2launch": "the `ros2 launch` verb that runs launch/ik_server.launch.py"}
