@@ -24,7 +24,8 @@ from dtd_ik.ros.requests import (
     judge_answer,
     parse_ik_request,
 )
-from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix, quaternion_to_matrix
+from dtd_ik.robot.spatial import quaternion_to_matrix
+from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
 
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
 

@@ -27,7 +27,8 @@ from std_msgs.msg import Float64
 
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.server import SERVICE_QOS
-from dtd_ik.ros.conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
+from dtd_ik.robot.spatial import matrix_to_quaternion, quaternion_to_matrix
+from dtd_ik.ros.conversions import pose_to_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"

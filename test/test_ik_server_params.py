@@ -33,7 +33,7 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server,
     set_params,
 )
-from dtd_ik.ros.conversions import quaternion_to_matrix
+from dtd_ik.robot.spatial import quaternion_to_matrix
 
 DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
             "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values

@@ -19,15 +19,13 @@ from moveit_msgs.srv import GetPositionFK
 
 from dtd_ik.exceptions import InvalidInputError
 from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.spatial import invert_transform, matrix_to_quaternion, transform_matrix
 from dtd_ik.ros.conversions import (
     duration_to_seconds,
-    invert_transform,
     joint_state_positions,
     make_error_code,
     make_pose_stamped,
-    matrix_to_quaternion,
     pose_to_arrays,
-    transform_matrix,
 )
 
 Codes = MoveItErrorCodes

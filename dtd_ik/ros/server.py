@@ -57,8 +57,8 @@ from dtd_ik.ros.conversions import (
     make_joint_state,
     make_robot_state,
     matrix_to_transform,
-    xyz_quat_to_matrix,
 )
+from dtd_ik.robot.spatial import xyz_quat_to_matrix
 from dtd_ik.solver.ik_solver import IKSolver  # the solver only: nothing here imports the training code
 
 NODE_NAME = "dtd_ik_server"
