@@ -17,7 +17,6 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 
 from dtd_ik.ros.requests import (
-    READY,
     RequestError,
     ServerConfig,
     answer_fk,
@@ -28,11 +27,12 @@ from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
 
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
+READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # MoveIt's Panda SRDF group state "ready"
 
 
 @pytest.fixture(scope="module")
 def cfg(kin):
-    return ServerConfig(joint_names=kin.model.joint_names)
+    return ServerConfig(joint_names=kin.model.joint_names, moveit=kin.model.moveit)
 
 
 def fk(kin, q, link):

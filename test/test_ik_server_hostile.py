@@ -35,7 +35,7 @@ from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from sensor_msgs.msg import JointState
 
 from dtd_ik.ros.client import make_request, reachable_goals
-from dtd_ik.ros.requests import READY
+from dtd_ik.robot import load_robot_model
 from dtd_ik.ros.conversions import error_name, pose_to_matrix
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     ALL_JOINTS,
@@ -47,6 +47,7 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server,
 )
 
+READY = load_robot_model().moveit.ready_state  # fills joints that no request gives
 SHORT = Duration(sec=0, nanosec=100_000_000)  # 0.1 s for requests that cannot be solved
 BIG_VECTOR = 3000  # poses in the pose_stamped_vector rows
 

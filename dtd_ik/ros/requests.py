@@ -19,6 +19,7 @@ from moveit_msgs.srv import GetPositionFK
 
 from dtd_ik.exceptions import InvalidInputError
 from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.model import MoveItDescription
 from dtd_ik.robot.spatial import invert_transform, matrix_to_quaternion, transform_matrix
 from dtd_ik.ros.conversions import (
     duration_to_seconds,
@@ -29,9 +30,6 @@ from dtd_ik.ros.conversions import (
 )
 
 Codes = MoveItErrorCodes
-
-# MoveIt's Panda "ready" state: fills joints that neither the request nor the current state give.
-READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
 
 
 class RequestError(Exception):
@@ -48,17 +46,13 @@ class ServerConfig:
     """What the request semantics need from the node's parameters (units: m, rad, s)."""
 
     joint_names: tuple[str, ...]  # the group's joints, solver order
+    moveit: MoveItDescription  # ready state, other joints, group aliases (robot description)
     base_frame: str = "panda_link0"
     group_name: str = "panda_arm"
     tip_link: str = "panda_link8"  # the group's tip (empty ik_link_name)
     ik_links: tuple[str, ...] = ("panda_link8", "panda_hand", "panda_hand_tcp")  # solver tips
-    group_aliases: tuple[tuple[str, str], ...] = (("panda_manipulator", "panda_hand_tcp"),)
-    groups_without_ik: tuple[str, ...] = ("hand",)
     model_frame: str = "world"
     world_to_base: np.ndarray = field(default_factory=lambda: np.eye(4))  # T_world_base
-    virtual_joint: str = "virtual_joint"
-    other_joints: tuple[str, ...] = ("panda_finger_joint1", "panda_finger_joint2")
-    default_positions: tuple[float, ...] = READY
     position_tolerance: float = 1e-4
     orientation_tolerance: float = 1e-3
     collision_margin: float = 0.005
@@ -78,7 +72,7 @@ class ServerConfig:
     @property
     def all_joints(self) -> tuple[str, ...]:
         """Every single-DOF joint of the robot in model order (the response's joint_state)."""
-        return self.joint_names + self.other_joints
+        return self.joint_names + self.moveit.other_joints
 
 
 @dataclass
@@ -102,10 +96,10 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
     """The tip the group implies, or RequestError."""
     if group == cfg.group_name:
         return cfg.tip_link
-    aliases = dict(cfg.group_aliases)
+    aliases = cfg.moveit.group_aliases
     if group in aliases:
         return aliases[group]
-    if group in cfg.groups_without_ik:
+    if group in cfg.moveit.groups_without_ik:
         raise RequestError(Codes.NO_IK_SOLUTION,
                            f"group '{group}' has no IK solver here; use '{cfg.group_name}'")
     known = ", ".join([cfg.group_name, *aliases])
@@ -116,8 +110,8 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
 
 def _merge_state(cfg: ServerConfig, request_js, current: dict[str, float] | None):
     """(state dict, whether the request or current state gave any group joint)."""
-    state = dict(zip(cfg.joint_names, cfg.default_positions))
-    state.update({name: 0.0 for name in cfg.other_joints})
+    state = dict(zip(cfg.joint_names, cfg.moveit.ready_state))
+    state.update({name: 0.0 for name in cfg.moveit.other_joints})
     given = False
     for source in (current or {}, request_js):
         for name, value in source.items():

@@ -193,7 +193,7 @@ class IKServer(Node):
         if tip not in ik_links:
             raise ConfigError(f"parameter tip_link '{tip}' is not one of ik_links")
         return ServerConfig(
-            joint_names=joint_names, base_frame=base, group_name=p["group_name"], tip_link=tip,
+            joint_names=joint_names, moveit=model.moveit, base_frame=base, group_name=p["group_name"], tip_link=tip,
             ik_links=ik_links, model_frame=p["model_frame"],
             world_to_base=xyz_quat_to_matrix(p["world_to_base"], "parameter world_to_base"),
             position_tolerance=float(p["position_tolerance"]),
@@ -299,10 +299,10 @@ class IKServer(Node):
     def _publish_solution(self, query, q, margin: float, response) -> None:
         cfg = self.cfg
         names = cfg.all_joints
-        values = [*q, *(query.state[n] for n in cfg.other_joints)]
+        values = [*q, *(query.state[n] for n in cfg.moveit.other_joints)]
         if self._virtual[0] is not cfg:  # the Transform message, rebuilt when the config changes
             self._virtual = (cfg, matrix_to_transform(cfg.world_to_base))
-        make_robot_state(names, values, query.stamp, cfg.model_frame, cfg.virtual_joint,
+        make_robot_state(names, values, query.stamp, cfg.model_frame, cfg.moveit.virtual_joint,
                          self._virtual[1], state=response.solution)
         if self.solution_pub.get_subscription_count():  # build the message only when heard
             now = self.get_clock().now().to_msg()
