@@ -73,7 +73,7 @@ def worker(count: int, seed: int, service: str) -> None:
     from rclpy.executors import SingleThreadedExecutor
 
     from dtd_ik.ros.client import make_request
-    from dtd_ik.ros.server import SERVICE_QOS
+    from dtd_ik.ros.qos import SERVICE_QOS
 
     targets = goals(count, seed)
     requests = [make_request(p, q) for p, q in targets]
@@ -117,7 +117,7 @@ def echo_server(service: str) -> None:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    from dtd_ik.ros.server import SERVICE_QOS
+    from dtd_ik.ros.qos import SERVICE_QOS
 
     rclpy.init()
     node = rclpy.create_node("bench_echo_server")

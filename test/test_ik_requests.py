@@ -5,6 +5,7 @@ checked against the kinematics module (FK of a known configuration is the expect
 """
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from moveit_msgs.srv import GetPositionFK
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
 
+from dtd_ik.ros.parameters import ServerParameters
 from dtd_ik.ros.requests import (
     RequestError,
     ServerConfig,
@@ -32,7 +34,7 @@ READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # MoveIt's Panda SRDF gro
 
 @pytest.fixture(scope="module")
 def cfg(kin):
-    return ServerConfig(joint_names=kin.model.joint_names, moveit=kin.model.moveit)
+    return ServerConfig.resolve(ServerParameters(), kin.model)
 
 
 def fk(kin, q, link):
@@ -66,7 +68,7 @@ def test_plain_request_gives_the_goal_in_the_base_frame(kin, cfg):
     query = parse_ik_request(request(kin), cfg, kin)
     assert query.tip == "panda_hand" and query.ik_link == "panda_hand"
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_hand"), atol=1e-12)
-    assert query.seed is None and query.timeout == cfg.default_timeout
+    assert query.seed is None and query.timeout == cfg.params.default_timeout
     assert query.stamp == Time(sec=7, nanosec=8) and not query.avoid_collisions
     assert np.array_equal(query.lower, kin.model.lower)
 
@@ -114,7 +116,7 @@ def test_frames_world_base_and_robot_links(kin, cfg):
         assert np.allclose(goal_matrix(query), goal_base, atol=1e-12), frame
     # a goal in a moving link's frame is read at the request's state (the seed)
     req = request(kin, frame="panda_link3", T=np.linalg.inv(fk(kin, Q, "panda_link3")) @ goal_base)
-    req.robot_state.joint_state = JointState(name=list(cfg.joint_names), position=Q.tolist())
+    req.robot_state.joint_state = JointState(name=list(cfg.robot.joint_names), position=Q.tolist())
     query = parse_ik_request(req, cfg, kin)
     assert np.allclose(goal_matrix(query), goal_base, atol=1e-10)
     err = refused(request(kin, frame="camera_link"), cfg, kin)
@@ -158,9 +160,9 @@ def test_timeout_zero_default_nanoseconds_honoured_and_capped(kin, cfg):
     req.timeout = Duration(sec=0, nanosec=20_000_000)
     assert parse_ik_request(req, cfg, kin).timeout == pytest.approx(0.02)
     req.timeout = Duration(sec=1000)
-    assert parse_ik_request(req, cfg, kin).timeout == cfg.max_timeout
+    assert parse_ik_request(req, cfg, kin).timeout == cfg.params.max_timeout
     req.timeout = Duration(sec=-1)
-    assert parse_ik_request(req, cfg, kin).timeout == cfg.default_timeout
+    assert parse_ik_request(req, cfg, kin).timeout == cfg.params.default_timeout
 
 
 def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg):
@@ -221,22 +223,33 @@ def test_attached_objects_with_avoid_collisions_refused(kin, cfg):
     assert err.code == Codes.COLLISION_CHECKING_UNAVAILABLE and "attached" in err.message
 
 
+def judged(query, cfg, q, position_error, orientation_error, margin):
+    """The query's verdict on a hand-made one-row solver answer."""
+    query.result = SimpleNamespace(q=np.asarray(q)[None], success=np.array([True]),
+                                   position_error=np.array([position_error]),
+                                   orientation_error=np.array([orientation_error]),
+                                   collision_margin=np.array([margin]))
+    query.row = 0
+    judge_answer(query, cfg)
+    return query
+
+
 def test_judge_answer_checks_every_criterion(kin, cfg):
     query = parse_ik_request(request(kin), cfg, kin)
     query.avoid_collisions = True
-    ok = judge_answer(query, cfg, Q, 1e-6, 1e-5, 0.02)
-    assert ok.success and ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
+    ok = judged(query, cfg, Q, 1e-6, 1e-5, 0.02)
+    assert ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
     for args, words in [((2e-4, 0.0, 0.02), "position error above"),
                         ((0.0, 2e-3, 0.02), "orientation error above"),
                         ((0.0, 0.0, 0.001), "self-collision margin below")]:
-        verdict = judge_answer(query, cfg, Q, *args)
-        assert not verdict.success and verdict.code == Codes.NO_IK_SOLUTION
+        verdict = judged(query, cfg, Q, *args)
+        assert verdict.code == Codes.NO_IK_SOLUTION
         assert words in verdict.message
     outside = Q.copy()
     outside[3] = 0.5
-    assert "panda_joint4 outside" in judge_answer(query, cfg, outside, 0, 0, 0.02).message
+    assert "panda_joint4 outside" in judged(query, cfg, outside, 0, 0, 0.02).message
     query.avoid_collisions = False
-    assert judge_answer(query, cfg, Q, 0.0, 0.0, -0.01).success  # margin only when asked
+    assert judged(query, cfg, Q, 0.0, 0.0, -0.01).code == Codes.SUCCESS  # margin when asked
 
 
 def fk_request(links, q=Q, frame=""):

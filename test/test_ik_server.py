@@ -26,7 +26,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from dtd_ik.ros.client import make_request, reachable_goals
-from dtd_ik.ros.server import SERVICE_QOS
+from dtd_ik.ros.qos import SERVICE_QOS
 from dtd_ik.robot.spatial import matrix_to_quaternion, quaternion_to_matrix
 from dtd_ik.ros.conversions import pose_to_matrix
 

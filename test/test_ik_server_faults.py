@@ -27,7 +27,8 @@ from builtin_interfaces.msg import Duration
 from moveit_msgs.msg import MoveItErrorCodes as Codes
 from moveit_msgs.srv import GetPositionIK
 
-from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
+from dtd_ik.ros.client import make_request, reachable_goals
+from dtd_ik.ros.qos import CLIENT_QOS
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     DOMAIN,
     ENV,
@@ -79,7 +80,8 @@ RETRYING_CLIENT = textwrap.dedent("""
     import json, sys, time
     import numpy as np, rclpy, torch
     from moveit_msgs.srv import GetPositionIK
-    from dtd_ik.ros.client import CLIENT_QOS, call_with_retry, make_request, reachable_goals
+    from dtd_ik.ros.qos import CLIENT_QOS
+    from dtd_ik.ros.client import call_with_retry, make_request, reachable_goals
     from dtd_ik.kinematics.forward import Kinematics
     service, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     pause = float(sys.argv[4])

@@ -8,7 +8,7 @@ GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -17,10 +17,16 @@ from builtin_interfaces.msg import Time
 from moveit_msgs.msg import MoveItErrorCodes, PositionIKRequest
 from moveit_msgs.srv import GetPositionFK
 
-from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.exceptions import ConfigError, InvalidInputError
 from dtd_ik.kinematics.forward import Kinematics
-from dtd_ik.robot.model import MoveItDescription
-from dtd_ik.robot.spatial import invert_transform, matrix_to_quaternion, transform_matrix
+from dtd_ik.robot import RobotModel
+from dtd_ik.robot.spatial import (
+    invert_transform,
+    matrix_to_quaternion,
+    transform_matrix,
+    xyz_quat_to_matrix,
+)
+from dtd_ik.ros.batching import Goal
 from dtd_ik.ros.conversions import (
     duration_to_seconds,
     joint_state_positions,
@@ -28,6 +34,7 @@ from dtd_ik.ros.conversions import (
     make_pose_stamped,
     pose_to_arrays,
 )
+from dtd_ik.ros.parameters import ServerParameters
 
 Codes = MoveItErrorCodes
 
@@ -43,21 +50,39 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """What the request semantics need from the node's parameters (units: m, rad, s)."""
+    """The node's parameters resolved against the robot description: what the request semantics
+    read (units: m, rad, s). Build it with :meth:`resolve`."""
 
-    joint_names: tuple[str, ...]  # the group's joints, solver order
-    moveit: MoveItDescription  # ready state, other joints, group aliases (robot description)
-    base_frame: str = "panda_link0"
-    group_name: str = "panda_arm"
-    tip_link: str = "panda_link8"  # the group's tip (empty ik_link_name)
-    ik_links: tuple[str, ...] = ("panda_link8", "panda_hand", "panda_hand_tcp")  # solver tips
-    model_frame: str = "world"
-    world_to_base: np.ndarray = field(default_factory=lambda: np.eye(4))  # T_world_base
-    position_tolerance: float = 1e-4
-    orientation_tolerance: float = 1e-3
-    collision_margin: float = 0.005
-    default_timeout: float = 0.05
-    max_timeout: float = 5.0
+    params: ServerParameters
+    robot: RobotModel
+    tip_link: str  # the group's tip (empty ik_link_name)
+    ik_links: tuple[str, ...]  # links the solver takes as tips
+    world_to_base: np.ndarray  # (4, 4) T_model_base
+
+    @classmethod
+    def resolve(cls, params: ServerParameters, robot: RobotModel) -> ServerConfig:
+        """Fill the empty robot parameters from ``robot``; ConfigError where one disagrees."""
+        joint_names = params.joint_names or robot.joint_names
+        if joint_names != robot.joint_names:
+            raise ConfigError(f"parameter joint_names {list(joint_names)} differs from the robot "
+                              f"description's {list(robot.joint_names)}")
+        base = params.base_frame or robot.base_frame
+        if base != robot.base_frame:
+            raise ConfigError(f"parameter base_frame '{base}' differs from the robot "
+                              f"description's '{robot.base_frame}'")
+        ik_links = params.ik_links or robot.ik_frames
+        for link in ik_links:
+            if link not in robot.ik_frames:
+                raise ConfigError(f"parameter ik_links names '{link}'; the solver takes "
+                                  f"{', '.join(robot.ik_frames)}")
+        tip = params.tip_link or robot.tip_frame
+        if tip not in ik_links:
+            raise ConfigError(f"parameter tip_link '{tip}' is not one of ik_links")
+        try:
+            world_to_base = xyz_quat_to_matrix(params.world_to_base, "parameter world_to_base")
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls(params, robot, tip, ik_links, world_to_base)
 
     @cached_property
     def base_at_model_origin(self) -> bool:
@@ -66,43 +91,43 @@ class ServerConfig:
 
     def is_base_frame(self, frame: str) -> bool:
         """Whether a pose in ``frame`` ("" = the model frame) is already in the base frame."""
-        return frame == self.base_frame or (frame in ("", self.model_frame)
-                                            and self.base_at_model_origin)
+        return frame == self.robot.base_frame or (frame in ("", self.params.model_frame)
+                                                  and self.base_at_model_origin)
 
     @property
     def all_joints(self) -> tuple[str, ...]:
         """Every single-DOF joint of the robot in model order (the response's joint_state)."""
-        return self.joint_names + self.moveit.other_joints
+        return self.robot.joint_names + self.robot.moveit.other_joints
 
 
-@dataclass
-class IKQuery:
-    """One parsed IK request: the goal of solver tip ``tip`` in the base frame."""
+@dataclass(kw_only=True)
+class IKQuery(Goal):
+    """One IK request from parse to response: the goal of solver tip ``tip`` in the base frame
+    (the :class:`~dtd_ik.ros.batching.Goal` the batcher solves, which then holds the solver's
+    answer), what the request said, and the verdict (:func:`judge_answer`)."""
 
-    position: np.ndarray  # (3,) [m]
-    quaternion: np.ndarray  # (4,) x-y-z-w
-    tip: str
     ik_link: str  # the link the request named (may differ from tip by a fixed offset)
-    seed: np.ndarray | None  # (n,) [rad] or None: let the solver choose
     state: dict[str, float]  # every known joint value (request over current over defaults)
-    timeout: float  # [s]
     avoid_collisions: bool
     lower: np.ndarray  # (n,) joint bounds the answer must satisfy (limits and constraints)
     upper: np.ndarray
     stamp: Time
+    code: int = Codes.FAILURE  # MoveItErrorCodes value of the verdict
+    message: str = ""  # the verdict in words
 
 
 def _resolve_group(cfg: ServerConfig, group: str) -> str:
     """The tip the group implies, or RequestError."""
-    if group == cfg.group_name:
+    served = cfg.params.group_name
+    if group == served:
         return cfg.tip_link
-    aliases = cfg.moveit.group_aliases
+    aliases = cfg.robot.moveit.group_aliases
     if group in aliases:
         return aliases[group]
-    if group in cfg.moveit.groups_without_ik:
+    if group in cfg.robot.moveit.groups_without_ik:
         raise RequestError(Codes.NO_IK_SOLUTION,
-                           f"group '{group}' has no IK solver here; use '{cfg.group_name}'")
-    known = ", ".join([cfg.group_name, *aliases])
+                           f"group '{group}' has no IK solver here; use '{served}'")
+    known = ", ".join([served, *aliases])
     shown = f"'{group}'" if group else "an empty group_name"
     raise RequestError(Codes.INVALID_GROUP_NAME,
                        f"unknown group {shown}; this server solves {known}")
@@ -110,13 +135,14 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
 
 def _merge_state(cfg: ServerConfig, request_js, current: dict[str, float] | None):
     """(state dict, whether the request or current state gave any group joint)."""
-    state = dict(zip(cfg.joint_names, cfg.moveit.ready_state))
-    state.update({name: 0.0 for name in cfg.moveit.other_joints})
+    joint_names = cfg.robot.joint_names
+    state = dict(zip(joint_names, cfg.robot.moveit.ready_state))
+    state.update({name: 0.0 for name in cfg.robot.moveit.other_joints})
     given = False
     for source in (current or {}, request_js):
         for name, value in source.items():
             state[name] = value
-            given = given or name in cfg.joint_names
+            given = given or name in joint_names
     return state, given
 
 
@@ -160,14 +186,15 @@ def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
 
 def frame_in_base(cfg: ServerConfig, kin: Kinematics, frame: str, state: dict[str, float]):
     """T_base_frame for the model frame, the base frame or any robot link (at ``state``)."""
-    if frame in ("", cfg.model_frame):
+    model_frame, base_frame = cfg.params.model_frame, cfg.robot.base_frame
+    if frame in ("", model_frame):
         return invert_transform(cfg.world_to_base)
-    if frame == cfg.base_frame:
+    if frame == base_frame:
         return np.eye(4)
     if frame in kin.model.frame_names:
-        q = torch.tensor([[state[n] for n in cfg.joint_names]], dtype=torch.float64)
+        q = torch.tensor([[state[n] for n in cfg.robot.joint_names]], dtype=torch.float64)
         return kin.frame_transforms(q, [frame])[0, 0].numpy()
-    known = ", ".join(dict.fromkeys([cfg.model_frame, cfg.base_frame, *kin.model.frame_names]))
+    known = ", ".join(dict.fromkeys([model_frame, base_frame, *kin.model.frame_names]))
     raise RequestError(Codes.FRAME_TRANSFORM_FAILURE,
                        f"cannot transform from frame '{frame}' (no tf here); "
                        f"known frames: {known}")
@@ -189,16 +216,16 @@ def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
                            "server; only joint constraints are honoured")
     for jc in constraints.joint_constraints:
         name = jc.joint_name
-        if name not in cfg.joint_names:
+        if name not in cfg.robot.joint_names:
             raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
                                f"joint constraint on '{name}', which is not a joint of group "
-                               f"'{cfg.group_name}'")
+                               f"'{cfg.params.group_name}'")
         values = np.array([jc.position, jc.tolerance_above, jc.tolerance_below])
         if not np.all(np.isfinite(values)) or jc.tolerance_above < 0 or jc.tolerance_below < 0:
             raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
                                f"joint constraint on '{name}' needs a finite position and "
                                "tolerances >= 0")
-        i = cfg.joint_names.index(name)
+        i = cfg.robot.joint_names.index(name)
         lower[i] = max(lower[i], jc.position - jc.tolerance_below)
         upper[i] = min(upper[i], jc.position + jc.tolerance_above)
         if lower[i] > upper[i]:
@@ -235,29 +262,24 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
             goal = goal @ link_to_tip
         position, quaternion = goal[:3, 3].copy(), matrix_to_quaternion(goal[:3, :3])
     lower, upper = _joint_bounds(cfg, kin, req.constraints)
-    seed = np.array([state[n] for n in cfg.joint_names]) if seeded else None
+    seed = np.array([state[n] for n in cfg.robot.joint_names]) if seeded else None
     if seed is not None or len(req.constraints.joint_constraints):
         base = seed if seed is not None else (lower + upper) / 2
         seed = np.clip(base, lower, upper)
     timeout = duration_to_seconds(req.timeout)
-    timeout = cfg.default_timeout if timeout <= 0 else min(timeout, cfg.max_timeout)
+    params = cfg.params
+    timeout = params.default_timeout if timeout <= 0 else min(timeout, params.max_timeout)
     return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed,
                    state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions),
                    lower=lower, upper=upper, stamp=pose_stamped.header.stamp)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The server's judgement of one answer."""
-
-    success: bool
-    code: int
-    message: str
-
-
-def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_error: float,
-                 orientation_error: float, margin: float) -> Verdict:
-    """Accept an answer only if it meets the tolerances, the bounds and (when asked) the margin."""
+def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
+    """Set the query's verdict (``code``, ``message``) on its solved answer: SUCCESS only if it
+    meets the tolerances, the bounds and (when asked) the collision margin."""
+    q, params = query.q, cfg.params
+    position_error, orientation_error = query.position_error, query.orientation_error
+    margin = query.collision_margin
     shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
              else f"{position_error * 1e3:.1f} mm")
     numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
@@ -265,22 +287,23 @@ def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_erro
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")
-    if not position_error <= cfg.position_tolerance:
-        problems.append(f"position error above {cfg.position_tolerance * 1e3:g} mm")
-    if not orientation_error <= cfg.orientation_tolerance:
-        problems.append(f"orientation error above {cfg.orientation_tolerance:g} rad")
+    if not position_error <= params.position_tolerance:
+        problems.append(f"position error above {params.position_tolerance * 1e3:g} mm")
+    if not orientation_error <= params.orientation_tolerance:
+        problems.append(f"orientation error above {params.orientation_tolerance:g} rad")
     eps = 1e-9
-    outside = [cfg.joint_names[i] for i in range(len(q))
+    outside = [cfg.robot.joint_names[i] for i in range(len(q))
                if not query.lower[i] - eps <= q[i] <= query.upper[i] + eps]
     if outside:
         problems.append(f"{', '.join(outside)} outside the allowed bounds")
-    if query.avoid_collisions and not margin >= cfg.collision_margin:
-        problems.append(f"self-collision margin below {cfg.collision_margin * 1e3:g} mm")
+    if query.avoid_collisions and not margin >= params.collision_margin:
+        problems.append(f"self-collision margin below {params.collision_margin * 1e3:g} mm")
     if problems:
-        return Verdict(False, Codes.NO_IK_SOLUTION,
-                       f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
-                       f"best answer has {'; '.join(problems)} ({numbers})")
-    return Verdict(True, Codes.SUCCESS, f"solved {query.ik_link}: {numbers}")
+        query.code = Codes.NO_IK_SOLUTION
+        query.message = (f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
+                         f"best answer has {'; '.join(problems)} ({numbers})")
+    else:
+        query.code, query.message = Codes.SUCCESS, f"solved {query.ik_link}: {numbers}"
 
 
 def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
@@ -296,8 +319,8 @@ def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
     except InvalidInputError as exc:
         res.error_code = make_error_code(Codes.INVALID_ROBOT_STATE, str(exc), source)
         return res
-    q = np.array([state[n] for n in cfg.joint_names])  # FK is defined outside the limits too
-    frame = req.header.frame_id or cfg.model_frame
+    q = np.array([state[n] for n in cfg.robot.joint_names])  # FK holds outside the limits too
+    frame = req.header.frame_id or cfg.params.model_frame
     try:
         base_in_frame = invert_transform(frame_in_base(cfg, kin, frame, state))
     except RequestError as exc:
