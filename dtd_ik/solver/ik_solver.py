@@ -23,8 +23,8 @@ from dtd_ik.solver.kernels import refinement as rf
 from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.solver.network import IKNetwork, load_ik_network
-from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
+                                  quaternion_to_matrix)
 from dtd_ik.solver.seed_table import SeedTable
 from dtd_ik.solver.config import SolverConfig
 
@@ -202,7 +202,7 @@ class IKSolver:
         mid = (r.lower + r.upper)[None] / 2
         R, p = np.empty((1, 3, 3)), np.empty((1, 3))
         batch_forward(mid, r.arrays, index, offset, R, p)
-        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+        quat = matrix_to_quaternion(R)
         params = self._params.copy()
         params[lm.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
@@ -261,7 +261,7 @@ class IKSolver:
             X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
             R = quaternion_to_matrix(quat)
             p = p + R @ X[:3, 3]
-            quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
+            quat = matrix_to_quaternion(R @ X[:3, :3])
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
         # torch's own thread pool spins after each call and then competes with the refinement's
         # threads (and on a busy machine its wake-ups dominate the latency tail): the network
