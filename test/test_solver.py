@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from torch import Tensor, nn
 
 from dtd_ik import IKSolver
-from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError
+from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError, UnknownFrameError
 
 MARGIN = 0.005
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
@@ -129,6 +129,48 @@ def test_other_tips(solver, kin, capsules, pybullet_panda, tip):
         result = solver.solve(p, quat, tip=tip)
         check_answers(result, p, quat, kin, capsules, pybullet_panda, tip)
     assert result.success.mean() >= 0.95
+
+
+@pytest.mark.parametrize("frame", ["panda_link3", "panda_link8", "panda_hand", "panda_hand_tcp"])
+def test_forward_matches_pybullet(solver, kin, pybullet_panda, frame):
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
+        33).random((100, kin.dof))
+    p, R = solver.forward(Q, frame)
+    assert p.shape == (100, 3) and R.shape == (100, 3, 3)
+    ref_p, ref_quat = pybullet_poses(pybullet_panda, Q, "panda_hand" if frame == "panda_hand_tcp"
+                                     else frame)
+    ref_R = Rotation.from_quat(ref_quat).as_matrix()
+    if frame == "panda_hand_tcp":  # Franka's hand TCP: 0.1034 m along the hand's z
+        ref_p = ref_p + ref_R[:, :, 2] * 0.1034
+    np.testing.assert_allclose(p, ref_p, atol=1e-6)
+    assert (Rotation.from_matrix(R) * Rotation.from_matrix(ref_R).inv()).magnitude().max() < 1e-6
+
+
+def test_forward_of_every_known_frame_equals_torch_kinematics(solver, kin):
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
+        34).random((50, kin.dof))
+    for frame in kin.model.frame_names:
+        p, R = solver.forward(Q, frame)
+        pose = kin.forward(torch.tensor(Q), frame)
+        np.testing.assert_allclose(p, pose.position.numpy(), atol=1e-12)
+        np.testing.assert_allclose(R, pose.rotation.numpy(), atol=1e-12)
+    p1, R1 = solver.forward(Q[0], "panda_hand")  # one configuration: no batch axis
+    assert p1.shape == (3,) and R1.shape == (3, 3)
+    np.testing.assert_array_equal(p1, solver.forward(Q[:1], "panda_hand")[0][0])
+    p_t, _ = solver.forward(torch.tensor(Q), "panda_hand")
+    np.testing.assert_array_equal(p_t, solver.forward(Q, "panda_hand")[0])
+
+
+def test_forward_refuses_unknown_frames_and_bad_joints(solver):
+    with pytest.raises(UnknownFrameError, match="panda_link9"):
+        solver.forward(np.zeros(7), "panda_link9")
+    with pytest.raises(UnknownFrameError):
+        solver.forward(np.zeros(7), None)
+    for q, message in ((np.zeros(6), "shape"), (np.zeros((2, 7, 1)), "shape"),
+                       (np.full(7, np.nan), "NaN"), ([[0.0] * 6 + [np.inf]], "NaN"),
+                       ("abc", "numeric")):
+        with pytest.raises(InvalidInputError, match=message):
+            solver.forward(q, "panda_hand")
 
 
 def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(tmp_path, kin, capsules,

@@ -165,3 +165,32 @@ def test_kernel_rotation_residual_matches_scipy_including_near_pi():
         angle = rotation_residual(np.ascontiguousarray(Rg), np.ascontiguousarray(Ri), e)
         assert abs(angle - np.linalg.norm(ref)) < 1e-9
         np.testing.assert_allclose(e, ref, atol=1e-7)
+
+
+def test_the_kernels_and_the_solver_config_import_without_torch():
+    """The compiled side builds its arrays from the robot description with numpy alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dtd_ik.solver.kernels.kinematics, dtd_ik.solver.kernels.refinement, "
+            "dtd_ik.solver.kernels.path_refinement, dtd_ik.solver.kernels.batch, "
+            "dtd_ik.solver.kernels.lm_attempt, dtd_ik.solver.config, dtd_ik.solver.seed_table; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_matrix_to_quaternion_equals_the_torch_one_and_scipy():
+    from dtd_ik.kinematics.rotations import matrix_to_quaternion as torch_matrix_to_quaternion
+    from dtd_ik.robot.spatial import matrix_to_quaternion
+
+    R = Rotation.random(2000, random_state=21)
+    half_turns = Rotation.from_rotvec(np.pi * Rotation.random(50, random_state=22).apply(
+        [1.0, 0.0, 0.0]))  # w = 0: the sign rule decides
+    M = np.concatenate([R.as_matrix(), half_turns.as_matrix(), np.eye(3)[None]])
+    quat = matrix_to_quaternion(M)
+    np.testing.assert_allclose(quat, torch_matrix_to_quaternion(torch.tensor(M)).numpy(),
+                               rtol=0, atol=1e-15)
+    ref = Rotation.from_matrix(M).as_quat()
+    assert np.minimum(np.abs(quat - ref).max(axis=1), np.abs(quat + ref).max(axis=1)).max() < 1e-12
+    assert (quat[:, 3] >= 0).all()
+    assert quat.shape == (2051, 4) and matrix_to_quaternion(M[0]).shape == (4,)

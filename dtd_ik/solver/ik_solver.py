@@ -21,10 +21,10 @@ from dtd_ik.solver.kernels import lm_attempt as lm
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
 from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
-from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.solver.network import IKNetwork, load_ik_network
-from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
+                                  quaternion_to_matrix)
 from dtd_ik.solver.seed_table import SeedTable
 from dtd_ik.solver.config import SolverConfig
 
@@ -164,6 +164,28 @@ class IKSolver:
         """Frames a goal may name."""
         return tuple(self._tips)
 
+    def forward(self, q, frame: str) -> tuple[np.ndarray, np.ndarray]:
+        """Forward kinematics of any frame the robot model knows, through the compiled kernels.
+
+        Args:
+            q: (N, n) or (n,) joint angles [rad] (numpy, a sequence or a torch tensor).
+            frame: a link of the URDF chain or a frame fixed to one (e.g. ``panda_hand_tcp``).
+
+        Returns:
+            positions (N, 3) [m] and rotation matrices (N, 3, 3) of ``frame`` in the base
+            frame; (3,) and (3, 3) for a single (n,) configuration.
+
+        Raises UnknownFrameError for an unknown frame name, InvalidInputError for a bad shape or
+        non-finite joint angles.
+        """
+        if not isinstance(frame, str):
+            raise UnknownFrameError(f"frame must be a name, got {frame!r}")
+        index, offset = self.robot.frame(frame)
+        Q, single, _ = _batch(q, "joint angles", self.robot.dof)
+        R, p = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3))
+        batch_forward(Q, self._arrays, index, offset, R, p)
+        return (p[0], R[0]) if single else (p, R)
+
     def seed_table(self, index: int) -> SeedTable:
         """The seed table of chain frame ``index`` (built on first use, then kept)."""
         if index not in self._tables:
@@ -180,7 +202,7 @@ class IKSolver:
         mid = (r.lower + r.upper)[None] / 2
         R, p = np.empty((1, 3, 3)), np.empty((1, 3))
         batch_forward(mid, r.arrays, index, offset, R, p)
-        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+        quat = matrix_to_quaternion(R)
         params = self._params.copy()
         params[lm.MAX_ATTEMPTS] = 1
         for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
@@ -239,7 +261,7 @@ class IKSolver:
             X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
             R = quaternion_to_matrix(quat)
             p = p + R @ X[:3, 3]
-            quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
+            quat = matrix_to_quaternion(R @ X[:3, :3])
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
         # torch's own thread pool spins after each call and then competes with the refinement's
         # threads (and on a busy machine its wake-ups dominate the latency tail): the network

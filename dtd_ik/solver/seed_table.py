@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from numba import njit
 
 from dtd_ik.solver.kernels.kinematics import CompiledKinematics, CompiledRobot, batch_forward
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.robot.spatial import matrix_to_quaternion
 
 #: Configurations sampled per round while filling the table.
 _CHUNK = 4096
@@ -90,7 +89,7 @@ class SeedTable:
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
         R, p = np.empty((size, 3, 3)), np.empty((size, 3))
         batch_forward(Q, robot.arrays, index, np.eye(4), R, p)
-        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
+        quat = matrix_to_quaternion(R)
         return cls.from_samples(Q, p, quat, index)
 
 

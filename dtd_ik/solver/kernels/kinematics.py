@@ -1,13 +1,13 @@
 """Compiled (numba) FK, geometric Jacobian and capsule distances for the refinement solver.
 
-The same maths as :mod:`dtd_ik.kinematics.forward` and :mod:`dtd_ik.kinematics.capsules`, on the same constants:
-:class:`CompiledRobot` takes the Rodrigues matrices ``M0, M1, M2`` from
-:class:`~dtd_ik.kinematics.forward.Kinematics` and the capsules / checked pairs from the
-:class:`~dtd_ik.robot.model.RobotModel`, so nothing here is a second robot description. The torch
-code stays the differentiable, batched, GPU-capable version (training, reference); these kernels
-are scalar loops over one configuration, for the solver's inner loop where eager torch costs
-microseconds per op (see docs/solver.md). Tests compare both against each other, pybullet and
-finite differences.
+The same maths as :mod:`dtd_ik.kinematics.forward` and :mod:`dtd_ik.kinematics.capsules`, on the
+same constants, without torch: :class:`CompiledRobot` builds the Rodrigues matrices ``M0, M1, M2``
+(:func:`dtd_ik.robot.spatial.rodrigues_constants`), the capsules, the checked pairs and the
+distance maps from the :class:`~dtd_ik.robot.model.RobotModel`, so nothing here is a second robot
+description. The torch code stays the differentiable, batched, GPU-capable version (training,
+reference); these kernels are scalar loops over one configuration, for the solver's inner loop
+where eager torch costs microseconds per op (see docs/solver.md). Tests compare both against each
+other, pybullet and finite differences.
 
 Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
 (index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
@@ -22,10 +22,10 @@ from math import cos, sin, sqrt
 import numpy as np
 from numba import njit
 
-from dtd_ik.kinematics.distance_map import DistanceMap
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.distance_table import load_distance_table
 from dtd_ik.robot.model import RobotModel, load_robot_model
+from dtd_ik.robot.spatial import rodrigues_constants
 
 # Same thresholds as dtd_ik.kinematics.capsules.segment_closest_points.
 _DEGENERATE = 1e-12
@@ -72,7 +72,7 @@ class CompiledRobot:
     @classmethod
     def from_model(cls, model: RobotModel | None = None) -> "CompiledRobot":
         model = model if model is not None else load_robot_model()
-        chain = Kinematics(model)._numpy  # the Rodrigues constants torch FK uses
+        M0, M1, M2 = rodrigues_constants(model.joint_origins, model.joint_axes)
         cap_frame, cap_ends = [], []
         for capsule in model.capsules:
             index, offset = model.frame(capsule.link)
@@ -83,8 +83,8 @@ class CompiledRobot:
         names = list(capsule_names)
         tables, map_joints, grid = [], [], []
         for spec in model.distance_maps:
-            table = DistanceMap(spec.file)
-            tables.append(table._table.reshape(table.size, table.size))
+            table = load_distance_table(spec.file)
+            tables.append(table.table)
             map_joints.append(spec.joints)
             grid.append((table.start, table.step))
             names.append((spec.link, "|".join(spec.links)))
@@ -96,8 +96,8 @@ class CompiledRobot:
         def f64(x):
             return np.ascontiguousarray(x, dtype=np.float64)
 
-        return cls(M0=f64(chain["M0"]), M1=f64(chain["M1"]), M2=f64(chain["M2"]),
-                   axes=f64(chain["axes"]), lower=f64(model.lower), upper=f64(model.upper),
+        return cls(M0=f64(M0), M1=f64(M1), M2=f64(M2),
+                   axes=f64(model.joint_axes), lower=f64(model.lower), upper=f64(model.upper),
                    cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
                    cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)), pairs=pairs_arr,
                    cap_half=f64(np.array([np.linalg.norm(c.b - c.a) / 2 for c in model.capsules])),
