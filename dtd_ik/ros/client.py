@@ -18,29 +18,28 @@ import time
 
 import numpy as np
 import rclpy
-import torch
 from moveit_msgs.srv import GetPositionIK
 
-from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.spatial import matrix_to_quaternion
 from dtd_ik.ros.conversions import error_name
 from dtd_ik.ros.qos import CLIENT_QOS
+from dtd_ik.solver.kernels.kinematics import CompiledKinematics
 
 
 def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: float = 0.01):
     """(q, position, quaternion xyzw) of ``count`` random configurations with capsule margin
-    >= ``margin`` [m], inside the joint limits."""
-    kin = Kinematics()
-    capsules = CapsuleModel(kin)
+    >= ``margin`` [m], inside the joint limits. FK and margins come from the solver's compiled
+    kernels, so the client needs no torch."""
+    kinematics = CompiledKinematics()
+    robot = kinematics.robot.model
     rng = np.random.default_rng(seed)
     found = []
     while len(found) < count:
-        q = rng.uniform(kin.model.lower, kin.model.upper, size=(64, kin.dof))
-        qt = torch.tensor(q, dtype=torch.float64)
-        ok = (capsules.distance(qt).distance >= margin).numpy()
-        pose = kin.forward(qt, tip)
+        q = rng.uniform(robot.lower, robot.upper, size=(64, robot.dof))
+        ok = kinematics.min_distance(q) >= margin
+        rotations, positions = kinematics.forward(q, tip)
         for i in np.flatnonzero(ok)[: count - len(found)]:
-            found.append((q[i], pose.position[i].numpy(), pose.quaternion[i].numpy()))
+            found.append((q[i], positions[i], matrix_to_quaternion(rotations[i])))
     return found
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
-import torch
 from builtin_interfaces.msg import Time
 from moveit_msgs.msg import MoveItErrorCodes, PositionIKRequest
 from moveit_msgs.srv import GetPositionFK
 
 from dtd_ik.exceptions import ConfigError, InvalidInputError
-from dtd_ik.kinematics.forward import Kinematics
 from dtd_ik.robot import RobotModel
 from dtd_ik.robot.spatial import (
     invert_transform,
@@ -37,6 +36,23 @@ from dtd_ik.ros.conversions import (
 from dtd_ik.ros.parameters import ServerParameters
 
 Codes = MoveItErrorCodes
+
+
+class ForwardKinematics(Protocol):
+    """FK of any robot frame, as :meth:`dtd_ik.solver.IKSolver.forward` gives it (the node's
+    solver: one robot load and one FK per process)."""
+
+    def forward(self, q: np.ndarray, frame: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) joints [rad] -> position (3,) [m] and rotation (3, 3) of ``frame`` in the base
+        frame."""
+
+
+def _frame_transform(fk: ForwardKinematics, q: np.ndarray, frame: str) -> np.ndarray:
+    """T_base_frame (4, 4) at joints ``q`` (n,) [rad]."""
+    position, rotation = fk.forward(q, frame)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = rotation, position
+    return T
 
 
 class RequestError(Exception):
@@ -165,13 +181,12 @@ def _pick_pose(req: PositionIKRequest, default_link: str):
                        "pose per request (concurrent requests are solved together in one batch)")
 
 
-def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
-                  link: str) -> tuple[str, np.ndarray | None]:
+def _tip_for_link(cfg: ServerConfig, link: str) -> tuple[str, np.ndarray | None]:
     """(solver tip, T_link_tip): the link itself (and None) when the solver takes it, else the
     group tip when the link is rigidly attached to the last moving link."""
     if link in cfg.ik_links:
         return link, None
-    model = kin.model
+    model = cfg.robot
     if link in model.frame_names:
         index, offset_link = model.frame(link)
         if index == model.dof:
@@ -184,25 +199,25 @@ def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
                        f"unknown link '{link}'; IK links: {', '.join(cfg.ik_links)}")
 
 
-def frame_in_base(cfg: ServerConfig, kin: Kinematics, frame: str, state: dict[str, float]):
+def frame_in_base(cfg: ServerConfig, fk: ForwardKinematics, frame: str,
+                  state: dict[str, float]) -> np.ndarray:
     """T_base_frame for the model frame, the base frame or any robot link (at ``state``)."""
     model_frame, base_frame = cfg.params.model_frame, cfg.robot.base_frame
     if frame in ("", model_frame):
         return invert_transform(cfg.world_to_base)
     if frame == base_frame:
         return np.eye(4)
-    if frame in kin.model.frame_names:
-        q = torch.tensor([[state[n] for n in cfg.robot.joint_names]], dtype=torch.float64)
-        return kin.frame_transforms(q, [frame])[0, 0].numpy()
-    known = ", ".join(dict.fromkeys([model_frame, base_frame, *kin.model.frame_names]))
+    if frame in cfg.robot.frame_names:
+        return _frame_transform(fk, np.array([state[n] for n in cfg.robot.joint_names]), frame)
+    known = ", ".join(dict.fromkeys([model_frame, base_frame, *cfg.robot.frame_names]))
     raise RequestError(Codes.FRAME_TRANSFORM_FAILURE,
                        f"cannot transform from frame '{frame}' (no tf here); "
                        f"known frames: {known}")
 
 
-def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
+def _joint_bounds(cfg: ServerConfig, constraints):
     """(lower, upper) of the group joints: the limits narrowed by joint constraints."""
-    lower, upper = kin.model.lower.copy(), kin.model.upper.copy()
+    lower, upper = cfg.robot.lower.copy(), cfg.robot.upper.copy()
     others = []
     if len(constraints.position_constraints):
         others.append("position")
@@ -236,7 +251,7 @@ def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
     return lower, upper
 
 
-def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
+def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
                      current: dict[str, float] | None = None) -> IKQuery:
     """Check and convert one PositionIKRequest; raises :class:`RequestError` when refused."""
     group_tip = _resolve_group(cfg, req.group_name)
@@ -250,18 +265,18 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
                            "send the request without them or with avoid_collisions false")
     state, seeded = _merge_state(cfg, request_js, current)
     pose_stamped, link = _pick_pose(req, group_tip)
-    tip, link_to_tip = _tip_for_link(cfg, kin, link)
+    tip, link_to_tip = _tip_for_link(cfg, link)
     try:
         position, quaternion = pose_to_arrays(pose_stamped.pose, "pose_stamped.pose")
     except InvalidInputError as exc:
         raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS, str(exc)) from None
     frame = pose_stamped.header.frame_id
     if link_to_tip is not None or not cfg.is_base_frame(frame):  # else the pose is the goal
-        goal = frame_in_base(cfg, kin, frame, state) @ transform_matrix(position, quaternion)
+        goal = frame_in_base(cfg, fk, frame, state) @ transform_matrix(position, quaternion)
         if link_to_tip is not None:
             goal = goal @ link_to_tip
         position, quaternion = goal[:3, 3].copy(), matrix_to_quaternion(goal[:3, :3])
-    lower, upper = _joint_bounds(cfg, kin, req.constraints)
+    lower, upper = _joint_bounds(cfg, req.constraints)
     seed = np.array([state[n] for n in cfg.robot.joint_names]) if seeded else None
     if seed is not None or len(req.constraints.joint_constraints):
         base = seed if seed is not None else (lower + upper) / 2
@@ -306,7 +321,7 @@ def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
         query.code, query.message = Codes.SUCCESS, f"solved {query.ik_link}: {numbers}"
 
 
-def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
+def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, fk: ForwardKinematics,
               current: dict[str, float] | None, stamp: Time,
               source: str) -> GetPositionFK.Response:
     """GetPositionFK as move_group answers it (poses in the model frame or header.frame_id)."""
@@ -322,17 +337,14 @@ def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
     q = np.array([state[n] for n in cfg.robot.joint_names])  # FK holds outside the limits too
     frame = req.header.frame_id or cfg.params.model_frame
     try:
-        base_in_frame = invert_transform(frame_in_base(cfg, kin, frame, state))
+        base_in_frame = invert_transform(frame_in_base(cfg, fk, frame, state))
     except RequestError as exc:
         res.error_code = make_error_code(exc.code, exc.message, source)
         return res
-    known = [name for name in req.fk_link_names if name in kin.model.frame_names]
-    unknown = [name for name in req.fk_link_names if name not in kin.model.frame_names]
-    if known:
-        qt = torch.tensor(q[None], dtype=torch.float64)
-        T = kin.frame_transforms(qt, known)[0].numpy()
-        res.pose_stamped = [make_pose_stamped(base_in_frame @ T[i], frame, stamp)
-                            for i in range(len(known))]
+    known = [name for name in req.fk_link_names if name in cfg.robot.frame_names]
+    unknown = [name for name in req.fk_link_names if name not in cfg.robot.frame_names]
+    res.pose_stamped = [make_pose_stamped(base_in_frame @ _frame_transform(fk, q, name), frame,
+                                          stamp) for name in known]
     res.fk_link_names = known
     if unknown:
         res.error_code = make_error_code(

@@ -42,8 +42,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from dtd_ik.exceptions import DtdIkError, InvalidInputError
-from dtd_ik.kinematics.forward import Kinematics
 from dtd_ik.paths import share_dir
+from dtd_ik.robot import load_robot_model
 from dtd_ik.ros.batching import GoalBatcher
 from dtd_ik.ros.conversions import (
     joint_state_positions,
@@ -105,8 +105,7 @@ class IKServer(Node):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        self.kin = Kinematics()
-        self.robot = self.kin.model
+        self.robot = load_robot_model()
         table = parameter_table(self.robot)
         for p in table:
             self.declare_parameter(p.name, p.default, ParameterDescriptor(
@@ -220,7 +219,7 @@ class IKServer(Node):
         queries: list[tuple[IKQuery, GetPositionIK.Response]] = []
         for request, response in pairs:
             try:
-                queries.append((parse_ik_request(request.ik_request, cfg, self.kin, current),
+                queries.append((parse_ik_request(request.ik_request, cfg, self.solver, current),
                                 response))
             except RequestError as exc:
                 response.error_code = make_error_code(exc.code, exc.message, source)
@@ -265,7 +264,7 @@ class IKServer(Node):
         with self._lock:
             current = self._current
         try:
-            return answer_fk(request, self.cfg, self.kin, current,
+            return answer_fk(request, self.cfg, self.solver, current,
                              self.get_clock().now().to_msg(), self.get_name())
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"FK request failed: {type(exc).__name__}: {exc}")
