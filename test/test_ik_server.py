@@ -26,6 +26,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
 from dtd_ik.ros.client import make_request, reachable_goals
+from dtd_ik.ros.server_process import ik_server_command, running_ik_server
 from dtd_ik.ros.qos import SERVICE_QOS
 from dtd_ik.robot.spatial import matrix_to_quaternion, quaternion_to_matrix
 from dtd_ik.ros.conversions import pose_to_matrix
@@ -40,14 +41,6 @@ ALL_JOINTS = ARM + ["panda_finger_joint1", "panda_finger_joint2"]
 WAIT = 60.0  # [s] upper bound on any wait for the server (a hang fails, speed is not tested)
 
 
-def server_command(*params: str, params_file: Path = ROOT / "config" / "ik_server.yaml"):
-    cmd = [str(BIN / "ik_server"), "--ros-args", "-r", f"__ns:={NS}",
-           "--params-file", str(params_file)]
-    for p in params:
-        cmd += ["-p", p]
-    return cmd
-
-
 @pytest.fixture(scope="module")
 def compiled_solver():
     """Load the solver once here: on a fresh clone this compiles and caches its kernels (tens of
@@ -59,25 +52,18 @@ def compiled_solver():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, compiled_solver):
+    """The module's node: no model, the shipped parameter file with one value changed (which
+    shows that the file reaches the node), command-line parameters over it."""
     folder = tmp_path_factory.mktemp("server")
-    log = folder / "ik_server.log"
-    # the shipped parameter file with one value changed: shows that the file reaches the node
     text = (ROOT / "config" / "ik_server.yaml").read_text()
     assert "default_timeout: 0.05 " in text
     params = folder / "ik_server.yaml"
     params.write_text(text.replace("default_timeout: 0.05 ", "default_timeout: 0.07 "))
-    with open(log, "w") as out:
-        proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0",
-                                               f"joint_state_topic:={NS}/joint_states",
-                                               params_file=params),
-                                stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
-    yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with running_ik_server("model_path:=none", "max_timeout:=4.0",
+                           f"joint_state_topic:={NS}/joint_states", namespace=NS,
+                           params_file=params, env=ENV, log=folder / "ik_server.log",
+                           wait=WAIT) as node:
+        yield node
 
 
 class Client:
@@ -104,15 +90,11 @@ class Client:
 
 @pytest.fixture(scope="module")
 def client(server):
-    proc, log = server
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=DOMAIN)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     c = Client(context)
-    deadline = time.monotonic() + WAIT
-    while not c.ik.wait_for_service(timeout_sec=0.5):
-        assert proc.poll() is None, f"ik_server exited with {proc.returncode}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"no compute_ik service:\n{log.read_text()}"
+    assert c.ik.wait_for_service(timeout_sec=WAIT), f"no compute_ik service:\n{server.log()}"
     assert c.fk.wait_for_service(timeout_sec=WAIT)
     yield c
     c.node.destroy_node()
@@ -328,7 +310,7 @@ def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
     if model == "GARBAGE":
         model = str(tmp_path / "garbage.pt")
         Path(model).write_bytes(b"not a model")
-    proc = subprocess.run(server_command(f"model_path:={model}"), env=ENV, cwd=ROOT,
+    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=NS), env=ENV,
                           capture_output=True, text=True, timeout=WAIT)
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -357,35 +339,31 @@ def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin, c
     foreign = tmp_path / "foreign.pt"
     torch.jit.script(MidRange([f"j{i}" for i in range(7)], kin.model.lower,
                               kin.model.upper)).save(str(foreign))
-    proc = subprocess.run(server_command(f"model_path:={foreign}"), env=ENV, cwd=ROOT,
+    proc = subprocess.run(ik_server_command(f"model_path:={foreign}", namespace=NS), env=ENV,
                           capture_output=True, text=True, timeout=WAIT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1 and str(foreign) in lines[0], proc.stderr
 
     ns = "/e2e_model"
-    cmd = server_command(f"model_path:={good}", "diagnostics_period:=0.2")
-    cmd[cmd.index(f"__ns:={NS}")] = f"__ns:={ns}"
-    server = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    try:
-        c = Client(context)
-        ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
-        assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
-        (_, p, quat), = reachable_goals(1, seed=3)
-        res = c.call(ik, make_request(p, quat))
-        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-        seen = []
-        c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
-        c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
-                                 str(good) in {kv.key: kv.value for kv in m.status[0].values}
-                                 ["model"] for m in seen), "diagnostics naming the model")
-        c.node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
-        server.terminate()
-        server.wait(timeout=20)
+    with running_ik_server(f"model_path:={good}", "diagnostics_period:=0.2", namespace=ns,
+                           env=ENV, wait=WAIT):
+        context = rclpy.context.Context()
+        rclpy.init(context=context, domain_id=DOMAIN)
+        try:
+            c = Client(context)
+            ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
+            assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
+            (_, p, quat), = reachable_goals(1, seed=3)
+            res = c.call(ik, make_request(p, quat))
+            assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+            seen = []
+            c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
+            c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
+                                     str(good) in {kv.key: kv.value for kv in m.status[0].values}
+                                     ["model"] for m in seen), "diagnostics naming the model")
+            c.node.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
 
 
 def test_current_state_from_the_joint_state_topic_seeds_fk_and_frames(client, kin):

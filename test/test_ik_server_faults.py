@@ -29,17 +29,18 @@ from moveit_msgs.srv import GetPositionIK
 
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.qos import CLIENT_QOS
+from dtd_ik.ros.server_process import ik_server_command, running_ik_server
 from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
     DOMAIN,
     ENV,
     NS,
     ROOT,
     WAIT,
+    Client,
     client,
     compiled_solver,
     goal_error,
     server,
-    server_command,
 )
 
 # A client process that sends ``count`` goals that cannot be met (beyond the reach: each uses
@@ -109,11 +110,10 @@ RETRYING_CLIENT = textwrap.dedent("""
 """)
 
 
-def start_node(ns: str, *params: str, **popen) -> subprocess.Popen:
+def node(ns: str, *params: str, **kwargs):
     """ik_server under namespace ``ns`` with config/ik_server.yaml and no model."""
-    cmd = server_command("model_path:=none", *params)
-    cmd[cmd.index(f"__ns:={NS}")] = f"__ns:={ns}"
-    return subprocess.Popen(cmd, env=ENV, cwd=ROOT, **popen)
+    return running_ik_server("model_path:=none", *params, namespace=ns, env=ENV, wait=WAIT,
+                             **kwargs)
 
 
 def rss_kb(pid: int) -> int:
@@ -136,7 +136,6 @@ def solves_correctly(client, kin, goals) -> None:
 
 
 def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, client, kin):
-    proc, log = server
     goals = reachable_goals(3, seed=31)
     solves_correctly(client, kin, goals)  # warm: the first answers allocate
     rss = []
@@ -159,78 +158,74 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
             assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
             assert time.monotonic() < deadline, "the node never came back to serving"
         solves_correctly(client, kin, goals)  # served, answers checked by FK
-        assert proc.poll() is None, log.read_text()
-        rss.append(rss_kb(proc.pid))
+        assert server.alive(), server.log()
+        rss.append(rss_kb(server.pid))
     # the first cycle may still grow caches; the later ones must not keep growing
     assert rss[-1] < rss[0] * 1.05, rss
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in server.log()
 
 
 def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_solver):
     ns = "/faults_restart"
-    log = open(tmp_path / "node.log", "w")
-    node = start_node(ns, stdout=log, stderr=subprocess.STDOUT)
-    clients = [subprocess.Popen([sys.executable, "-c", RETRYING_CLIENT, f"{ns}/compute_ik",
-                                 "20", str(seed), "0.1"], env=ENV, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for seed in (41, 42)]
-    restarted = None
+    clients = []
     try:
-        for c in clients:  # each has had a few answers: the node is under load
-            for _ in range(3):
-                line = c.stdout.readline()
-                assert line.startswith("answered"), line + c.stderr.read()
-        node.send_signal(signal.SIGKILL)
-        node.wait(timeout=WAIT)
-        restarted = start_node(ns, stdout=log, stderr=subprocess.STDOUT)
-        results = []
-        for c in clients:
-            out, err = c.communicate(timeout=WAIT * 3)  # a hang fails here
-            assert c.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        assert restarted.poll() is None, (tmp_path / "node.log").read_text()
+        with node(ns, log=tmp_path / "node.log") as first:
+            clients = [subprocess.Popen([sys.executable, "-c", RETRYING_CLIENT,
+                                         f"{ns}/compute_ik", "20", str(seed), "0.1"], env=ENV,
+                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+                       for seed in (41, 42)]
+            for c in clients:  # each has had a few answers: the node is under load
+                for _ in range(3):
+                    line = c.stdout.readline()
+                    assert line.startswith("answered"), line + c.stderr.read()
+            first.kill()
+        with node(ns, log=tmp_path / "restarted.log") as restarted:
+            results = []
+            for c in clients:
+                out, err = c.communicate(timeout=WAIT * 3)  # a hang fails here
+                assert c.returncode == 0, err
+                results.append(json.loads(out.strip().splitlines()[-1]))
+            assert restarted.alive(), restarted.log()
     finally:
-        for p in clients + [node] + ([restarted] if restarted else []):
-            stop(p)
-        log.close()
+        for c in clients:
+            stop(c)
     for rows in results:  # [code, tries, FK ok] per request
         assert len(rows) == 20
         assert all(code == Codes.SUCCESS and ok for code, _, ok in rows), \
-            (rows, (tmp_path / "node.log").read_text())
+            (rows, (tmp_path / "restarted.log").read_text())
     tries = [t for rows in results for _, t, _ in rows]
     assert sum(tries) > len(tries), results  # the restart cost retries
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_node_cleanly_with_requests_in_flight(sig, compiled_solver):
-    ns = "/faults_signal"
-    node = start_node(ns, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     import rclpy
-    from test_ik_server import Client
 
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    try:
-        c = Client(context)
-        ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik", qos_profile=CLIENT_QOS)
-        assert ik.wait_for_service(timeout_sec=WAIT), "the node did not come up"
-        futures = []
-        for i in range(200):  # out of reach: each uses every restart of the solver
-            req = make_request([0.9, 0.0, 0.333 + 0.01 * (i % 7)], [0, 0, 0, 1])
-            req.ik_request.timeout = Duration(sec=0, nanosec=300_000_000)
-            futures.append(ik.call_async(req))
-        c.spin_until(lambda: any(f.done() for f in futures), "a first answer")
-        assert not all(f.done() for f in futures)  # requests still in flight
-        node.send_signal(sig)
-        out, err = node.communicate(timeout=WAIT)  # a hang fails here
-        c.node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
-        stop(node)
-    assert node.returncode == 0, err
-    assert "Traceback" not in err and "Error" not in err, err
-    for line in err.splitlines():  # only log lines
-        assert line.startswith("[INFO]") or line.startswith("[WARN]"), err
+    with node("/faults_signal") as server:
+        context = rclpy.context.Context()
+        rclpy.init(context=context, domain_id=DOMAIN)
+        try:
+            c = Client(context)
+            ik = c.node.create_client(GetPositionIK, "/faults_signal/compute_ik",
+                                      qos_profile=CLIENT_QOS)
+            assert ik.wait_for_service(timeout_sec=WAIT), "the node did not come up"
+            futures = []
+            for i in range(200):  # out of reach: each uses every restart of the solver
+                req = make_request([0.9, 0.0, 0.333 + 0.01 * (i % 7)], [0, 0, 0, 1])
+                req.ik_request.timeout = Duration(sec=0, nanosec=300_000_000)
+                futures.append(ik.call_async(req))
+            c.spin_until(lambda: any(f.done() for f in futures), "a first answer")
+            assert not all(f.done() for f in futures)  # requests still in flight
+            code = server.stop(sig, timeout=WAIT)  # a hang fails here
+            c.node.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
+        log = server.log()
+    assert code == 0, log
+    assert "Traceback" not in log and "Error" not in log, log
+    for line in log.splitlines():  # only log lines
+        assert line.startswith("[INFO]") or line.startswith("[WARN]"), log
 
 
 def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver):
@@ -239,19 +234,11 @@ def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver
     there. Before the fix 3 of 12 such stops exited with 1 and a traceback (and once in the
     CI-sized soak); each stop here must exit with 0 and only log lines."""
     for i in range(8):
-        node = start_node("/faults_busy_timer", "diagnostics_period:=0.001",
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            lines = [node.stderr.readline()]
-            while "serving" not in lines[-1] and lines[-1]:  # start-up log lines
-                lines.append(node.stderr.readline())
-            assert "serving" in lines[-1], ("the node did not come up", lines)
+        with node("/faults_busy_timer", "diagnostics_period:=0.001") as server:
             time.sleep(0.1 + 0.05 * i)
-            node.send_signal(signal.SIGTERM)
-            _, err = node.communicate(timeout=WAIT)
-        finally:
-            stop(node)
-        assert node.returncode == 0 and "Traceback" not in err, (i, err)
+            code = server.stop(signal.SIGTERM, timeout=WAIT)
+            log = server.log()
+        assert code == 0 and "Traceback" not in log, (i, log)
 
 
 def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
@@ -262,7 +249,7 @@ def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
         str(model))
     data = model.read_bytes()
     model.write_bytes(data[: len(data) // 2])
-    proc = subprocess.run(server_command(f"model_path:={model}"), env=ENV, cwd=ROOT,
+    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=NS), env=ENV,
                           capture_output=True, text=True, timeout=WAIT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr

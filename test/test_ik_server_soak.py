@@ -10,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_ik_server import compiled_solver  # noqa: F401  (compiles the kernels once)
-
 ROOT = Path(__file__).resolve().parent.parent
 SOAK = ROOT / "benchmarks" / "soak_ik_server.py"
 
 
-def test_short_soak_loses_and_duplicates_nothing(tmp_path, compiled_solver):
+def test_short_soak_loses_and_duplicates_nothing(tmp_path):
+    from dtd_ik.solver import IKSolver
+
+    IKSolver.load(None)  # on a fresh clone: compiles and caches the kernels the node then loads
     out = tmp_path / "soak.json"
     # RSS limit loosened: 200 requests are too few to separate growth from allocator noise
     proc = subprocess.run([sys.executable, str(SOAK), "--clients", "2", "--requests", "200",
