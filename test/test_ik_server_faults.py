@@ -1,4 +1,4 @@
-"""Faults around the IK server, over real DDS (issue 7, Server, "Faults").
+"""Faults around the IK server, over real DDS.
 
 (a) three client processes in turn SIGKILLed with 200 calls in flight: the node answers the
     next client correctly, stays up, and its memory does not grow with each dead client;

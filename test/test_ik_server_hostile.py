@@ -1,10 +1,9 @@
 """Malformed and hostile GetPositionIK / GetPositionFK requests against ONE live ik_server.
 
-Issue 7 (Server, first bullet). The node is the same subprocess as in test_ik_server.py (its
-``server`` and ``client`` fixtures, started once for this module) and every request travels over
-real Fast DDS. Each row of ROWS is one bad (or awkward) request and the exact MoveItErrorCodes value
-the node must answer, read from dtd_ik/ik_requests.py, docs/ik_server.md and
-../shared/MOVEIT_IK_SEMANTICS.md. After every row a valid reachable goal must still be solved: the
+The node is the same subprocess as in test_ik_server.py (its ``server`` and ``client`` fixtures,
+started once for this module) and every request travels over real Fast DDS. Each row of ROWS is
+one bad (or awkward) request and the exact MoveItErrorCodes value the node must answer, read from
+dtd_ik/ros/requests.py, docs/ik_server.md and move_group's kinematics service. After every row a valid reachable goal must still be solved: the
 node's answer, put through both the local kinematics and the node's own compute_fk, must reach the
 goal within 1e-4 m.
 

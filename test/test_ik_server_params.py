@@ -1,5 +1,5 @@
 """Runtime parameter changes over DDS: each takes effect in the next answer, or is refused with a
-reason (issue 7, Server, last bullet).
+reason.
 
 The node is the ik_server subprocess of test_ik_server.py (its ``server`` and ``client`` fixtures,
 a fresh node for this module); parameters are set through the node's
@@ -83,20 +83,26 @@ def solve(client, position, quaternion, seed=None, timeout=1.0, avoid_collisions
 
 def test_solver_targets_follow_set_targets_and_refuse_bad_values():
     """No ROS: IKSolver.set_targets changes what solve() refines to, and nothing on error."""
-    from dtd_ik.solver.kernels import lm_attempt as lm
-    from dtd_ik.solver.ik_solver import IKSolver
+    from dtd_ik.solver import IKSolver
 
     solver = IKSolver.load(None)
+    (_, p, quat), = reachable_goals(1, seed=21, margin=0.015)
+
+    def meets_the_targets():
+        result = solver.solve(p[None], quat[None], tip="panda_hand", timeout=1.0)
+        assert result.success[0]
+        assert result.position_error[0] <= 1e-9  # converges at least that far
+        assert result.collision_margin[0] >= 0.012
+
     solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)
     assert solver.config.position_tolerance == 1e-9
     assert solver.config.orientation_tolerance == 1e-3  # None keeps a value
-    assert solver._params[lm.TOL_POSITION] == 1e-9
-    assert solver._params[lm.CONVERGE_POSITION] == 1e-9  # converges at least that far
-    assert solver._params[lm.MIN_MARGIN] == 0.012
-    assert solver._params[lm.PUSH_MARGIN] == pytest.approx(0.012 + solver.config.push_headroom)
+    assert solver.config.min_collision_margin == 0.012
+    meets_the_targets()
     with pytest.raises(ConfigError, match="orientation_tolerance"):
         solver.set_targets(orientation_tolerance=-1.0, position_tolerance=1e-3)
-    assert solver.config.position_tolerance == 1e-9 and solver._params[lm.TOL_POSITION] == 1e-9
+    assert solver.config.position_tolerance == 1e-9
+    meets_the_targets()
 
 
 def test_tighter_tolerances_are_met_by_the_next_answers(client, kin, restore):

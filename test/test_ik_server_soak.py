@@ -1,4 +1,4 @@
-"""The soak benchmark, short: 2 client processes x 100 requests over real DDS (issue 7, Server).
+"""The soak benchmark, short: 2 client processes x 100 requests over real DDS.
 
 Runs benchmarks/soak_ik_server.py as a user would (its own ik_server subprocess and client
 processes) and checks its report: nothing lost, duplicated or wrong, the node alive and cleanly

@@ -4,7 +4,7 @@ Turns a ``moveit_msgs/PositionIKRequest`` into an :class:`IKQuery` (numpy goal f
 seed, timeout, joint bounds) or a :class:`RequestError` carrying the MoveIt error code and a plain
 sentence; judges a solver answer against the request (:func:`judge_answer`); and answers
 GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics service
-(../shared/MOVEIT_IK_SEMANTICS.md); the table of codes is in docs/ik_server.md.
+capability; the table of codes is in docs/ik_server.md.
 """
 from __future__ import annotations
 
