@@ -284,9 +284,9 @@ def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, ki
     passes = []
     run_kernel = solver._run_kernel
 
-    def spy(kernel, positions, *args):
-        out = run_kernel(kernel, positions, *args)
-        passes.append((np.array(positions), out[2].copy(), out[4].copy()))
+    def spy(parallel_min_goals, positions, *args):
+        out = run_kernel(parallel_min_goals, positions, *args)
+        passes.append((np.array(positions), out.success.copy(), out.attempts.copy()))
         return out
 
     solver._run_kernel = spy
@@ -385,7 +385,7 @@ def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, 
     q, pose = table.q, table.pose
     assert q.shape == (solver.config.seed_table_size, 7)
     # every row sits in its grid cell
-    cell = np.floor((pose[:, :3] - table.grid[:3]) / table.grid[3]).astype(int)
+    cell = np.floor((pose[:, :3] - table.origin) / table.cell).astype(int)
     ids = (cell[:, 0] * table.dims[1] + cell[:, 1]) * table.dims[2] + cell[:, 2]
     rows = np.arange(len(q))
     assert np.all((table.cell_start[ids] <= rows) & (rows < table.cell_start[ids + 1]))
@@ -516,9 +516,8 @@ def test_solver_config_files_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)
-    from dtd_ik.solver.kernels.lm_attempt import CONVERGE_POSITION
     tight = SolverConfig.load(None, position_tolerance=1e-8)
-    assert tight.kernel_params()[CONVERGE_POSITION] == 1e-8
+    assert tight.kernel_params().converge_position == 1e-8
     good = tmp_path / "good.yaml"
     good.write_text("solver: {max_attempts: 3}\n")
     assert SolverConfig.load(good).max_attempts == 3

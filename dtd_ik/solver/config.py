@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dtd_ik.solver.kernels import lm_attempt as lm
-from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
+from dtd_ik.solver.kernels.lm_attempt import KernelParams
+from dtd_ik.solver.kernels.path_refinement import PathParams
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import config_path, resolve
 from dtd_ik.config_files import read_yaml
@@ -121,44 +121,31 @@ class SolverConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def path_params(self) -> np.ndarray:
-        """The float64 parameter vector of :mod:`dtd_ik.solver.kernels.path_refinement`."""
-        p = np.empty(pr.N_PATH_PARAMS)
-        p[pr.JUMP_FACTOR] = self.path_jump_factor
-        p[pr.JUMP_SLACK] = self.path_jump_slack
-        p[pr.PATH_ATTEMPTS] = self.path_attempts
-        p[pr.PATH_PERTURB_SCALE] = self.path_perturb_scale
-        p[pr.WARRANT_DAMPING] = self.path_warrant_damping
-        p[pr.CENTERING] = self.path_centering
-        return p
+    def path_params(self) -> PathParams:
+        """The path settings of :func:`dtd_ik.solver.kernels.path_refinement.solve_path`."""
+        return PathParams(jump_factor=self.path_jump_factor, jump_slack=self.path_jump_slack,
+                          attempts=self.path_attempts, perturb_scale=self.path_perturb_scale,
+                          warrant_damping=self.path_warrant_damping,
+                          centering=self.path_centering)
 
-    def kernel_params(self) -> np.ndarray:
-        """The float64 parameter vector of the kernels (indices in :mod:`dtd_ik.solver.kernels.lm_attempt`)."""
-        p = np.empty(lm.N_PARAMS)
-        p[lm.TOL_POSITION] = self.position_tolerance
-        p[lm.TOL_ORIENTATION] = self.orientation_tolerance
-        p[lm.MIN_MARGIN] = self.min_collision_margin
-        p[lm.PUSH_MARGIN] = self.min_collision_margin + self.push_headroom
-        # an attempt never stops above a success tolerance, whatever the two settings say
-        p[lm.CONVERGE_POSITION] = min(self.converge_position, self.position_tolerance)
-        p[lm.CONVERGE_ORIENTATION] = min(self.converge_orientation, self.orientation_tolerance)
-        p[lm.ORIENTATION_WEIGHT] = self.orientation_weight
-        p[lm.COLLISION_WEIGHT] = self.collision_weight
-        p[lm.LAMBDA_INIT] = self.lambda_init
-        p[lm.LAMBDA_UP] = self.lambda_up
-        p[lm.LAMBDA_DOWN] = self.lambda_down
-        p[lm.LAMBDA_MIN] = self.lambda_min
-        p[lm.LAMBDA_MAX] = self.lambda_max
-        p[lm.MAX_ITERATIONS] = self.max_iterations
-        p[lm.MAX_ATTEMPTS] = self.max_attempts
-        p[lm.PERTURBED_SEEDS] = self.perturbed_seeds
-        p[lm.PERTURB_SCALE] = self.perturb_scale
-        p[lm.ABANDON_AFTER] = self.abandon_after
-        p[lm.ABANDON_COST] = self.abandon_error ** 2
-        p[lm.TABLE_SEEDS] = self.seed_table_seeds
-        p[lm.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
-        p[lm.TABLE_SEARCH_RINGS] = self.seed_table_search_rings
-        return p
+    def kernel_params(self) -> KernelParams:
+        """The kernels' settings (:class:`dtd_ik.solver.kernels.lm_attempt.KernelParams`)."""
+        return KernelParams(
+            tol_position=self.position_tolerance, tol_orientation=self.orientation_tolerance,
+            min_margin=self.min_collision_margin,
+            push_margin=self.min_collision_margin + self.push_headroom,
+            # an attempt never stops above a success tolerance, whatever the two settings say
+            converge_position=min(self.converge_position, self.position_tolerance),
+            converge_orientation=min(self.converge_orientation, self.orientation_tolerance),
+            orientation_weight=self.orientation_weight, collision_weight=self.collision_weight,
+            lambda_init=self.lambda_init, lambda_up=self.lambda_up,
+            lambda_down=self.lambda_down, lambda_min=self.lambda_min,
+            lambda_max=self.lambda_max, max_iterations=self.max_iterations,
+            max_attempts=self.max_attempts, perturbed_seeds=self.perturbed_seeds,
+            perturb_scale=self.perturb_scale, abandon_after=self.abandon_after,
+            abandon_cost=self.abandon_error ** 2, table_seeds=self.seed_table_seeds,
+            table_orientation_weight=self.seed_table_orientation_weight,
+            table_search_rings=self.seed_table_search_rings)
 
 
 __all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "SolverConfig"]

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from dtd_ik.solver.kernels import lm_attempt as lm
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
 from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
@@ -100,17 +99,16 @@ class IKSolver:
         if network is not None:
             self._tips.setdefault(network.tip_frame, r.frame(network.tip_frame))
         self._tables: dict[int, SeedTable] = {}
-        self._shoulder = r.M0[0, :3, 3].copy()  # joint 1's origin: fixed in the base frame
-        self._reach = {name: float(np.linalg.norm(r.M0[1:index, :3, 3], axis=1).sum()
+        origins = r.arrays.M0[:, :3, 3]  # (n, 3) each joint's origin in its parent frame [m]
+        self._shoulder = origins[0].copy()  # joint 1's origin: fixed in the base frame
+        self._reach = {name: float(np.linalg.norm(origins[1:index], axis=1).sum()
                                    + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
                        for name, (index, offset) in self._tips.items()}
 
     def _derive_kernel_params(self) -> None:
         """(Re)build the kernels' parameter vectors from :attr:`config`."""
         params = self.config.kernel_params()
-        network_only = params.copy()
-        network_only[lm.MAX_ATTEMPTS] = 1
-        network_only[lm.MAX_ITERATIONS] = 0
+        network_only = params._replace(max_attempts=1, max_iterations=0)
         self._params, self._params_network_only = params, network_only
         self._path_params = self.config.path_params()
         self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
@@ -118,9 +116,8 @@ class IKSolver:
         # by number of explicit seeds (0-2): a goal's cheap attempts (explicit + table seeds)
         # and the parameters of a first pass that runs only those
         self._cheap_attempts = [self._first_pass_attempts(n_explicit) for n_explicit in range(3)]
-        self._cheap_params = [params.copy() for _ in range(3)]
-        for cheap, first in zip(self._cheap_attempts, self._cheap_params):
-            first[lm.MAX_ATTEMPTS] = cheap
+        self._cheap_params = [params._replace(max_attempts=cheap)
+                              for cheap in self._cheap_attempts]
 
     def set_targets(self, *, position_tolerance: float | None = None,
                     orientation_tolerance: float | None = None,
@@ -203,32 +200,26 @@ class IKSolver:
         R, p = np.empty((1, 3, 3)), np.empty((1, 3))
         batch_forward(mid, r.arrays, index, offset, R, p)
         quat = matrix_to_quaternion(R)
-        params = self._params.copy()
-        params[lm.MAX_ATTEMPTS] = 1
-        for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
-            self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, 0, np.inf)
+        params = self._params._replace(max_attempts=1)
+        for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one
+            self._run_kernel(parallel_min_goals, p, quat, mid, self._no_seeds, tip, params, 0,
+                             np.inf)
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
                 self._network_seeds(_Goals(p, quat, None, False, None), self.network.tip_frame)
-        two = np.zeros(2, dtype=np.int64)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
-                      r.arrays, params, self._path_params, np.inf, 0, np.repeat(mid, 2, axis=0),
-                      np.zeros((2, 4)), np.zeros(2, dtype=np.bool_), two, two.copy())
+                      r.arrays, params, self._path_params, np.inf, 0, rf.new_answers(2, r.dof))
 
-    def _run_kernel(self, kernel, positions, quaternions, caller_seeds, net_seeds, tip, params,
-                    first_attempt, deadline):
+    def _run_kernel(self, parallel_min_goals, positions, quaternions, caller_seeds, net_seeds,
+                    tip, params, first_attempt, deadline) -> rf.Answers:
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
-        q = np.empty((N, r.dof))
-        stats = np.empty((N, 4))
-        success = np.empty(N, dtype=np.bool_)
-        iterations = np.empty(N, dtype=np.int64)
-        attempts = np.empty(N, dtype=np.int64)
-        kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, self._arrays,
-               self.seed_table(index).arrays, params, int(first_attempt), float(deadline),
-               self.config.random_seed, self._shoulder, self._reach[tip], q, stats, success,
-               iterations, attempts)
-        return q, stats, success, iterations, attempts
+        answers = rf.new_answers(N, r.dof)
+        rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
+                       self._arrays, self.seed_table(index), params, first_attempt, deadline,
+                       self.config.random_seed, self._shoulder, self._reach[tip], answers,
+                       parallel_min_goals)
+        return answers
 
     def _goals(self, positions, quaternions, seeds) -> _Goals:
         p, single_p, device = _batch(positions, "positions", 3)
@@ -318,14 +309,11 @@ class IKSolver:
                                               deadline)
             else:
                 params = self._params if refine else self._params_network_only
-                out = self._run_kernel(self._kernel(N), goals.positions, goals.quaternions,
+                out = self._run_kernel(self.config.parallel_min_goals, goals.positions,
+                                       goals.quaternions,
                                        caller, net_seeds, tip, params, 0,
                                        deadline if refine else np.inf)
-        return self._result(goals, *out, time.perf_counter() - t0, network_time)
-
-    def _kernel(self, n_goals: int):
-        return (rf.solve_goals_parallel if n_goals >= self.config.parallel_min_goals
-                else rf.solve_goals_serial)
+        return self._result(goals, out, time.perf_counter() - t0, network_time)
 
     def _first_pass_attempts(self, n_explicit: int) -> int:
         """A goal's cheap attempts: its ``n_explicit`` explicit seeds and its table seeds."""
@@ -341,10 +329,9 @@ class IKSolver:
         first_attempts = self._first_pass_attempts(int(has_caller))
         if first_attempts == 0:
             return None
-        first, rest = self._params.copy(), self._params.copy()
-        first[lm.MAX_ATTEMPTS] = first_attempts
-        rest[lm.TABLE_SEEDS] = 0  # already tried
-        rest[lm.MAX_ATTEMPTS] = c.max_attempts - first_attempts
+        first = self._params._replace(max_attempts=first_attempts)
+        rest = self._params._replace(table_seeds=0,  # already tried
+                                     max_attempts=c.max_attempts - first_attempts)
         return first, rest
 
     def _solve_network_fallback(self, goals: _Goals, caller: np.ndarray, tip: str,
@@ -354,16 +341,16 @@ class IKSolver:
         restarts. Returns the kernel outputs and the time spent in the network [s]."""
         pos, quat = goals.positions, goals.quaternions
         first, rest = self._fallback_params[caller.shape[0] > 0]
-        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip,
-                               first, 0, deadline)
-        left = self._unsolved(out, deadline) if rest[lm.MAX_ATTEMPTS] > 0 else None
+        out = self._run_kernel(self.config.parallel_min_goals, pos, quat, caller,
+                               self._no_seeds, tip, first, 0, deadline)
+        left = self._unsolved(out, deadline) if rest.max_attempts > 0 else None
         network_time = 0.0
         if left is not None:
             t_net = time.perf_counter()
             net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
             network_time = time.perf_counter() - t_net
             self._merge(out, left, self._run_kernel(
-                self._kernel(left.size), np.ascontiguousarray(pos[left]),
+                self.config.parallel_min_goals, np.ascontiguousarray(pos[left]),
                 np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, 0,
                 deadline))
         return out, network_time
@@ -377,36 +364,33 @@ class IKSolver:
         the deadline cuts in."""
         pos, quat = goals.positions, goals.quaternions
         cheap = self._cheap_attempts[n_explicit]
-        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, net_seeds, tip,
+        out = self._run_kernel(self.config.parallel_min_goals, pos, quat, caller, net_seeds, tip,
                                self._cheap_params[n_explicit], 0, deadline)
         left = self._unsolved(out, deadline)
         if left is not None:
             def rows(x):
                 return np.ascontiguousarray(x[left]) if x.shape[0] else x
             self._merge(out, left, self._run_kernel(
-                self._kernel(left.size), rows(pos), rows(quat), rows(caller), rows(net_seeds), tip,
-                self._params, cheap, deadline))
+                self.config.parallel_min_goals, rows(pos), rows(quat), rows(caller),
+                rows(net_seeds), tip, self._params, cheap, deadline))
         return out
 
     @staticmethod
-    def _unsolved(out: tuple, deadline: float) -> np.ndarray | None:
+    def _unsolved(out: rf.Answers, deadline: float) -> np.ndarray | None:
         """Indices of the goals a first pass tried and left unsolved (None: none, or no time)."""
-        success, attempts = out[2], out[4]
-        left = np.flatnonzero(~success & (attempts > 0))
+        left = np.flatnonzero(~out.success & (out.attempts > 0))
         return left if left.size and time.monotonic() < deadline else None
 
     @staticmethod
-    def _merge(out: tuple, left: np.ndarray, second: tuple) -> None:
+    def _merge(out: rf.Answers, left: np.ndarray, second: rf.Answers) -> None:
         """Fold a second pass over goals ``left`` into the first pass's outputs ``out``: the
         better answer (a success, else the lower cost), the counts summed."""
-        q, stats, success, iterations, attempts = out
-        q2, stats2, success2, iterations2, attempts2 = second
-        better = (attempts2 > 0) & (success2 | (stats2[:, lm.STAT_COST]
-                                                < stats[left, lm.STAT_COST]))
-        q[left[better]], stats[left[better]] = q2[better], stats2[better]
-        success[left] = success2
-        iterations[left] += iterations2
-        attempts[left] += attempts2
+        better = (second.attempts > 0) & (second.success | (second.cost < out.cost[left]))
+        for name in ("q", "position_error", "orientation_error", "margin", "cost"):
+            getattr(out, name)[left[better]] = getattr(second, name)[better]
+        out.success[left] = second.success
+        out.iterations[left] += second.iterations
+        out.attempts[left] += second.attempts
 
     def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
                    timeout: float | None = None) -> IKResult:
@@ -431,25 +415,22 @@ class IKSolver:
             if first_seed.shape[0] != 1:
                 raise InvalidInputError(f"seed must have shape ({self.robot.dof},), got "
                                         f"{tuple(np.shape(seed))}")
-        r, n = self.robot, self.robot.dof
-        q, stats = np.empty((N, n)), np.empty((N, 4))
-        success = np.zeros(N, dtype=np.bool_)
-        iterations, attempts = np.zeros(N, dtype=np.int64), np.zeros(N, dtype=np.int64)
+        out = rf.new_answers(N, self.robot.dof)
         network_time = 0.0
         if N > 0:
             first = self.solve(goals.positions[:1], goals.quaternions[:1], seeds=first_seed,
                                tip=tip, timeout=max(deadline - time.monotonic(), 0.0))
             network_time = first.network_time
-            q[0], success[0] = first.q[0], first.success[0]
-            stats[0] = (first.position_error[0], first.orientation_error[0],
-                        first.collision_margin[0], np.nan)
-            iterations[0], attempts[0] = first.iterations[0], first.attempts[0]
+            out.q[0], out.success[0] = first.q[0], first.success[0]
+            out.position_error[0], out.orientation_error[0] = (first.position_error[0],
+                                                               first.orientation_error[0])
+            out.margin[0], out.cost[0] = first.collision_margin[0], np.nan
+            out.iterations[0], out.attempts[0] = first.iterations[0], first.attempts[0]
             index, offset = self._tips[tip]
-            pr.solve_path(goals.positions, goals.quaternions, q[0], index, offset, r.arrays,
-                          self._params, self._path_params, float(deadline),
-                          self.config.random_seed, q, stats, success, iterations, attempts)
-        return self._result(goals, q, stats, success, iterations, attempts,
-                            time.perf_counter() - t0, network_time)
+            pr.solve_path(goals.positions, goals.quaternions, out.q[0], index, offset,
+                          self._arrays, self._params, self._path_params, float(deadline),
+                          self.config.random_seed, out)
+        return self._result(goals, out, time.perf_counter() - t0, network_time)
 
     def _timeout(self, timeout, n_goals: int) -> float:
         if timeout is None:
@@ -461,12 +442,11 @@ class IKSolver:
         return float(timeout)
 
     @staticmethod
-    def _result(goals: _Goals, q, stats, success, iterations, attempts, solve_time,
-                network_time) -> IKResult:
-        arrays = dict(q=q, success=success, position_error=stats[:, lm.STAT_POSITION],
-                      orientation_error=stats[:, lm.STAT_ORIENTATION],
-                      collision_margin=stats[:, lm.STAT_MARGIN], iterations=iterations,
-                      attempts=attempts)
+    def _result(goals: _Goals, out: rf.Answers, solve_time: float,
+                network_time: float) -> IKResult:
+        arrays = dict(q=out.q, success=out.success, position_error=out.position_error,
+                      orientation_error=out.orientation_error, collision_margin=out.margin,
+                      iterations=out.iterations, attempts=out.attempts)
         if goals.single:
             arrays = {k: v[0] for k, v in arrays.items()}
         if goals.torch_device is not None:

@@ -32,14 +32,13 @@ CULL_DISTANCE = 0.05
 
 @njit(parallel=True, cache=True)
 def _min_distance(Q, robot, n_pairs, cull, d_out, pair_out):
-    M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
     n = Q.shape[1]
     for b in prange(Q.shape[0]):
         F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-        W = np.empty((cap_frame.shape[0], 2, 3))
+        W = np.empty((robot.cap_frame.shape[0], 2, 3))
         D, G = np.empty(n_pairs), np.empty((n_pairs, n))
-        chain_fk(Q[b], M0, M1, M2, F)
-        joint_axes_world(F, axes, A)
+        chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+        joint_axes_world(F, robot.axes, A)
         # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
         k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
         if D[k] >= cull:
@@ -62,7 +61,8 @@ class BatchKinematics:
         r, Q = self.robot, self._joints(q)
         index, offset = r.frame(tip)
         R, p, J = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3)), np.empty((len(Q), 6, r.dof))
-        _forward_and_jacobian(Q, r.M0, r.M1, r.M2, r.axes, index, offset, R, p, J)
+        a = r.arrays
+        _forward_and_jacobian(Q, a.M0, a.M1, a.M2, a.axes, index, offset, R, p, J)
         return R, p, J
 
     def min_distance(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
