@@ -19,7 +19,8 @@ import torch
 
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
-from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
+from dtd_ik.solver.kernels.batch import CompiledKinematics
+from dtd_ik.solver.kernels.kinematics import CompiledRobot
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.solver.network import IKNetwork, load_ik_network
 from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
@@ -91,6 +92,7 @@ class IKSolver:
         self.network = network
         self.config = config if config is not None else SolverConfig.load()
         self.robot = robot if robot is not None else CompiledRobot.from_model()
+        self._kinematics = CompiledKinematics(self.robot, self.config.parallel_min_goals)
         self._derive_kernel_params()
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
@@ -177,17 +179,16 @@ class IKSolver:
         """
         if not isinstance(frame, str):
             raise UnknownFrameError(f"frame must be a name, got {frame!r}")
-        index, offset = self.robot.frame(frame)
+        self.robot.frame(frame)  # an unknown name is refused before the joints are read
         Q, single, _ = _batch(q, "joint angles", self.robot.dof)
-        R, p = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3))
-        batch_forward(Q, self._arrays, index, offset, R, p)
+        R, p = self._kinematics.forward(Q, frame)
         return (p[0], R[0]) if single else (p, R)
 
     def seed_table(self, index: int) -> SeedTable:
         """The seed table of chain frame ``index`` (built on first use, then kept)."""
         if index not in self._tables:
             c = self.config
-            self._tables[index] = SeedTable.build(self.robot, index, c.seed_table_size,
+            self._tables[index] = SeedTable.build(self._kinematics, index, c.seed_table_size,
                                                   c.seed_table_margin, c.random_seed)
         return self._tables[index]
 
@@ -197,8 +198,8 @@ class IKSolver:
         tip = r.model.ik_frames[0]
         index, offset = self._tips[tip]
         mid = (r.lower + r.upper)[None] / 2
-        R, p = np.empty((1, 3, 3)), np.empty((1, 3))
-        batch_forward(mid, r.arrays, index, offset, R, p)
+        R, p = self._kinematics.forward(mid, tip)  # one row: the serial loop
+        self._kinematics.forward(np.repeat(mid, self.config.parallel_min_goals, axis=0), tip)
         quat = matrix_to_quaternion(R)
         params = self._params._replace(max_attempts=1)
         for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics, CompiledRobot, batch_forward
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.robot.spatial import matrix_to_quaternion
 
@@ -60,18 +60,19 @@ class SeedTable(NamedTuple):
         return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)), index)
 
     @classmethod
-    def build(cls, robot: CompiledRobot, index: int, size: int, min_margin: float,
+    def build(cls, kinematics: CompiledKinematics, index: int, size: int, min_margin: float,
               random_seed: int) -> "SeedTable":
-        """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart."""
+        """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart, and
+        the poses of chain frame ``index``."""
+        robot = kinematics.robot
         if size <= 0:
             return cls.empty(robot.dof, index)
         rng = np.random.default_rng([random_seed, index])
-        kin = CompiledKinematics(robot)
         kept: list[np.ndarray] = []
         count = 0
         for _ in range(_MAX_ROUNDS):
             Q = rng.uniform(robot.lower, robot.upper, (_CHUNK, robot.dof))
-            Q = Q[kin.min_distance(Q) >= min_margin]
+            Q = Q[kinematics.min_distance(Q)[0] >= min_margin]
             kept.append(Q)
             count += len(Q)
             if count >= size:
@@ -80,8 +81,7 @@ class SeedTable(NamedTuple):
             raise ConfigError(f"seed table: only {count} of {size} sampled configurations have a "
                               f"margin >= {min_margin} m")
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
-        R, p = np.empty((size, 3, 3)), np.empty((size, 3))
-        batch_forward(Q, robot.arrays, index, np.eye(4), R, p)
+        R, p = kinematics.forward(Q, robot.model.chain_links[index])
         quat = matrix_to_quaternion(R)
         return cls.from_samples(Q, p, quat, index)
 
