@@ -271,39 +271,32 @@ def hand_inside_the_base(n, seed):
 def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, kin, capsules,
                                                                       pybullet_panda):
     """A reachable goal behind goals that cannot be met is solved by its cheap attempts (seed
-    table) before any goal's perturbations and restarts run: without a network too, a batch
-    runs every goal's explicit and table seeds in a first kernel pass, then the remaining
-    attempts for the goals still unsolved. The passes are observed, not timed (a deadline made
-    this test fail on a loaded CI machine)."""
+    table) before any goal's perturbations and restarts run: without a network too, a batch's
+    plan runs every goal's explicit and table seeds in a first kernel pass, then the remaining
+    attempts for the goals still unsolved. The plan and what its first pass does alone are
+    checked, not timed (a deadline made this test fail on a loaded CI machine)."""
+    cheap = solver.config.seed_table_seeds
+    first, rest = solver.plan(17)
+    assert (first.goals, first.seeds, first.first_attempt) == ("all", (), 0)
+    assert first.params == solver.config.kernel_params()._replace(max_attempts=cheap)
+    assert (rest.goals, rest.seeds, rest.first_attempt) == ("unsolved", (), cheap)
+    assert rest.params == solver.config.kernel_params()
+    assert len(solver.plan(1)) == 1  # a single goal: one pass
     Q = collision_free_joints(kin, capsules, 1, seed=52)
     p_ok, quat_ok = pybullet_poses(pybullet_panda, Q)
     alone = solver.solve(p_ok, quat_ok)
-    assert alone.success[0] and alone.attempts[0] <= solver.config.seed_table_seeds  # cheap
+    assert alone.success[0] and alone.attempts[0] <= cheap
     p_bad, quat_bad = hand_inside_the_base(16, seed=38)
     p, quat = np.vstack([p_bad, p_ok]), np.vstack([quat_bad, quat_ok])
-    passes = []
-    run_kernel = solver._run_kernel
-
-    def spy(parallel_min_goals, positions, *args):
-        out = run_kernel(parallel_min_goals, positions, *args)
-        passes.append((np.array(positions), out.success.copy(), out.attempts.copy()))
-        return out
-
-    solver._run_kernel = spy
-    try:
-        result = solver.solve(p, quat, timeout=60.0)
-    finally:
-        del solver._run_kernel
-    assert len(passes) == 2
-    (first_p, first_success, first_attempts), (second_p, _, second_attempts) = passes
-    np.testing.assert_array_equal(first_p, p)  # every goal in the cheap pass
-    assert np.all(first_attempts <= solver.config.seed_table_seeds)
-    assert first_success[-1] and not first_success[:-1].any()  # solved before any restart
-    np.testing.assert_array_equal(second_p, p_bad)  # the rest only for the unsolved goals
-    assert np.all(second_attempts == solver.config.max_attempts - first_attempts[:-1])
+    first_pass = IKSolver.load(None, max_attempts=cheap).solve(p, quat, timeout=60.0)
+    assert np.all(first_pass.attempts <= cheap)
+    assert first_pass.success[-1] and not first_pass.success[:-1].any()  # before any restart
+    result = solver.solve(p, quat, timeout=60.0)
+    assert np.all(result.attempts[:-1] == solver.config.max_attempts)  # then all the rest
     assert not result.success[:-1].any() and result.success[-1]
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     np.testing.assert_array_equal(result.q[-1], alone.q[0])  # the attempts it gets alone
+    np.testing.assert_array_equal(result.q[-1], first_pass.q[-1])
 
 
 @pytest.mark.parametrize("network", [None, "first"])
@@ -487,6 +480,10 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
     solver = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, abandon_after=3,
                            abandon_error=1e-9, network_seed="fallback")
     p, quat = pybullet_poses(pybullet_panda, Q)
+    table_first, network_next = solver.plan(len(p))
+    assert table_first.seeds == () and table_first.params.max_attempts == 1
+    assert network_next.seeds == ("network",) and network_next.goals == "unsolved"
+    assert network_next.params.table_seeds == 0  # the table is not searched again
     result = solver.solve(p, quat)
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     assert result.success.all()

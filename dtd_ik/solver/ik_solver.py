@@ -23,6 +23,7 @@ from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.solver.kernels.kinematics import CompiledRobot
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.solver.network import IKNetwork, load_ik_network
+from dtd_ik.solver.passes import TWO_PASS_MIN_GOALS, Pass, plan_passes
 from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
                                   quaternion_to_matrix)
 from dtd_ik.solver.seed_table import SeedTable
@@ -30,9 +31,6 @@ from dtd_ik.solver.config import SolverConfig
 
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
-#: Batches this large run every goal's cheap attempts (explicit and table seeds) before any
-#: goal's perturbations and restarts (two kernel passes); a single goal runs in one pass.
-TWO_PASS_MIN_GOALS = 2
 
 
 @dataclass(frozen=True)
@@ -108,18 +106,10 @@ class IKSolver:
                        for name, (index, offset) in self._tips.items()}
 
     def _derive_kernel_params(self) -> None:
-        """(Re)build the kernels' parameter vectors from :attr:`config`."""
-        params = self.config.kernel_params()
-        network_only = params._replace(max_attempts=1, max_iterations=0)
-        self._params, self._params_network_only = params, network_only
+        """(Re)build the kernels' settings from :attr:`config`."""
+        self._params = self.config.kernel_params()
         self._path_params = self.config.path_params()
-        self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
-                                 for has_caller in (False, True)}
-        # by number of explicit seeds (0-2): a goal's cheap attempts (explicit + table seeds)
-        # and the parameters of a first pass that runs only those
-        self._cheap_attempts = [self._first_pass_attempts(n_explicit) for n_explicit in range(3)]
-        self._cheap_params = [params._replace(max_attempts=cheap)
-                              for cheap in self._cheap_attempts]
+        self._plans: dict[tuple[bool, bool, bool], tuple[Pass, ...]] = {}  # filled by plan()
 
     def set_targets(self, *, position_tolerance: float | None = None,
                     orientation_tolerance: float | None = None,
@@ -203,23 +193,24 @@ class IKSolver:
         quat = matrix_to_quaternion(R)
         params = self._params._replace(max_attempts=1)
         for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one
-            self._run_kernel(parallel_min_goals, p, quat, mid, self._no_seeds, tip, params, 0,
-                             np.inf)
+            self._run_kernel(p, quat, mid, self._no_seeds, tip, params, 0, np.inf,
+                             parallel_min_goals)
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
-                self._network_seeds(_Goals(p, quat, None, False, None), self.network.tip_frame)
+                self._network_seeds(p, quat, self.network.tip_frame)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
                       r.arrays, params, self._path_params, np.inf, 0, rf.new_answers(2, r.dof))
 
-    def _run_kernel(self, parallel_min_goals, positions, quaternions, caller_seeds, net_seeds,
-                    tip, params, first_attempt, deadline) -> rf.Answers:
+    def _run_kernel(self, positions, quaternions, caller_seeds, net_seeds, tip, params,
+                    first_attempt, deadline, parallel_min_goals=None) -> rf.Answers:
+        """One kernel pass (:func:`dtd_ik.solver.kernels.refinement.solve_goals`)."""
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         answers = rf.new_answers(N, r.dof)
         rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
                        self._arrays, self.seed_table(index), params, first_attempt, deadline,
                        self.config.random_seed, self._shoulder, self._reach[tip], answers,
-                       parallel_min_goals)
+                       parallel_min_goals or self.config.parallel_min_goals)
         return answers
 
     def _goals(self, positions, quaternions, seeds) -> _Goals:
@@ -241,10 +232,10 @@ class IKSolver:
                                         f"like the goals, got {tuple(np.shape(seeds))}")
         return _Goals(p, quat, s, single_p, device)
 
-    def _network_seeds(self, goals: _Goals, tip: str) -> np.ndarray:
-        """(N, n) float64 network answers for the goals of frame ``tip``."""
+    def _network_seeds(self, p: np.ndarray, quat: np.ndarray, tip: str) -> np.ndarray:
+        """(N, n) float64 network answers for goals (N, 3) [m], (N, 4) x-y-z-w of frame
+        ``tip``."""
         net = self.network
-        p, quat = goals.positions, goals.quaternions
         if net.tip_frame != tip:
             (i_tip, off_tip), (i_net, off_net) = self._tips[tip], self._tips[net.tip_frame]
             if i_tip != i_net:
@@ -294,98 +285,72 @@ class IKSolver:
             raise InvalidInputError("refine=False returns the network's answer: this solver has "
                                     "no network")
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
-        if refine and self.network is not None and self.config.network_seed == "fallback" \
-                and self._fallback_params[caller.shape[0] > 0] is not None:
-            out, network_time = self._solve_network_fallback(goals, caller, tip, deadline)
-        else:
-            net_seeds, network_time = self._no_seeds, 0.0
-            if self.network is not None and N > 0:
-                t_net = time.perf_counter()
-                net_seeds = self._network_seeds(goals, tip)
-                network_time = time.perf_counter() - t_net
-            n_explicit = int(caller.shape[0] > 0) + int(net_seeds.shape[0] > 0)
-            if refine and N >= TWO_PASS_MIN_GOALS \
-                    and 0 < self._cheap_attempts[n_explicit] < self.config.max_attempts:
-                out = self._solve_cheap_first(goals, caller, net_seeds, tip, n_explicit,
-                                              deadline)
-            else:
-                params = self._params if refine else self._params_network_only
-                out = self._run_kernel(self.config.parallel_min_goals, goals.positions,
-                                       goals.quaternions,
-                                       caller, net_seeds, tip, params, 0,
-                                       deadline if refine else np.inf)
+        plan = self.plan(N, seeds=caller.shape[0] > 0, refine=refine)
+        out, network_time = self._run_plan(plan, goals, caller, tip,
+                                           deadline if refine else np.inf)
         return self._result(goals, out, time.perf_counter() - t0, network_time)
 
-    def _first_pass_attempts(self, n_explicit: int) -> int:
-        """A goal's cheap attempts: its ``n_explicit`` explicit seeds and its table seeds."""
-        c = self.config
-        table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
-        return min(c.max_attempts, n_explicit + table)
+    def plan(self, n_goals: int, seeds: bool = False, refine: bool = True) -> tuple[Pass, ...]:
+        """The kernel passes that :meth:`solve` runs for ``n_goals`` goals (``seeds``: with the
+        caller's seeds); see :mod:`dtd_ik.solver.passes`."""
+        # the plan depends on the goal count only through TWO_PASS_MIN_GOALS: kept per kind
+        key = (n_goals >= TWO_PASS_MIN_GOALS, bool(seeds), bool(refine))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_passes(
+                self.config, self._params, n_goals=n_goals, has_caller=seeds,
+                has_network=self.network is not None, refine=refine)
+        return plan
 
-    def _fallback_pass_params(self, has_caller: bool):
-        """Kernel parameters of the two passes of fallback mode: the caller's seed and the
-        table's before the network, then the rest without the table; None if the first pass
-        would be empty."""
-        c = self.config
-        first_attempts = self._first_pass_attempts(int(has_caller))
-        if first_attempts == 0:
-            return None
-        first = self._params._replace(max_attempts=first_attempts)
-        rest = self._params._replace(table_seeds=0,  # already tried
-                                     max_attempts=c.max_attempts - first_attempts)
-        return first, rest
-
-    def _solve_network_fallback(self, goals: _Goals, caller: np.ndarray, tip: str,
-                                deadline: float) -> tuple[tuple, float]:
-        """``network_seed: fallback``: the caller's seed and the seed table first, for all goals;
-        the network only for the goals those left unsolved, then its perturbations and random
-        restarts. Returns the kernel outputs and the time spent in the network [s]."""
+    def _run_plan(self, plan: tuple[Pass, ...], goals: _Goals, caller: np.ndarray, tip: str,
+                  deadline: float) -> tuple[rf.Answers, float]:
+        """Run the passes in order, each over all goals or over those still unsolved (none
+        once the deadline has passed), and fold their answers together. The network answers a
+        goal once, when a pass first needs its seed. Returns the answers and the time spent in
+        the network [s]."""
         pos, quat = goals.positions, goals.quaternions
-        first, rest = self._fallback_params[caller.shape[0] > 0]
-        out = self._run_kernel(self.config.parallel_min_goals, pos, quat, caller,
-                               self._no_seeds, tip, first, 0, deadline)
-        left = self._unsolved(out, deadline) if rest.max_attempts > 0 else None
-        network_time = 0.0
-        if left is not None:
-            t_net = time.perf_counter()
-            net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
-            network_time = time.perf_counter() - t_net
-            self._merge(out, left, self._run_kernel(
-                self.config.parallel_min_goals, np.ascontiguousarray(pos[left]),
-                np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, 0,
-                deadline))
+        N = pos.shape[0]
+        net, has_net = self._no_seeds, None  # network seeds (N, n), once a pass needs them
+        network_time, out = 0.0, None
+        for step in plan:
+            rows = None if step.goals == "all" else self._unsolved(out, deadline)
+            if step.goals != "all" and rows is None:
+                continue
+            if "network" in step.seeds and N > 0:
+                if has_net is None:
+                    net, has_net = np.empty((N, self.robot.dof)), np.zeros(N, dtype=np.bool_)
+                needed = np.arange(N) if rows is None else rows
+                missing = needed[~has_net[needed]]
+                if missing.size:
+                    t_net = time.perf_counter()
+                    net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
+                    network_time += time.perf_counter() - t_net
+                    has_net[missing] = True
+
+            def take(x: np.ndarray) -> np.ndarray:
+                return x if rows is None else np.ascontiguousarray(x[rows])
+
+            answers = self._run_kernel(
+                take(pos), take(quat), take(caller) if "caller" in step.seeds else self._no_seeds,
+                take(net) if "network" in step.seeds else self._no_seeds, tip, step.params,
+                step.first_attempt, deadline)
+            if out is None:
+                out = answers
+            else:
+                self._merge(out, rows, answers)
         return out, network_time
-
-    def _solve_cheap_first(self, goals: _Goals, caller: np.ndarray, net_seeds: np.ndarray,
-                           tip: str, n_explicit: int, deadline: float) -> tuple:
-        """One pass's attempts in two, so that no goal of a batch waits for another's restarts:
-        the cheap attempts (the ``n_explicit`` explicit seeds, the table seeds) for all goals,
-        then the remaining attempts (perturbations, restarts) for the goals still unsolved. Each
-        goal gets the attempts one pass gives it (same seeds and restarts, same answer) unless
-        the deadline cuts in."""
-        pos, quat = goals.positions, goals.quaternions
-        cheap = self._cheap_attempts[n_explicit]
-        out = self._run_kernel(self.config.parallel_min_goals, pos, quat, caller, net_seeds, tip,
-                               self._cheap_params[n_explicit], 0, deadline)
-        left = self._unsolved(out, deadline)
-        if left is not None:
-            def rows(x):
-                return np.ascontiguousarray(x[left]) if x.shape[0] else x
-            self._merge(out, left, self._run_kernel(
-                self.config.parallel_min_goals, rows(pos), rows(quat), rows(caller),
-                rows(net_seeds), tip, self._params, cheap, deadline))
-        return out
 
     @staticmethod
     def _unsolved(out: rf.Answers, deadline: float) -> np.ndarray | None:
-        """Indices of the goals a first pass tried and left unsolved (None: none, or no time)."""
+        """Indices of the goals the passes so far tried and left unsolved (None: none, or no
+        time)."""
         left = np.flatnonzero(~out.success & (out.attempts > 0))
         return left if left.size and time.monotonic() < deadline else None
 
     @staticmethod
     def _merge(out: rf.Answers, left: np.ndarray, second: rf.Answers) -> None:
-        """Fold a second pass over goals ``left`` into the first pass's outputs ``out``: the
-        better answer (a success, else the lower cost), the counts summed."""
+        """Fold a later pass over goals ``left`` into the answers so far ``out``: the better
+        answer (a success, else the lower cost), the counts summed."""
         better = (second.attempts > 0) & (second.success | (second.cost < out.cost[left]))
         for name in ("q", "position_error", "orientation_error", "margin", "cost"):
             getattr(out, name)[left[better]] = getattr(second, name)[better]
