@@ -365,7 +365,7 @@ def test_empty_batch(solver):
 
 
 def test_load_refuses_bad_options_and_models(tmp_path):
-    with pytest.raises(ConfigError, match="unknown solver option"):
+    with pytest.raises(ConfigError, match="max_attempt: unknown key"):
         IKSolver.load(None, max_attempt=3)
     with pytest.raises(ConfigError, match="max_attempts"):
         IKSolver.load(None, max_attempts=0)
@@ -495,21 +495,46 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
         IKSolver.load(None, network_seed="sometimes")
 
 
-def test_solver_config_files_are_checked(tmp_path):
+def test_solver_yaml_documents_every_setting_with_the_code_default():
+    """config/solver.yaml sets nothing by default; its commented keys state the defaults that
+    SolverConfig holds, so the two cannot drift apart."""
+    import dataclasses
+    import re
+
+    import yaml
+
+    from dtd_ik.paths import config_path
+    from dtd_ik.solver.config import SolverConfig
+    text = config_path("solver.yaml").read_text()
+    assert yaml.safe_load(text) == {"solver": None}
+    fields = {f.name: f.default for f in dataclasses.fields(SolverConfig)}
+    documented = {}
+    for key, value in re.findall(r"^  # (\w+): (\S+)", text, flags=re.MULTILINE):
+        if key in fields:
+            assert key not in documented, f"{key} documented twice"
+            documented[key] = yaml.safe_load(value)
+    assert documented == fields
+
+
+@pytest.mark.parametrize("text, message", [
+    ("solver: [1, 2\n", "not valid YAML"),
+    ("other: {}\n", "'solver' section"),
+    ("solver: {max_iterations: 2.5}\n", "max_iterations: expected int"),
+    ("solver: {lambda_down: 1.5}\n", "lambda_down: must be < 1"),
+    ("solver: {seed_table_seeds: 17}\n", "seed_table_seeds: must be <= 16"),
+    ("solver: {network_seed: sometimes}\n", "network_seed: unknown value"),
+    ("solver: {position_tolerance: .nan}\n", "finite"),
+])
+def test_bad_solver_config_files_are_refused_naming_the_key(tmp_path, text, message):
     from dtd_ik.solver.config import SolverConfig
     bad = tmp_path / "bad.yaml"
-    bad.write_text("solver: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         SolverConfig.load(bad)
-    bad.write_text("other: {}\n")
-    with pytest.raises(ConfigError, match="'solver' section"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {max_iterations: 2.5}\n")
-    with pytest.raises(ConfigError, match="integer"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {position_tolerance: .nan}\n")
-    with pytest.raises(ConfigError, match="finite"):
-        SolverConfig.load(bad)
+
+
+def test_solver_config_files_are_checked(tmp_path):
+    from dtd_ik.solver.config import SolverConfig
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)
