@@ -125,7 +125,7 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
     K, k, w2 = 3000, 6, 0.09
     p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
     quat = Rotation.random(K, random_state=17).as_quat()
-    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat, index=7)
+    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat)
     pose = table.pose
     for _ in range(300):
         gp, gq = rng.uniform(-1.5, 1.5, 3), Rotation.random(random_state=rng).as_quat()
@@ -133,7 +133,7 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
         out = np.zeros(k, dtype=np.int64)
         assert nearest_table_entries(table, gp, gq, w2, 10 ** 6, out) == k
         np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
-    empty = SeedTable.empty(7, index=7)
+    empty = SeedTable.empty(7)
     assert nearest_table_entries(empty, gp, gq, w2, 10 ** 6, out) == 0
     # approximate (one shell): still k distinct entries
     approx = np.zeros(k, dtype=np.int64)

@@ -421,4 +421,4 @@ class IKSolver:
         return IKResult(solve_time=solve_time, network_time=network_time, **arrays)
 
 
-__all__ = ["IKResult", "IKSolver", "MIN_QUATERNION_NORM"]
+__all__ = ["IKResult", "IKSolver"]

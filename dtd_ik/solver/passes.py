@@ -22,15 +22,13 @@ from dtd_ik.solver.kernels.refinement import MAX_TABLE_SEEDS
 
 #: Batches this large run cheap first; a single goal runs in one pass.
 TWO_PASS_MIN_GOALS = 2
-#: Explicit seed sources, in the order the kernels try them.
-SEED_SOURCES = ("caller", "network")
 
 
 class Pass(NamedTuple):
     """One kernel pass of a plan."""
 
     params: KernelParams  # its settings; params.max_attempts ends each goal's enumeration
-    seeds: tuple[str, ...]  # explicit seed sources tried first, of SEED_SOURCES, in that order
+    seeds: tuple[str, ...]  # explicit seeds tried first: "caller", then "network", if named
     goals: Literal["all", "unsolved"] = "all"  # unsolved: those an earlier pass tried, unsolved
     first_attempt: int = 0  # where each goal's enumeration starts (goes on from a pass before)
 
@@ -66,4 +64,4 @@ def plan_passes(config: SolverConfig, params: KernelParams, *, n_goals: int, has
     return (Pass(params, seeds),)
 
 
-__all__ = ["SEED_SOURCES", "TWO_PASS_MIN_GOALS", "Pass", "cheap_attempts", "plan_passes"]
+__all__ = ["TWO_PASS_MIN_GOALS", "Pass", "cheap_attempts", "plan_passes"]

@@ -26,8 +26,8 @@ CELL = 0.15
 
 
 class SeedTable(NamedTuple):
-    """K configurations and the poses of chain frame ``index``, bucketed in a grid of cubic
-    cells numbered (i * ny + j) * nz + k; the kernels take it as it is (a NamedTuple)."""
+    """K configurations and the poses of one chain frame, bucketed in a grid of cubic cells
+    numbered (i * ny + j) * nz + k; the kernels take it as it is (a NamedTuple)."""
 
     q: np.ndarray  # (K, n) joints [rad], ordered by grid cell
     pose: np.ndarray  # (K, 7) position [m] then unit quaternion x-y-z-w, rows as q
@@ -35,10 +35,9 @@ class SeedTable(NamedTuple):
     origin: np.ndarray  # (3,) corner of cell (0, 0, 0) [m]
     cell: float  # edge of a cell [m]
     dims: np.ndarray  # (3,) int64 cells along x, y, z
-    index: int  # the chain frame whose poses these are
 
     @classmethod
-    def from_samples(cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray, index: int,
+    def from_samples(cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray,
                      cell: float = CELL) -> "SeedTable":
         """Bucket configurations (K, n) with positions (K, 3) [m] and quaternions (K, 4)."""
         K = len(q)
@@ -53,11 +52,12 @@ class SeedTable(NamedTuple):
         pose = np.concatenate([p, quat], axis=1)[order]
         return cls(np.ascontiguousarray(q[order], dtype=np.float64),
                    np.ascontiguousarray(pose, dtype=np.float64), cell_start,
-                   np.ascontiguousarray(origin, dtype=np.float64), float(cell), dims, int(index))
+                   np.ascontiguousarray(origin, dtype=np.float64), float(cell), dims)
 
     @classmethod
-    def empty(cls, dof: int, index: int) -> "SeedTable":
-        return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)), index)
+    def empty(cls, dof: int) -> "SeedTable":
+        """A table without entries (``seed_table_size: 0``)."""
+        return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)))
 
     @classmethod
     def build(cls, kinematics: CompiledKinematics, index: int, size: int, min_margin: float,
@@ -66,7 +66,7 @@ class SeedTable(NamedTuple):
         the poses of chain frame ``index``."""
         robot = kinematics.robot
         if size <= 0:
-            return cls.empty(robot.dof, index)
+            return cls.empty(robot.dof)
         rng = np.random.default_rng([random_seed, index])
         kept: list[np.ndarray] = []
         count = 0
@@ -83,7 +83,7 @@ class SeedTable(NamedTuple):
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
         R, p = kinematics.forward(Q, robot.model.chain_links[index])
         quat = matrix_to_quaternion(R)
-        return cls.from_samples(Q, p, quat, index)
+        return cls.from_samples(Q, p, quat)
 
 
 @njit(cache=True)
