@@ -8,7 +8,8 @@ from dtd_ik.kinematics.rotations import matrix_to_quaternion
 from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 
-def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin, pybullet_panda):
+def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin,
+                                                                                 pybullet_panda):
     Q = random_joints(kin, 300, seed=31)
     batch = CompiledKinematics()
     R, p, J = batch.forward_and_jacobian(Q, "panda_hand")

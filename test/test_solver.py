@@ -311,11 +311,11 @@ def test_two_passes_give_a_batch_the_answers_of_one_pass(tmp_path, kin, capsules
     Q = collision_free_joints(kin, capsules, 24, seed=53)
     p, quat = pybullet_poses(pybullet_panda, Q)
     seeds = np.random.default_rng(54).uniform(kin.model.lower, kin.model.upper, Q.shape)
-    batch = solver.solve(p, quat, seeds=seeds)
+    batch = solver.solve(p, quat, seeds=seeds, timeout=60.0)  # no deadline cuts in
     check_answers(batch, p, quat, kin, capsules, pybullet_panda)
     cheap = 1 + (network is not None) + 1
     assert (batch.attempts > cheap).sum() >= 4 and batch.success.mean() > 0.9
-    singles = [solver.solve(p[i], quat[i], seeds=seeds[i]) for i in range(len(p))]
+    singles = [solver.solve(p[i], quat[i], seeds=seeds[i], timeout=60.0) for i in range(len(p))]
     for name in ("q", "success", "iterations", "attempts"):
         np.testing.assert_array_equal(getattr(batch, name),
                                       np.array([getattr(r, name) for r in singles]))

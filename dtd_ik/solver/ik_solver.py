@@ -4,8 +4,11 @@
     solver = IKSolver.load("models/panda.pt")          # or IKSolver.load(None): no network
     result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand")
     result.q, result.success, result.position_error, ...
+    p, R = solver.forward(result.q, "panda_hand_tcp")  # FK of any frame: (N, 3) [m], (N, 3, 3)
 
-numpy in -> numpy out, torch in -> torch out (on the positions' device).
+numpy in -> numpy out, torch in -> torch out (on the positions' device); forward returns numpy.
+A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
+:mod:`dtd_ik.solver.kernels`.
 """
 from __future__ import annotations
 
@@ -17,17 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
+from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
+                                  quaternion_to_matrix)
+from dtd_ik.solver.config import SolverConfig
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
 from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.solver.kernels.kinematics import CompiledRobot
-from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.solver.network import IKNetwork, load_ik_network
 from dtd_ik.solver.passes import TWO_PASS_MIN_GOALS, Pass, plan_passes
-from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
-                                  quaternion_to_matrix)
 from dtd_ik.solver.seed_table import SeedTable
-from dtd_ik.solver.config import SolverConfig
 
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
@@ -88,10 +91,9 @@ class IKSolver:
     def __init__(self, network: IKNetwork | None = None, config: SolverConfig | None = None,
                  robot: CompiledRobot | None = None):
         self.network = network
-        self.config = config if config is not None else SolverConfig.load()
+        self._use_config(config if config is not None else SolverConfig.load())
         self.robot = robot if robot is not None else CompiledRobot.from_model()
         self._kinematics = CompiledKinematics(self.robot, self.config.parallel_min_goals)
-        self._derive_kernel_params()
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -105,8 +107,9 @@ class IKSolver:
                                    + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
                        for name, (index, offset) in self._tips.items()}
 
-    def _derive_kernel_params(self) -> None:
-        """(Re)build the kernels' settings from :attr:`config`."""
+    def _use_config(self, config: SolverConfig) -> None:
+        """Make ``config`` the solver's: its kernel settings, and no plan made for another."""
+        self.config = config
         self._params = self.config.kernel_params()
         self._path_params = self.config.path_params()
         self._plans: dict[tuple[bool, bool, bool], tuple[Pass, ...]] = {}  # filled by plan()
@@ -130,8 +133,7 @@ class IKSolver:
             ("orientation_tolerance", orientation_tolerance),
             ("min_collision_margin", min_collision_margin)) if value is not None}
         if changes:
-            self.config = self.config.with_options(**changes)
-            self._derive_kernel_params()
+            self._use_config(self.config.with_options(**changes))
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu", *,
@@ -365,8 +367,9 @@ class IKSolver:
         Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
         joints); waypoint i starts from answer i - 1 and succeeds only if, besides the usual
         criteria, no joint moves by more than the goal step warrants (config ``path_*``; see
-        :mod:`dtd_ik.solver.kernels.path_refinement`). Arguments and result as :meth:`solve`, (N, ...) in path
-        order; ``timeout`` covers the whole path (None: ``timeout_per_goal`` x N).
+        :mod:`dtd_ik.solver.kernels.path_refinement`). Arguments and result as :meth:`solve`,
+        (N, ...) in path order; ``timeout`` covers the whole path (None: ``timeout_per_goal``
+        x N).
         """
         t0 = time.perf_counter()
         if not isinstance(tip, str) or tip not in self._tips:

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.robot.spatial import matrix_to_quaternion
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 #: Configurations sampled per round while filling the table.
 _CHUNK = 4096

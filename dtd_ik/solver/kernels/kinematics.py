@@ -12,7 +12,8 @@ other, pybullet and finite differences.
 Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
 (index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
 (C, 2, 3) [m] in the base frame; pair distances (P + K,) [m] (P capsule pairs, then K pairs
-measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means overlap.
+measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means
+overlap. Batches of configurations: :mod:`dtd_ik.solver.kernels.batch`.
 """
 from __future__ import annotations
 

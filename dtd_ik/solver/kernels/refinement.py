@@ -1,7 +1,7 @@
 """Compiled batched refinement: seeds, restarts and goals in parallel around one LM attempt.
 
-One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from successive seeds:
-the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
+One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from
+successive seeds: the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
 perturbations of the network (else caller) seed, then uniform random restarts, until one attempt
 meets every success criterion, the attempts run out, or the deadline passes. Goals run in
 parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal
@@ -109,7 +109,8 @@ def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, l
 
 @njit(cache=True)
 def _quaternion_matrix(qu, R):
-    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as dtd_ik.kinematics.rotations)."""
+    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as
+    :func:`dtd_ik.robot.spatial.quaternion_to_matrix`)."""
     x, y, z, w = qu[0], qu[1], qu[2], qu[3]
     R[0, 0], R[0, 1], R[0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
     R[1, 0], R[1, 1], R[1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
