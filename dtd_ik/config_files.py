@@ -171,15 +171,18 @@ def parse_overrides(items: Iterable[str]) -> dict:
 
 def load(cls: type[T], path: str | Path | None, what: str, *, section: str | None = None,
          overrides: Mapping[str, Any] | None = None) -> T:
-    """Read ``path`` (YAML; None = defaults only), take ``section`` if given, lay ``overrides``
-    over it and :func:`build` ``cls``. ``what`` names the file in errors."""
+    """Read ``path`` (YAML; None = defaults only), take ``section`` if given (a file without
+    it is refused: likely the wrong file), lay ``overrides`` over it and :func:`build` ``cls``.
+    ``what`` names the file in errors."""
     tree: Any = {}
     if path is not None:
         tree = read_yaml(path, what) or {}
         if section is not None:
             if not isinstance(tree, Mapping):
                 raise ConfigError(f"{what} {path}: expected a mapping at the top level")
-            tree = tree.get(section) or {}
+            if section not in tree:
+                raise ConfigError(f"{what} {path}: missing the '{section}' section")
+            tree = tree[section] or {}
     if not isinstance(tree, Mapping):
         raise ConfigError(f"{what} {path}: expected a mapping, got {type(tree).__name__}")
     return build(cls, merge_trees(tree, overrides or {}))

@@ -271,39 +271,32 @@ def hand_inside_the_base(n, seed):
 def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, kin, capsules,
                                                                       pybullet_panda):
     """A reachable goal behind goals that cannot be met is solved by its cheap attempts (seed
-    table) before any goal's perturbations and restarts run: without a network too, a batch
-    runs every goal's explicit and table seeds in a first kernel pass, then the remaining
-    attempts for the goals still unsolved. The passes are observed, not timed (a deadline made
-    this test fail on a loaded CI machine)."""
+    table) before any goal's perturbations and restarts run: without a network too, a batch's
+    plan runs every goal's explicit and table seeds in a first kernel pass, then the remaining
+    attempts for the goals still unsolved. The plan and what its first pass does alone are
+    checked, not timed (a deadline made this test fail on a loaded CI machine)."""
+    cheap = solver.config.seed_table_seeds
+    first, rest = solver.plan(17)
+    assert (first.goals, first.seeds, first.first_attempt) == ("all", (), 0)
+    assert first.params == solver.config.kernel_params()._replace(max_attempts=cheap)
+    assert (rest.goals, rest.seeds, rest.first_attempt) == ("unsolved", (), cheap)
+    assert rest.params == solver.config.kernel_params()
+    assert len(solver.plan(1)) == 1  # a single goal: one pass
     Q = collision_free_joints(kin, capsules, 1, seed=52)
     p_ok, quat_ok = pybullet_poses(pybullet_panda, Q)
     alone = solver.solve(p_ok, quat_ok)
-    assert alone.success[0] and alone.attempts[0] <= solver.config.seed_table_seeds  # cheap
+    assert alone.success[0] and alone.attempts[0] <= cheap
     p_bad, quat_bad = hand_inside_the_base(16, seed=38)
     p, quat = np.vstack([p_bad, p_ok]), np.vstack([quat_bad, quat_ok])
-    passes = []
-    run_kernel = solver._run_kernel
-
-    def spy(kernel, positions, *args):
-        out = run_kernel(kernel, positions, *args)
-        passes.append((np.array(positions), out[2].copy(), out[4].copy()))
-        return out
-
-    solver._run_kernel = spy
-    try:
-        result = solver.solve(p, quat, timeout=60.0)
-    finally:
-        del solver._run_kernel
-    assert len(passes) == 2
-    (first_p, first_success, first_attempts), (second_p, _, second_attempts) = passes
-    np.testing.assert_array_equal(first_p, p)  # every goal in the cheap pass
-    assert np.all(first_attempts <= solver.config.seed_table_seeds)
-    assert first_success[-1] and not first_success[:-1].any()  # solved before any restart
-    np.testing.assert_array_equal(second_p, p_bad)  # the rest only for the unsolved goals
-    assert np.all(second_attempts == solver.config.max_attempts - first_attempts[:-1])
+    first_pass = IKSolver.load(None, max_attempts=cheap).solve(p, quat, timeout=60.0)
+    assert np.all(first_pass.attempts <= cheap)
+    assert first_pass.success[-1] and not first_pass.success[:-1].any()  # before any restart
+    result = solver.solve(p, quat, timeout=60.0)
+    assert np.all(result.attempts[:-1] == solver.config.max_attempts)  # then all the rest
     assert not result.success[:-1].any() and result.success[-1]
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     np.testing.assert_array_equal(result.q[-1], alone.q[0])  # the attempts it gets alone
+    np.testing.assert_array_equal(result.q[-1], first_pass.q[-1])
 
 
 @pytest.mark.parametrize("network", [None, "first"])
@@ -318,11 +311,11 @@ def test_two_passes_give_a_batch_the_answers_of_one_pass(tmp_path, kin, capsules
     Q = collision_free_joints(kin, capsules, 24, seed=53)
     p, quat = pybullet_poses(pybullet_panda, Q)
     seeds = np.random.default_rng(54).uniform(kin.model.lower, kin.model.upper, Q.shape)
-    batch = solver.solve(p, quat, seeds=seeds)
+    batch = solver.solve(p, quat, seeds=seeds, timeout=60.0)  # no deadline cuts in
     check_answers(batch, p, quat, kin, capsules, pybullet_panda)
     cheap = 1 + (network is not None) + 1
     assert (batch.attempts > cheap).sum() >= 4 and batch.success.mean() > 0.9
-    singles = [solver.solve(p[i], quat[i], seeds=seeds[i]) for i in range(len(p))]
+    singles = [solver.solve(p[i], quat[i], seeds=seeds[i], timeout=60.0) for i in range(len(p))]
     for name in ("q", "success", "iterations", "attempts"):
         np.testing.assert_array_equal(getattr(batch, name),
                                       np.array([getattr(r, name) for r in singles]))
@@ -372,7 +365,7 @@ def test_empty_batch(solver):
 
 
 def test_load_refuses_bad_options_and_models(tmp_path):
-    with pytest.raises(ConfigError, match="unknown solver option"):
+    with pytest.raises(ConfigError, match="max_attempt: unknown key"):
         IKSolver.load(None, max_attempt=3)
     with pytest.raises(ConfigError, match="max_attempts"):
         IKSolver.load(None, max_attempts=0)
@@ -385,7 +378,7 @@ def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, 
     q, pose = table.q, table.pose
     assert q.shape == (solver.config.seed_table_size, 7)
     # every row sits in its grid cell
-    cell = np.floor((pose[:, :3] - table.grid[:3]) / table.grid[3]).astype(int)
+    cell = np.floor((pose[:, :3] - table.origin) / table.cell).astype(int)
     ids = (cell[:, 0] * table.dims[1] + cell[:, 1]) * table.dims[2] + cell[:, 2]
     rows = np.arange(len(q))
     assert np.all((table.cell_start[ids] <= rows) & (rows < table.cell_start[ids + 1]))
@@ -487,6 +480,10 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
     solver = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, abandon_after=3,
                            abandon_error=1e-9, network_seed="fallback")
     p, quat = pybullet_poses(pybullet_panda, Q)
+    table_first, network_next = solver.plan(len(p))
+    assert table_first.seeds == () and table_first.params.max_attempts == 1
+    assert network_next.seeds == ("network",) and network_next.goals == "unsolved"
+    assert network_next.params.table_seeds == 0  # the table is not searched again
     result = solver.solve(p, quat)
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     assert result.success.all()
@@ -498,27 +495,51 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
         IKSolver.load(None, network_seed="sometimes")
 
 
-def test_solver_config_files_are_checked(tmp_path):
+def test_solver_yaml_documents_every_setting_with_the_code_default():
+    """config/solver.yaml sets nothing by default; its commented keys state the defaults that
+    SolverConfig holds, so the two cannot drift apart."""
+    import dataclasses
+    import re
+
+    import yaml
+
+    from dtd_ik.paths import config_path
+    from dtd_ik.solver.config import SolverConfig
+    text = config_path("solver.yaml").read_text()
+    assert yaml.safe_load(text) == {"solver": None}
+    fields = {f.name: f.default for f in dataclasses.fields(SolverConfig)}
+    documented = {}
+    for key, value in re.findall(r"^  # (\w+): (\S+)", text, flags=re.MULTILINE):
+        if key in fields:
+            assert key not in documented, f"{key} documented twice"
+            documented[key] = yaml.safe_load(value)
+    assert documented == fields
+
+
+@pytest.mark.parametrize("text, message", [
+    ("solver: [1, 2\n", "not valid YAML"),
+    ("other: {}\n", "'solver' section"),
+    ("solver: {max_iterations: 2.5}\n", "max_iterations: expected int"),
+    ("solver: {lambda_down: 1.5}\n", "lambda_down: must be < 1"),
+    ("solver: {seed_table_seeds: 17}\n", "seed_table_seeds: must be <= 16"),
+    ("solver: {network_seed: sometimes}\n", "network_seed: unknown value"),
+    ("solver: {position_tolerance: .nan}\n", "finite"),
+])
+def test_bad_solver_config_files_are_refused_naming_the_key(tmp_path, text, message):
     from dtd_ik.solver.config import SolverConfig
     bad = tmp_path / "bad.yaml"
-    bad.write_text("solver: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         SolverConfig.load(bad)
-    bad.write_text("other: {}\n")
-    with pytest.raises(ConfigError, match="'solver' section"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {max_iterations: 2.5}\n")
-    with pytest.raises(ConfigError, match="integer"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {position_tolerance: .nan}\n")
-    with pytest.raises(ConfigError, match="finite"):
-        SolverConfig.load(bad)
+
+
+def test_solver_config_files_are_checked(tmp_path):
+    from dtd_ik.solver.config import SolverConfig
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)
-    from dtd_ik.solver.kernels.lm_attempt import CONVERGE_POSITION
     tight = SolverConfig.load(None, position_tolerance=1e-8)
-    assert tight.kernel_params()[CONVERGE_POSITION] == 1e-8
+    assert tight.kernel_params().converge_position == 1e-8
     good = tmp_path / "good.yaml"
     good.write_text("solver: {max_attempts: 3}\n")
     assert SolverConfig.load(good).max_attempts == 3

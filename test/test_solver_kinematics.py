@@ -7,7 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from conftest import random_joints
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.exceptions import UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
@@ -63,7 +63,7 @@ def test_compiled_pair_distances_equal_the_torch_collision_model(ck, kin, capsul
     ref = capsules.distance(torch.tensor(Q))
     assert ck.robot.pair_names == capsules.pair_names
     np.testing.assert_allclose(D, ref.pair_distances.numpy(), atol=1e-12)
-    np.testing.assert_allclose(ck.min_distance(Q), ref.distance.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ck.min_distance(Q)[0], ref.distance.numpy(), atol=1e-12)
 
 
 def test_compiled_distance_gradients_match_finite_differences(ck, kin):
@@ -100,17 +100,17 @@ def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
 def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin):
     """The solver's inner loop computes exact distances only below its push margin."""
     from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, joint_axes_world)
-    r = ck.robot
+    r, a = ck.robot, ck.robot.arrays
     Q = random_joints(kin, 500, seed=16)
     exact, _ = ck.pair_distances(Q)
     n, P = r.dof, len(r.pair_names)
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((len(r.cap_frame), 2, 3))
+    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((len(a.cap_frame), 2, 3))
     D, G = np.empty(P), np.zeros((P, n))
     for threshold in (0.006, 0.05):
         for q, ref in zip(Q, exact):
-            chain_fk(q, r.M0, r.M1, r.M2, F)
-            joint_axes_world(F, r.axes, A)
-            k = collision_distances(q, F, A, W, r.arrays, threshold, threshold, D, G)
+            chain_fk(q, a.M0, a.M1, a.M2, F)
+            joint_axes_world(F, a.axes, A)
+            k = collision_distances(q, F, A, W, a, threshold, threshold, D, G)
             assert np.all(D <= ref + 1e-12)
             near = ref < threshold
             np.testing.assert_allclose(D[near], ref[near], atol=1e-12)
@@ -125,19 +125,19 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
     K, k, w2 = 3000, 6, 0.09
     p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
     quat = Rotation.random(K, random_state=17).as_quat()
-    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat, index=7)
+    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat)
     pose = table.pose
     for _ in range(300):
         gp, gq = rng.uniform(-1.5, 1.5, 3), Rotation.random(random_state=rng).as_quat()
         dist = ((pose[:, :3] - gp) ** 2).sum(1) + 4 * w2 * (1 - (pose[:, 3:] @ gq) ** 2)
         out = np.zeros(k, dtype=np.int64)
-        assert nearest_table_entries(table.arrays, gp, gq, w2, 10 ** 6, out) == k
+        assert nearest_table_entries(table, gp, gq, w2, 10 ** 6, out) == k
         np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
-    empty = SeedTable.empty(7, index=7)
-    assert nearest_table_entries(empty.arrays, gp, gq, w2, 10 ** 6, out) == 0
+    empty = SeedTable.empty(7)
+    assert nearest_table_entries(empty, gp, gq, w2, 10 ** 6, out) == 0
     # approximate (one shell): still k distinct entries
     approx = np.zeros(k, dtype=np.int64)
-    assert nearest_table_entries(table.arrays, gp, gq, w2, 1, approx) == k
+    assert nearest_table_entries(table, gp, gq, w2, 1, approx) == k
     assert len(set(approx)) == k
 
 
