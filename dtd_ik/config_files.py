@@ -104,7 +104,8 @@ def check(obj: Any, prefix: str = "") -> None:
 
 
 def _check_bounds(value: Any, bounds: dict, where: str) -> None:
-    """ConfigError unless ``value`` is one of the choices and within the bounds (NaN is not)."""
+    """ConfigError unless ``value`` is one of the choices and within the bounds (NaN is within
+    none: the error names the bound it fails and that it is not finite)."""
     if bounds["choices"] is not None and value not in bounds["choices"]:
         known = ", ".join(str(c) for c in bounds["choices"])
         raise ConfigError(f"{where}: unknown value {value!r} (known: {known})")
@@ -113,7 +114,9 @@ def _check_bounds(value: Any, bounds: dict, where: str) -> None:
         bound = bounds[op]
         if bound is not None and not ok(value, bound):
             sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
-            raise ConfigError(f"{where}: must be {sign} {bound:g}, got {value!r}")
+            finite = not isinstance(value, float) or math.isfinite(value)
+            raise ConfigError(f"{where}: must be {sign} {bound:g}, got {value!r}"
+                              + ("" if finite else " (not a finite number)"))
 
 
 def build(cls: type[T], values: Any, prefix: str = "", *, checked: bool = True) -> T:

@@ -183,8 +183,11 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
         with node(ns, log=tmp_path / "restarted.log") as restarted:
             results = []
             for c in clients:
-                out, err = c.communicate(timeout=WAIT * 3)  # a hang fails here
-                assert c.returncode == 0, err
+                c.wait(timeout=WAIT * 3)  # a hang fails here
+                # read(), not communicate(): that reads the pipe itself and misses what the
+                # readline() calls above have already buffered (all of it, for a fast client)
+                out, err = c.stdout.read(), c.stderr.read()
+                assert c.returncode == 0 and out.strip(), (out, err)
                 results.append(json.loads(out.strip().splitlines()[-1]))
             assert restarted.alive(), restarted.log()
     finally:

@@ -23,7 +23,7 @@ from moveit_msgs.srv import GetPositionIK
 from dtd_ik.robot.spatial import matrix_to_quaternion
 from dtd_ik.ros.conversions import error_name
 from dtd_ik.ros.qos import CLIENT_QOS
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 
 def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: float = 0.01):
@@ -36,7 +36,7 @@ def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: 
     found = []
     while len(found) < count:
         q = rng.uniform(robot.lower, robot.upper, size=(64, robot.dof))
-        ok = kinematics.min_distance(q) >= margin
+        ok = kinematics.min_distance(q)[0] >= margin
         rotations, positions = kinematics.forward(q, tip)
         for i in np.flatnonzero(ok)[: count - len(found)]:
             found.append((q[i], positions[i], matrix_to_quaternion(rotations[i])))
