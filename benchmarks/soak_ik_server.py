@@ -102,9 +102,9 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_services_default
 
-    from dtd_ik.ros.qos import CLIENT_QOS
-    from dtd_ik.ros.client import make_request, reachable_goals
     from dtd_ik.kinematics.forward import Kinematics
+    from dtd_ik.ros.client import make_request, reachable_goals
+    from dtd_ik.ros.qos import CLIENT_QOS
 
     goals = reachable_goals(count + WARM_UP, seed=10_000 + index)
     rclpy.init()

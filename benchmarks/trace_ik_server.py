@@ -84,8 +84,8 @@ def client(goals: int) -> list[tuple[float, float, float]]:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import SingleThreadedExecutor
 
-    from dtd_ik.ros.qos import CLIENT_QOS
     from dtd_ik.ros.client import make_request, reachable_goals
+    from dtd_ik.ros.qos import CLIENT_QOS
 
     requests = [make_request(p, q) for _, p, q in reachable_goals(goals, seed=2027)]
     rclpy.init()

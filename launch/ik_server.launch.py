@@ -5,13 +5,13 @@ names: ``namespace:=`` and remaps apply) with the parameters of config/ik_server
 """
 from pathlib import Path
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from dtd_ik.ros.parameters import NODE_NAME, ServerParameters
+from launch import LaunchDescription
 
 PACKAGE = "dtd_ik"
 EXECUTABLE = "ik_server"

@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 import torch
 from builtin_interfaces.msg import Duration, Time
-from moveit_msgs.msg import AttachedCollisionObject, JointConstraint, MoveItErrorCodes as Codes
-from moveit_msgs.msg import OrientationConstraint, PositionIKRequest, PositionConstraint
-from moveit_msgs.srv import GetPositionFK
 from geometry_msgs.msg import PoseStamped
+from moveit_msgs.msg import (
+    AttachedCollisionObject,
+    JointConstraint,
+    OrientationConstraint,
+    PositionConstraint,
+    PositionIKRequest,
+)
+from moveit_msgs.msg import MoveItErrorCodes as Codes
+from moveit_msgs.srv import GetPositionFK
 from sensor_msgs.msg import JointState
 
+from dtd_ik.robot.spatial import quaternion_to_matrix
+from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
 from dtd_ik.ros.parameters import ServerParameters
 from dtd_ik.ros.requests import (
     RequestError,
@@ -25,8 +33,6 @@ from dtd_ik.ros.requests import (
     judge_answer,
     parse_ik_request,
 )
-from dtd_ik.robot.spatial import quaternion_to_matrix
-from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
 
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
 READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # MoveIt's Panda SRDF group state "ready"
@@ -120,7 +126,8 @@ def test_frames_world_base_and_robot_links(kin, cfg, solver):
     moved = replace(cfg, world_to_base=T_world_base)
     goal_base = fk(kin, Q, "panda_hand")
     for frame in ["", "world"]:
-        query = parse_ik_request(request(kin, frame=frame, T=T_world_base @ goal_base), moved, solver)
+        req = request(kin, frame=frame, T=T_world_base @ goal_base)
+        query = parse_ik_request(req, moved, solver)
         assert np.allclose(goal_matrix(query), goal_base, atol=1e-12), frame
     # a goal in a moving link's frame is read at the request's state (the seed)
     req = request(kin, frame="panda_link3", T=np.linalg.inv(fk(kin, Q, "panda_link3")) @ goal_base)
@@ -276,7 +283,8 @@ def test_fk_matches_the_kinematics_module(kin, cfg, solver):
     for link, ps in zip(links, res.pose_stamped):
         assert ps.header.frame_id == "world"
         assert np.allclose(pose_to_matrix(ps.pose), fk(kin, Q, link), atol=1e-12)
-    res = answer_fk(fk_request(["panda_hand"], frame="panda_link3"), cfg, solver, None, Time(), "t")
+    res = answer_fk(fk_request(["panda_hand"], frame="panda_link3"), cfg, solver, None, Time(),
+                    "t")
     expected = np.linalg.inv(fk(kin, Q, "panda_link3")) @ fk(kin, Q, "panda_hand")
     assert np.allclose(pose_to_matrix(res.pose_stamped[0].pose), expected, atol=1e-12)
 

@@ -8,8 +8,8 @@
 (d) a truncated model file stops the node at start-up with one line naming the file (missing,
     garbage and other-robot files: test_ik_server.py).
 
-The module's node is test_ik_server.py's (``server``/``client`` fixtures); (b) and (c) start
-their own nodes under other namespaces, the way scripts/main does.
+The module's node is ik_server_fixtures' ``server`` (with its ``client``); (b) and (c) start
+their own nodes under other namespaces with running_ik_server, the way scripts/main does.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from moveit_msgs.srv import GetPositionIK
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.qos import CLIENT_QOS
 from dtd_ik.ros.server_process import ik_server_command, running_ik_server
-from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
+from ik_server_fixtures import (  # noqa: F401  (fixtures: one node subprocess for this module)
     DOMAIN,
     ENV,
     NS,
@@ -139,7 +139,7 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
     goals = reachable_goals(3, seed=31)
     solves_correctly(client, kin, goals)  # warm: the first answers allocate
     rss = []
-    for cycle in range(3):
+    for _ in range(3):
         doomed = subprocess.Popen([sys.executable, "-c", FLOODING_CLIENT, f"{NS}/compute_ik",
                                    "200"], env=ENV, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         try:

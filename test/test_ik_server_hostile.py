@@ -1,11 +1,11 @@
 """Malformed and hostile GetPositionIK / GetPositionFK requests against ONE live ik_server.
 
-The node is the same subprocess as in test_ik_server.py (its ``server`` and ``client`` fixtures,
-started once for this module) and every request travels over real Fast DDS. Each row of ROWS is
-one bad (or awkward) request and the exact MoveItErrorCodes value the node must answer, read from
-dtd_ik/ros/requests.py, docs/ik_server.md and move_group's kinematics service. After every row a valid reachable goal must still be solved: the
-node's answer, put through both the local kinematics and the node's own compute_fk, must reach the
-goal within 1e-4 m.
+The node is a subprocess of its own for this module (ik_server_fixtures' ``server`` and
+``client``) and every request travels over real Fast DDS. Each row of ROWS is one bad (or awkward)
+request and the exact MoveItErrorCodes value the node must answer, read from
+dtd_ik/ros/requests.py, docs/ik_server.md and move_group's kinematics service. After every row a
+valid reachable goal must still be solved: the node's answer, put through both the local
+kinematics and the node's own compute_fk, must reach the goal within 1e-4 m.
 
 A row whose answer today differs from those semantics carries ``wrong=...``: the row then asserts
 that the node still gives today's answer (so the row fails, and must be updated, once the node is
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -25,18 +25,20 @@ from geometry_msgs.msg import PoseStamped, Transform
 from moveit_msgs.msg import (
     AttachedCollisionObject,
     JointConstraint,
-    MoveItErrorCodes as Codes,
     OrientationConstraint,
     PositionConstraint,
     VisibilityConstraint,
 )
+from moveit_msgs.msg import (
+    MoveItErrorCodes as Codes,
+)
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from sensor_msgs.msg import JointState
 
-from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.robot import load_robot_model
+from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.conversions import error_name, pose_to_matrix
-from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
+from ik_server_fixtures import (  # noqa: F401  (fixtures: one node subprocess for this module)
     ALL_JOINTS,
     ARM,
     client,

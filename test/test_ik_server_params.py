@@ -1,12 +1,12 @@
 """Runtime parameter changes over DDS: each takes effect in the next answer, or is refused with a
 reason.
 
-The node is the ik_server subprocess of test_ik_server.py (its ``server`` and ``client`` fixtures,
-a fresh node for this module); parameters are set through the node's
-``~/set_parameters`` service, as ``ros2 param set`` does. The tolerances and the collision margin
-must reach the solver's refinement targets, not only the node's acceptance test: a tightened
-tolerance is met (the solver refines further) and a raised margin is reached (the solver pushes
-answers further from self-collision), where before only the acceptance changed.
+The node is ik_server_fixtures' ``server`` (a fresh node for this module) and ``client``;
+parameters are set through the node's ``~/set_parameters`` service, as ``ros2 param set`` does.
+The tolerances and the collision margin must reach the solver's refinement targets, not only the
+node's acceptance test: a tightened tolerance is met (the solver refines further) and a raised
+margin is reached (the solver pushes answers further from self-collision), where before only the
+acceptance changed.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import ConfigError
+from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.client import make_request, reachable_goals
-from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
+from ik_server_fixtures import (  # noqa: F401  (fixtures: one node subprocess for this module)
     ARM,
     NS,
     WAIT,
@@ -33,7 +34,6 @@ from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for t
     server,
     set_params,
 )
-from dtd_ik.robot.spatial import quaternion_to_matrix
 
 DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
             "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values

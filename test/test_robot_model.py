@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import config_path, share_dir
 from dtd_ik.robot.model import load_robot_model, rpy_to_matrix
-from scipy.spatial.transform import Rotation
 
 
 def test_rpy_matches_scipy_extrinsic_xyz():

@@ -9,6 +9,7 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
 from dtd_ik.robot.spatial import (
     invert_transform,
     matrix_to_quaternion,
@@ -24,7 +25,6 @@ from dtd_ik.ros.conversions import (
     pose_to_arrays,
     pose_to_matrix,
 )
-from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
 
 
 def random_quaternions(n, seed=0):

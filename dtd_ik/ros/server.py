@@ -322,7 +322,7 @@ class _SigintWhileServing:
         self.serving = False
         self._previous = None
 
-    def __enter__(self) -> "_SigintWhileServing":
+    def __enter__(self) -> _SigintWhileServing:
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # e.g. started with &
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
