@@ -27,21 +27,11 @@ from builtin_interfaces.msg import Duration
 from moveit_msgs.msg import MoveItErrorCodes as Codes
 from moveit_msgs.srv import GetPositionIK
 
+import ik_server_fixtures as fx
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.qos import CLIENT_QOS
 from dtd_ik.ros.server_process import ik_server_command, running_ik_server
-from ik_server_fixtures import (  # noqa: F401  (fixtures: one node subprocess for this module)
-    DOMAIN,
-    ENV,
-    NS,
-    ROOT,
-    WAIT,
-    Client,
-    client,
-    compiled_solver,
-    goal_error,
-    server,
-)
+from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 # A client process that sends ``count`` goals that cannot be met (beyond the reach: each uses
 # every restart of the solver) at once, says "answering" at the first answer and spins until it
@@ -112,7 +102,7 @@ RETRYING_CLIENT = textwrap.dedent("""
 
 def node(ns: str, *params: str, **kwargs):
     """ik_server under namespace ``ns`` with config/ik_server.yaml and no model."""
-    return running_ik_server("model_path:=none", *params, namespace=ns, env=ENV, wait=WAIT,
+    return running_ik_server("model_path:=none", *params, namespace=ns, env=fx.ENV, wait=fx.WAIT,
                              **kwargs)
 
 
@@ -131,7 +121,7 @@ def solves_correctly(client, kin, goals) -> None:
     for _, p, quat in goals:
         res = client.call(client.ik, make_request(p, quat))
         assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-        dp, dr = goal_error(kin, res.solution.joint_state.position[:7], p, quat)
+        dp, dr = fx.goal_error(kin, res.solution.joint_state.position[:7], p, quat)
         assert dp <= 1e-4 and dr <= 1e-3
 
 
@@ -140,19 +130,20 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
     solves_correctly(client, kin, goals)  # warm: the first answers allocate
     rss = []
     for _ in range(3):
-        doomed = subprocess.Popen([sys.executable, "-c", FLOODING_CLIENT, f"{NS}/compute_ik",
-                                   "200"], env=ENV, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        doomed = subprocess.Popen([sys.executable, "-c", FLOODING_CLIENT, f"{fx.NS}/compute_ik",
+                                   "200"], env=fx.ENV, cwd=fx.ROOT, stdout=subprocess.PIPE,
+                                  text=True)
         try:
             assert doomed.stdout.readline().strip() == "answering"
             doomed.send_signal(signal.SIGKILL)  # while the node works through its calls
-            doomed.wait(timeout=WAIT)
+            doomed.wait(timeout=fx.WAIT)
         finally:
             stop(doomed)
         # Until the node is through the dead client's calls, a goal may share a solver batch
         # with goals that cannot be met and get no time of its own: then NO_IK_SOLUTION, a
         # defined answer (docs/ik_server.md, "Reliability"). After that, every answer is right.
         _, p, quat = goals[0]
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + fx.WAIT
         while (res := client.call(client.ik, make_request(p, quat))).error_code.val \
                 != Codes.SUCCESS:
             assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
@@ -171,9 +162,9 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
     try:
         with node(ns, log=tmp_path / "node.log") as first:
             clients = [subprocess.Popen([sys.executable, "-c", RETRYING_CLIENT,
-                                         f"{ns}/compute_ik", "20", str(seed), "0.1"], env=ENV,
-                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+                                         f"{ns}/compute_ik", "20", str(seed), "0.1"],
+                                        env=fx.ENV, cwd=fx.ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
                        for seed in (41, 42)]
             for c in clients:  # each has had a few answers: the node is under load
                 for _ in range(3):
@@ -183,7 +174,7 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
         with node(ns, log=tmp_path / "restarted.log") as restarted:
             results = []
             for c in clients:
-                c.wait(timeout=WAIT * 3)  # a hang fails here
+                c.wait(timeout=fx.WAIT * 3)  # a hang fails here
                 # read(), not communicate(): that reads the pipe itself and misses what the
                 # readline() calls above have already buffered (all of it, for a fast client)
                 out, err = c.stdout.read(), c.stderr.read()
@@ -207,12 +198,12 @@ def test_signal_stops_the_node_cleanly_with_requests_in_flight(sig, compiled_sol
 
     with node("/faults_signal") as server:
         context = rclpy.context.Context()
-        rclpy.init(context=context, domain_id=DOMAIN)
+        rclpy.init(context=context, domain_id=fx.DOMAIN)
         try:
-            c = Client(context)
+            c = fx.Client(context)
             ik = c.node.create_client(GetPositionIK, "/faults_signal/compute_ik",
                                       qos_profile=CLIENT_QOS)
-            assert ik.wait_for_service(timeout_sec=WAIT), "the node did not come up"
+            assert ik.wait_for_service(timeout_sec=fx.WAIT), "the node did not come up"
             futures = []
             for i in range(200):  # out of reach: each uses every restart of the solver
                 req = make_request([0.9, 0.0, 0.333 + 0.01 * (i % 7)], [0, 0, 0, 1])
@@ -220,7 +211,7 @@ def test_signal_stops_the_node_cleanly_with_requests_in_flight(sig, compiled_sol
                 futures.append(ik.call_async(req))
             c.spin_until(lambda: any(f.done() for f in futures), "a first answer")
             assert not all(f.done() for f in futures)  # requests still in flight
-            code = server.stop(sig, timeout=WAIT)  # a hang fails here
+            code = server.stop(sig, timeout=fx.WAIT)  # a hang fails here
             c.node.destroy_node()
         finally:
             rclpy.shutdown(context=context)
@@ -239,7 +230,7 @@ def test_a_signal_during_a_publish_or_a_wait_still_exits_cleanly(compiled_solver
     for i in range(8):
         with node("/faults_busy_timer", "diagnostics_period:=0.001") as server:
             time.sleep(0.1 + 0.05 * i)
-            code = server.stop(signal.SIGTERM, timeout=WAIT)
+            code = server.stop(signal.SIGTERM, timeout=fx.WAIT)
             log = server.log()
         assert code == 0 and "Traceback" not in log, (i, log)
 
@@ -252,8 +243,8 @@ def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
         str(model))
     data = model.read_bytes()
     model.write_bytes(data[: len(data) // 2])
-    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=NS), env=ENV,
-                          capture_output=True, text=True, timeout=WAIT)
+    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=fx.NS), env=fx.ENV,
+                          capture_output=True, text=True, timeout=fx.WAIT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("ik_server: ") and str(model) in lines[0], \
