@@ -282,7 +282,8 @@ class IKServer(Node):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             stats, requests, solved = list(self._stats), self._requests, self._solved
-        status = DiagnosticStatus(name=f"{self.get_name()}: IK service", hardware_id="panda")
+        status = DiagnosticStatus(name=f"{self.get_name()}: IK service",
+                                  hardware_id=self.robot.name)  # the URDF robot: "panda"
         values = {"requests": str(requests), "solved": str(solved),
                   "solver_calls": str(self.batcher.batches),
                   "largest_batch": str(self.batcher.largest_batch),
