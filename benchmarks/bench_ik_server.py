@@ -73,7 +73,7 @@ def worker(count: int, seed: int, service: str) -> None:
     from rclpy.executors import SingleThreadedExecutor
 
     from dtd_ik.ros.client import make_request
-    from dtd_ik.ros.server import SERVICE_QOS
+    from dtd_ik.ros.qos import SERVICE_QOS
 
     targets = goals(count, seed)
     requests = [make_request(p, q) for p, q in targets]
@@ -117,7 +117,7 @@ def echo_server(service: str) -> None:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    from dtd_ik.ros.server import SERVICE_QOS
+    from dtd_ik.ros.qos import SERVICE_QOS
 
     rclpy.init()
     node = rclpy.create_node("bench_echo_server")
@@ -174,6 +174,8 @@ def run_clients(n_clients: int, count: int, env: dict, service: str) -> list[dic
 
 
 def main() -> None:
+    from dtd_ik.ros.server_process import running_ik_server
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000, help="calls per measurement")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
@@ -216,16 +218,11 @@ def main() -> None:
         echo.terminate()
         echo.wait(timeout=20)
 
-    server = subprocess.Popen(
-        [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", "__ns:=/bench",
-         "--params-file", str(ROOT / "config" / "ik_server.yaml"),
-         "-p", f"model_path:={args.model}",
-         *([] if args.diagnostics_period is None
-           else ["-p", f"diagnostics_period:={args.diagnostics_period}"]),
-         "-p", f"executor_threads:={args.executor_threads}",
-         "-p", f"max_batch:={args.max_batch}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    params = [f"model_path:={args.model}", f"executor_threads:={args.executor_threads}",
+              f"max_batch:={args.max_batch}"]
+    if args.diagnostics_period is not None:
+        params.append(f"diagnostics_period:={args.diagnostics_period}")
+    with running_ik_server(*params, namespace="/bench", env=env):
         (single,) = run_clients(1, args.goals, env, service)
         ok = sum(v for k, v in single["codes"].items() if k == "1")
         print(f"ROS round trip, 1 client           {percentiles(single['latencies'])}  "
@@ -251,9 +248,6 @@ def main() -> None:
                 codes[k] = codes.get(k, 0) + v
         names = {k: (error_name(int(k)) if k.lstrip("-").isdigit() else k) for k in codes}
         print("  answers: " + ", ".join(f"{names[k]} {v}" for k, v in sorted(codes.items())))
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

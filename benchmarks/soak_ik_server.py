@@ -29,9 +29,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -102,8 +102,9 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_services_default
 
-    from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
     from dtd_ik.kinematics.forward import Kinematics
+    from dtd_ik.ros.client import make_request, reachable_goals
+    from dtd_ik.ros.qos import CLIENT_QOS
 
     goals = reachable_goals(count + WARM_UP, seed=10_000 + index)
     rclpy.init()
@@ -248,83 +249,71 @@ def start_clients(args, shares: list[int], env: dict) -> list[subprocess.Popen]:
 
 
 def run(args) -> dict:
+    from dtd_ik.ros.server_process import running_ik_server
+
     domain = 150 + os.getpid() % 80
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     os.environ.update(env)
-    log = tempfile.NamedTemporaryFile("w+", prefix="soak_ik_server_", suffix=".log",
-                                      delete=False)
-    server = subprocess.Popen(
-        [str(Path(sys.prefix) / "bin" / "ik_server"), "--ros-args", "-r", f"__ns:={NAMESPACE}",
-         "--params-file", str(ROOT / "config" / "ik_server.yaml"),
-         "-p", f"model_path:={args.model}", "-p", "diagnostics_period:=0.5"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     shares = [args.requests // args.clients + (i < args.requests % args.clients)
               for i in range(args.clients)]
-    monitor = Diagnostics(domain)
     report: dict = {"requests": args.requests, "clients": args.clients,
                     "in_flight": args.in_flight, "qos": args.qos, "model": args.model,
                     "bad_every": args.bad_every, "cores": os.cpu_count()}
-    clients = start_clients(args, shares, env)
-    try:
-        for p in clients:
-            line = p.stdout.readline().strip()
-            if line != "ready":
-                raise SystemExit(f"a client failed to start ({line!r}); server log {log.name}")
-        time.sleep(1.0)
-        report["load_average"] = os.getloadavg()[0]
-        rss = [read_rss_kb(server.pid)]
-        sampling = threading.Event()
+    with running_ik_server(f"model_path:={args.model}", "diagnostics_period:=0.5",
+                           namespace=NAMESPACE, env=env) as server:
+        monitor = Diagnostics(domain)
+        clients = start_clients(args, shares, env)
+        try:
+            for p in clients:
+                line = p.stdout.readline().strip()
+                if line != "ready":
+                    raise SystemExit(f"a client failed to start ({line!r}); server log:\n"
+                                     f"{server.log()[-SERVER_LOG_TAIL:]}")
+            time.sleep(1.0)
+            report["load_average"] = os.getloadavg()[0]
+            rss = [read_rss_kb(server.pid)]
+            sampling = threading.Event()
 
-        def sample():
-            while not sampling.wait(0.5):
-                if server.poll() is None:
-                    rss.append(read_rss_kb(server.pid))
-                else:  # the node died: the clients would wait out every call; stop them
-                    for p in clients:
-                        p.kill()
-                    return
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        for p in clients:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        outputs = []
-        for p in clients:
-            line = p.stdout.readline()
-            outputs.append(json.loads(line) if line else None)
-            p.wait(timeout=120)
-        sampling.set()
-        sampler.join()
-        report["server_alive"] = server.poll() is None
-        if report["server_alive"]:
-            time.sleep(1.0)  # one more diagnostics period: the node's request count
-            rss.append(read_rss_kb(server.pid))
-        report["client_exit_codes"] = [p.returncode for p in clients]
-        report.update(summarise(outputs, shares, monitor.requests()))
-        report["rss_start_kb"], report["rss_end_kb"] = rss[0], rss[-1]
-        report["rss_max_kb"] = max(rss)
-        report["rss_growth"] = (rss[-1] - rss[0]) / rss[0]
-    finally:
-        for p in clients:
-            if p.poll() is None:
-                p.kill()
-        monitor.close()
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        report["server_exit_code"] = server.returncode
-        log.seek(0)
-        text = log.read()
-        report["server_tracebacks"] = text.count("Traceback")
-        if report["server_tracebacks"] or report["server_exit_code"] not in (0, None):
-            report["server_log_tail"] = text[-SERVER_LOG_TAIL:]  # what went wrong, kept
-        log.close()
-        os.unlink(log.name)
+            def sample():
+                while not sampling.wait(0.5):
+                    if server.alive():
+                        rss.append(read_rss_kb(server.pid))
+                    else:  # the node died: the clients would wait out every call; stop them
+                        for p in clients:
+                            p.kill()
+                        return
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            for p in clients:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            outputs = []
+            for p in clients:
+                line = p.stdout.readline()
+                outputs.append(json.loads(line) if line else None)
+                p.wait(timeout=120)
+            sampling.set()
+            sampler.join()
+            report["server_alive"] = server.alive()
+            if report["server_alive"]:
+                time.sleep(1.0)  # one more diagnostics period: the node's request count
+                rss.append(read_rss_kb(server.pid))
+            report["client_exit_codes"] = [p.returncode for p in clients]
+            report.update(summarise(outputs, shares, monitor.requests()))
+            report["rss_start_kb"], report["rss_end_kb"] = rss[0], rss[-1]
+            report["rss_max_kb"] = max(rss)
+            report["rss_growth"] = (rss[-1] - rss[0]) / rss[0]
+        finally:
+            for p in clients:
+                if p.poll() is None:
+                    p.kill()
+            monitor.close()
+            report["server_exit_code"] = server.stop(signal.SIGTERM, timeout=30)
+            text = server.log()
+            report["server_tracebacks"] = text.count("Traceback")
+            if report["server_tracebacks"] or report["server_exit_code"] not in (0, None):
+                report["server_log_tail"] = text[-SERVER_LOG_TAIL:]  # what went wrong, kept
     report["failures"] = failures(report, args.rss_limit)
     return report
 

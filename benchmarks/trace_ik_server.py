@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,8 +48,9 @@ def _wrap(owner, name: str, record) -> None:
     setattr(owner, name, timed)
 
 
-def server(model: str, out: str) -> None:
-    """The IK node with timers around rclpy's take and send and the handler's steps."""
+def server(out: str, ros_args: list[str]) -> None:
+    """The IK node (``ros_args``: its command line after ``--ros-args``) with timers around
+    rclpy's take and send and the handler's steps."""
     import rclpy.executors
     import rclpy.service
 
@@ -73,10 +72,8 @@ def server(model: str, out: str) -> None:
         for part in owner_path[1:]:
             owner = getattr(owner, part)
         _wrap(owner, name, recorder(label))
-    sys.argv = ["ik_server", "--ros-args", "-r", "__ns:=/trace", "--params-file",
-                str(ROOT / "config" / "ik_server.yaml"), "-p", f"model_path:={model}"]
     try:
-        ik_server_node.main()
+        ik_server_node.main(["ik_server", *ros_args])
     finally:
         Path(out).write_text(json.dumps(events))
 
@@ -87,7 +84,8 @@ def client(goals: int) -> list[tuple[float, float, float]]:
     from moveit_msgs.srv import GetPositionIK
     from rclpy.executors import SingleThreadedExecutor
 
-    from dtd_ik.ros.client import CLIENT_QOS, make_request, reachable_goals
+    from dtd_ik.ros.client import make_request, reachable_goals
+    from dtd_ik.ros.qos import CLIENT_QOS
 
     requests = [make_request(p, q) for _, p, q in reachable_goals(goals, seed=2027)]
     rclpy.init()
@@ -135,28 +133,26 @@ def report(stamps, events) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from dtd_ik.ros.server_process import running_ik_server
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--goals", type=int, default=500, help="sequential requests timed")
     parser.add_argument("--model", default="auto", help="model_path of the server")
     parser.add_argument("--server", help=argparse.SUPPRESS)  # internal: the event file
-    args = parser.parse_args()
+    args, ros_args = parser.parse_known_args()
     if args.server:
-        server(args.model, args.server)
+        server(args.server, ros_args)
         return
     os.environ.update(ROS_DOMAIN_ID=DOMAIN, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     with tempfile.TemporaryDirectory(prefix="trace_ik_") as tmp:
         out = Path(tmp) / "events.json"
-        proc = subprocess.Popen([sys.executable, __file__, "--model", args.model,
-                                 "--server", str(out)], stdout=subprocess.DEVNULL)
-        try:
+        # the node stops cleanly on SIGINT at the end of the block: the events are written
+        with running_ik_server(f"model_path:={args.model}", namespace="/trace",
+                               executable=[sys.executable, __file__, "--server", str(out)]):
             stamps = client(args.goals)
-        finally:
-            proc.send_signal(signal.SIGINT)  # the node stops cleanly; the events are written
-            proc.wait(timeout=30)
         print(f"trace_ik_server: {args.goals} sequential requests, model {args.model}, "
               f"load average {os.getloadavg()[0]:.1f}")
         report(stamps, json.loads(out.read_text()))
-
 
 if __name__ == "__main__":
     main()

@@ -47,7 +47,8 @@ def setting(default: Any = dataclasses.MISSING, *, gt: float | None = None,
     """
     bounds = {"gt": gt, "ge": ge, "le": le, "lt": lt,
               "choices": tuple(choices) if choices is not None else None}
-    return dataclasses.field(default=default, metadata={_BOUNDS: bounds}, **field_kwargs)
+    metadata = {**field_kwargs.pop("metadata", {}), _BOUNDS: bounds}  # e.g. a description
+    return dataclasses.field(default=default, metadata=metadata, **field_kwargs)
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
@@ -99,20 +100,27 @@ def check(obj: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(value):
             check(value, where + ".")
             continue
+        bounds = f.metadata.get(_BOUNDS)
+        if bounds and value is not None:
+            _check_bounds(value, bounds, where)
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}: must be finite, got {value!r}")
-        bounds = f.metadata.get(_BOUNDS)
-        if not bounds or value is None:
-            continue
-        if bounds["choices"] is not None and value not in bounds["choices"]:
-            known = ", ".join(str(c) for c in bounds["choices"])
-            raise ConfigError(f"{where}: unknown value {value!r} (known: {known})")
-        for op, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),
-                       ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b)):
-            bound = bounds[op]
-            if bound is not None and not ok(value, bound):
-                sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
-                raise ConfigError(f"{where}: must be {sign} {bound:g}, got {value!r}")
+
+
+def _check_bounds(value: Any, bounds: dict, where: str) -> None:
+    """ConfigError unless ``value`` is one of the choices and within the bounds (NaN is within
+    none: the error names the bound it fails and that it is not finite)."""
+    if bounds["choices"] is not None and value not in bounds["choices"]:
+        known = ", ".join(str(c) for c in bounds["choices"])
+        raise ConfigError(f"{where}: unknown value {value!r} (known: {known})")
+    for op, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),
+                   ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b)):
+        bound = bounds[op]
+        if bound is not None and not ok(value, bound):
+            sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
+            finite = not isinstance(value, float) or math.isfinite(value)
+            raise ConfigError(f"{where}: must be {sign} {bound:g}, got {value!r}"
+                              + ("" if finite else " (not a finite number)"))
 
 
 def build(cls: type[T], values: Any, prefix: str = "", *, checked: bool = True) -> T:
@@ -166,8 +174,9 @@ def parse_overrides(items: Iterable[str]) -> dict:
 
 def load(cls: type[T], path: str | Path | None, what: str, *, section: str | None = None,
          overrides: Mapping[str, Any] | None = None) -> T:
-    """Read ``path`` (YAML; None = defaults only), take ``section`` if given, lay ``overrides``
-    over it and :func:`build` ``cls``. ``what`` names the file in errors."""
+    """Read ``path`` (YAML; None = defaults only), take ``section`` if given (a file without
+    it is refused: likely the wrong file), lay ``overrides`` over it and :func:`build` ``cls``.
+    ``what`` names the file in errors."""
     tree: Any = {}
     if path is not None:
         tree = read_yaml(path, what) or {}
@@ -175,7 +184,9 @@ def load(cls: type[T], path: str | Path | None, what: str, *, section: str | Non
             raise ConfigError(f"{what} {path}: expected a mapping at the top level, got "
                               f"{type(tree).__name__}")
         if section is not None:
-            tree = tree.get(section) or {}
+            if section not in tree:
+                raise ConfigError(f"{what} {path}: missing the '{section}' section")
+            tree = tree[section] or {}
             if not isinstance(tree, Mapping):
                 raise ConfigError(f"{what} {path}: {section}: expected a mapping, got "
                                   f"{type(tree).__name__}")

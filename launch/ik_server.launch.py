@@ -15,9 +15,12 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from dtd_ik.ros.parameters import NODE_NAME, ServerParameters
+
 PACKAGE = "dtd_ik"
 EXECUTABLE = "ik_server"
 PARAMS_FILE = Path("config") / "ik_server.yaml"
+DEFAULTS = ServerParameters()  # the node's own defaults, not restated here
 
 
 def end_launch_with_server(event: ProcessExited, context: LaunchContext) -> list:
@@ -33,15 +36,15 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution(
             [FindPackageShare(PACKAGE), str(PARAMS_FILE)]), description="node parameters"),
-        DeclareLaunchArgument("model_path", default_value="auto",
+        DeclareLaunchArgument("model_path", default_value=DEFAULTS.model_path,
                               description="IK network (auto, none, or a path)"),
-        DeclareLaunchArgument("solution_topic", default_value="~/solution",
+        DeclareLaunchArgument("solution_topic", default_value=DEFAULTS.solution_topic,
                               description="JointState of every solution (e.g. /joint_states)"),
     ]
     server = Node(
         package=PACKAGE,
         executable=EXECUTABLE,
-        name="dtd_ik_server",
+        name=NODE_NAME,
         namespace=LaunchConfiguration("namespace"),
         output="screen",
         on_exit=end_launch_with_server,

@@ -1,16 +1,18 @@
-"""Multi-core batch kernels against pybullet's FK, finite differences and the torch collision model."""
+"""Batched compiled kinematics against pybullet's FK, finite differences and the torch collision
+model; the serial and the all-cores loops against each other."""
 import numpy as np
 import torch
 
 from joint_samples import random_joints
 from pybullet_panda import FK_TOLERANCE
-from dtd_ik.solver.kernels.batch import BatchKinematics
 from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 
-def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin, pybullet_panda):
+def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin,
+                                                                                 pybullet_panda):
     Q = random_joints(kin, 300, seed=31)
-    batch = BatchKinematics()
+    batch = CompiledKinematics()
     R, p, J = batch.forward_and_jacobian(Q, "panda_hand")
     quat = matrix_to_quaternion(torch.tensor(R)).numpy()
     for i in range(0, 300, 10):
@@ -29,10 +31,25 @@ def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(
 
 def test_batch_min_distance_matches_the_torch_collision_model(kin, capsules):
     Q = random_joints(kin, 2000, seed=32)
-    d, k = BatchKinematics().min_distance(Q)
+    d, k = CompiledKinematics().min_distance(Q)
     ref = capsules.distance(torch.tensor(Q))
     assert np.abs(d - ref.distance.numpy()).max() < 1e-9
     # the closest pair agrees wherever it is unambiguous
     gaps = np.sort(ref.pair_distances.numpy(), axis=1)
     clear = gaps[:, 1] - gaps[:, 0] > 1e-9
     assert (k[clear] == ref.pair_index.numpy()[clear]).all()
+
+
+def test_serial_and_parallel_loops_give_the_same_answers(kin):
+    """One entry point picks the serial or the all-cores loop by batch size: same numbers."""
+    Q = random_joints(kin, 50, seed=33)
+    serial, parallel = CompiledKinematics(parallel_min_rows=10 ** 9), CompiledKinematics(
+        parallel_min_rows=1)
+    for a, b in ((serial.forward_and_jacobian(Q, "panda_hand_tcp"),
+                  parallel.forward_and_jacobian(Q, "panda_hand_tcp")),
+                 (serial.pair_distances(Q), parallel.pair_distances(Q)),
+                 (serial.min_distance(Q), parallel.min_distance(Q))):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    R, p = serial.forward(Q, "panda_hand_tcp")
+    np.testing.assert_array_equal(p, serial.forward_and_jacobian(Q, "panda_hand_tcp")[1])

@@ -38,7 +38,8 @@ class RecordingSolve:
 
 
 def goal(x, y=0.0, tip="panda_hand", seed=None, timeout=1.0):
-    return Goal(np.array([x, y, 0.0]), np.array([0, 0, 0, 1.0]), tip, seed, timeout)
+    return Goal(position=np.array([x, y, 0.0]), quaternion=np.array([0, 0, 0, 1.0]), tip=tip,
+                seed=seed, timeout=timeout)
 
 
 def run_concurrently(batcher, goals):
@@ -96,14 +97,19 @@ def test_tips_and_seeded_goals_are_solved_in_separate_calls():
 
 
 def test_a_solver_error_reaches_every_caller_of_that_batch():
-    def broken(positions, quaternions, seeds=None, tip="panda_hand", timeout=None):
-        raise InvalidInputError("bad goal in batch")
+    solve = RecordingSolve()
+    broken = [True]
 
-    batcher = GoalBatcher(broken, 7)
+    def sometimes_broken(positions, quaternions, seeds=None, tip="panda_hand", timeout=None):
+        if broken[0]:
+            raise InvalidInputError("bad goal in batch")
+        return solve(positions, quaternions, seeds, tip, timeout)
+
+    batcher = GoalBatcher(sometimes_broken, 7)
     answers, errors = run_concurrently(batcher, [goal(0.1), goal(0.2), goal(0.3)])
     assert all(isinstance(e, InvalidInputError) for e in errors)
     # and the batcher keeps working afterwards
-    batcher._solve = RecordingSolve()
+    broken[0] = False
     assert batcher.solve(goal(0.5)).q[0] == 0.5
 
 

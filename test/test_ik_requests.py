@@ -5,35 +5,52 @@ checked against the kinematics module (FK of a known configuration is the expect
 """
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from builtin_interfaces.msg import Duration, Time
-from moveit_msgs.msg import AttachedCollisionObject, JointConstraint, MoveItErrorCodes as Codes
-from moveit_msgs.msg import OrientationConstraint, PositionIKRequest, PositionConstraint
-from moveit_msgs.srv import GetPositionFK
 from geometry_msgs.msg import PoseStamped
+from moveit_msgs.msg import (
+    AttachedCollisionObject,
+    JointConstraint,
+    OrientationConstraint,
+    PositionConstraint,
+    PositionIKRequest,
+)
+from moveit_msgs.msg import MoveItErrorCodes as Codes
+from moveit_msgs.srv import GetPositionFK
 from sensor_msgs.msg import JointState
 
+from dtd_ik.robot.spatial import quaternion_to_matrix
+from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
+from dtd_ik.ros.parameters import ServerParameters
 from dtd_ik.ros.requests import (
-    READY,
     RequestError,
     ServerConfig,
     answer_fk,
     judge_answer,
     parse_ik_request,
 )
-from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix, quaternion_to_matrix
 
 pytestmark = pytest.mark.ros
 
 Q = np.array([0.3, -0.5, 0.2, -2.0, 0.1, 1.8, 0.6])
+READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)  # MoveIt's Panda SRDF group state "ready"
+
+
+@pytest.fixture(scope="module")
+def solver():
+    """The node's FK: the solver's compiled kernels (checked here against torch's kinematics)."""
+    from dtd_ik.solver import IKSolver
+
+    return IKSolver.load(None)
 
 
 @pytest.fixture(scope="module")
 def cfg(kin):
-    return ServerConfig(joint_names=kin.model.joint_names)
+    return ServerConfig.resolve(ServerParameters(), kin.model)
 
 
 def fk(kin, q, link):
@@ -57,17 +74,17 @@ def goal_matrix(query):
     return T
 
 
-def refused(req, cfg, kin, current=None):
+def refused(req, cfg, fk, current=None):
     with pytest.raises(RequestError) as info:
-        parse_ik_request(req, cfg, kin, current)
+        parse_ik_request(req, cfg, fk, current)
     return info.value
 
 
-def test_plain_request_gives_the_goal_in_the_base_frame(kin, cfg):
-    query = parse_ik_request(request(kin), cfg, kin)
+def test_plain_request_gives_the_goal_in_the_base_frame(kin, cfg, solver):
+    query = parse_ik_request(request(kin), cfg, solver)
     assert query.tip == "panda_hand" and query.ik_link == "panda_hand"
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_hand"), atol=1e-12)
-    assert query.seed is None and query.timeout == cfg.default_timeout
+    assert query.seed is None and query.timeout == cfg.params.default_timeout
     assert query.stamp == Time(sec=7, nanosec=8) and not query.avoid_collisions
     assert np.array_equal(query.lower, kin.model.lower)
 
@@ -77,56 +94,57 @@ def test_plain_request_gives_the_goal_in_the_base_frame(kin, cfg):
     ("arm", Codes.INVALID_GROUP_NAME, "unknown group 'arm'"),
     ("hand", Codes.NO_IK_SOLUTION, "no IK solver"),
 ])
-def test_groups_refused(kin, cfg, group, code, words):
-    err = refused(request(kin, group=group), cfg, kin)
+def test_groups_refused(kin, cfg, group, code, words, solver):
+    err = refused(request(kin, group=group), cfg, solver)
     assert err.code == code and words in err.message
 
 
-def test_empty_link_means_the_group_tip_and_the_alias_group_its_own_tip(kin, cfg):
-    assert parse_ik_request(request(kin, link=""), cfg, kin).tip == "panda_link8"
+def test_empty_link_means_the_group_tip_and_the_alias_group_its_own_tip(kin, cfg, solver):
+    assert parse_ik_request(request(kin, link=""), cfg, solver).tip == "panda_link8"
     req = request(kin, link="", group="panda_manipulator", T=fk(kin, Q, "panda_hand_tcp"))
-    query = parse_ik_request(req, cfg, kin)
+    query = parse_ik_request(req, cfg, solver)
     assert query.tip == "panda_hand_tcp"
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_hand_tcp"), atol=1e-12)
 
 
-def test_link_fixed_to_the_last_link_is_re_expressed_for_the_tip(kin, cfg):
-    query = parse_ik_request(request(kin, link="panda_link7"), cfg, kin)
+def test_link_fixed_to_the_last_link_is_re_expressed_for_the_tip(kin, cfg, solver):
+    query = parse_ik_request(request(kin, link="panda_link7"), cfg, solver)
     assert query.tip == "panda_link8" and query.ik_link == "panda_link7"
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_link8"), atol=1e-12)
 
 
 @pytest.mark.parametrize("link, words", [("panda_link3", "not rigidly attached"),
                                          ("gripper", "unknown link 'gripper'")])
-def test_links_refused(kin, cfg, link, words):
+def test_links_refused(kin, cfg, link, words, solver):
     req = request(kin, link="panda_hand")
     req.ik_link_name = link
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_LINK_NAME and words in err.message
 
 
-def test_frames_world_base_and_robot_links(kin, cfg):
+def test_frames_world_base_and_robot_links(kin, cfg, solver):
     T_world_base = np.eye(4)
     T_world_base[:3, 3] = [0.2, -0.1, 0.05]
     moved = replace(cfg, world_to_base=T_world_base)
     goal_base = fk(kin, Q, "panda_hand")
     for frame in ["", "world"]:
-        query = parse_ik_request(request(kin, frame=frame, T=T_world_base @ goal_base), moved, kin)
+        req = request(kin, frame=frame, T=T_world_base @ goal_base)
+        query = parse_ik_request(req, moved, solver)
         assert np.allclose(goal_matrix(query), goal_base, atol=1e-12), frame
     # a goal in a moving link's frame is read at the request's state (the seed)
     req = request(kin, frame="panda_link3", T=np.linalg.inv(fk(kin, Q, "panda_link3")) @ goal_base)
-    req.robot_state.joint_state = JointState(name=list(cfg.joint_names), position=Q.tolist())
-    query = parse_ik_request(req, cfg, kin)
+    req.robot_state.joint_state = JointState(name=list(cfg.robot.joint_names), position=Q.tolist())
+    query = parse_ik_request(req, cfg, solver)
     assert np.allclose(goal_matrix(query), goal_base, atol=1e-10)
-    err = refused(request(kin, frame="camera_link"), cfg, kin)
+    err = refused(request(kin, frame="camera_link"), cfg, solver)
     assert err.code == Codes.FRAME_TRANSFORM_FAILURE and "camera_link" in err.message
 
 
-def test_seed_by_name_over_current_over_defaults(kin, cfg):
+def test_seed_by_name_over_current_over_defaults(kin, cfg, solver):
     req = request(kin)
     req.robot_state.joint_state = JointState(name=["panda_joint2", "panda_finger_joint1"],
                                              position=[0.4, 0.02])
-    query = parse_ik_request(req, cfg, kin, current={"panda_joint1": -0.3})
+    query = parse_ik_request(req, cfg, solver, current={"panda_joint1": -0.3})
     expected = np.array(READY)
     expected[0], expected[1] = -0.3, 0.4
     assert np.allclose(query.seed, expected)
@@ -137,38 +155,38 @@ def test_seed_by_name_over_current_over_defaults(kin, cfg):
     (JointState(name=["panda_joint1", "panda_joint2"], position=[0.1]), "2 names but 1"),
     (JointState(name=["panda_joint1"], position=[math.inf]), "non-finite"),
 ])
-def test_malformed_robot_state_refused(kin, cfg, js, words):
+def test_malformed_robot_state_refused(kin, cfg, js, words, solver):
     req = request(kin)
     req.robot_state.joint_state = js
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_ROBOT_STATE and words in err.message
 
 
 @pytest.mark.parametrize("orientation, words", [((0, 0, 0, 0), "zero orientation"),
                                                 ((math.nan, 0, 0, 1), "NaN")])
-def test_bad_goal_pose_refused(kin, cfg, orientation, words):
+def test_bad_goal_pose_refused(kin, cfg, orientation, words, solver):
     req = request(kin)
     o = req.pose_stamped.pose.orientation
     o.x, o.y, o.z, o.w = orientation
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_GOAL_CONSTRAINTS and words in err.message
 
 
-def test_timeout_zero_default_nanoseconds_honoured_and_capped(kin, cfg):
+def test_timeout_zero_default_nanoseconds_honoured_and_capped(kin, cfg, solver):
     req = request(kin)
     req.timeout = Duration(sec=0, nanosec=20_000_000)
-    assert parse_ik_request(req, cfg, kin).timeout == pytest.approx(0.02)
+    assert parse_ik_request(req, cfg, solver).timeout == pytest.approx(0.02)
     req.timeout = Duration(sec=1000)
-    assert parse_ik_request(req, cfg, kin).timeout == cfg.max_timeout
+    assert parse_ik_request(req, cfg, solver).timeout == cfg.params.max_timeout
     req.timeout = Duration(sec=-1)
-    assert parse_ik_request(req, cfg, kin).timeout == cfg.default_timeout
+    assert parse_ik_request(req, cfg, solver).timeout == cfg.params.default_timeout
 
 
-def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg):
+def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg, solver):
     req = request(kin)
     req.constraints.joint_constraints = [JointConstraint(
         joint_name="panda_joint1", position=0.3, tolerance_above=0.05, tolerance_below=0.1)]
-    query = parse_ik_request(req, cfg, kin)
+    query = parse_ik_request(req, cfg, solver)
     assert query.lower[0] == pytest.approx(0.2) and query.upper[0] == pytest.approx(0.35)
     assert query.seed is not None and 0.2 <= query.seed[0] <= 0.35
 
@@ -179,23 +197,23 @@ def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg):
     (JointConstraint(joint_name="panda_joint4", position=1.0, tolerance_above=0.1,
                      tolerance_below=0.1), "outside the joint's limits"),
 ])
-def test_bad_joint_constraints_refused(kin, cfg, constraint, words):
+def test_bad_joint_constraints_refused(kin, cfg, constraint, words, solver):
     req = request(kin)
     req.constraints.joint_constraints = [constraint]
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_GOAL_CONSTRAINTS and words in err.message
 
 
-def test_cartesian_constraints_refused_not_ignored(kin, cfg):
+def test_cartesian_constraints_refused_not_ignored(kin, cfg, solver):
     req = request(kin)
     req.constraints.position_constraints = [PositionConstraint()]
     req.constraints.orientation_constraints = [OrientationConstraint()]
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_GOAL_CONSTRAINTS
     assert "position and orientation constraints are not supported" in err.message
 
 
-def test_pose_vector_rules(kin, cfg):
+def test_pose_vector_rules(kin, cfg, solver):
     req = request(kin, link="")
     req.pose_stamped = PoseStamped()  # ignored when the vector is set
     one = PoseStamped()
@@ -203,41 +221,52 @@ def test_pose_vector_rules(kin, cfg):
     one.pose = matrix_to_pose(fk(kin, Q, "panda_hand_tcp"))
     req.pose_stamped_vector = [one]
     req.ik_link_names = ["panda_hand_tcp"]
-    query = parse_ik_request(req, cfg, kin)
+    query = parse_ik_request(req, cfg, solver)
     assert query.tip == "panda_hand_tcp"
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_hand_tcp"), atol=1e-12)
     req.pose_stamped_vector = [one, one]
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_LINK_NAME and "same length" in err.message
     req.ik_link_names = ["panda_hand_tcp", "panda_hand"]
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.INVALID_LINK_NAME and "one tip" in err.message
 
 
-def test_attached_objects_with_avoid_collisions_refused(kin, cfg):
+def test_attached_objects_with_avoid_collisions_refused(kin, cfg, solver):
     req = request(kin)
     req.avoid_collisions = True
     req.robot_state.attached_collision_objects = [AttachedCollisionObject(link_name="panda_hand")]
-    err = refused(req, cfg, kin)
+    err = refused(req, cfg, solver)
     assert err.code == Codes.COLLISION_CHECKING_UNAVAILABLE and "attached" in err.message
 
 
-def test_judge_answer_checks_every_criterion(kin, cfg):
-    query = parse_ik_request(request(kin), cfg, kin)
+def judged(query, cfg, q, position_error, orientation_error, margin):
+    """The query's verdict on a hand-made one-row solver answer."""
+    query.result = SimpleNamespace(q=np.asarray(q)[None], success=np.array([True]),
+                                   position_error=np.array([position_error]),
+                                   orientation_error=np.array([orientation_error]),
+                                   collision_margin=np.array([margin]))
+    query.row = 0
+    judge_answer(query, cfg)
+    return query
+
+
+def test_judge_answer_checks_every_criterion(kin, cfg, solver):
+    query = parse_ik_request(request(kin), cfg, solver)
     query.avoid_collisions = True
-    ok = judge_answer(query, cfg, Q, 1e-6, 1e-5, 0.02)
-    assert ok.success and ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
+    ok = judged(query, cfg, Q, 1e-6, 1e-5, 0.02)
+    assert ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
     for args, words in [((2e-4, 0.0, 0.02), "position error above"),
                         ((0.0, 2e-3, 0.02), "orientation error above"),
                         ((0.0, 0.0, 0.001), "self-collision margin below")]:
-        verdict = judge_answer(query, cfg, Q, *args)
-        assert not verdict.success and verdict.code == Codes.NO_IK_SOLUTION
+        verdict = judged(query, cfg, Q, *args)
+        assert verdict.code == Codes.NO_IK_SOLUTION
         assert words in verdict.message
     outside = Q.copy()
     outside[3] = 0.5
-    assert "panda_joint4 outside" in judge_answer(query, cfg, outside, 0, 0, 0.02).message
+    assert "panda_joint4 outside" in judged(query, cfg, outside, 0, 0, 0.02).message
     query.avoid_collisions = False
-    assert judge_answer(query, cfg, Q, 0.0, 0.0, -0.01).success  # margin only when asked
+    assert judged(query, cfg, Q, 0.0, 0.0, -0.01).code == Codes.SUCCESS  # margin when asked
 
 
 def fk_request(links, q=Q, frame=""):
@@ -249,27 +278,28 @@ def fk_request(links, q=Q, frame=""):
     return req
 
 
-def test_fk_matches_the_kinematics_module(kin, cfg):
+def test_fk_matches_the_kinematics_module(kin, cfg, solver):
     links = ["panda_link3", "panda_hand", "panda_hand_tcp"]
-    res = answer_fk(fk_request(links), cfg, kin, None, Time(sec=1), "test")
+    res = answer_fk(fk_request(links), cfg, solver, None, Time(sec=1), "test")
     assert res.error_code.val == Codes.SUCCESS and list(res.fk_link_names) == links
     for link, ps in zip(links, res.pose_stamped):
         assert ps.header.frame_id == "world"
         assert np.allclose(pose_to_matrix(ps.pose), fk(kin, Q, link), atol=1e-12)
-    res = answer_fk(fk_request(["panda_hand"], frame="panda_link3"), cfg, kin, None, Time(), "t")
+    res = answer_fk(fk_request(["panda_hand"], frame="panda_link3"), cfg, solver, None, Time(),
+                    "t")
     expected = np.linalg.inv(fk(kin, Q, "panda_link3")) @ fk(kin, Q, "panda_hand")
     assert np.allclose(pose_to_matrix(res.pose_stamped[0].pose), expected, atol=1e-12)
 
 
-def test_fk_refusals(kin, cfg):
-    res = answer_fk(fk_request([]), cfg, kin, None, Time(), "t")
+def test_fk_refusals(kin, cfg, solver):
+    res = answer_fk(fk_request([]), cfg, solver, None, Time(), "t")
     assert res.error_code.val == Codes.INVALID_LINK_NAME and "empty" in res.error_code.message
-    res = answer_fk(fk_request(["panda_hand", "nose"]), cfg, kin, None, Time(), "t")
+    res = answer_fk(fk_request(["panda_hand", "nose"]), cfg, solver, None, Time(), "t")
     assert res.error_code.val == Codes.INVALID_LINK_NAME and "nose" in res.error_code.message
     assert list(res.fk_link_names) == ["panda_hand"] and len(res.pose_stamped) == 1
-    res = answer_fk(fk_request(["panda_hand"], frame="map"), cfg, kin, None, Time(), "t")
+    res = answer_fk(fk_request(["panda_hand"], frame="map"), cfg, solver, None, Time(), "t")
     assert res.error_code.val == Codes.FRAME_TRANSFORM_FAILURE
     bad = fk_request(["panda_hand"])
     bad.robot_state.joint_state.position = [0.0]
-    res = answer_fk(bad, cfg, kin, None, Time(), "t")
+    res = answer_fk(bad, cfg, solver, None, Time(), "t")
     assert res.error_code.val == Codes.INVALID_ROBOT_STATE

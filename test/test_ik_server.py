@@ -5,7 +5,6 @@ started the way scripts/main starts it (console script + config/ik_server.yaml).
 is a plain rclpy client: no part of ROS is mocked.
 """
 import math
-import os
 import subprocess
 import sys
 import time
@@ -17,124 +16,42 @@ import rclpy
 import torch
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
-from moveit_msgs.msg import JointConstraint, MoveItErrorCodes as Codes, PositionConstraint
+from moveit_msgs.msg import JointConstraint, PositionConstraint
+from moveit_msgs.msg import MoveItErrorCodes as Codes
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import GetParameters, SetParameters
-from rclpy.executors import SingleThreadedExecutor
+from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 
+from dtd_ik.robot.spatial import matrix_to_quaternion
 from dtd_ik.ros.client import make_request, reachable_goals
-from dtd_ik.ros.server import SERVICE_QOS
-from dtd_ik.ros.conversions import matrix_to_quaternion, pose_to_matrix, quaternion_to_matrix
+from dtd_ik.ros.conversions import pose_to_matrix
+from dtd_ik.ros.server_process import ik_server_command, running_ik_server
+from ik_server_fixtures import (  # noqa: F401  (fixtures: this module's node and its client)
+    ALL_JOINTS,
+    ARM,
+    DOMAIN,
+    ENV,
+    NS,
+    ROOT,
+    WAIT,
+    Client,
+    client,
+    compiled_solver,
+    fk_matrix,
+    goal_error,
+    server,
+    set_params,
+)
 
 pytestmark = pytest.mark.ros
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
-NS = "/e2e"
-DOMAIN = 100 + os.getpid() % 100  # private DDS domain: no cross-talk with other runs
-ENV = {**os.environ, "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-ARM = [f"panda_joint{i}" for i in range(1, 8)]
-ALL_JOINTS = ARM + ["panda_finger_joint1", "panda_finger_joint2"]
-WAIT = 60.0  # [s] upper bound on any wait for the server (a hang fails, speed is not tested)
-
-
-def server_command(*params: str, params_file: Path = ROOT / "config" / "ik_server.yaml"):
-    cmd = [str(BIN / "ik_server"), "--ros-args", "-r", f"__ns:={NS}",
-           "--params-file", str(params_file)]
-    for p in params:
-        cmd += ["-p", p]
-    return cmd
-
-
-@pytest.fixture(scope="module")
-def compiled_solver():
-    """Load the solver once here: on a fresh clone this compiles and caches its kernels (tens of
-    seconds, once), so that the server processes below start from the cache."""
-    from dtd_ik.solver.ik_solver import IKSolver
-
-    IKSolver.load(None)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, compiled_solver):
-    folder = tmp_path_factory.mktemp("server")
-    log = folder / "ik_server.log"
-    # the shipped parameter file with one value changed: shows that the file reaches the node
-    text = (ROOT / "config" / "ik_server.yaml").read_text()
-    assert "default_timeout: 0.05 " in text
-    params = folder / "ik_server.yaml"
-    params.write_text(text.replace("default_timeout: 0.05 ", "default_timeout: 0.07 "))
-    with open(log, "w") as out:
-        proc = subprocess.Popen(server_command("model_path:=none", "max_timeout:=4.0",
-                                               f"joint_state_topic:={NS}/joint_states",
-                                               params_file=params),
-                                stdout=out, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT)
-    yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Client:
-    def __init__(self, context):
-        self.node = rclpy.create_node("ik_server_test", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        # deep queues like the server's: the 200-request burst must not be dropped on our side
-        self.ik = self.node.create_client(GetPositionIK, f"{NS}/compute_ik",
-                                          qos_profile=SERVICE_QOS)
-        self.fk = self.node.create_client(GetPositionFK, f"{NS}/compute_fk")
-
-    def spin_until(self, condition, what: str, timeout: float = WAIT):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def call(self, client, request):
-        future = client.call_async(request)
-        self.spin_until(future.done, f"answer from {client.srv_name}")
-        return future.result()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    proc, log = server
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    c = Client(context)
-    deadline = time.monotonic() + WAIT
-    while not c.ik.wait_for_service(timeout_sec=0.5):
-        assert proc.poll() is None, f"ik_server exited with {proc.returncode}:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"no compute_ik service:\n{log.read_text()}"
-    assert c.fk.wait_for_service(timeout_sec=WAIT)
-    yield c
-    c.node.destroy_node()
-    rclpy.shutdown(context=context)
 
 
 @pytest.fixture(scope="module")
 def kin_goals():
     return reachable_goals(12, seed=11)
-
-
-def fk_matrix(kin, q, link="panda_hand"):
-    return kin.frame_transforms(torch.tensor(np.asarray(q)[None], dtype=torch.float64),
-                                [link])[0, 0].numpy()
-
-
-def goal_error(kin, q, position, quaternion, link="panda_hand"):
-    T = fk_matrix(kin, q, link)
-    R_goal = quaternion_to_matrix(np.asarray(quaternion))
-    angle = math.acos(max(-1.0, min(1.0, (np.trace(R_goal.T @ T[:3, :3]) - 1) / 2)))
-    return float(np.linalg.norm(T[:3, 3] - position)), angle
 
 
 def test_solves_reachable_goals_and_answers_moveit_style(client, kin, capsules, kin_goals):
@@ -290,20 +207,6 @@ def test_200_concurrent_requests_are_all_answered(client, kin_goals):
     client.node.destroy_subscription(sub)
 
 
-def set_params(client, **values):
-    setter = client.node.create_client(SetParameters, f"{NS}/dtd_ik_server/set_parameters")
-    assert setter.wait_for_service(timeout_sec=WAIT)
-    req = SetParameters.Request()
-    for name, value in values.items():
-        pv = ParameterValue()
-        if isinstance(value, str):
-            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
-        else:
-            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, float(value)
-        req.parameters.append(Parameter(name=name, value=pv))
-    return client.call(setter, req).results
-
-
 def test_parameters_file_loaded_and_set_parameters_validated(client):
     getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
     assert getter.wait_for_service(timeout_sec=WAIT)
@@ -329,7 +232,7 @@ def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
     if model == "GARBAGE":
         model = str(tmp_path / "garbage.pt")
         Path(model).write_bytes(b"not a model")
-    proc = subprocess.run(server_command(f"model_path:={model}"), env=ENV, cwd=ROOT,
+    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=NS), env=ENV,
                           capture_output=True, text=True, timeout=WAIT)
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -358,35 +261,31 @@ def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin, c
     foreign = tmp_path / "foreign.pt"
     torch.jit.script(MidRange([f"j{i}" for i in range(7)], kin.model.lower,
                               kin.model.upper)).save(str(foreign))
-    proc = subprocess.run(server_command(f"model_path:={foreign}"), env=ENV, cwd=ROOT,
+    proc = subprocess.run(ik_server_command(f"model_path:={foreign}", namespace=NS), env=ENV,
                           capture_output=True, text=True, timeout=WAIT)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1 and str(foreign) in lines[0], proc.stderr
 
     ns = "/e2e_model"
-    cmd = server_command(f"model_path:={good}", "diagnostics_period:=0.2")
-    cmd[cmd.index(f"__ns:={NS}")] = f"__ns:={ns}"
-    server = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=DOMAIN)
-    try:
-        c = Client(context)
-        ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
-        assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
-        (_, p, quat), = reachable_goals(1, seed=3)
-        res = c.call(ik, make_request(p, quat))
-        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-        seen = []
-        c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
-        c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
-                                 str(good) in {kv.key: kv.value for kv in m.status[0].values}
-                                 ["model"] for m in seen), "diagnostics naming the model")
-        c.node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
-        server.terminate()
-        server.wait(timeout=20)
+    with running_ik_server(f"model_path:={good}", "diagnostics_period:=0.2", namespace=ns,
+                           env=ENV, wait=WAIT):
+        context = rclpy.context.Context()
+        rclpy.init(context=context, domain_id=DOMAIN)
+        try:
+            c = Client(context)
+            ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
+            assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
+            (_, p, quat), = reachable_goals(1, seed=3)
+            res = c.call(ik, make_request(p, quat))
+            assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+            seen = []
+            c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
+            c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
+                                     str(good) in {kv.key: kv.value for kv in m.status[0].values}
+                                     ["model"] for m in seen), "diagnostics naming the model")
+            c.node.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
 
 
 def test_current_state_from_the_joint_state_topic_seeds_fk_and_frames(client, kin):

@@ -1,12 +1,11 @@
 """Malformed and hostile GetPositionIK / GetPositionFK requests against ONE live ik_server.
 
-Issue 7 (Server, first bullet). The node is the same subprocess as in test_ik_server.py (its
-``server`` and ``client`` fixtures, started once for this module) and every request travels over
-real Fast DDS. Each row of ROWS is one bad (or awkward) request and the exact MoveItErrorCodes value
-the node must answer, read from dtd_ik/ik_requests.py, docs/ik_server.md and
-../shared/MOVEIT_IK_SEMANTICS.md. After every row a valid reachable goal must still be solved: the
-node's answer, put through both the local kinematics and the node's own compute_fk, must reach the
-goal within 1e-4 m.
+The node is a subprocess of its own for this module (ik_server_fixtures' ``server`` and
+``client``) and every request travels over real Fast DDS. Each row of ROWS is one bad (or awkward)
+request and the exact MoveItErrorCodes value the node must answer, read from
+dtd_ik/ros/requests.py, docs/ik_server.md and move_group's kinematics service. After every row a
+valid reachable goal must still be solved: the node's answer, put through both the local
+kinematics and the node's own compute_fk, must reach the goal within 1e-4 m.
 
 A row whose answer today differs from those semantics carries ``wrong=...``: the row then asserts
 that the node still gives today's answer (so the row fails, and must be updated, once the node is
@@ -16,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,29 +25,25 @@ from geometry_msgs.msg import PoseStamped, Transform
 from moveit_msgs.msg import (
     AttachedCollisionObject,
     JointConstraint,
-    MoveItErrorCodes as Codes,
     OrientationConstraint,
     PositionConstraint,
     VisibilityConstraint,
 )
+from moveit_msgs.msg import (
+    MoveItErrorCodes as Codes,
+)
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from sensor_msgs.msg import JointState
 
+import ik_server_fixtures as fx
+from dtd_ik.robot import load_robot_model
 from dtd_ik.ros.client import make_request, reachable_goals
-from dtd_ik.ros.requests import READY
 from dtd_ik.ros.conversions import error_name, pose_to_matrix
-from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
-    ALL_JOINTS,
-    ARM,
-    client,
-    compiled_solver,
-    fk_matrix,
-    goal_error,
-    server,
-)
+from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
+READY = load_robot_model().moveit.ready_state  # fills joints that no request gives
 SHORT = Duration(sec=0, nanosec=100_000_000)  # 0.1 s for requests that cannot be solved
 BIG_VECTOR = 3000  # poses in the pose_stamped_vector rows
 
@@ -162,13 +157,13 @@ def transform(x=0.0, y=0.0, z=0.0, w=1.0):
 def all_joints_held_at_ready(g, kin):
     """Every arm joint constrained to READY +- 1 mrad: any answer within them is within a few mm
     of FK(READY), and the goal is far from it, so no solution exists."""
-    assert np.linalg.norm(fk_matrix(kin, np.array(READY))[:3, 3] - g.position) > 0.05
+    assert np.linalg.norm(fx.fk_matrix(kin, np.array(READY))[:3, 3] - g.position) > 0.05
     return with_constraints(*[dict(joint_name=n, position=v, tolerance_above=1e-3,
                                    tolerance_below=1e-3, weight=1.0)
-                              for n, v in zip(ARM, READY)])(g, kin)
+                              for n, v in zip(fx.ARM, READY)])(g, kin)
 
 
-def fk(links, names=ARM, positions=None, frame=""):
+def fk(links, names=fx.ARM, positions=None, frame=""):
     def build(g, kin):
         req = GetPositionFK.Request()
         req.header.frame_id = frame
@@ -186,10 +181,10 @@ def solves(link="panda_hand"):
     """SUCCESS with a full state whose FK reaches the row's goal (normalised quaternion)."""
     def check(res, g, kin):
         js = res.solution.joint_state
-        assert list(js.name) == ALL_JOINTS
+        assert list(js.name) == fx.ALL_JOINTS
         q = np.array(js.position[:7])
         assert np.all(q >= kin.model.lower - 1e-9) and np.all(q <= kin.model.upper + 1e-9)
-        dp, dr = goal_error(kin, q, g.position, g.quaternion, link)
+        dp, dr = fx.goal_error(kin, q, g.position, g.quaternion, link)
         assert dp <= 1e-4 and dr <= 1e-3, (dp, dr)
     return check
 
@@ -209,12 +204,12 @@ def fk_poses(links, frame="world", q=None):
         assert len(res.pose_stamped) == len(links)
         qq = g.q if q is None else np.asarray(q)
         base_in_frame = (np.eye(4) if frame in ("world", "panda_link0")
-                         else np.linalg.inv(fk_matrix(kin, qq, frame)))
+                         else np.linalg.inv(fx.fk_matrix(kin, qq, frame)))
         for link, ps in zip(links, res.pose_stamped):
             assert ps.header.frame_id == frame
             T = pose_to_matrix(ps.pose)
             assert np.all(np.isfinite(T))
-            assert np.allclose(T, base_in_frame @ fk_matrix(kin, qq, link), atol=1e-9)
+            assert np.allclose(T, base_in_frame @ fx.fk_matrix(kin, qq, link), atol=1e-9)
     return check
 
 
@@ -276,18 +271,18 @@ ROWS = [
     Row("frame with a leading slash", "frame name", "ik",
         lambda g, kin: ik(g, frame="/panda_link0"), Codes.FRAME_TRANSFORM_FAILURE),
     # --- robot_state.joint_state
-    Row("state: 7 names, 6 positions", "joint state", "ik", with_js(ARM, [0.0] * 6),
+    Row("state: 7 names, 6 positions", "joint state", "ik", with_js(fx.ARM, [0.0] * 6),
         Codes.INVALID_ROBOT_STATE, mentions("7 names but 6 positions")),
     Row("state: no names, 7 positions", "joint state", "ik", with_js([], [0.0] * 7),
         Codes.INVALID_ROBOT_STATE),
     Row("state: duplicate name", "joint state", "ik",
-        with_js(ARM + ["panda_joint3"], list(READY) + [0.1]), Codes.INVALID_ROBOT_STATE,
+        with_js(fx.ARM + ["panda_joint3"], list(READY) + [0.1]), Codes.INVALID_ROBOT_STATE,
         mentions("twice")),
     Row("state: NaN position", "joint state", "ik",
-        with_js(ARM, [0.0, NAN, 0.0, -2.0, 0.0, 1.5, 0.7]), Codes.INVALID_ROBOT_STATE,
+        with_js(fx.ARM, [0.0, NAN, 0.0, -2.0, 0.0, 1.5, 0.7]), Codes.INVALID_ROBOT_STATE,
         mentions("panda_joint2")),
     Row("state: -inf position", "joint state", "ik",
-        with_js(ARM, [0.0, 0.0, 0.0, -INF, 0.0, 1.5, 0.7]), Codes.INVALID_ROBOT_STATE),
+        with_js(fx.ARM, [0.0, 0.0, 0.0, -INF, 0.0, 1.5, 0.7]), Codes.INVALID_ROBOT_STATE),
     Row("state: unknown names only (ignored)", "joint state", "ik",
         with_js(["elbow", "wrist", "nose"], [1.0, 2.0, 3.0]), Codes.SUCCESS, solves()),
     Row("state: 5000 unknown names", "joint state", "ik",
@@ -295,9 +290,9 @@ ROWS = [
     Row("state: two arm joints only (rest ready)", "joint state", "ik",
         with_js(["panda_joint4", "panda_joint1"], [-1.9, 0.2]), Codes.SUCCESS, solves()),
     Row("state: values 1e300 rad (seed clipped)", "joint state", "ik",
-        with_js(ARM, [1e300, -1e300] * 3 + [1e300]), Codes.SUCCESS, solves()),
+        with_js(fx.ARM, [1e300, -1e300] * 3 + [1e300]), Codes.SUCCESS, solves()),
     Row("state: velocity/effort of other lengths", "joint state", "ik",
-        with_js(ARM, READY, velocity=[1.0, 2.0], effort=[NAN]), Codes.SUCCESS, solves()),
+        with_js(fx.ARM, READY, velocity=[1.0, 2.0], effort=[NAN]), Codes.SUCCESS, solves()),
     # --- timeouts
     Row("timeout -5 s (default)", "timeout", "ik", with_timeout(-5), Codes.SUCCESS, solves()),
     Row("timeout -1 ns (default)", "timeout", "ik", with_timeout(-1, 999_999_999),
@@ -368,9 +363,9 @@ ROWS = [
         fk_poses([])),
     Row("FK: empty link name and a known one", "FK", "fk", fk(["", "panda_hand"]),
         Codes.INVALID_LINK_NAME, fk_poses(["panda_hand"])),
-    Row("FK: 7 names, 5 positions", "FK", "fk", fk(["panda_hand"], ARM, [0.0] * 5),
+    Row("FK: 7 names, 5 positions", "FK", "fk", fk(["panda_hand"], fx.ARM, [0.0] * 5),
         Codes.INVALID_ROBOT_STATE),
-    Row("FK: NaN joint", "FK", "fk", fk(["panda_hand"], ARM, [NAN] * 7),
+    Row("FK: NaN joint", "FK", "fk", fk(["panda_hand"], fx.ARM, [NAN] * 7),
         Codes.INVALID_ROBOT_STATE),
     Row("FK: duplicate joint name", "FK", "fk",
         fk(["panda_hand"], ["panda_joint1", "panda_joint1"], [0.0, 0.1]),
@@ -380,7 +375,7 @@ ROWS = [
     Row("FK: 2000 link names", "FK", "fk", fk(["panda_hand", "panda_link4"] * 1000),
         Codes.SUCCESS, fk_poses(["panda_hand", "panda_link4"] * 1000)),
     Row("FK: joints at 1e6 rad (outside limits)", "FK", "fk",
-        fk(["panda_hand"], ARM, [1e6] * 7), Codes.SUCCESS,
+        fk(["panda_hand"], fx.ARM, [1e6] * 7), Codes.SUCCESS,
         fk_poses(["panda_hand"], q=[1e6] * 7)),
     Row("FK: in a robot link's frame", "FK", "fk", fk(["panda_hand"], frame="panda_link3"),
         Codes.SUCCESS, fk_poses(["panda_hand"], frame="panda_link3")),
@@ -412,10 +407,10 @@ def check_still_serving(client, kin, g: Goal) -> None:
     res = client.call(client.ik, ik(g))
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
     q = np.array(res.solution.joint_state.position[:7])
-    dp, dr = goal_error(kin, q, g.position, g.quaternion)
+    dp, dr = fx.goal_error(kin, q, g.position, g.quaternion)
     assert dp <= 1e-4 and dr <= 1e-3, (dp, dr)
     req = GetPositionFK.Request(fk_link_names=["panda_hand"])
-    req.robot_state.joint_state = JointState(name=ARM, position=q.tolist())
+    req.robot_state.joint_state = JointState(name=fx.ARM, position=q.tolist())
     fk_res = client.call(client.fk, req)
     assert fk_res.error_code.val == Codes.SUCCESS, fk_res.error_code.message
     assert np.linalg.norm(pose_to_matrix(fk_res.pose_stamped[0].pose)[:3, 3]

@@ -1,12 +1,12 @@
 """Runtime parameter changes over DDS: each takes effect in the next answer, or is refused with a
-reason (issue 7, Server, last bullet).
+reason.
 
-The node is the ik_server subprocess of test_ik_server.py (its ``server`` and ``client`` fixtures,
-a fresh node for this module); parameters are set through the node's
-``~/set_parameters`` service, as ``ros2 param set`` does. The tolerances and the collision margin
-must reach the solver's refinement targets, not only the node's acceptance test: a tightened
-tolerance is met (the solver refines further) and a raised margin is reached (the solver pushes
-answers further from self-collision), where before only the acceptance changed.
+The node is ik_server_fixtures' ``server`` (a fresh node for this module) and ``client``;
+parameters are set through the node's ``~/set_parameters`` service, as ``ros2 param set`` does.
+The tolerances and the collision margin must reach the solver's refinement targets, not only the
+node's acceptance test: a tightened tolerance is met (the solver refines further) and a raised
+margin is reached (the solver pushes answers further from self-collision), where before only the
+acceptance changed.
 """
 from __future__ import annotations
 
@@ -20,20 +20,11 @@ from moveit_msgs.msg import MoveItErrorCodes as Codes
 from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import JointState
 
+import ik_server_fixtures as fx
 from dtd_ik.exceptions import ConfigError
+from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.client import make_request, reachable_goals
-from test_ik_server import (  # noqa: F401  (fixtures: one node subprocess for this module)
-    ARM,
-    NS,
-    WAIT,
-    client,
-    compiled_solver,
-    fk_matrix,
-    goal_error,
-    server,
-    set_params,
-)
-from dtd_ik.ros.conversions import quaternion_to_matrix
+from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
@@ -47,8 +38,8 @@ SHOULDER = np.array([0.0, 0.0, 0.333])
 
 
 def get_params(client, *names):
-    getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
-    assert getter.wait_for_service(timeout_sec=WAIT)
+    getter = client.node.create_client(GetParameters, f"{fx.NS}/dtd_ik_server/get_parameters")
+    assert getter.wait_for_service(timeout_sec=fx.WAIT)
     values = client.call(getter, GetParameters.Request(names=list(names))).values
     client.node.destroy_client(getter)
     return [v.double_value for v in values]
@@ -58,7 +49,7 @@ def get_params(client, *names):
 def restore(client):
     """Put the changed parameters back after the test (one node for the module)."""
     yield
-    results = set_params(client, **DEFAULTS)
+    results = fx.set_params(client, **DEFAULTS)
     assert all(r.successful for r in results), [r.reason for r in results]
 
 
@@ -69,7 +60,7 @@ def margin_mm(message: str) -> float:
 def small_errors(kin, q, position, quaternion) -> tuple[float, float]:
     """Position [m] and orientation [rad] error, the angle from the sine (exact near zero,
     where acos of the trace loses ~1e-8 rad)."""
-    T = fk_matrix(kin, q)
+    T = fx.fk_matrix(kin, q)
     dR = quaternion_to_matrix(np.asarray(quaternion)).T @ T[:3, :3]
     axis = np.array([dR[2, 1] - dR[1, 2], dR[0, 2] - dR[2, 0], dR[1, 0] - dR[0, 1]]) / 2
     return float(np.linalg.norm(T[:3, 3] - position)), float(np.arcsin(np.linalg.norm(axis)))
@@ -79,33 +70,39 @@ def solve(client, position, quaternion, seed=None, timeout=1.0, avoid_collisions
     req = make_request(position, quaternion, avoid_collisions=avoid_collisions)
     req.ik_request.timeout = Duration(sec=int(timeout), nanosec=int(timeout % 1 * 1e9))
     if seed is not None:
-        req.ik_request.robot_state.joint_state = JointState(name=ARM, position=list(seed))
+        req.ik_request.robot_state.joint_state = JointState(name=fx.ARM, position=list(seed))
     return client.call(client.ik, req)
 
 
 def test_solver_targets_follow_set_targets_and_refuse_bad_values():
     """No ROS: IKSolver.set_targets changes what solve() refines to, and nothing on error."""
-    from dtd_ik.solver.kernels import lm_attempt as lm
-    from dtd_ik.solver.ik_solver import IKSolver
+    from dtd_ik.solver import IKSolver
 
     solver = IKSolver.load(None)
+    (_, p, quat), = reachable_goals(1, seed=21, margin=0.015)
+
+    def meets_the_targets():
+        result = solver.solve(p[None], quat[None], tip="panda_hand", timeout=1.0)
+        assert result.success[0]
+        assert result.position_error[0] <= 1e-9  # converges at least that far
+        assert result.collision_margin[0] >= 0.012
+
     solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)
     assert solver.config.position_tolerance == 1e-9
     assert solver.config.orientation_tolerance == 1e-3  # None keeps a value
-    assert solver._params[lm.TOL_POSITION] == 1e-9
-    assert solver._params[lm.CONVERGE_POSITION] == 1e-9  # converges at least that far
-    assert solver._params[lm.MIN_MARGIN] == 0.012
-    assert solver._params[lm.PUSH_MARGIN] == pytest.approx(0.012 + solver.config.push_headroom)
+    assert solver.config.min_collision_margin == 0.012
+    meets_the_targets()
     with pytest.raises(ConfigError, match="orientation_tolerance"):
         solver.set_targets(orientation_tolerance=-1.0, position_tolerance=1e-3)
-    assert solver.config.position_tolerance == 1e-9 and solver._params[lm.TOL_POSITION] == 1e-9
+    assert solver.config.position_tolerance == 1e-9
+    meets_the_targets()
 
 
 def test_tighter_tolerances_are_met_by_the_next_answers(client, kin, restore):
     """1e-10 m / 1e-10 rad: the solver must refine below its start-up convergence (1e-7);
     with the start-up targets most answers stopped between 1e-10 and 1e-8 and were refused."""
     goals = reachable_goals(8, seed=21)
-    results = set_params(client, position_tolerance=1e-10, orientation_tolerance=1e-10)
+    results = fx.set_params(client, position_tolerance=1e-10, orientation_tolerance=1e-10)
     assert all(r.successful for r in results), [r.reason for r in results]
     assert get_params(client, "position_tolerance", "orientation_tolerance") == [1e-10, 1e-10]
     for _, p, quat in goals:
@@ -122,11 +119,11 @@ def test_looser_tolerances_accept_a_goal_out_of_reach(client, kin, restore):
     res = solve(client, goal, quat, timeout=0.2)
     assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
     assert "position error above 0.1 mm" in res.error_code.message
-    results = set_params(client, position_tolerance=0.1, orientation_tolerance=1.0)
+    results = fx.set_params(client, position_tolerance=0.1, orientation_tolerance=1.0)
     assert all(r.successful for r in results)
     res = solve(client, goal, quat, timeout=0.2)
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-    dp, _ = goal_error(kin, res.solution.joint_state.position[:7], goal, quat)
+    dp, _ = fx.goal_error(kin, res.solution.joint_state.position[:7], goal, quat)
     assert 0.005 < dp <= 0.1  # accepted although centimetres off: the new tolerance
 
 
@@ -143,7 +140,7 @@ def test_raised_collision_margin_is_reached_by_the_solver(client, kin, capsules,
     before = [solve(client, p, quat, seed=s) for s, p, quat in goals]
     assert all(r.error_code.val == Codes.SUCCESS for r in before)
     assert min(margin_mm(r.error_code.message) for r in before) < 12.0
-    results = set_params(client, collision_margin=0.015)
+    results = fx.set_params(client, collision_margin=0.015)
     assert all(r.successful for r in results)
     after = [solve(client, p, quat, seed=s) for s, p, quat in goals]
     solved = [r for r in after if r.error_code.val == Codes.SUCCESS]
@@ -164,7 +161,7 @@ def test_raised_collision_margin_is_reached_by_the_solver(client, kin, capsules,
 
 def test_margin_beyond_reach_of_the_capsule_model_refuses_with_the_reason(client, restore):
     (_, p, quat), = reachable_goals(1, seed=5)
-    results = set_params(client, collision_margin=0.05)
+    results = fx.set_params(client, collision_margin=0.05)
     assert all(r.successful for r in results)
     res = solve(client, p, quat, timeout=0.2)
     assert res.error_code.val == Codes.NO_IK_SOLUTION
@@ -175,12 +172,12 @@ def test_timeouts_take_effect(client, restore):
     """The budget a request gets is named in a refusal: default_timeout for a zero timeout,
     max_timeout as the cap."""
     far = [2.5, 0.0, 0.4]  # out of reach: always refused, with the budget in the message
-    results = set_params(client, default_timeout=0.123)
+    results = fx.set_params(client, default_timeout=0.123)
     assert all(r.successful for r in results)
     res = client.call(client.ik, make_request(far, [1, 0, 0, 0]))
     assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.123 s" in \
         res.error_code.message
-    results = set_params(client, max_timeout=0.25)
+    results = fx.set_params(client, max_timeout=0.25)
     assert all(r.successful for r in results)
     res = solve(client, far, [1, 0, 0, 0], timeout=3.0)
     assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.250 s" in \
@@ -198,12 +195,12 @@ def test_timeouts_take_effect(client, restore):
 ])
 def test_out_of_range_values_are_refused_with_a_reason_and_change_nothing(client, kin, name,
                                                                           value, words):
-    (result,) = set_params(client, **{name: value})
+    (result,) = fx.set_params(client, **{name: value})
     assert not result.successful
     assert words in result.reason and (name in result.reason or words == "type"), result.reason
     assert get_params(client, name) == [DEFAULTS[name]]
     (_, p, quat), = reachable_goals(1, seed=6)
     res = solve(client, p, quat)  # still served under the old rules
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
-    dp, dr = goal_error(kin, res.solution.joint_state.position[:7], p, quat)
+    dp, dr = fx.goal_error(kin, res.solution.joint_state.position[:7], p, quat)
     assert dp <= 1e-4 and dr <= 1e-3

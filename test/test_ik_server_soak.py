@@ -1,4 +1,4 @@
-"""The soak benchmark, short: 2 client processes x 100 requests over real DDS (issue 7, Server).
+"""The soak benchmark, short: 2 client processes x 100 requests over real DDS.
 
 Runs benchmarks/soak_ik_server.py as a user would (its own ik_server subprocess and client
 processes) and checks its report: nothing lost, duplicated or wrong, the node alive and cleanly
@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from test_ik_server import compiled_solver  # noqa: F401  (compiles the kernels once)
-
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK = ROOT / "benchmarks" / "soak_ik_server.py"
 
 
-def test_short_soak_loses_and_duplicates_nothing(tmp_path, compiled_solver):
+def test_short_soak_loses_and_duplicates_nothing(tmp_path):
+    from dtd_ik.solver import IKSolver
+
+    IKSolver.load(None)  # on a fresh clone: compiles and caches the kernels the node then loads
     out = tmp_path / "soak.json"
     # RSS limit loosened: 200 requests are too few to separate growth from allocator noise
     proc = subprocess.run([sys.executable, str(SOAK), "--clients", "2", "--requests", "200",

@@ -35,18 +35,20 @@ def test_launch_file_names_an_installed_executable_and_an_existing_parameter_fil
     compile(LAUNCH.read_text(), str(LAUNCH), "exec")
 
 
-def test_parameter_file_targets_the_node_and_declares_only_known_parameters():
-    from dtd_ik.ros.server import NODE_NAME, PARAMETERS
+def test_parameter_file_targets_the_node_and_restates_the_defaults():
+    """config/ik_server.yaml lists every parameter for users to edit, each at the node's own
+    default (the robot ones at the robot description's value): the two cannot drift apart."""
+    from dtd_ik.robot import load_robot_model
+    from dtd_ik.ros.parameters import NODE_NAME, parameter_table
 
     doc = yaml.safe_load((ROOT / "config" / "ik_server.yaml").read_text())
     (key,) = doc
     assert key.endswith("/" + NODE_NAME)
     params = doc[key]["ros__parameters"]
-    assert set(params) == set(PARAMETERS)
+    table = {p.name: p.default for p in parameter_table(load_robot_model())}
+    assert set(params) == set(table)
     for name, value in params.items():
-        default = PARAMETERS[name][0]
-        if default is not None:
-            assert type(value) is type(default), name  # rclpy refuses a type change
+        assert value == table[name] and type(value) is type(table[name]), name
 
 
 def test_launch_description_builds_where_launch_ros_is_installed():

@@ -1,8 +1,9 @@
 """moveit_msgs built from ros_interfaces/ is wire-compatible with upstream moveit_msgs 2.6.0.
 
 The reference hashes are those of upstream moveit_msgs 2.6.0 built against the ROS 2 Kilted
-wheels (../shared/ENVIRONMENT.md). A type hash covers every field name and type, recursively, so
-equal hashes mean a real MoveIt client and this server agree on the bytes on the wire.
+wheels (the environment scripts/setup_env.sh builds). A type hash covers every field name and
+type, recursively, so equal hashes mean a real MoveIt client and this server agree on the bytes on
+the wire.
 """
 import json
 import sys

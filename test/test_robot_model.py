@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import yaml
+from scipy.spatial.transform import Rotation
 
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.paths import config_path, share_dir
 from dtd_ik.robot.model import load_robot_model, rpy_to_matrix
-from scipy.spatial.transform import Rotation
 
 
 def test_rpy_matches_scipy_extrinsic_xyz():
@@ -21,6 +21,16 @@ def test_shipped_model_frames():
     assert index == 7
     assert np.allclose(offset[:3, 3], [0, 0, 0.107 + 0.1034])
     assert np.allclose(Rotation.from_matrix(offset[:3, :3]).as_rotvec(), [0, 0, -np.pi / 4])
+
+
+def test_shipped_moveit_facts_are_moveit_panda_config():
+    """The values of MoveIt's Panda SRDF (moveit_resources_panda_moveit_config)."""
+    moveit = load_robot_model().moveit
+    assert moveit.ready_state == (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+    assert moveit.other_joints == ("panda_finger_joint1", "panda_finger_joint2")
+    assert moveit.virtual_joint == "virtual_joint"
+    assert moveit.group_aliases == {"panda_manipulator": "panda_hand_tcp"}
+    assert moveit.groups_without_ik == ("hand",)
 
 
 def write_config(tmp_path, mutate):
@@ -48,6 +58,12 @@ def write_config(tmp_path, mutate):
     (lambda c: c["collision"]["distance_maps"][0].update(file="/does/not/exist.npz"),
      r"distance_maps\[0\].file"),
     (lambda c: c["collision"]["distance_maps"][0].pop("joints"), r"distance_maps\[0\].joints"),
+    (lambda c: c["moveit"].update(ready_state=[0.0] * 6), "moveit.ready_state: expected 7"),
+    (lambda c: c["moveit"].update(ready_state=[0.0] * 7), "moveit.ready_state: outside"),
+    (lambda c: c["moveit"].update(group_aliases={"arm": "panda_link7"}),
+     "moveit.group_aliases.arm"),
+    (lambda c: c["moveit"].update(other_joints=["panda_joint1"]), "moveit.other_joints"),
+    (lambda c: c["moveit"].update(ready=[0.0] * 7), "moveit.ready: unknown key"),
 ])
 def test_bad_robot_config_names_the_key(tmp_path, mutate, message):
     with pytest.raises(ConfigError, match=message):

@@ -9,20 +9,22 @@ from geometry_msgs.msg import Pose
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import InvalidInputError
-from dtd_ik.ros.conversions import (
-    duration_to_seconds,
-    error_name,
+from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
+from dtd_ik.robot.spatial import (
     invert_transform,
-    joint_state_positions,
-    make_robot_state,
-    matrix_to_pose,
     matrix_to_quaternion,
-    pose_to_arrays,
-    pose_to_matrix,
     quaternion_to_matrix,
     xyz_quat_to_matrix,
 )
-from dtd_ik.kinematics.rotations import quaternion_to_matrix as torch_quaternion_to_matrix
+from dtd_ik.ros.conversions import (
+    duration_to_seconds,
+    error_name,
+    joint_state_positions,
+    make_robot_state,
+    matrix_to_pose,
+    pose_to_arrays,
+    pose_to_matrix,
+)
 
 pytestmark = pytest.mark.ros
 

@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from torch import Tensor, nn
 
 from dtd_ik import IKSolver
-from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError
+from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError, UnknownFrameError
 from pybullet_panda import FK_TOLERANCE
 
 MARGIN = 0.005
@@ -135,6 +135,48 @@ def test_other_tips(solver, kin, capsules, pybullet_panda, tip):
     assert result.success.mean() >= 0.95
 
 
+@pytest.mark.parametrize("frame", ["panda_link3", "panda_link8", "panda_hand", "panda_hand_tcp"])
+def test_forward_matches_pybullet(solver, kin, pybullet_panda, frame):
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
+        33).random((100, kin.dof))
+    p, R = solver.forward(Q, frame)
+    assert p.shape == (100, 3) and R.shape == (100, 3, 3)
+    ref_p, ref_quat = pybullet_poses(pybullet_panda, Q, "panda_hand" if frame == "panda_hand_tcp"
+                                     else frame)
+    ref_R = Rotation.from_quat(ref_quat).as_matrix()
+    if frame == "panda_hand_tcp":  # Franka's hand TCP: 0.1034 m along the hand's z
+        ref_p = ref_p + ref_R[:, :, 2] * 0.1034
+    np.testing.assert_allclose(p, ref_p, atol=1e-6)
+    assert (Rotation.from_matrix(R) * Rotation.from_matrix(ref_R).inv()).magnitude().max() < 1e-6
+
+
+def test_forward_of_every_known_frame_equals_torch_kinematics(solver, kin):
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
+        34).random((50, kin.dof))
+    for frame in kin.model.frame_names:
+        p, R = solver.forward(Q, frame)
+        pose = kin.forward(torch.tensor(Q), frame)
+        np.testing.assert_allclose(p, pose.position.numpy(), atol=1e-12)
+        np.testing.assert_allclose(R, pose.rotation.numpy(), atol=1e-12)
+    p1, R1 = solver.forward(Q[0], "panda_hand")  # one configuration: no batch axis
+    assert p1.shape == (3,) and R1.shape == (3, 3)
+    np.testing.assert_array_equal(p1, solver.forward(Q[:1], "panda_hand")[0][0])
+    p_t, _ = solver.forward(torch.tensor(Q), "panda_hand")
+    np.testing.assert_array_equal(p_t, solver.forward(Q, "panda_hand")[0])
+
+
+def test_forward_refuses_unknown_frames_and_bad_joints(solver):
+    with pytest.raises(UnknownFrameError, match="panda_link9"):
+        solver.forward(np.zeros(7), "panda_link9")
+    with pytest.raises(UnknownFrameError):
+        solver.forward(np.zeros(7), None)
+    for q, message in ((np.zeros(6), "shape"), (np.zeros((2, 7, 1)), "shape"),
+                       (np.full(7, np.nan), "NaN"), ([[0.0] * 6 + [np.inf]], "NaN"),
+                       ("abc", "numeric")):
+        with pytest.raises(InvalidInputError, match=message):
+            solver.forward(q, "panda_hand")
+
+
 def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(tmp_path, kin, capsules,
                                                                        pybullet_panda):
     """The oracle network learned panda_link8; goals name panda_hand. Its answers are exact only
@@ -234,39 +276,32 @@ def hand_inside_the_base(n, seed):
 def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, kin, capsules,
                                                                       pybullet_panda):
     """A reachable goal behind goals that cannot be met is solved by its cheap attempts (seed
-    table) before any goal's perturbations and restarts run: without a network too, a batch
-    runs every goal's explicit and table seeds in a first kernel pass, then the remaining
-    attempts for the goals still unsolved. The passes are observed, not timed (a deadline made
-    this test fail on a loaded CI machine)."""
+    table) before any goal's perturbations and restarts run: without a network too, a batch's
+    plan runs every goal's explicit and table seeds in a first kernel pass, then the remaining
+    attempts for the goals still unsolved. The plan and what its first pass does alone are
+    checked, not timed (a deadline made this test fail on a loaded CI machine)."""
+    cheap = solver.config.seed_table_seeds
+    first, rest = solver.plan(17)
+    assert (first.goals, first.seeds, first.first_attempt) == ("all", (), 0)
+    assert first.params == solver.config.kernel_params()._replace(max_attempts=cheap)
+    assert (rest.goals, rest.seeds, rest.first_attempt) == ("unsolved", (), cheap)
+    assert rest.params == solver.config.kernel_params()
+    assert len(solver.plan(1)) == 1  # a single goal: one pass
     Q = collision_free_joints(kin, capsules, 1, seed=52)
     p_ok, quat_ok = pybullet_poses(pybullet_panda, Q)
     alone = solver.solve(p_ok, quat_ok, timeout=NO_DEADLINE)
-    assert alone.success[0] and alone.attempts[0] <= solver.config.seed_table_seeds  # cheap
+    assert alone.success[0] and alone.attempts[0] <= cheap
     p_bad, quat_bad = hand_inside_the_base(16, seed=38)
     p, quat = np.vstack([p_bad, p_ok]), np.vstack([quat_bad, quat_ok])
-    passes = []
-    run_kernel = solver._run_kernel
-
-    def spy(kernel, positions, *args):
-        out = run_kernel(kernel, positions, *args)
-        passes.append((np.array(positions), out[2].copy(), out[4].copy()))
-        return out
-
-    solver._run_kernel = spy
-    try:
-        result = solver.solve(p, quat, timeout=60.0)
-    finally:
-        del solver._run_kernel
-    assert len(passes) == 2
-    (first_p, first_success, first_attempts), (second_p, _, second_attempts) = passes
-    np.testing.assert_array_equal(first_p, p)  # every goal in the cheap pass
-    assert np.all(first_attempts <= solver.config.seed_table_seeds)
-    assert first_success[-1] and not first_success[:-1].any()  # solved before any restart
-    np.testing.assert_array_equal(second_p, p_bad)  # the rest only for the unsolved goals
-    assert np.all(second_attempts == solver.config.max_attempts - first_attempts[:-1])
+    first_pass = IKSolver.load(None, max_attempts=cheap).solve(p, quat, timeout=60.0)
+    assert np.all(first_pass.attempts <= cheap)
+    assert first_pass.success[-1] and not first_pass.success[:-1].any()  # before any restart
+    result = solver.solve(p, quat, timeout=60.0)
+    assert np.all(result.attempts[:-1] == solver.config.max_attempts)  # then all the rest
     assert not result.success[:-1].any() and result.success[-1]
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     np.testing.assert_array_equal(result.q[-1], alone.q[0])  # the attempts it gets alone
+    np.testing.assert_array_equal(result.q[-1], first_pass.q[-1])
 
 
 @pytest.mark.parametrize("network", [None, "first"])
@@ -336,7 +371,7 @@ def test_empty_batch(solver):
 
 
 def test_load_refuses_bad_options_and_models(tmp_path):
-    with pytest.raises(ConfigError, match="unknown solver option"):
+    with pytest.raises(ConfigError, match="max_attempt: unknown key"):
         IKSolver.load(None, max_attempt=3)
     with pytest.raises(ConfigError, match="max_attempts"):
         IKSolver.load(None, max_attempts=0)
@@ -349,7 +384,7 @@ def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, 
     q, pose = table.q, table.pose
     assert q.shape == (solver.config.seed_table_size, 7)
     # every row sits in its grid cell
-    cell = np.floor((pose[:, :3] - table.grid[:3]) / table.grid[3]).astype(int)
+    cell = np.floor((pose[:, :3] - table.origin) / table.cell).astype(int)
     ids = (cell[:, 0] * table.dims[1] + cell[:, 1]) * table.dims[2] + cell[:, 2]
     rows = np.arange(len(q))
     assert np.all((table.cell_start[ids] <= rows) & (rows < table.cell_start[ids + 1]))
@@ -452,6 +487,10 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
     solver = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, abandon_after=3,
                            abandon_error=1e-9, network_seed="fallback")
     p, quat = pybullet_poses(pybullet_panda, Q)
+    table_first, network_next = solver.plan(len(p))
+    assert table_first.seeds == () and table_first.params.max_attempts == 1
+    assert network_next.seeds == ("network",) and network_next.goals == "unsolved"
+    assert network_next.params.table_seeds == 0  # the table is not searched again
     result = solver.solve(p, quat)
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
     assert result.success.all()
@@ -463,27 +502,51 @@ def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_pat
         IKSolver.load(None, network_seed="sometimes")
 
 
-def test_solver_config_files_are_checked(tmp_path):
+def test_solver_yaml_documents_every_setting_with_the_code_default():
+    """config/solver.yaml sets nothing by default; its commented keys state the defaults that
+    SolverConfig holds, so the two cannot drift apart."""
+    import dataclasses
+    import re
+
+    import yaml
+
+    from dtd_ik.paths import config_path
+    from dtd_ik.solver.config import SolverConfig
+    text = config_path("solver.yaml").read_text()
+    assert yaml.safe_load(text) == {"solver": None}
+    fields = {f.name: f.default for f in dataclasses.fields(SolverConfig)}
+    documented = {}
+    for key, value in re.findall(r"^  # (\w+): (\S+)", text, flags=re.MULTILINE):
+        if key in fields:
+            assert key not in documented, f"{key} documented twice"
+            documented[key] = yaml.safe_load(value)
+    assert documented == fields
+
+
+@pytest.mark.parametrize("text, message", [
+    ("solver: [1, 2\n", "not valid YAML"),
+    ("other: {}\n", "'solver' section"),
+    ("solver: {max_iterations: 2.5}\n", "max_iterations: expected int"),
+    ("solver: {lambda_down: 1.5}\n", "lambda_down: must be < 1"),
+    ("solver: {seed_table_seeds: 17}\n", "seed_table_seeds: must be <= 16"),
+    ("solver: {network_seed: sometimes}\n", "network_seed: unknown value"),
+    ("solver: {position_tolerance: .nan}\n", "finite"),
+])
+def test_bad_solver_config_files_are_refused_naming_the_key(tmp_path, text, message):
     from dtd_ik.solver.config import SolverConfig
     bad = tmp_path / "bad.yaml"
-    bad.write_text("solver: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=message):
         SolverConfig.load(bad)
-    bad.write_text("other: {}\n")
-    with pytest.raises(ConfigError, match="'solver' section"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {max_iterations: 2.5}\n")
-    with pytest.raises(ConfigError, match="integer"):
-        SolverConfig.load(bad)
-    bad.write_text("solver: {position_tolerance: .nan}\n")
-    with pytest.raises(ConfigError, match="finite"):
-        SolverConfig.load(bad)
+
+
+def test_solver_config_files_are_checked(tmp_path):
+    from dtd_ik.solver.config import SolverConfig
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)
-    from dtd_ik.solver.kernels.lm_attempt import CONVERGE_POSITION
     tight = SolverConfig.load(None, position_tolerance=1e-8)
-    assert tight.kernel_params()[CONVERGE_POSITION] == 1e-8
+    assert tight.kernel_params().converge_position == 1e-8
     good = tmp_path / "good.yaml"
     good.write_text("solver: {max_attempts: 3}\n")
     assert SolverConfig.load(good).max_attempts == 3

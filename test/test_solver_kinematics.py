@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from joint_samples import random_joints
 from pybullet_panda import FK_TOLERANCE
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.exceptions import UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
@@ -64,7 +64,7 @@ def test_compiled_pair_distances_equal_the_torch_collision_model(ck, kin, capsul
     ref = capsules.distance(torch.tensor(Q))
     assert ck.robot.pair_names == capsules.pair_names
     np.testing.assert_allclose(D, ref.pair_distances.numpy(), atol=1e-12)
-    np.testing.assert_allclose(ck.min_distance(Q), ref.distance.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ck.min_distance(Q)[0], ref.distance.numpy(), atol=1e-12)
 
 
 def test_compiled_distance_gradients_match_finite_differences(ck, kin):
@@ -101,17 +101,17 @@ def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
 def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin):
     """The solver's inner loop computes exact distances only below its push margin."""
     from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, joint_axes_world)
-    r = ck.robot
+    r, a = ck.robot, ck.robot.arrays
     Q = random_joints(kin, 500, seed=16)
     exact, _ = ck.pair_distances(Q)
     n, P = r.dof, len(r.pair_names)
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((len(r.cap_frame), 2, 3))
+    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((len(a.cap_frame), 2, 3))
     D, G = np.empty(P), np.zeros((P, n))
     for threshold in (0.006, 0.05):
         for q, ref in zip(Q, exact):
-            chain_fk(q, r.M0, r.M1, r.M2, F)
-            joint_axes_world(F, r.axes, A)
-            k = collision_distances(q, F, A, W, r.arrays, threshold, threshold, D, G)
+            chain_fk(q, a.M0, a.M1, a.M2, F)
+            joint_axes_world(F, a.axes, A)
+            k = collision_distances(q, F, A, W, a, threshold, threshold, D, G)
             assert np.all(D <= ref + 1e-12)
             near = ref < threshold
             np.testing.assert_allclose(D[near], ref[near], atol=1e-12)
@@ -126,19 +126,19 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
     K, k, w2 = 3000, 6, 0.09
     p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
     quat = Rotation.random(K, random_state=17).as_quat()
-    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat, index=7)
+    table = SeedTable.from_samples(np.zeros((K, 7)), p, quat)
     pose = table.pose
     for _ in range(300):
         gp, gq = rng.uniform(-1.5, 1.5, 3), Rotation.random(random_state=rng).as_quat()
         dist = ((pose[:, :3] - gp) ** 2).sum(1) + 4 * w2 * (1 - (pose[:, 3:] @ gq) ** 2)
         out = np.zeros(k, dtype=np.int64)
-        assert nearest_table_entries(table.arrays, gp, gq, w2, 10 ** 6, out) == k
+        assert nearest_table_entries(table, gp, gq, w2, 10 ** 6, out) == k
         np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
-    empty = SeedTable.empty(7, index=7)
-    assert nearest_table_entries(empty.arrays, gp, gq, w2, 10 ** 6, out) == 0
+    empty = SeedTable.empty(7)
+    assert nearest_table_entries(empty, gp, gq, w2, 10 ** 6, out) == 0
     # approximate (one shell): still k distinct entries
     approx = np.zeros(k, dtype=np.int64)
-    assert nearest_table_entries(table.arrays, gp, gq, w2, 1, approx) == k
+    assert nearest_table_entries(table, gp, gq, w2, 1, approx) == k
     assert len(set(approx)) == k
 
 
@@ -166,3 +166,32 @@ def test_kernel_rotation_residual_matches_scipy_including_near_pi():
         angle = rotation_residual(np.ascontiguousarray(Rg), np.ascontiguousarray(Ri), e)
         assert abs(angle - np.linalg.norm(ref)) < 1e-9
         np.testing.assert_allclose(e, ref, atol=1e-7)
+
+
+def test_the_kernels_and_the_solver_config_import_without_torch():
+    """The compiled side builds its arrays from the robot description with numpy alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dtd_ik.solver.kernels.kinematics, dtd_ik.solver.kernels.refinement, "
+            "dtd_ik.solver.kernels.path_refinement, dtd_ik.solver.kernels.batch, "
+            "dtd_ik.solver.kernels.lm_attempt, dtd_ik.solver.config, dtd_ik.solver.seed_table; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_matrix_to_quaternion_equals_the_torch_one_and_scipy():
+    from dtd_ik.kinematics.rotations import matrix_to_quaternion as torch_matrix_to_quaternion
+    from dtd_ik.robot.spatial import matrix_to_quaternion
+
+    R = Rotation.random(2000, random_state=21)
+    half_turns = Rotation.from_rotvec(np.pi * Rotation.random(50, random_state=22).apply(
+        [1.0, 0.0, 0.0]))  # w = 0: the sign rule decides
+    M = np.concatenate([R.as_matrix(), half_turns.as_matrix(), np.eye(3)[None]])
+    quat = matrix_to_quaternion(M)
+    np.testing.assert_allclose(quat, torch_matrix_to_quaternion(torch.tensor(M)).numpy(),
+                               rtol=0, atol=1e-15)
+    ref = Rotation.from_matrix(M).as_quat()
+    assert np.minimum(np.abs(quat - ref).max(axis=1), np.abs(quat + ref).max(axis=1)).max() < 1e-12
+    assert (quat[:, 3] >= 0).all()
+    assert quat.shape == (2051, 4) and matrix_to_quaternion(M[0]).shape == (4,)

@@ -1,4 +1,5 @@
-"""Robot description: the URDF chain plus dtd_ik's robot YAML (group, frames, capsules).
+"""Robot description: the URDF chain plus dtd_ik's robot YAML (group, frames, capsules, and
+the MoveIt facts the IK node answers with).
 
 Everything here is plain numpy built once at load time; :mod:`dtd_ik.kinematics.forward` and
 :mod:`dtd_ik.kinematics.capsules` turn it into tensors.
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dtd_ik.config_files import build, read_yaml
 from dtd_ik.exceptions import ConfigError, UnknownFrameError
 from dtd_ik.paths import config_path, resolve
-from dtd_ik.config_files import read_yaml
 
 DEFAULT_ROBOT_CONFIG = "panda_robot.yaml"
 
@@ -62,6 +63,18 @@ class DistanceMapSpec:
 
 
 @dataclass(frozen=True)
+class MoveItDescription:
+    """What MoveIt's robot config (SRDF) says beyond the group dtd_ik solves: the robot YAML's
+    ``moveit`` section, which the IK node answers MoveIt requests with."""
+
+    ready_state: tuple[float, ...] = ()  # (n,) [rad] fills joints no request gives; () = zeros
+    other_joints: tuple[str, ...] = ()  # single-DOF joints outside the group (e.g. fingers)
+    virtual_joint: str = ""  # the joint tying the model frame to base_frame ("" = none)
+    group_aliases: dict[str, str] = field(default_factory=dict)  # other group -> its tip frame
+    groups_without_ik: tuple[str, ...] = ()  # groups that have no IK solver
+
+
+@dataclass(frozen=True)
 class RobotModel:
     """A serial chain of revolute joints from ``base_frame`` with rigidly attached frames.
 
@@ -84,6 +97,7 @@ class RobotModel:
     capsules: tuple[Capsule, ...] = ()
     collision_pairs: tuple[tuple[str, str], ...] = ()  # link pairs checked for self-collision
     distance_maps: tuple[DistanceMapSpec, ...] = ()  # pairs measured by a table, not capsules
+    moveit: MoveItDescription = field(default_factory=MoveItDescription)
     source: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -274,6 +288,29 @@ def _distance_maps(section: dict, names: list[str], chain_links: list[str],
     return tuple(maps)
 
 
+def _moveit(section, names: list[str], lower: np.ndarray, upper: np.ndarray,
+            ik_frames: tuple[str, ...], source: str) -> MoveItDescription:
+    """The ``moveit`` section, checked against the chain: a ready state within the limits,
+    aliases whose tips the solver takes, other joints that are not the group's."""
+    moveit = build(MoveItDescription, section, f"{source}: moveit.")
+    ready = moveit.ready_state or (0.0,) * len(names)
+    if len(ready) != len(names):
+        raise ConfigError(f"{source}: moveit.ready_state: expected {len(names)} joint values, "
+                          f"got {len(ready)}")
+    if not np.all((lower <= ready) & (ready <= upper)):
+        raise ConfigError(f"{source}: moveit.ready_state: outside the joint limits")
+    for group, tip in moveit.group_aliases.items():
+        if tip not in ik_frames:
+            raise ConfigError(f"{source}: moveit.group_aliases.{group}: {tip!r} is not one of "
+                              f"robot.ik_frames")
+    shared = set(moveit.other_joints) & set(names)
+    if shared:
+        raise ConfigError(f"{source}: moveit.other_joints: {', '.join(sorted(shared))} are "
+                          "joints of the group")
+    return MoveItDescription(tuple(map(float, ready)), moveit.other_joints, moveit.virtual_joint,
+                             dict(moveit.group_aliases), moveit.groups_without_ik)
+
+
 def load_robot_model(path: str | Path | None = None) -> RobotModel:
     """Load the robot YAML (default ``config/panda_robot.yaml``) and the URDF it names."""
     path = config_path(DEFAULT_ROBOT_CONFIG) if path is None else resolve(path)
@@ -305,6 +342,8 @@ def load_robot_model(path: str | Path | None = None) -> RobotModel:
     collision = cfg.get("collision", {}) or {}
     capsules, pairs = _capsules(collision, frames, source)
     maps = _distance_maps(collision, names, chain_links, fixed, pairs, source)
+    lower = np.array([joints[n].lower for n in names])
+    upper = np.array([joints[n].upper for n in names])
     return RobotModel(
         name=ET.fromstring(urdf_text).get("name", ""),
         group_name=robot["group_name"],
@@ -314,13 +353,14 @@ def load_robot_model(path: str | Path | None = None) -> RobotModel:
         chain_links=tuple(chain_links),
         joint_origins=np.stack([joints[n].origin for n in names]),
         joint_axes=np.stack([joints[n].axis for n in names]),
-        lower=np.array([joints[n].lower for n in names]),
-        upper=np.array([joints[n].upper for n in names]),
+        lower=lower,
+        upper=upper,
         fixed_frames=fixed,
         ik_frames=ik_frames,
         capsules=capsules,
         collision_pairs=pairs,
         distance_maps=maps,
+        moveit=_moveit(cfg.get("moveit"), names, lower, upper, ik_frames, source),
         source=source,
-        extra={k: v for k, v in cfg.items() if k not in ("robot", "collision")},
+        extra={k: v for k, v in cfg.items() if k not in ("robot", "collision", "moveit")},
     )

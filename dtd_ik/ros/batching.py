@@ -11,15 +11,33 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from dtd_ik.solver import IKResult
 
-@dataclass
+
+class _ResultRow:
+    """A goal's attribute that reads its row of the solver result's field of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = name
+
+    def __get__(self, goal: Goal | None, owner: type | None = None):
+        if goal is None:
+            return self
+        return getattr(goal.result, self.field)[goal.row]
+
+
+@dataclass(kw_only=True)
 class Goal:
-    """One goal: pose of ``tip`` in the base frame, optional seed, time budget [s]."""
+    """One goal, and its answer once solved: pose of ``tip`` in the base frame, optional seed,
+    time budget. The answer is the solver's own result and this goal's row in it (not copied);
+    :class:`dtd_ik.ros.requests.IKQuery` extends this with what the MoveIt request said."""
 
     position: np.ndarray  # (3,) [m]
     quaternion: np.ndarray  # (4,) x-y-z-w
@@ -27,27 +45,25 @@ class Goal:
     seed: np.ndarray | None  # (n,) [rad]
     timeout: float  # [s]
     deadline: float = 0.0  # time.monotonic() by which the answer is due
-    answer: "Answer | None" = None
-    error: BaseException | None = None
+    result: IKResult | None = None  # the solver's answer for the batch this goal was in
+    row: int = -1  # this goal's row of ``result``
+    batch_size: int = 0  # goals in that solve() call
+    error: BaseException | None = None  # what the solver raised for that batch instead
     done: bool = False
 
-
-@dataclass(frozen=True)
-class Answer:
-    """One row of a solver result, with the size and in-solver time of the batch it came from."""
-
-    q: np.ndarray  # (n,) [rad]
-    success: bool
-    position_error: float  # [m]
-    orientation_error: float  # [rad]
-    collision_margin: float  # [m]
-    batch_size: int
-    solve_time: float  # [s] of the whole solve() call
+    # the answer: this goal's row of the solver's result, read in place
+    q = _ResultRow()  # (n,) [rad]
+    success = _ResultRow()  # bool
+    position_error = _ResultRow()  # [m]
+    orientation_error = _ResultRow()  # [rad]
+    collision_margin = _ResultRow()  # [m], < 0 when capsules overlap
 
 
-# solve(positions (N,3), quaternions (N,4), seeds (N,n)|None, tip, timeout) -> result with q,
-# success, position_error, orientation_error, collision_margin (N,) arrays and solve_time
-SolveFn = Callable[..., object]
+# solve(positions (N,3), quaternions (N,4), seeds (N,n)|None, tip, timeout) -> IKResult
+SolveFn = Callable[..., "IKResult"]
+
+
+G = TypeVar("G", bound=Goal)
 
 
 class GoalBatcher:
@@ -63,16 +79,17 @@ class GoalBatcher:
         self.batches = 0  # solve() calls made
         self.largest_batch = 0
 
-    def solve(self, goal: Goal) -> Answer:
-        """Block until ``goal`` is solved (or raise what the solver raised for its batch)."""
-        (outcome,) = self.solve_many([goal])
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+    def solve(self, goal: G) -> G:
+        """Block until ``goal`` is solved and return it (or raise what the solver raised for
+        its batch)."""
+        self.solve_many([goal])
+        if goal.error is not None:
+            raise goal.error
+        return goal
 
-    def solve_many(self, goals: list[Goal]) -> list[Answer | BaseException]:
-        """Solve ``goals`` (with whatever other threads are waiting); one Answer or the solver's
-        exception per goal, in order. Blocks until all of them are done."""
+    def solve_many(self, goals: Sequence[Goal]) -> None:
+        """Solve ``goals`` (with whatever other threads are waiting): each gets its answer or
+        the solver's exception (``error``). Blocks until all of them are done."""
         now = time.monotonic()
         for g in goals:
             g.deadline = now + g.timeout
@@ -93,7 +110,6 @@ class GoalBatcher:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
-        return [g.error if g.error is not None else g.answer for g in goals]
 
     def _run(self, batch: list[Goal]) -> None:
         by_tip: dict[str, list[Goal]] = {}
@@ -135,9 +151,4 @@ class GoalBatcher:
         self.batches += 1
         self.largest_batch = max(self.largest_batch, n)
         for i, g in enumerate(goals):
-            g.answer = Answer(q=np.asarray(result.q[i], dtype=np.float64),
-                              success=bool(result.success[i]),
-                              position_error=float(result.position_error[i]),
-                              orientation_error=float(result.orientation_error[i]),
-                              collision_margin=float(result.collision_margin[i]),
-                              batch_size=n, solve_time=float(result.solve_time))
+            g.result, g.row, g.batch_size = result, i, n

@@ -6,9 +6,9 @@ Goals are poses of panda_hand at random collision-free joint configurations (so 
 reachable), then two requests the server must refuse (an unknown group, a goal out of reach). For
 each: the error code, the joint answer, the server's message and the round-trip latency.
 
-Also the client-side helpers the benchmarks and tests share: :data:`CLIENT_QOS` (a deep response
-history, see docs/ik_server.md "Reliability") and :func:`call_with_retry` (resend after a timeout,
-for a server that restarts).
+Also the client-side helpers the benchmarks and tests share: :func:`reachable_goals`,
+:func:`make_request` and :func:`call_with_retry` (resend after a timeout, for a server that
+restarts); clients take their QoS from :mod:`dtd_ik.ros.qos`.
 """
 from __future__ import annotations
 
@@ -18,35 +18,28 @@ import time
 
 import numpy as np
 import rclpy
-import torch
 from moveit_msgs.srv import GetPositionIK
 
-from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.ros.server import SERVICE_QOS
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.spatial import matrix_to_quaternion
 from dtd_ik.ros.conversions import error_name
-
-#: QoS for GetPositionIK clients: the server's (reliable, KEEP_LAST 1000). With rclpy's default
-#: (KEEP_LAST 10) answers are lost in the client's response history: its own when more than 10
-#: calls are in flight, and, under load, even with one call in flight (the answers to other
-#: clients of the service pass through the same history). docs/ik_server.md, "Reliability".
-CLIENT_QOS = SERVICE_QOS
+from dtd_ik.ros.qos import CLIENT_QOS
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 
 def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: float = 0.01):
     """(q, position, quaternion xyzw) of ``count`` random configurations with capsule margin
-    >= ``margin`` [m], inside the joint limits."""
-    kin = Kinematics()
-    capsules = CapsuleModel(kin)
+    >= ``margin`` [m], inside the joint limits. FK and margins come from the solver's compiled
+    kernels, so the client needs no torch."""
+    kinematics = CompiledKinematics()
+    robot = kinematics.robot.model
     rng = np.random.default_rng(seed)
     found = []
     while len(found) < count:
-        q = rng.uniform(kin.model.lower, kin.model.upper, size=(64, kin.dof))
-        qt = torch.tensor(q, dtype=torch.float64)
-        ok = (capsules.distance(qt).distance >= margin).numpy()
-        pose = kin.forward(qt, tip)
+        q = rng.uniform(robot.lower, robot.upper, size=(64, robot.dof))
+        ok = kinematics.min_distance(q)[0] >= margin
+        rotations, positions = kinematics.forward(q, tip)
         for i in np.flatnonzero(ok)[: count - len(found)]:
-            found.append((q[i], pose.position[i].numpy(), pose.quaternion[i].numpy()))
+            found.append((q[i], positions[i], matrix_to_quaternion(rotations[i])))
     return found
 
 

@@ -1,8 +1,9 @@
 """ROS message <-> numpy conversions for the IK server: pure functions, no ROS graph.
 
 Quaternions are x-y-z-w everywhere (as in ROS and in dtd_ik). Transforms are (4, 4) float64
-homogeneous matrices [m]. These functions import message types only, never rclpy's node layer, so
-they are tested with hand-built messages (test/test_ros_conversions.py).
+homogeneous matrices [m]; the maths on them lives in :mod:`dtd_ik.robot.spatial`. These functions
+import message types only, never rclpy's node layer, so they are tested with hand-built messages
+(test/test_ros_conversions.py).
 """
 from __future__ import annotations
 
@@ -16,25 +17,7 @@ from moveit_msgs.msg import MoveItErrorCodes, RobotState
 from sensor_msgs.msg import JointState
 
 from dtd_ik.exceptions import InvalidInputError
-from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_to_matrix
-
-def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> (4,) unit quaternion x-y-z-w with w >= 0 (Shepperd's method)."""
-    trace = R[0, 0] + R[1, 1] + R[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * math.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-300))
-        q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (R[j, i] + R[i, j]) / s
-        q[k] = (R[k, i] + R[i, k]) / s
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
+from dtd_ik.robot.spatial import checked_pose, matrix_to_quaternion, transform_matrix
 
 
 def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarray]:
@@ -43,34 +26,13 @@ def pose_to_arrays(pose: Pose, what: str = "pose") -> tuple[np.ndarray, np.ndarr
     Raises InvalidInputError for NaN/inf or a quaternion of norm ~0; any other quaternion is
     normalised (clients often send slightly non-unit quaternions).
     """
-    # Scalar maths on the message's floats (as quaternion_norms does for arrays): one pose per
-    # request, where numpy's per-call cost would be most of the work. Scaled by the largest
-    # component first, so that components up to the float64 maximum keep their direction.
     p, o = pose.position, pose.orientation
-    position, quat = (p.x, p.y, p.z), (o.x, o.y, o.z, o.w)
-    if not all(map(math.isfinite, position + quat)):
-        raise InvalidInputError(f"{what} contains NaN or inf")
-    scale = max(map(abs, quat))
-    scaled = [c / scale for c in quat] if scale > 0 else [0.0] * 4
-    length = math.hypot(*scaled)
-    if scale * length < MIN_QUATERNION_NORM:
-        raise InvalidInputError(
-            f"{what} has a zero orientation quaternion (norm {scale * length:.1e}); "
-            "send a unit quaternion, e.g. w=1 for no rotation")
-    return np.array(position, dtype=np.float64), np.array([c / length for c in scaled])
+    return checked_pose((p.x, p.y, p.z), (o.x, o.y, o.z, o.w), what)
 
 
 def pose_to_matrix(pose: Pose, what: str = "pose") -> np.ndarray:
     """A geometry_msgs/Pose -> (4, 4) transform; see :func:`pose_to_arrays` for the checks."""
     return transform_matrix(*pose_to_arrays(pose, what))
-
-
-def transform_matrix(position: np.ndarray, quaternion: np.ndarray) -> np.ndarray:
-    """(3,) position [m] and (4,) unit quaternion x-y-z-w -> (4, 4) transform."""
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix(quaternion)
-    T[:3, 3] = position
-    return T
 
 
 def matrix_to_pose(T: np.ndarray) -> Pose:
@@ -90,27 +52,6 @@ def matrix_to_transform(T: np.ndarray) -> Transform:
     q = matrix_to_quaternion(T[:3, :3])
     t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w = (float(v) for v in q)
     return t
-
-
-def xyz_quat_to_matrix(values: Sequence[float], what: str) -> np.ndarray:
-    """[x, y, z, qx, qy, qz, qw] (a parameter) -> (4, 4) transform."""
-    values = [float(v) for v in values]
-    if len(values) != 7:
-        raise InvalidInputError(
-            f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers")
-    pose = Pose()
-    pose.position.x, pose.position.y, pose.position.z = values[:3]
-    o = pose.orientation
-    o.x, o.y, o.z, o.w = values[3:]
-    return pose_to_matrix(pose, what)
-
-
-def invert_transform(T: np.ndarray) -> np.ndarray:
-    """Inverse of a rigid (4, 4) transform."""
-    inv = np.eye(4)
-    inv[:3, :3] = T[:3, :3].T
-    inv[:3, 3] = -T[:3, :3].T @ T[:3, 3]
-    return inv
 
 
 def duration_to_seconds(d: Duration) -> float:

@@ -4,36 +4,55 @@ Turns a ``moveit_msgs/PositionIKRequest`` into an :class:`IKQuery` (numpy goal f
 seed, timeout, joint bounds) or a :class:`RequestError` carrying the MoveIt error code and a plain
 sentence; judges a solver answer against the request (:func:`judge_answer`); and answers
 GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics service
-(../shared/MOVEIT_IK_SEMANTICS.md); the table of codes is in docs/ik_server.md.
+capability; the table of codes is in docs/ik_server.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
-import torch
 from builtin_interfaces.msg import Time
 from moveit_msgs.msg import MoveItErrorCodes, PositionIKRequest
 from moveit_msgs.srv import GetPositionFK
 
-from dtd_ik.exceptions import InvalidInputError
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.exceptions import ConfigError, InvalidInputError
+from dtd_ik.robot import RobotModel
+from dtd_ik.robot.spatial import (
+    invert_transform,
+    matrix_to_quaternion,
+    transform_matrix,
+    xyz_quat_to_matrix,
+)
+from dtd_ik.ros.batching import Goal
 from dtd_ik.ros.conversions import (
     duration_to_seconds,
-    invert_transform,
     joint_state_positions,
     make_error_code,
     make_pose_stamped,
-    matrix_to_quaternion,
     pose_to_arrays,
-    transform_matrix,
 )
+from dtd_ik.ros.parameters import ServerParameters
 
 Codes = MoveItErrorCodes
 
-# MoveIt's Panda "ready" state: fills joints that neither the request nor the current state give.
-READY = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+
+class ForwardKinematics(Protocol):
+    """FK of any robot frame, as :meth:`dtd_ik.solver.IKSolver.forward` gives it (the node's
+    solver: one robot load and one FK per process)."""
+
+    def forward(self, q: np.ndarray, frame: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) joints [rad] -> position (3,) [m] and rotation (3, 3) of ``frame`` in the base
+        frame."""
+
+
+def _frame_transform(fk: ForwardKinematics, q: np.ndarray, frame: str) -> np.ndarray:
+    """T_base_frame (4, 4) at joints ``q`` (n,) [rad]."""
+    position, rotation = fk.forward(q, frame)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = rotation, position
+    return T
 
 
 class RequestError(Exception):
@@ -47,25 +66,39 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """What the request semantics need from the node's parameters (units: m, rad, s)."""
+    """The node's parameters resolved against the robot description: what the request semantics
+    read (units: m, rad, s). Build it with :meth:`resolve`."""
 
-    joint_names: tuple[str, ...]  # the group's joints, solver order
-    base_frame: str = "panda_link0"
-    group_name: str = "panda_arm"
-    tip_link: str = "panda_link8"  # the group's tip (empty ik_link_name)
-    ik_links: tuple[str, ...] = ("panda_link8", "panda_hand", "panda_hand_tcp")  # solver tips
-    group_aliases: tuple[tuple[str, str], ...] = (("panda_manipulator", "panda_hand_tcp"),)
-    groups_without_ik: tuple[str, ...] = ("hand",)
-    model_frame: str = "world"
-    world_to_base: np.ndarray = field(default_factory=lambda: np.eye(4))  # T_world_base
-    virtual_joint: str = "virtual_joint"
-    other_joints: tuple[str, ...] = ("panda_finger_joint1", "panda_finger_joint2")
-    default_positions: tuple[float, ...] = READY
-    position_tolerance: float = 1e-4
-    orientation_tolerance: float = 1e-3
-    collision_margin: float = 0.005
-    default_timeout: float = 0.05
-    max_timeout: float = 5.0
+    params: ServerParameters
+    robot: RobotModel
+    tip_link: str  # the group's tip (empty ik_link_name)
+    ik_links: tuple[str, ...]  # links the solver takes as tips
+    world_to_base: np.ndarray  # (4, 4) T_model_base
+
+    @classmethod
+    def resolve(cls, params: ServerParameters, robot: RobotModel) -> ServerConfig:
+        """Fill the empty robot parameters from ``robot``; ConfigError where one disagrees."""
+        joint_names = params.joint_names or robot.joint_names
+        if joint_names != robot.joint_names:
+            raise ConfigError(f"parameter joint_names {list(joint_names)} differs from the robot "
+                              f"description's {list(robot.joint_names)}")
+        base = params.base_frame or robot.base_frame
+        if base != robot.base_frame:
+            raise ConfigError(f"parameter base_frame '{base}' differs from the robot "
+                              f"description's '{robot.base_frame}'")
+        ik_links = params.ik_links or robot.ik_frames
+        for link in ik_links:
+            if link not in robot.ik_frames:
+                raise ConfigError(f"parameter ik_links names '{link}'; the solver takes "
+                                  f"{', '.join(robot.ik_frames)}")
+        tip = params.tip_link or robot.tip_frame
+        if tip not in ik_links:
+            raise ConfigError(f"parameter tip_link '{tip}' is not one of ik_links")
+        try:
+            world_to_base = xyz_quat_to_matrix(params.world_to_base, "parameter world_to_base")
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls(params, robot, tip, ik_links, world_to_base)
 
     @cached_property
     def base_at_model_origin(self) -> bool:
@@ -74,43 +107,43 @@ class ServerConfig:
 
     def is_base_frame(self, frame: str) -> bool:
         """Whether a pose in ``frame`` ("" = the model frame) is already in the base frame."""
-        return frame == self.base_frame or (frame in ("", self.model_frame)
-                                            and self.base_at_model_origin)
+        return frame == self.robot.base_frame or (frame in ("", self.params.model_frame)
+                                                  and self.base_at_model_origin)
 
     @property
     def all_joints(self) -> tuple[str, ...]:
         """Every single-DOF joint of the robot in model order (the response's joint_state)."""
-        return self.joint_names + self.other_joints
+        return self.robot.joint_names + self.robot.moveit.other_joints
 
 
-@dataclass
-class IKQuery:
-    """One parsed IK request: the goal of solver tip ``tip`` in the base frame."""
+@dataclass(kw_only=True)
+class IKQuery(Goal):
+    """One IK request from parse to response: the goal of solver tip ``tip`` in the base frame
+    (the :class:`~dtd_ik.ros.batching.Goal` the batcher solves, which then holds the solver's
+    answer), what the request said, and the verdict (:func:`judge_answer`)."""
 
-    position: np.ndarray  # (3,) [m]
-    quaternion: np.ndarray  # (4,) x-y-z-w
-    tip: str
     ik_link: str  # the link the request named (may differ from tip by a fixed offset)
-    seed: np.ndarray | None  # (n,) [rad] or None: let the solver choose
     state: dict[str, float]  # every known joint value (request over current over defaults)
-    timeout: float  # [s]
     avoid_collisions: bool
     lower: np.ndarray  # (n,) joint bounds the answer must satisfy (limits and constraints)
     upper: np.ndarray
     stamp: Time
+    code: int = Codes.FAILURE  # MoveItErrorCodes value of the verdict
+    message: str = ""  # the verdict in words
 
 
 def _resolve_group(cfg: ServerConfig, group: str) -> str:
     """The tip the group implies, or RequestError."""
-    if group == cfg.group_name:
+    served = cfg.params.group_name
+    if group == served:
         return cfg.tip_link
-    aliases = dict(cfg.group_aliases)
+    aliases = cfg.robot.moveit.group_aliases
     if group in aliases:
         return aliases[group]
-    if group in cfg.groups_without_ik:
+    if group in cfg.robot.moveit.groups_without_ik:
         raise RequestError(Codes.NO_IK_SOLUTION,
-                           f"group '{group}' has no IK solver here; use '{cfg.group_name}'")
-    known = ", ".join([cfg.group_name, *aliases])
+                           f"group '{group}' has no IK solver here; use '{served}'")
+    known = ", ".join([served, *aliases])
     shown = f"'{group}'" if group else "an empty group_name"
     raise RequestError(Codes.INVALID_GROUP_NAME,
                        f"unknown group {shown}; this server solves {known}")
@@ -118,13 +151,14 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
 
 def _merge_state(cfg: ServerConfig, request_js, current: dict[str, float] | None):
     """(state dict, whether the request or current state gave any group joint)."""
-    state = dict(zip(cfg.joint_names, cfg.default_positions))
-    state.update({name: 0.0 for name in cfg.other_joints})
+    joint_names = cfg.robot.joint_names
+    state = dict(zip(joint_names, cfg.robot.moveit.ready_state))
+    state.update({name: 0.0 for name in cfg.robot.moveit.other_joints})
     given = False
     for source in (current or {}, request_js):
         for name, value in source.items():
             state[name] = value
-            given = given or name in cfg.joint_names
+            given = given or name in joint_names
     return state, given
 
 
@@ -147,13 +181,12 @@ def _pick_pose(req: PositionIKRequest, default_link: str):
                        "pose per request (concurrent requests are solved together in one batch)")
 
 
-def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
-                  link: str) -> tuple[str, np.ndarray | None]:
+def _tip_for_link(cfg: ServerConfig, link: str) -> tuple[str, np.ndarray | None]:
     """(solver tip, T_link_tip): the link itself (and None) when the solver takes it, else the
     group tip when the link is rigidly attached to the last moving link."""
     if link in cfg.ik_links:
         return link, None
-    model = kin.model
+    model = cfg.robot
     if link in model.frame_names:
         index, offset_link = model.frame(link)
         if index == model.dof:
@@ -166,24 +199,25 @@ def _tip_for_link(cfg: ServerConfig, kin: Kinematics,
                        f"unknown link '{link}'; IK links: {', '.join(cfg.ik_links)}")
 
 
-def frame_in_base(cfg: ServerConfig, kin: Kinematics, frame: str, state: dict[str, float]):
+def frame_in_base(cfg: ServerConfig, fk: ForwardKinematics, frame: str,
+                  state: dict[str, float]) -> np.ndarray:
     """T_base_frame for the model frame, the base frame or any robot link (at ``state``)."""
-    if frame in ("", cfg.model_frame):
+    model_frame, base_frame = cfg.params.model_frame, cfg.robot.base_frame
+    if frame in ("", model_frame):
         return invert_transform(cfg.world_to_base)
-    if frame == cfg.base_frame:
+    if frame == base_frame:
         return np.eye(4)
-    if frame in kin.model.frame_names:
-        q = torch.tensor([[state[n] for n in cfg.joint_names]], dtype=torch.float64)
-        return kin.frame_transforms(q, [frame])[0, 0].numpy()
-    known = ", ".join(dict.fromkeys([cfg.model_frame, cfg.base_frame, *kin.model.frame_names]))
+    if frame in cfg.robot.frame_names:
+        return _frame_transform(fk, np.array([state[n] for n in cfg.robot.joint_names]), frame)
+    known = ", ".join(dict.fromkeys([model_frame, base_frame, *cfg.robot.frame_names]))
     raise RequestError(Codes.FRAME_TRANSFORM_FAILURE,
                        f"cannot transform from frame '{frame}' (no tf here); "
                        f"known frames: {known}")
 
 
-def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
+def _joint_bounds(cfg: ServerConfig, constraints):
     """(lower, upper) of the group joints: the limits narrowed by joint constraints."""
-    lower, upper = kin.model.lower.copy(), kin.model.upper.copy()
+    lower, upper = cfg.robot.lower.copy(), cfg.robot.upper.copy()
     others = []
     if len(constraints.position_constraints):
         others.append("position")
@@ -197,16 +231,16 @@ def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
                            "server; only joint constraints are honoured")
     for jc in constraints.joint_constraints:
         name = jc.joint_name
-        if name not in cfg.joint_names:
+        if name not in cfg.robot.joint_names:
             raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
                                f"joint constraint on '{name}', which is not a joint of group "
-                               f"'{cfg.group_name}'")
+                               f"'{cfg.params.group_name}'")
         values = np.array([jc.position, jc.tolerance_above, jc.tolerance_below])
         if not np.all(np.isfinite(values)) or jc.tolerance_above < 0 or jc.tolerance_below < 0:
             raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
                                f"joint constraint on '{name}' needs a finite position and "
                                "tolerances >= 0")
-        i = cfg.joint_names.index(name)
+        i = cfg.robot.joint_names.index(name)
         lower[i] = max(lower[i], jc.position - jc.tolerance_below)
         upper[i] = min(upper[i], jc.position + jc.tolerance_above)
         if lower[i] > upper[i]:
@@ -217,7 +251,7 @@ def _joint_bounds(cfg: ServerConfig, kin: Kinematics, constraints):
     return lower, upper
 
 
-def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
+def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
                      current: dict[str, float] | None = None) -> IKQuery:
     """Check and convert one PositionIKRequest; raises :class:`RequestError` when refused."""
     group_tip = _resolve_group(cfg, req.group_name)
@@ -231,41 +265,36 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, kin: Kinematics,
                            "send the request without them or with avoid_collisions false")
     state, seeded = _merge_state(cfg, request_js, current)
     pose_stamped, link = _pick_pose(req, group_tip)
-    tip, link_to_tip = _tip_for_link(cfg, kin, link)
+    tip, link_to_tip = _tip_for_link(cfg, link)
     try:
         position, quaternion = pose_to_arrays(pose_stamped.pose, "pose_stamped.pose")
     except InvalidInputError as exc:
         raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS, str(exc)) from None
     frame = pose_stamped.header.frame_id
     if link_to_tip is not None or not cfg.is_base_frame(frame):  # else the pose is the goal
-        goal = frame_in_base(cfg, kin, frame, state) @ transform_matrix(position, quaternion)
+        goal = frame_in_base(cfg, fk, frame, state) @ transform_matrix(position, quaternion)
         if link_to_tip is not None:
             goal = goal @ link_to_tip
         position, quaternion = goal[:3, 3].copy(), matrix_to_quaternion(goal[:3, :3])
-    lower, upper = _joint_bounds(cfg, kin, req.constraints)
-    seed = np.array([state[n] for n in cfg.joint_names]) if seeded else None
+    lower, upper = _joint_bounds(cfg, req.constraints)
+    seed = np.array([state[n] for n in cfg.robot.joint_names]) if seeded else None
     if seed is not None or len(req.constraints.joint_constraints):
         base = seed if seed is not None else (lower + upper) / 2
         seed = np.clip(base, lower, upper)
     timeout = duration_to_seconds(req.timeout)
-    timeout = cfg.default_timeout if timeout <= 0 else min(timeout, cfg.max_timeout)
+    params = cfg.params
+    timeout = params.default_timeout if timeout <= 0 else min(timeout, params.max_timeout)
     return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed,
                    state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions),
                    lower=lower, upper=upper, stamp=pose_stamped.header.stamp)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The server's judgement of one answer."""
-
-    success: bool
-    code: int
-    message: str
-
-
-def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_error: float,
-                 orientation_error: float, margin: float) -> Verdict:
-    """Accept an answer only if it meets the tolerances, the bounds and (when asked) the margin."""
+def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
+    """Set the query's verdict (``code``, ``message``) on its solved answer: SUCCESS only if it
+    meets the tolerances, the bounds and (when asked) the collision margin."""
+    q, params = query.q, cfg.params
+    position_error, orientation_error = query.position_error, query.orientation_error
+    margin = query.collision_margin
     shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
              else f"{position_error * 1e3:.1f} mm")
     numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
@@ -273,25 +302,26 @@ def judge_answer(query: IKQuery, cfg: ServerConfig, q: np.ndarray, position_erro
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")
-    if not position_error <= cfg.position_tolerance:
-        problems.append(f"position error above {cfg.position_tolerance * 1e3:g} mm")
-    if not orientation_error <= cfg.orientation_tolerance:
-        problems.append(f"orientation error above {cfg.orientation_tolerance:g} rad")
+    if not position_error <= params.position_tolerance:
+        problems.append(f"position error above {params.position_tolerance * 1e3:g} mm")
+    if not orientation_error <= params.orientation_tolerance:
+        problems.append(f"orientation error above {params.orientation_tolerance:g} rad")
     eps = 1e-9
-    outside = [cfg.joint_names[i] for i in range(len(q))
+    outside = [cfg.robot.joint_names[i] for i in range(len(q))
                if not query.lower[i] - eps <= q[i] <= query.upper[i] + eps]
     if outside:
         problems.append(f"{', '.join(outside)} outside the allowed bounds")
-    if query.avoid_collisions and not margin >= cfg.collision_margin:
-        problems.append(f"self-collision margin below {cfg.collision_margin * 1e3:g} mm")
+    if query.avoid_collisions and not margin >= params.collision_margin:
+        problems.append(f"self-collision margin below {params.collision_margin * 1e3:g} mm")
     if problems:
-        return Verdict(False, Codes.NO_IK_SOLUTION,
-                       f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
-                       f"best answer has {'; '.join(problems)} ({numbers})")
-    return Verdict(True, Codes.SUCCESS, f"solved {query.ik_link}: {numbers}")
+        query.code = Codes.NO_IK_SOLUTION
+        query.message = (f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
+                         f"best answer has {'; '.join(problems)} ({numbers})")
+    else:
+        query.code, query.message = Codes.SUCCESS, f"solved {query.ik_link}: {numbers}"
 
 
-def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
+def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, fk: ForwardKinematics,
               current: dict[str, float] | None, stamp: Time,
               source: str) -> GetPositionFK.Response:
     """GetPositionFK as move_group answers it (poses in the model frame or header.frame_id)."""
@@ -304,20 +334,17 @@ def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, kin: Kinematics,
     except InvalidInputError as exc:
         res.error_code = make_error_code(Codes.INVALID_ROBOT_STATE, str(exc), source)
         return res
-    q = np.array([state[n] for n in cfg.joint_names])  # FK is defined outside the limits too
-    frame = req.header.frame_id or cfg.model_frame
+    q = np.array([state[n] for n in cfg.robot.joint_names])  # FK holds outside the limits too
+    frame = req.header.frame_id or cfg.params.model_frame
     try:
-        base_in_frame = invert_transform(frame_in_base(cfg, kin, frame, state))
+        base_in_frame = invert_transform(frame_in_base(cfg, fk, frame, state))
     except RequestError as exc:
         res.error_code = make_error_code(exc.code, exc.message, source)
         return res
-    known = [name for name in req.fk_link_names if name in kin.model.frame_names]
-    unknown = [name for name in req.fk_link_names if name not in kin.model.frame_names]
-    if known:
-        qt = torch.tensor(q[None], dtype=torch.float64)
-        T = kin.frame_transforms(qt, known)[0].numpy()
-        res.pose_stamped = [make_pose_stamped(base_in_frame @ T[i], frame, stamp)
-                            for i in range(len(known))]
+    known = [name for name in req.fk_link_names if name in cfg.robot.frame_names]
+    unknown = [name for name in req.fk_link_names if name not in cfg.robot.frame_names]
+    res.pose_stamped = [make_pose_stamped(base_in_frame @ _frame_transform(fk, q, name), frame,
+                                          stamp) for name in known]
     res.fk_link_names = known
     if unknown:
         res.error_code = make_error_code(

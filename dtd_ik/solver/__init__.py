@@ -1,6 +1,21 @@
 """The IK solver: network or table seeds refined by compiled Levenberg-Marquardt attempts to
-exact, self-collision-free answers. Knows nothing of ROS."""
+exact, self-collision-free answers. Knows nothing of ROS.
+
+``IKSolver`` and ``IKResult`` (which load torch for the network) are imported on first use, so
+that ``dtd_ik.solver.kernels`` and ``dtd_ik.solver.config`` stay torch-free.
+"""
+from __future__ import annotations
+
+from typing import Any
+
 from dtd_ik.solver.config import SolverConfig
-from dtd_ik.solver.ik_solver import IKResult, IKSolver
 
 __all__ = ["IKResult", "IKSolver", "SolverConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("IKResult", "IKSolver"):
+        from dtd_ik.solver import ik_solver
+
+        return getattr(ik_solver, name)
+    raise AttributeError(f"module 'dtd_ik.solver' has no attribute {name!r}")

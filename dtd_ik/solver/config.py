@@ -1,17 +1,20 @@
-"""Solver settings: ``config/solver.yaml`` (section ``solver``) plus keyword overrides, checked."""
+"""Solver settings: ``config/solver.yaml`` (section ``solver``) plus keyword overrides, checked.
+
+Every setting's default and valid range is declared here, once; the YAML file documents them and
+holds a deployment's changes. Read through :mod:`dtd_ik.config_files`.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-from dtd_ik.solver.kernels import lm_attempt as lm
-from dtd_ik.solver.kernels import path_refinement as pr
-from dtd_ik.solver.kernels import refinement as rf
-from dtd_ik.exceptions import ConfigError
+from dtd_ik.config_files import build, check, load, setting
 from dtd_ik.paths import config_path, resolve
-from dtd_ik.config_files import read_yaml
+from dtd_ik.robot import COLLISION_MARGIN
+from dtd_ik.solver.kernels.batch import PARALLEL_MIN_ROWS
+from dtd_ik.solver.kernels.lm_attempt import KernelParams
+from dtd_ik.solver.kernels.path_refinement import PathParams
+from dtd_ik.solver.kernels.refinement import MAX_TABLE_SEEDS
 
 DEFAULT_SOLVER_CONFIG = "solver.yaml"
 #: When the network's seed is tried: before the seed table, or only for goals it left unsolved.
@@ -20,145 +23,89 @@ NETWORK_SEED_MODES = ("first", "fallback")
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """Every tunable of :class:`dtd_ik.solver.ik_solver.IKSolver`; units as in config/solver.yaml."""
+    """Every tunable of :class:`dtd_ik.solver.ik_solver.IKSolver` (meanings in
+    config/solver.yaml). Construction checks every range; :meth:`load` reads a file."""
 
-    position_tolerance: float = 1e-4  # [m]
-    orientation_tolerance: float = 1e-3  # [rad]
-    min_collision_margin: float = 0.005  # [m]
-    push_headroom: float = 0.001  # [m] pairs are pushed to min_collision_margin + this
-    converge_position: float = 1e-7  # [m]
-    converge_orientation: float = 1e-6  # [rad]
-    orientation_weight: float = 0.2  # [m/rad]
-    collision_weight: float = 1.0
-    lambda_init: float = 1e-4
-    lambda_up: float = 4.0
-    lambda_down: float = 0.2
-    lambda_min: float = 1e-10
-    lambda_max: float = 1e3
-    max_iterations: int = 40
-    max_attempts: int = 64
-    perturbed_seeds: int = 6
-    perturb_scale: float = 0.3  # [rad]
-    random_seed: int = 0
-    abandon_after: int = 10
-    abandon_error: float = 0.005  # [m]
-    seed_table_size: int = 8192
-    seed_table_seeds: int = 16
-    seed_table_orientation_weight: float = 0.3  # [m/rad]
-    seed_table_margin: float = 0.01  # [m]
-    seed_table_search_rings: int = 1
-    path_jump_factor: float = 3.0
-    path_jump_slack: float = 0.02  # [rad]
-    path_attempts: int = 8
-    path_perturb_scale: float = 0.05  # [rad]
-    path_warrant_damping: float = 1e-6
-    path_centering: float = 0.015  # [rad]
-    network_seed: str = "fallback"  # first | fallback
-    network_threads: int = 1  # torch threads for the network (0: torch's setting)
-    timeout_per_goal: float = 0.02  # [s]
-    parallel_min_goals: int = 8
+    # success criteria
+    position_tolerance: float = setting(1e-4, gt=0)  # [m]
+    orientation_tolerance: float = setting(1e-3, gt=0)  # [rad]
+    min_collision_margin: float = setting(COLLISION_MARGIN, ge=0)  # [m]
+    # Levenberg-Marquardt refinement
+    push_headroom: float = setting(0.001, ge=0)  # [m] pairs pushed to the margin + this
+    converge_position: float = setting(1e-7, gt=0)  # [m]
+    converge_orientation: float = setting(1e-6, gt=0)  # [rad]
+    orientation_weight: float = setting(0.2, gt=0)  # [m/rad]
+    collision_weight: float = setting(1.0, gt=0)  # [1]
+    lambda_init: float = setting(1e-4, gt=0)  # [m^2]
+    lambda_up: float = setting(4.0, gt=1)
+    lambda_down: float = setting(0.2, gt=0, lt=1)
+    lambda_min: float = setting(1e-10, gt=0)  # [m^2]
+    lambda_max: float = setting(1e3, gt=0)  # [m^2]
+    max_iterations: int = setting(40, ge=0)
+    abandon_after: int = setting(10, ge=0)
+    abandon_error: float = setting(0.005, ge=0)  # [m]
+    # seeds
+    network_seed: str = setting("fallback", choices=NETWORK_SEED_MODES)
+    max_attempts: int = setting(64, gt=0)
+    seed_table_size: int = setting(8192, ge=0)
+    seed_table_seeds: int = setting(16, ge=0, le=MAX_TABLE_SEEDS)
+    seed_table_orientation_weight: float = setting(0.3, ge=0)  # [m/rad]
+    seed_table_margin: float = setting(0.01, ge=0)  # [m]
+    seed_table_search_rings: int = setting(1, ge=0)
+    perturbed_seeds: int = setting(6, ge=0)
+    perturb_scale: float = setting(0.3, ge=0)  # [rad]
+    random_seed: int = setting(0, ge=0)
+    # consistency mode (solve_path)
+    path_jump_factor: float = setting(3.0, gt=0)
+    path_jump_slack: float = setting(0.02, ge=0)  # [rad]
+    path_attempts: int = setting(8, gt=0)
+    path_perturb_scale: float = setting(0.05, ge=0)  # [rad]
+    path_warrant_damping: float = setting(1e-6, gt=0)
+    path_centering: float = setting(0.015, ge=0)  # [rad]
+    # time
+    timeout_per_goal: float = setting(0.02, gt=0)  # [s]
+    parallel_min_goals: int = setting(PARALLEL_MIN_ROWS, gt=0)
+    network_threads: int = setting(1, ge=0)  # 0: torch's own setting
 
-    def __post_init__(self):
-        if self.network_seed not in NETWORK_SEED_MODES:
-            raise ConfigError(f"solver option network_seed: one of {', '.join(NETWORK_SEED_MODES)}"
-                              f", got {self.network_seed!r}")
-        for f in fields(self):
-            if f.type in ("str", str):
-                continue
-            value = getattr(self, f.name)
-            kind = int if f.type in ("int", int) else float
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                                  np.floating)):
-                raise ConfigError(f"solver option {f.name}: expected a number, got {value!r}")
-            if kind is int and float(value) != int(value):
-                raise ConfigError(f"solver option {f.name}: expected an integer, got {value!r}")
-            if not np.isfinite(value):
-                raise ConfigError(f"solver option {f.name}: must be finite, got {value!r}")
-            object.__setattr__(self, f.name, kind(value))
-        positive = ("position_tolerance", "orientation_tolerance", "converge_position",
-                    "converge_orientation", "orientation_weight", "collision_weight",
-                    "lambda_init", "lambda_min", "lambda_max", "timeout_per_goal",
-                    "max_attempts", "parallel_min_goals", "path_jump_factor", "path_attempts",
-                    "path_warrant_damping")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"solver option {name}: must be > 0, got {getattr(self, name)}")
-        for name in ("max_iterations", "perturbed_seeds", "perturb_scale", "random_seed",
-                     "abandon_after", "abandon_error", "seed_table_size", "seed_table_seeds",
-                     "seed_table_orientation_weight", "path_jump_slack", "path_perturb_scale",
-                     "seed_table_search_rings", "push_headroom", "path_centering",
-                     "network_threads"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"solver option {name}: must be >= 0, got {getattr(self, name)}")
-        if not self.lambda_up > 1 or not 0 < self.lambda_down < 1:
-            raise ConfigError("solver options: need lambda_up > 1 and 0 < lambda_down < 1")
-        if self.seed_table_seeds > rf.MAX_TABLE_SEEDS:
-            raise ConfigError(f"solver option seed_table_seeds: at most {rf.MAX_TABLE_SEEDS}")
+    def __post_init__(self) -> None:
+        check(self)
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides) -> "SolverConfig":
-        """Read the ``solver`` section of ``path`` (default config/solver.yaml), then overrides."""
+        """Read the ``solver`` section of ``path`` (default config/solver.yaml), then lay the
+        keyword ``overrides`` over it. Raises ConfigError naming the key of a bad value."""
         path = config_path(DEFAULT_SOLVER_CONFIG) if path is None else resolve(path)
-        data = read_yaml(path, "solver config")
-        section = (data or {}).get("solver") if isinstance(data, dict) else None
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: missing the 'solver' section")
-        known = {f.name for f in fields(cls)}
-        for source, values in ((str(path), section), ("keyword options", overrides)):
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ConfigError(f"{source}: unknown solver option(s) {', '.join(unknown)}; "
-                                  f"known: {', '.join(sorted(known))}")
-        return cls(**{**section, **overrides})
+        return load(cls, path, "solver config", section="solver", overrides=overrides)
 
     def with_options(self, **overrides) -> "SolverConfig":
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ConfigError(f"unknown solver option(s) {', '.join(unknown)}")
-        return replace(self, **overrides)
+        """This config with ``overrides`` (checked as :meth:`load` checks them)."""
+        return build(type(self), {**asdict(self), **overrides})
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def path_params(self) -> PathParams:
+        """The path settings of :func:`dtd_ik.solver.kernels.path_refinement.solve_path`."""
+        return PathParams(jump_factor=self.path_jump_factor, jump_slack=self.path_jump_slack,
+                          attempts=self.path_attempts, perturb_scale=self.path_perturb_scale,
+                          warrant_damping=self.path_warrant_damping,
+                          centering=self.path_centering)
 
-    def path_params(self) -> np.ndarray:
-        """The float64 parameter vector of :mod:`dtd_ik.solver.kernels.path_refinement`."""
-        p = np.empty(pr.N_PATH_PARAMS)
-        p[pr.JUMP_FACTOR] = self.path_jump_factor
-        p[pr.JUMP_SLACK] = self.path_jump_slack
-        p[pr.PATH_ATTEMPTS] = self.path_attempts
-        p[pr.PATH_PERTURB_SCALE] = self.path_perturb_scale
-        p[pr.WARRANT_DAMPING] = self.path_warrant_damping
-        p[pr.CENTERING] = self.path_centering
-        return p
-
-    def kernel_params(self) -> np.ndarray:
-        """The float64 parameter vector of the kernels (indices in :mod:`dtd_ik.solver.kernels.lm_attempt`)."""
-        p = np.empty(lm.N_PARAMS)
-        p[lm.TOL_POSITION] = self.position_tolerance
-        p[lm.TOL_ORIENTATION] = self.orientation_tolerance
-        p[lm.MIN_MARGIN] = self.min_collision_margin
-        p[lm.PUSH_MARGIN] = self.min_collision_margin + self.push_headroom
-        # an attempt never stops above a success tolerance, whatever the two settings say
-        p[lm.CONVERGE_POSITION] = min(self.converge_position, self.position_tolerance)
-        p[lm.CONVERGE_ORIENTATION] = min(self.converge_orientation, self.orientation_tolerance)
-        p[lm.ORIENTATION_WEIGHT] = self.orientation_weight
-        p[lm.COLLISION_WEIGHT] = self.collision_weight
-        p[lm.LAMBDA_INIT] = self.lambda_init
-        p[lm.LAMBDA_UP] = self.lambda_up
-        p[lm.LAMBDA_DOWN] = self.lambda_down
-        p[lm.LAMBDA_MIN] = self.lambda_min
-        p[lm.LAMBDA_MAX] = self.lambda_max
-        p[lm.MAX_ITERATIONS] = self.max_iterations
-        p[lm.MAX_ATTEMPTS] = self.max_attempts
-        p[lm.PERTURBED_SEEDS] = self.perturbed_seeds
-        p[lm.PERTURB_SCALE] = self.perturb_scale
-        p[lm.ABANDON_AFTER] = self.abandon_after
-        p[lm.ABANDON_COST] = self.abandon_error ** 2
-        p[lm.TABLE_SEEDS] = self.seed_table_seeds
-        p[lm.TABLE_ORIENTATION_WEIGHT] = self.seed_table_orientation_weight
-        p[lm.TABLE_SEARCH_RINGS] = self.seed_table_search_rings
-        return p
+    def kernel_params(self) -> KernelParams:
+        """The kernels' settings (:class:`dtd_ik.solver.kernels.lm_attempt.KernelParams`)."""
+        return KernelParams(
+            tol_position=self.position_tolerance, tol_orientation=self.orientation_tolerance,
+            min_margin=self.min_collision_margin,
+            push_margin=self.min_collision_margin + self.push_headroom,
+            # an attempt never stops above a success tolerance, whatever the two settings say
+            converge_position=min(self.converge_position, self.position_tolerance),
+            converge_orientation=min(self.converge_orientation, self.orientation_tolerance),
+            orientation_weight=self.orientation_weight, collision_weight=self.collision_weight,
+            lambda_init=self.lambda_init, lambda_up=self.lambda_up,
+            lambda_down=self.lambda_down, lambda_min=self.lambda_min,
+            lambda_max=self.lambda_max, max_iterations=self.max_iterations,
+            max_attempts=self.max_attempts, perturbed_seeds=self.perturbed_seeds,
+            perturb_scale=self.perturb_scale, abandon_after=self.abandon_after,
+            abandon_cost=self.abandon_error ** 2, table_seeds=self.seed_table_seeds,
+            table_orientation_weight=self.seed_table_orientation_weight,
+            table_search_rings=self.seed_table_search_rings)
 
 
 __all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "SolverConfig"]

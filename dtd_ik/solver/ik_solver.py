@@ -4,8 +4,11 @@
     solver = IKSolver.load("models/panda.pt")          # or IKSolver.load(None): no network
     result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand")
     result.q, result.success, result.position_error, ...
+    p, R = solver.forward(result.q, "panda_hand_tcp")  # FK of any frame: (N, 3) [m], (N, 3, 3)
 
-numpy in -> numpy out, torch in -> torch out (on the positions' device).
+numpy in -> numpy out, torch in -> torch out (on the positions' device); forward returns numpy.
+A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
+:mod:`dtd_ik.solver.kernels`.
 """
 from __future__ import annotations
 
@@ -17,22 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from dtd_ik.solver.kernels import lm_attempt as lm
+from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
+from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
+                                  quaternion_to_matrix)
+from dtd_ik.solver.config import SolverConfig
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
-from dtd_ik.solver.kernels.kinematics import CompiledRobot, batch_forward
-from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.solver.kernels.batch import CompiledKinematics
+from dtd_ik.solver.kernels.kinematics import CompiledRobot
 from dtd_ik.solver.network import IKNetwork, load_ik_network
-from dtd_ik.robot.spatial import MIN_QUATERNION_NORM, quaternion_norms, quaternion_to_matrix
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.solver.passes import TWO_PASS_MIN_GOALS, Pass, plan_passes
 from dtd_ik.solver.seed_table import SeedTable
-from dtd_ik.solver.config import SolverConfig
 
 #: Slack on the reach bound [m] before a goal counts as out of reach.
 REACH_SLACK = 1e-6
-#: Batches this large run every goal's cheap attempts (explicit and table seeds) before any
-#: goal's perturbations and restarts (two kernel passes); a single goal runs in one pass.
-TWO_PASS_MIN_GOALS = 2
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,9 @@ class IKSolver:
     def __init__(self, network: IKNetwork | None = None, config: SolverConfig | None = None,
                  robot: CompiledRobot | None = None):
         self.network = network
-        self.config = config if config is not None else SolverConfig.load()
+        self._use_config(config if config is not None else SolverConfig.load())
         self.robot = robot if robot is not None else CompiledRobot.from_model()
-        self._derive_kernel_params()
+        self._kinematics = CompiledKinematics(self.robot, self.config.parallel_min_goals)
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -100,27 +101,18 @@ class IKSolver:
         if network is not None:
             self._tips.setdefault(network.tip_frame, r.frame(network.tip_frame))
         self._tables: dict[int, SeedTable] = {}
-        self._shoulder = r.M0[0, :3, 3].copy()  # joint 1's origin: fixed in the base frame
-        self._reach = {name: float(np.linalg.norm(r.M0[1:index, :3, 3], axis=1).sum()
+        origins = r.arrays.M0[:, :3, 3]  # (n, 3) each joint's origin in its parent frame [m]
+        self._shoulder = origins[0].copy()  # joint 1's origin: fixed in the base frame
+        self._reach = {name: float(np.linalg.norm(origins[1:index], axis=1).sum()
                                    + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
                        for name, (index, offset) in self._tips.items()}
 
-    def _derive_kernel_params(self) -> None:
-        """(Re)build the kernels' parameter vectors from :attr:`config`."""
-        params = self.config.kernel_params()
-        network_only = params.copy()
-        network_only[lm.MAX_ATTEMPTS] = 1
-        network_only[lm.MAX_ITERATIONS] = 0
-        self._params, self._params_network_only = params, network_only
+    def _use_config(self, config: SolverConfig) -> None:
+        """Make ``config`` the solver's: its kernel settings, and no plan made for another."""
+        self.config = config
+        self._params = self.config.kernel_params()
         self._path_params = self.config.path_params()
-        self._fallback_params = {has_caller: self._fallback_pass_params(has_caller)
-                                 for has_caller in (False, True)}
-        # by number of explicit seeds (0-2): a goal's cheap attempts (explicit + table seeds)
-        # and the parameters of a first pass that runs only those
-        self._cheap_attempts = [self._first_pass_attempts(n_explicit) for n_explicit in range(3)]
-        self._cheap_params = [params.copy() for _ in range(3)]
-        for cheap, first in zip(self._cheap_attempts, self._cheap_params):
-            first[lm.MAX_ATTEMPTS] = cheap
+        self._plans: dict[tuple[bool, bool, bool], tuple[Pass, ...]] = {}  # filled by plan()
 
     def set_targets(self, *, position_tolerance: float | None = None,
                     orientation_tolerance: float | None = None,
@@ -141,8 +133,7 @@ class IKSolver:
             ("orientation_tolerance", orientation_tolerance),
             ("min_collision_margin", min_collision_margin)) if value is not None}
         if changes:
-            self.config = self.config.with_options(**changes)
-            self._derive_kernel_params()
+            self._use_config(self.config.with_options(**changes))
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu", *,
@@ -164,11 +155,32 @@ class IKSolver:
         """Frames a goal may name."""
         return tuple(self._tips)
 
+    def forward(self, q, frame: str) -> tuple[np.ndarray, np.ndarray]:
+        """Forward kinematics of any frame the robot model knows, through the compiled kernels.
+
+        Args:
+            q: (N, n) or (n,) joint angles [rad] (numpy, a sequence or a torch tensor).
+            frame: a link of the URDF chain or a frame fixed to one (e.g. ``panda_hand_tcp``).
+
+        Returns:
+            positions (N, 3) [m] and rotation matrices (N, 3, 3) of ``frame`` in the base
+            frame; (3,) and (3, 3) for a single (n,) configuration.
+
+        Raises UnknownFrameError for an unknown frame name, InvalidInputError for a bad shape or
+        non-finite joint angles.
+        """
+        if not isinstance(frame, str):
+            raise UnknownFrameError(f"frame must be a name, got {frame!r}")
+        self.robot.frame(frame)  # an unknown name is refused before the joints are read
+        Q, single, _ = _batch(q, "joint angles", self.robot.dof)
+        R, p = self._kinematics.forward(Q, frame)
+        return (p[0], R[0]) if single else (p, R)
+
     def seed_table(self, index: int) -> SeedTable:
         """The seed table of chain frame ``index`` (built on first use, then kept)."""
         if index not in self._tables:
             c = self.config
-            self._tables[index] = SeedTable.build(self.robot, index, c.seed_table_size,
+            self._tables[index] = SeedTable.build(self._kinematics, index, c.seed_table_size,
                                                   c.seed_table_margin, c.random_seed)
         return self._tables[index]
 
@@ -178,35 +190,30 @@ class IKSolver:
         tip = r.model.ik_frames[0]
         index, offset = self._tips[tip]
         mid = (r.lower + r.upper)[None] / 2
-        R, p = np.empty((1, 3, 3)), np.empty((1, 3))
-        batch_forward(mid, r.arrays, index, offset, R, p)
-        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
-        params = self._params.copy()
-        params[lm.MAX_ATTEMPTS] = 1
-        for kernel in (rf.solve_goals_serial, rf.solve_goals_parallel):
-            self._run_kernel(kernel, p, quat, mid, self._no_seeds, tip, params, 0, np.inf)
+        R, p = self._kinematics.forward(mid, tip)  # one row: the serial loop
+        self._kinematics.forward(np.repeat(mid, self.config.parallel_min_goals, axis=0), tip)
+        quat = matrix_to_quaternion(R)
+        params = self._params._replace(max_attempts=1)
+        for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one
+            self._run_kernel(p, quat, mid, self._no_seeds, tip, params, 0, np.inf,
+                             parallel_min_goals)
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
-                self._network_seeds(_Goals(p, quat, None, False, None), self.network.tip_frame)
-        two = np.zeros(2, dtype=np.int64)
+                self._network_seeds(p, quat, self.network.tip_frame)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
-                      r.arrays, params, self._path_params, np.inf, 0, np.repeat(mid, 2, axis=0),
-                      np.zeros((2, 4)), np.zeros(2, dtype=np.bool_), two, two.copy())
+                      r.arrays, params, self._path_params, np.inf, 0, rf.new_answers(2, r.dof))
 
-    def _run_kernel(self, kernel, positions, quaternions, caller_seeds, net_seeds, tip, params,
-                    first_attempt, deadline):
+    def _run_kernel(self, positions, quaternions, caller_seeds, net_seeds, tip, params,
+                    first_attempt, deadline, parallel_min_goals=None) -> rf.Answers:
+        """One kernel pass (:func:`dtd_ik.solver.kernels.refinement.solve_goals`)."""
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
-        q = np.empty((N, r.dof))
-        stats = np.empty((N, 4))
-        success = np.empty(N, dtype=np.bool_)
-        iterations = np.empty(N, dtype=np.int64)
-        attempts = np.empty(N, dtype=np.int64)
-        kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, self._arrays,
-               self.seed_table(index).arrays, params, int(first_attempt), float(deadline),
-               self.config.random_seed, self._shoulder, self._reach[tip], q, stats, success,
-               iterations, attempts)
-        return q, stats, success, iterations, attempts
+        answers = rf.new_answers(N, r.dof)
+        rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
+                       self._arrays, self.seed_table(index), params, first_attempt, deadline,
+                       self.config.random_seed, self._shoulder, self._reach[tip], answers,
+                       parallel_min_goals or self.config.parallel_min_goals)
+        return answers
 
     def _goals(self, positions, quaternions, seeds) -> _Goals:
         p, single_p, device = _batch(positions, "positions", 3)
@@ -227,10 +234,10 @@ class IKSolver:
                                         f"like the goals, got {tuple(np.shape(seeds))}")
         return _Goals(p, quat, s, single_p, device)
 
-    def _network_seeds(self, goals: _Goals, tip: str) -> np.ndarray:
-        """(N, n) float64 network answers for the goals of frame ``tip``."""
+    def _network_seeds(self, p: np.ndarray, quat: np.ndarray, tip: str) -> np.ndarray:
+        """(N, n) float64 network answers for goals (N, 3) [m], (N, 4) x-y-z-w of frame
+        ``tip``."""
         net = self.network
-        p, quat = goals.positions, goals.quaternions
         if net.tip_frame != tip:
             (i_tip, off_tip), (i_net, off_net) = self._tips[tip], self._tips[net.tip_frame]
             if i_tip != i_net:
@@ -239,7 +246,7 @@ class IKSolver:
             X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
             R = quaternion_to_matrix(quat)
             p = p + R @ X[:3, 3]
-            quat = matrix_to_quaternion(torch.from_numpy(R @ X[:3, :3])).numpy()
+            quat = matrix_to_quaternion(R @ X[:3, :3])
         x = torch.from_numpy(np.concatenate([p, quat], axis=1).astype(np.float32))
         # torch's own thread pool spins after each call and then competes with the refinement's
         # threads (and on a busy machine its wake-ups dominate the latency tail): the network
@@ -280,111 +287,78 @@ class IKSolver:
             raise InvalidInputError("refine=False returns the network's answer: this solver has "
                                     "no network")
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
-        if refine and self.network is not None and self.config.network_seed == "fallback" \
-                and self._fallback_params[caller.shape[0] > 0] is not None:
-            out, network_time = self._solve_network_fallback(goals, caller, tip, deadline)
-        else:
-            net_seeds, network_time = self._no_seeds, 0.0
-            if self.network is not None and N > 0:
-                t_net = time.perf_counter()
-                net_seeds = self._network_seeds(goals, tip)
-                network_time = time.perf_counter() - t_net
-            n_explicit = int(caller.shape[0] > 0) + int(net_seeds.shape[0] > 0)
-            if refine and N >= TWO_PASS_MIN_GOALS \
-                    and 0 < self._cheap_attempts[n_explicit] < self.config.max_attempts:
-                out = self._solve_cheap_first(goals, caller, net_seeds, tip, n_explicit,
-                                              deadline)
-            else:
-                params = self._params if refine else self._params_network_only
-                out = self._run_kernel(self._kernel(N), goals.positions, goals.quaternions,
-                                       caller, net_seeds, tip, params, 0,
-                                       deadline if refine else np.inf)
-        return self._result(goals, *out, time.perf_counter() - t0, network_time)
+        plan = self.plan(N, seeds=caller.shape[0] > 0, refine=refine)
+        out, network_time = self._run_plan(plan, goals, caller, tip,
+                                           deadline if refine else np.inf)
+        return self._result(goals, out, time.perf_counter() - t0, network_time)
 
-    def _kernel(self, n_goals: int):
-        return (rf.solve_goals_parallel if n_goals >= self.config.parallel_min_goals
-                else rf.solve_goals_serial)
+    def plan(self, n_goals: int, seeds: bool = False, refine: bool = True) -> tuple[Pass, ...]:
+        """The kernel passes that :meth:`solve` runs for ``n_goals`` goals (``seeds``: with the
+        caller's seeds); see :mod:`dtd_ik.solver.passes`."""
+        # the plan depends on the goal count only through TWO_PASS_MIN_GOALS: kept per kind
+        key = (n_goals >= TWO_PASS_MIN_GOALS, bool(seeds), bool(refine))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_passes(
+                self.config, self._params, n_goals=n_goals, has_caller=seeds,
+                has_network=self.network is not None, refine=refine)
+        return plan
 
-    def _first_pass_attempts(self, n_explicit: int) -> int:
-        """A goal's cheap attempts: its ``n_explicit`` explicit seeds and its table seeds."""
-        c = self.config
-        table = min(c.seed_table_seeds, rf.MAX_TABLE_SEEDS) if c.seed_table_size > 0 else 0
-        return min(c.max_attempts, n_explicit + table)
-
-    def _fallback_pass_params(self, has_caller: bool):
-        """Kernel parameters of the two passes of fallback mode: the caller's seed and the
-        table's before the network, then the rest without the table; None if the first pass
-        would be empty."""
-        c = self.config
-        first_attempts = self._first_pass_attempts(int(has_caller))
-        if first_attempts == 0:
-            return None
-        first, rest = self._params.copy(), self._params.copy()
-        first[lm.MAX_ATTEMPTS] = first_attempts
-        rest[lm.TABLE_SEEDS] = 0  # already tried
-        rest[lm.MAX_ATTEMPTS] = c.max_attempts - first_attempts
-        return first, rest
-
-    def _solve_network_fallback(self, goals: _Goals, caller: np.ndarray, tip: str,
-                                deadline: float) -> tuple[tuple, float]:
-        """``network_seed: fallback``: the caller's seed and the seed table first, for all goals;
-        the network only for the goals those left unsolved, then its perturbations and random
-        restarts. Returns the kernel outputs and the time spent in the network [s]."""
+    def _run_plan(self, plan: tuple[Pass, ...], goals: _Goals, caller: np.ndarray, tip: str,
+                  deadline: float) -> tuple[rf.Answers, float]:
+        """Run the passes in order, each over all goals or over those still unsolved (none
+        once the deadline has passed), and fold their answers together. The network answers a
+        goal once, when a pass first needs its seed. Returns the answers and the time spent in
+        the network [s]."""
         pos, quat = goals.positions, goals.quaternions
-        first, rest = self._fallback_params[caller.shape[0] > 0]
-        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, self._no_seeds, tip,
-                               first, 0, deadline)
-        left = self._unsolved(out, deadline) if rest[lm.MAX_ATTEMPTS] > 0 else None
-        network_time = 0.0
-        if left is not None:
-            t_net = time.perf_counter()
-            net_seeds = self._network_seeds(_Goals(pos[left], quat[left], None, False, None), tip)
-            network_time = time.perf_counter() - t_net
-            self._merge(out, left, self._run_kernel(
-                self._kernel(left.size), np.ascontiguousarray(pos[left]),
-                np.ascontiguousarray(quat[left]), self._no_seeds, net_seeds, tip, rest, 0,
-                deadline))
+        N = pos.shape[0]
+        net, has_net = self._no_seeds, None  # network seeds (N, n), once a pass needs them
+        network_time, out = 0.0, None
+        for step in plan:
+            rows = None if step.goals == "all" else self._unsolved(out, deadline)
+            if step.goals != "all" and rows is None:
+                continue
+            if "network" in step.seeds and N > 0:
+                if has_net is None:
+                    net, has_net = np.empty((N, self.robot.dof)), np.zeros(N, dtype=np.bool_)
+                needed = np.arange(N) if rows is None else rows
+                missing = needed[~has_net[needed]]
+                if missing.size:
+                    t_net = time.perf_counter()
+                    net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
+                    network_time += time.perf_counter() - t_net
+                    has_net[missing] = True
+
+            def take(x: np.ndarray) -> np.ndarray:
+                return x if rows is None else np.ascontiguousarray(x[rows])
+
+            answers = self._run_kernel(
+                take(pos), take(quat), take(caller) if "caller" in step.seeds else self._no_seeds,
+                take(net) if "network" in step.seeds else self._no_seeds, tip, step.params,
+                step.first_attempt, deadline)
+            if out is None:
+                out = answers
+            else:
+                self._merge(out, rows, answers)
         return out, network_time
 
-    def _solve_cheap_first(self, goals: _Goals, caller: np.ndarray, net_seeds: np.ndarray,
-                           tip: str, n_explicit: int, deadline: float) -> tuple:
-        """One pass's attempts in two, so that no goal of a batch waits for another's restarts:
-        the cheap attempts (the ``n_explicit`` explicit seeds, the table seeds) for all goals,
-        then the remaining attempts (perturbations, restarts) for the goals still unsolved. Each
-        goal gets the attempts one pass gives it (same seeds and restarts, same answer) unless
-        the deadline cuts in."""
-        pos, quat = goals.positions, goals.quaternions
-        cheap = self._cheap_attempts[n_explicit]
-        out = self._run_kernel(self._kernel(len(pos)), pos, quat, caller, net_seeds, tip,
-                               self._cheap_params[n_explicit], 0, deadline)
-        left = self._unsolved(out, deadline)
-        if left is not None:
-            def rows(x):
-                return np.ascontiguousarray(x[left]) if x.shape[0] else x
-            self._merge(out, left, self._run_kernel(
-                self._kernel(left.size), rows(pos), rows(quat), rows(caller), rows(net_seeds), tip,
-                self._params, cheap, deadline))
-        return out
-
     @staticmethod
-    def _unsolved(out: tuple, deadline: float) -> np.ndarray | None:
-        """Indices of the goals a first pass tried and left unsolved (None: none, or no time)."""
-        success, attempts = out[2], out[4]
-        left = np.flatnonzero(~success & (attempts > 0))
+    def _unsolved(out: rf.Answers, deadline: float) -> np.ndarray | None:
+        """Indices of the goals the passes so far tried and left unsolved (None: none, or no
+        time)."""
+        left = np.flatnonzero(~out.success & (out.attempts > 0))
         return left if left.size and time.monotonic() < deadline else None
 
     @staticmethod
-    def _merge(out: tuple, left: np.ndarray, second: tuple) -> None:
-        """Fold a second pass over goals ``left`` into the first pass's outputs ``out``: the
-        better answer (a success, else the lower cost), the counts summed."""
-        q, stats, success, iterations, attempts = out
-        q2, stats2, success2, iterations2, attempts2 = second
-        better = (attempts2 > 0) & (success2 | (stats2[:, lm.STAT_COST]
-                                                < stats[left, lm.STAT_COST]))
-        q[left[better]], stats[left[better]] = q2[better], stats2[better]
-        success[left] = success2
-        iterations[left] += iterations2
-        attempts[left] += attempts2
+    def _merge(out: rf.Answers, left: np.ndarray, second: rf.Answers) -> None:
+        """Fold a later pass over goals ``left`` into the answers so far ``out``: the better
+        answer (a success, else the lower cost), the counts summed."""
+        better = (second.attempts > 0) & (second.success | (second.cost < out.cost[left]))
+        for name in ("q", "position_error", "orientation_error", "margin", "cost"):
+            getattr(out, name)[left[better]] = getattr(second, name)[better]
+        out.success[left] = second.success
+        out.iterations[left] += second.iterations
+        out.attempts[left] += second.attempts
 
     def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
                    timeout: float | None = None) -> IKResult:
@@ -393,8 +367,9 @@ class IKSolver:
         Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
         joints); waypoint i starts from answer i - 1 and succeeds only if, besides the usual
         criteria, no joint moves by more than the goal step warrants (config ``path_*``; see
-        :mod:`dtd_ik.solver.kernels.path_refinement`). Arguments and result as :meth:`solve`, (N, ...) in path
-        order; ``timeout`` covers the whole path (None: ``timeout_per_goal`` x N).
+        :mod:`dtd_ik.solver.kernels.path_refinement`). Arguments and result as :meth:`solve`,
+        (N, ...) in path order; ``timeout`` covers the whole path (None: ``timeout_per_goal``
+        x N).
         """
         t0 = time.perf_counter()
         if not isinstance(tip, str) or tip not in self._tips:
@@ -409,25 +384,22 @@ class IKSolver:
             if first_seed.shape[0] != 1:
                 raise InvalidInputError(f"seed must have shape ({self.robot.dof},), got "
                                         f"{tuple(np.shape(seed))}")
-        r, n = self.robot, self.robot.dof
-        q, stats = np.empty((N, n)), np.empty((N, 4))
-        success = np.zeros(N, dtype=np.bool_)
-        iterations, attempts = np.zeros(N, dtype=np.int64), np.zeros(N, dtype=np.int64)
+        out = rf.new_answers(N, self.robot.dof)
         network_time = 0.0
         if N > 0:
             first = self.solve(goals.positions[:1], goals.quaternions[:1], seeds=first_seed,
                                tip=tip, timeout=max(deadline - time.monotonic(), 0.0))
             network_time = first.network_time
-            q[0], success[0] = first.q[0], first.success[0]
-            stats[0] = (first.position_error[0], first.orientation_error[0],
-                        first.collision_margin[0], np.nan)
-            iterations[0], attempts[0] = first.iterations[0], first.attempts[0]
+            out.q[0], out.success[0] = first.q[0], first.success[0]
+            out.position_error[0], out.orientation_error[0] = (first.position_error[0],
+                                                               first.orientation_error[0])
+            out.margin[0], out.cost[0] = first.collision_margin[0], np.nan
+            out.iterations[0], out.attempts[0] = first.iterations[0], first.attempts[0]
             index, offset = self._tips[tip]
-            pr.solve_path(goals.positions, goals.quaternions, q[0], index, offset, r.arrays,
-                          self._params, self._path_params, float(deadline),
-                          self.config.random_seed, q, stats, success, iterations, attempts)
-        return self._result(goals, q, stats, success, iterations, attempts,
-                            time.perf_counter() - t0, network_time)
+            pr.solve_path(goals.positions, goals.quaternions, out.q[0], index, offset,
+                          self._arrays, self._params, self._path_params, float(deadline),
+                          self.config.random_seed, out)
+        return self._result(goals, out, time.perf_counter() - t0, network_time)
 
     def _timeout(self, timeout, n_goals: int) -> float:
         if timeout is None:
@@ -439,12 +411,11 @@ class IKSolver:
         return float(timeout)
 
     @staticmethod
-    def _result(goals: _Goals, q, stats, success, iterations, attempts, solve_time,
-                network_time) -> IKResult:
-        arrays = dict(q=q, success=success, position_error=stats[:, lm.STAT_POSITION],
-                      orientation_error=stats[:, lm.STAT_ORIENTATION],
-                      collision_margin=stats[:, lm.STAT_MARGIN], iterations=iterations,
-                      attempts=attempts)
+    def _result(goals: _Goals, out: rf.Answers, solve_time: float,
+                network_time: float) -> IKResult:
+        arrays = dict(q=out.q, success=out.success, position_error=out.position_error,
+                      orientation_error=out.orientation_error, collision_margin=out.margin,
+                      iterations=out.iterations, attempts=out.attempts)
         if goals.single:
             arrays = {k: v[0] for k, v in arrays.items()}
         if goals.torch_device is not None:
@@ -453,4 +424,4 @@ class IKSolver:
         return IKResult(solve_time=solve_time, network_time=network_time, **arrays)
 
 
-__all__ = ["IKResult", "IKSolver", "MIN_QUATERNION_NORM"]
+__all__ = ["IKResult", "IKSolver"]

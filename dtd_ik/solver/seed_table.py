@@ -8,15 +8,14 @@ goal's nearest entries by scanning grid shells outwards.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-import torch
 from numba import njit
 
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics, CompiledRobot, batch_forward
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
+from dtd_ik.robot.spatial import matrix_to_quaternion
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 
 #: Configurations sampled per round while filling the table.
 _CHUNK = 4096
@@ -26,27 +25,19 @@ _MAX_ROUNDS = 64
 CELL = 0.15
 
 
-@dataclass(frozen=True)
-class SeedTable:
-    """K configurations ``q`` (K, n) [rad] and the poses of chain frame ``index``:
-    ``pose`` (K, 7) = position [m], unit quaternion x-y-z-w, ordered by grid cell;
-    ``cell_start`` (cells + 1,) the first row of every cell (cells numbered (i * ny + j) * nz + k),
-    ``grid`` = (origin x, y, z, cell edge) [m], ``dims`` = (nx, ny, nz)."""
+class SeedTable(NamedTuple):
+    """K configurations and the poses of one chain frame, bucketed in a grid of cubic cells
+    numbered (i * ny + j) * nz + k; the kernels take it as it is (a NamedTuple)."""
 
-    q: np.ndarray
-    pose: np.ndarray
-    cell_start: np.ndarray
-    grid: np.ndarray
-    dims: np.ndarray
-    index: int
-
-    @property
-    def arrays(self) -> tuple:
-        """(q, pose, cell_start, grid, dims): what the compiled kernels take."""
-        return self.q, self.pose, self.cell_start, self.grid, self.dims
+    q: np.ndarray  # (K, n) joints [rad], ordered by grid cell
+    pose: np.ndarray  # (K, 7) position [m] then unit quaternion x-y-z-w, rows as q
+    cell_start: np.ndarray  # (cells + 1,) int64 the first row of every cell
+    origin: np.ndarray  # (3,) corner of cell (0, 0, 0) [m]
+    cell: float  # edge of a cell [m]
+    dims: np.ndarray  # (3,) int64 cells along x, y, z
 
     @classmethod
-    def from_samples(cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray, index: int,
+    def from_samples(cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray,
                      cell: float = CELL) -> "SeedTable":
         """Bucket configurations (K, n) with positions (K, 3) [m] and quaternions (K, 4)."""
         K = len(q)
@@ -61,25 +52,27 @@ class SeedTable:
         pose = np.concatenate([p, quat], axis=1)[order]
         return cls(np.ascontiguousarray(q[order], dtype=np.float64),
                    np.ascontiguousarray(pose, dtype=np.float64), cell_start,
-                   np.array([*origin, cell], dtype=np.float64), dims, index)
+                   np.ascontiguousarray(origin, dtype=np.float64), float(cell), dims)
 
     @classmethod
-    def empty(cls, dof: int, index: int) -> "SeedTable":
-        return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)), index)
+    def empty(cls, dof: int) -> "SeedTable":
+        """A table without entries (``seed_table_size: 0``)."""
+        return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)))
 
     @classmethod
-    def build(cls, robot: CompiledRobot, index: int, size: int, min_margin: float,
+    def build(cls, kinematics: CompiledKinematics, index: int, size: int, min_margin: float,
               random_seed: int) -> "SeedTable":
-        """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart."""
+        """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart, and
+        the poses of chain frame ``index``."""
+        robot = kinematics.robot
         if size <= 0:
-            return cls.empty(robot.dof, index)
+            return cls.empty(robot.dof)
         rng = np.random.default_rng([random_seed, index])
-        kin = CompiledKinematics(robot)
         kept: list[np.ndarray] = []
         count = 0
         for _ in range(_MAX_ROUNDS):
             Q = rng.uniform(robot.lower, robot.upper, (_CHUNK, robot.dof))
-            Q = Q[kin.min_distance(Q) >= min_margin]
+            Q = Q[kinematics.min_distance(Q)[0] >= min_margin]
             kept.append(Q)
             count += len(Q)
             if count >= size:
@@ -88,10 +81,9 @@ class SeedTable:
             raise ConfigError(f"seed table: only {count} of {size} sampled configurations have a "
                               f"margin >= {min_margin} m")
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
-        R, p = np.empty((size, 3, 3)), np.empty((size, 3))
-        batch_forward(Q, robot.arrays, index, np.eye(4), R, p)
-        quat = matrix_to_quaternion(torch.from_numpy(R)).numpy()
-        return cls.from_samples(Q, p, quat, index)
+        R, p = kinematics.forward(Q, robot.model.chain_links[index])
+        quat = matrix_to_quaternion(R)
+        return cls.from_samples(Q, p, quat)
 
 
 @njit(cache=True)
@@ -117,7 +109,7 @@ def _scan_cell(pose, first, last, gx, gy, gz, qx, qy, qz, qw, w4, best, out):
 @njit(cache=True)
 def nearest_table_entries(table, goal_p, goal_quat, w2, max_ring, out):
     """Rows of the table's ``pose`` nearest to a goal, nearest first, into ``out`` (k,); returns
-    how many were found. ``table`` is :attr:`SeedTable.arrays`.
+    how many were found. ``table`` is a :class:`SeedTable`.
 
     Distance |p - p_i|^2 + 4 w2 (1 - (q . q_i)^2) [m^2], i.e. |p - p_i|^2 + w2 |R - R_i|_F^2 / 2
     (sign-free in the quaternions). Grid shells r = 0, 1, ... around the goal's cell (of the
@@ -127,18 +119,18 @@ def nearest_table_entries(table, goal_p, goal_quat, w2, max_ring, out):
     of the goal's position compete; a seed needs to be good, not the very nearest). If those
     shells hold fewer than k entries, further shells are scanned until k are found.
     """
-    pose, cell_start, grid, dims = table[1], table[2], table[3], table[4]
+    pose, cell_start, origin, dims = table.pose, table.cell_start, table.origin, table.dims
     k, K = out.shape[0], pose.shape[0]
     best = np.full(k, np.inf)
     if K == 0:
         return 0
     gx, gy, gz = goal_p[0], goal_p[1], goal_p[2]
     qx, qy, qz, qw = goal_quat[0], goal_quat[1], goal_quat[2], goal_quat[3]
-    w4, h = 4.0 * w2, grid[3]
+    w4, h = 4.0 * w2, table.cell
     nx, ny, nz = dims[0], dims[1], dims[2]
     c = np.empty(3, dtype=np.int64)
     for a in range(3):
-        v = int(np.floor((goal_p[a] - grid[a]) / h))
+        v = int(np.floor((goal_p[a] - origin[a]) / h))
         c[a] = 0 if v < 0 else (dims[a] - 1 if v >= dims[a] else v)
     r_max = max(nx, ny, nz)
     for r in range(r_max + 1):

@@ -1,2 +1,5 @@
-"""The solver's numba kernels: FK, Jacobian and capsule distances on flat arrays, one
-Levenberg-Marquardt attempt, the per-goal attempt loop and the path variant."""
+"""The solver's numba kernels, torch-free: FK, Jacobian and pair distances of one configuration
+(``kinematics``) and of batches (``batch``), one Levenberg-Marquardt attempt (``lm_attempt``),
+the per-goal attempt loop (``refinement``) and the path variant (``path_refinement``). Their
+inputs and outputs are NamedTuples (RobotArrays, KernelParams, PathParams, Answers, ...) that
+numba types field by field."""

@@ -1,77 +1,163 @@
-"""Multi-core batched entry points over the compiled kernels of :mod:`dtd_ik.solver.kernels.kinematics`.
+"""Batches of configurations through the per-configuration kernels of
+:mod:`dtd_ik.solver.kernels.kinematics`: FK, Jacobian and pair distances of (B, n) float64 joints.
 
-The kernels there evaluate one configuration; these loops spread a batch over all cores with
-numba's ``prange`` (each iteration owns its scratch arrays, so the loop is race-free). They add no
-maths of their own: FK, Jacobian and pair distances are the solver's kernels, on the same
-constants. For float64 numpy batches on the CPU; the torch modules remain the differentiable path.
+They add no maths of their own (the same kernels, on the same constants). Every operation has a
+serial loop and a parallel one over all cores (numba ``prange``; each row owns its scratch
+arrays, so the loop is race-free); :class:`CompiledKinematics` picks one by batch size. Two loops,
+not one function compiled twice: numba's on-disk cache is keyed by the Python function, not by
+the parallel flag. For float64 numpy batches on the CPU; the torch modules remain the
+differentiable path.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from dtd_ik.solver.kernels.kinematics import (CompiledRobot, chain_fk, collision_distances, geometric_jacobian,
-                                  joint_axes_world, tip_pose)
+from dtd_ik.solver.kernels.kinematics import (CompiledRobot, chain_fk, collision_distances,
+                                              geometric_jacobian, joint_axes_world, tip_pose)
 
-
-@njit(parallel=True, cache=True)
-def _forward_and_jacobian(Q, M0, M1, M2, axes, index, offset, R_out, p_out, J_out):
-    n = Q.shape[1]
-    for b in prange(Q.shape[0]):
-        F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-        chain_fk(Q[b], M0, M1, M2, F)
-        tip_pose(F, index, offset, R_out[b], p_out[b])
-        joint_axes_world(F, axes, A)
-        geometric_jacobian(F, A, index, p_out[b], J_out[b])
-
-
+#: Batches this large run on all cores (numba ``prange``) unless told otherwise.
+PARALLEL_MIN_ROWS = 8
 #: Pairs whose bounding spheres are this far apart [m] first get a lower bound instead of their
 #: exact distance; the minimum is exact whenever it falls below (otherwise recomputed exactly).
 CULL_DISTANCE = 0.05
 
 
-@njit(parallel=True, cache=True)
-def _min_distance(Q, robot, n_pairs, cull, d_out, pair_out):
-    M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
+@njit(cache=True, inline="always")
+def _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out):
+    """Row ``b``: pose of chain frame ``index`` @ ``offset`` and, unless ``J_out`` has no rows,
+    its geometric Jacobian."""
     n = Q.shape[1]
+    F = np.empty((n + 1, 3, 4))
+    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+    tip_pose(F, index, offset, R_out[b], p_out[b])
+    if J_out.shape[0] > 0:
+        A = np.empty((n, 3))
+        joint_axes_world(F, robot.axes, A)
+        geometric_jacobian(F, A, index, p_out[b], J_out[b])
+
+
+@njit(cache=True)
+def _poses_serial(Q, robot, index, offset, R_out, p_out, J_out):
+    for b in range(Q.shape[0]):
+        _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out)
+
+
+@njit(cache=True, parallel=True)
+def _poses_parallel(Q, robot, index, offset, R_out, p_out, J_out):
     for b in prange(Q.shape[0]):
-        F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-        W = np.empty((cap_frame.shape[0], 2, 3))
-        D, G = np.empty(n_pairs), np.empty((n_pairs, n))
-        chain_fk(Q[b], M0, M1, M2, F)
-        joint_axes_world(F, axes, A)
-        # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
-        k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
-        if D[k] >= cull:
-            k = collision_distances(Q[b], F, A, W, robot, np.inf, -np.inf, D, G)
-        d_out[b], pair_out[b] = D[k], k
+        _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out)
 
 
-class BatchKinematics:
-    """FK + Jacobian and minimum self-collision distance of (B, n) float64 joint batches."""
+@njit(cache=True, inline="always")
+def _pair_distance_row(b, Q, robot, D_out, G_out):
+    """Row ``b``: every pair's exact distance and its gradient."""
+    n = Q.shape[1]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    W = np.empty((robot.cap_frame.shape[0], 2, 3))
+    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+    joint_axes_world(F, robot.axes, A)
+    collision_distances(Q[b], F, A, W, robot, np.inf, np.inf, D_out[b], G_out[b])
 
-    def __init__(self, robot: CompiledRobot | None = None):
+
+@njit(cache=True)
+def _pair_distances_serial(Q, robot, D_out, G_out):
+    for b in range(Q.shape[0]):
+        _pair_distance_row(b, Q, robot, D_out, G_out)
+
+
+@njit(cache=True, parallel=True)
+def _pair_distances_parallel(Q, robot, D_out, G_out):
+    for b in prange(Q.shape[0]):
+        _pair_distance_row(b, Q, robot, D_out, G_out)
+
+
+@njit(cache=True, inline="always")
+def _min_distance_row(b, Q, robot, cull, d_out, pair_out):
+    """Row ``b``: the smallest pair distance and its pair, far pairs culled first."""
+    n, P = Q.shape[1], robot.pairs.shape[0] + robot.map_joints.shape[0]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    W = np.empty((robot.cap_frame.shape[0], 2, 3))
+    D, G = np.empty(P), np.empty((P, n))
+    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+    joint_axes_world(F, robot.axes, A)
+    # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
+    k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
+    if D[k] >= cull:
+        k = collision_distances(Q[b], F, A, W, robot, np.inf, -np.inf, D, G)
+    d_out[b], pair_out[b] = D[k], k
+
+
+@njit(cache=True)
+def _min_distances_serial(Q, robot, cull, d_out, pair_out):
+    for b in range(Q.shape[0]):
+        _min_distance_row(b, Q, robot, cull, d_out, pair_out)
+
+
+@njit(cache=True, parallel=True)
+def _min_distances_parallel(Q, robot, cull, d_out, pair_out):
+    for b in prange(Q.shape[0]):
+        _min_distance_row(b, Q, robot, cull, d_out, pair_out)
+
+
+class CompiledKinematics:
+    """FK, Jacobians and pair distances of (B, n) float64 joint batches through the compiled
+    kernels (the solver's FK, seed tables, tests and benchmarks); batches of at least
+    ``parallel_min_rows`` run on all cores."""
+
+    def __init__(self, robot: CompiledRobot | None = None,
+                 parallel_min_rows: int = PARALLEL_MIN_ROWS):
         self.robot = robot if robot is not None else CompiledRobot.from_model()
+        self.parallel_min_rows = parallel_min_rows
 
     def _joints(self, q: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(q, dtype=np.float64).reshape(-1, self.robot.dof)
 
-    def forward_and_jacobian(self, q: np.ndarray, tip: str
-                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(B, n) joints [rad] -> R (B, 3, 3), p (B, 3) [m], J (B, 6, n) of frame ``tip``."""
+    def _parallel(self, Q: np.ndarray) -> bool:
+        return Q.shape[0] >= self.parallel_min_rows
+
+    def _poses(self, q: np.ndarray, tip: str, jacobian: bool):
         r, Q = self.robot, self._joints(q)
         index, offset = r.frame(tip)
-        R, p, J = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3)), np.empty((len(Q), 6, r.dof))
-        _forward_and_jacobian(Q, r.M0, r.M1, r.M2, r.axes, index, offset, R, p, J)
+        R, p = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3))
+        J = np.empty((len(Q) if jacobian else 0, 6, r.dof))
+        kernel = _poses_parallel if self._parallel(Q) else _poses_serial
+        kernel(Q, r.arrays, index, offset, R, p, J)
         return R, p, J
 
+    def forward(self, q: np.ndarray, tip: str) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) joints [rad] -> (R (B, 3, 3), p (B, 3) [m]) of frame ``tip``."""
+        R, p, _ = self._poses(q, tip, jacobian=False)
+        return R, p
+
+    def forward_and_jacobian(self, q: np.ndarray, tip: str
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(B, n) joints [rad] -> R (B, 3, 3), p (B, 3) [m], J (B, 6, n) of frame ``tip``
+        (rows linear [m/rad], then angular [1])."""
+        return self._poses(q, tip, jacobian=True)
+
+    def jacobian(self, q: np.ndarray, tip: str) -> np.ndarray:
+        """(B, n) joints [rad] -> (B, 6, n) geometric Jacobian of frame ``tip``."""
+        return self._poses(q, tip, jacobian=True)[2]
+
+    def pair_distances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) joints -> (pair distances (B, P + K) [m], gradients (B, P + K, n) [m/rad]),
+        columns as :attr:`CompiledRobot.pair_names`."""
+        r, Q = self.robot, self._joints(q)
+        P = len(r.pair_names)
+        D, G = np.empty((len(Q), P)), np.zeros((len(Q), P, r.dof))
+        kernel = _pair_distances_parallel if self._parallel(Q) else _pair_distances_serial
+        kernel(Q, r.arrays, D, G)
+        return D, G
+
     def min_distance(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, n) joints [rad] -> (minimum pair distance (B,) [m], index of that pair (B,)),
-        pairs ordered as :attr:`CompiledRobot.pair_names`."""
+        """(B, n) joints [rad] -> (minimum pair distance (B,) [m] (the collision margin), index
+        of that pair (B,)), pairs ordered as :attr:`CompiledRobot.pair_names`."""
         r, Q = self.robot, self._joints(q)
         d, k = np.empty(len(Q)), np.empty(len(Q), dtype=np.int64)
-        _min_distance(Q, r.arrays, len(r.pair_names), CULL_DISTANCE, d, k)
+        kernel = _min_distances_parallel if self._parallel(Q) else _min_distances_serial
+        kernel(Q, r.arrays, CULL_DISTANCE, d, k)
         return d, k
 
 
-__all__ = ["BatchKinematics"]
+__all__ = ["CULL_DISTANCE", "PARALLEL_MIN_ROWS", "CompiledKinematics"]

@@ -1,40 +1,42 @@
 """Compiled (numba) FK, geometric Jacobian and capsule distances for the refinement solver.
 
-The same maths as :mod:`dtd_ik.kinematics.forward` and :mod:`dtd_ik.kinematics.capsules`, on the same constants:
-:class:`CompiledRobot` takes the Rodrigues matrices ``M0, M1, M2`` from
-:class:`~dtd_ik.kinematics.forward.Kinematics` and the capsules / checked pairs from the
-:class:`~dtd_ik.robot.model.RobotModel`, so nothing here is a second robot description. The torch
-code stays the differentiable, batched, GPU-capable version (training, reference); these kernels
-are scalar loops over one configuration, for the solver's inner loop where eager torch costs
-microseconds per op (see docs/solver.md). Tests compare both against each other, pybullet and
-finite differences.
+The same maths as :mod:`dtd_ik.kinematics.forward` and :mod:`dtd_ik.kinematics.capsules`, on the
+same constants, without torch: :class:`CompiledRobot` builds the Rodrigues matrices ``M0, M1, M2``
+(:func:`dtd_ik.robot.spatial.rodrigues_constants`), the capsules, the checked pairs and the
+distance maps from the :class:`~dtd_ik.robot.model.RobotModel`, so nothing here is a second robot
+description. The torch code stays the differentiable, batched, GPU-capable version (training,
+reference); these kernels are scalar loops over one configuration, for the solver's inner loop
+where eager torch costs microseconds per op (see docs/solver.md). Tests compare both against each
+other, pybullet and finite differences.
 
 Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p] of base->link i
 (index 0 the base); Jacobian (6, n), rows linear [m/rad] then angular [1]; capsule end points ``W``
 (C, 2, 3) [m] in the base frame; pair distances (P + K,) [m] (P capsule pairs, then K pairs
-measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means overlap.
+measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means
+overlap. Batches of configurations: :mod:`dtd_ik.solver.kernels.batch`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import cos, sin, sqrt
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from dtd_ik.kinematics.distance_map import DistanceMap
 from dtd_ik.exceptions import ConfigError
-from dtd_ik.kinematics.forward import Kinematics
+from dtd_ik.robot.distance_table import load_distance_table
 from dtd_ik.robot.model import RobotModel, load_robot_model
+from dtd_ik.robot.spatial import rodrigues_constants
 
 # Same thresholds as dtd_ik.kinematics.capsules.segment_closest_points.
 _DEGENERATE = 1e-12
 _TINY = 1e-30
 
 
-@dataclass(frozen=True)
-class CompiledRobot:
-    """The robot constants as contiguous float64/int64 arrays, ready for the kernels."""
+class RobotArrays(NamedTuple):
+    """The robot constants as contiguous float64/int64 arrays, the kernels' ``robot`` argument
+    (a NamedTuple, so numba types it and the kernels read its fields by name)."""
 
     M0: np.ndarray  # (n, 4, 4) joint origins
     M1: np.ndarray  # (n, 4, 4) origin @ K (rotation block), zero elsewhere
@@ -47,22 +49,33 @@ class CompiledRobot:
     cap_half: np.ndarray  # (C,) half-lengths of the capsule segments [m]
     pairs: np.ndarray  # (P, 2) int64 capsule indices, ordered as CapsuleModel.pair_names
     radius_sum: np.ndarray  # (P,) [m]
-    map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds, dtd_ik.kinematics.distance_map)
+    map_tables: np.ndarray  # (K, S, S) distance maps [m] (lower bounds)
     map_joints: np.ndarray  # (K, 2) int64 the two joints each map is tabulated over
     map_grid: np.ndarray  # (K, 2) start angle [rad] and step [rad] of each map's grid
+
+
+@dataclass(frozen=True)
+class CompiledRobot:
+    """A :class:`RobotModel` made ready for the kernels: its :class:`RobotArrays` and the names
+    of the checked pairs (P capsule pairs, then K distance maps)."""
+
+    arrays: RobotArrays
     pair_names: tuple[tuple[str, str], ...]  # (P + K,) as CapsuleModel.pair_names
     model: RobotModel
 
     @property
-    def arrays(self) -> tuple:
-        """Everything the kernels need, as one tuple (see :func:`collision_distances`)."""
-        return (self.M0, self.M1, self.M2, self.axes, self.lower, self.upper, self.cap_frame,
-                self.cap_ends, self.pairs, self.radius_sum, self.map_tables, self.map_joints,
-                self.map_grid, self.cap_half)
+    def dof(self) -> int:
+        return self.arrays.lower.shape[0]
 
     @property
-    def dof(self) -> int:
-        return self.lower.shape[0]
+    def lower(self) -> np.ndarray:
+        """(n,) lower joint limits [rad]."""
+        return self.arrays.lower
+
+    @property
+    def upper(self) -> np.ndarray:
+        """(n,) upper joint limits [rad]."""
+        return self.arrays.upper
 
     def frame(self, name: str) -> tuple[int, np.ndarray]:
         """(chain index, (4, 4) float64 offset) of a named frame; raises UnknownFrameError."""
@@ -72,7 +85,7 @@ class CompiledRobot:
     @classmethod
     def from_model(cls, model: RobotModel | None = None) -> "CompiledRobot":
         model = model if model is not None else load_robot_model()
-        chain = Kinematics(model)._numpy  # the Rodrigues constants torch FK uses
+        M0, M1, M2 = rodrigues_constants(model.joint_origins, model.joint_axes)
         cap_frame, cap_ends = [], []
         for capsule in model.capsules:
             index, offset = model.frame(capsule.link)
@@ -83,8 +96,8 @@ class CompiledRobot:
         names = list(capsule_names)
         tables, map_joints, grid = [], [], []
         for spec in model.distance_maps:
-            table = DistanceMap(spec.file)
-            tables.append(table._table.reshape(table.size, table.size))
+            table = load_distance_table(spec.file)
+            tables.append(table.table)
             map_joints.append(spec.joints)
             grid.append((table.start, table.step))
             names.append((spec.link, "|".join(spec.links)))
@@ -96,18 +109,20 @@ class CompiledRobot:
         def f64(x):
             return np.ascontiguousarray(x, dtype=np.float64)
 
-        return cls(M0=f64(chain["M0"]), M1=f64(chain["M1"]), M2=f64(chain["M2"]),
-                   axes=f64(chain["axes"]), lower=f64(model.lower), upper=f64(model.upper),
-                   cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
-                   cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)), pairs=pairs_arr,
-                   cap_half=f64(np.array([np.linalg.norm(c.b - c.a) / 2 for c in model.capsules])),
-                   radius_sum=f64(radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]]
-                                  if len(pairs_arr) else np.zeros(0)),
-                   map_tables=f64(np.array(tables).reshape(len(tables), *(
-                       tables[0].shape if tables else (1, 1)))),
-                   map_joints=np.array(map_joints, dtype=np.int64).reshape(-1, 2),
-                   map_grid=f64(np.array(grid).reshape(-1, 2)),
-                   pair_names=tuple(names), model=model)
+        arrays = RobotArrays(
+            M0=f64(M0), M1=f64(M1), M2=f64(M2), axes=f64(model.joint_axes),
+            lower=f64(model.lower), upper=f64(model.upper),
+            cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
+            cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)),
+            cap_half=f64(np.array([np.linalg.norm(c.b - c.a) / 2 for c in model.capsules])),
+            pairs=pairs_arr,
+            radius_sum=f64(radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]]
+                           if len(pairs_arr) else np.zeros(0)),
+            map_tables=f64(np.array(tables).reshape(len(tables), *(
+                tables[0].shape if tables else (1, 1)))),
+            map_joints=np.array(map_joints, dtype=np.int64).reshape(-1, 2),
+            map_grid=f64(np.array(grid).reshape(-1, 2)))
+        return cls(arrays=arrays, pair_names=tuple(names), model=model)
 
 
 @njit(cache=True)
@@ -310,100 +325,21 @@ def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
     ``exact_below`` may get a lower bound instead (see :func:`capsule_pair_distances`). ``F``
     from :func:`chain_fk`, ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns
     the closest pair's index (-1 if there is none)."""
-    (M0, M1, M2, axes, lower, upper, cap_frame, cap_ends, pairs, radius_sum, map_tables,
-     map_joints, map_grid, cap_half) = robot
-    capsule_ends_world(F, cap_frame, cap_ends, W)
-    best_k = capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
-                                    grad_below, D, G)
+    capsule_ends_world(F, robot.cap_frame, robot.cap_ends, W)
+    best_k = capsule_pair_distances(F, A, robot.cap_frame, robot.cap_half, W, robot.pairs,
+                                    robot.radius_sum, exact_below, grad_below, D, G)
     best = D[best_k] if best_k >= 0 else np.inf
-    P = pairs.shape[0]
+    P = robot.pairs.shape[0]
+    map_joints, map_grid = robot.map_joints, robot.map_grid
     for m in range(map_joints.shape[0]):
-        d = map_distance(q, map_tables[m], map_joints[m, 0], map_joints[m, 1], map_grid[m, 0],
-                         map_grid[m, 1], grad_below, G[P + m])
+        d = map_distance(q, robot.map_tables[m], map_joints[m, 0], map_joints[m, 1],
+                         map_grid[m, 0], map_grid[m, 1], grad_below, G[P + m])
         D[P + m] = d
         if d < best:
             best, best_k = d, P + m
     return best_k
 
 
-@njit(cache=True)
-def batch_forward(Q, robot, index, offset, R_out, p_out):
-    """Poses of chain frame ``index`` @ ``offset`` for joints ``Q`` (B, n): R (B, 3, 3) and
-    p (B, 3)."""
-    M0, M1, M2 = robot[0], robot[1], robot[2]
-    F = np.empty((Q.shape[1] + 1, 3, 4))
-    for b in range(Q.shape[0]):
-        chain_fk(Q[b], M0, M1, M2, F)
-        tip_pose(F, index, offset, R_out[b], p_out[b])
-
-
-@njit(cache=True)
-def batch_jacobian(Q, robot, index, offset, J_out):
-    """Geometric Jacobians (B, 6, n) of chain frame ``index`` @ ``offset`` for joints (B, n)."""
-    M0, M1, M2, axes = robot[0], robot[1], robot[2], robot[3]
-    n = Q.shape[1]
-    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-    R, p = np.empty((3, 3)), np.empty(3)
-    for b in range(Q.shape[0]):
-        chain_fk(Q[b], M0, M1, M2, F)
-        tip_pose(F, index, offset, R, p)
-        joint_axes_world(F, axes, A)
-        geometric_jacobian(F, A, index, p, J_out[b])
-
-
-@njit(cache=True)
-def batch_collision_distances(Q, robot, D_out, G_out):
-    """Pair distances (B, P + K) [m] and their gradients (B, P + K, n) [m/rad] for joints
-    (B, n)."""
-    M0, M1, M2, axes, cap_frame = robot[0], robot[1], robot[2], robot[3], robot[6]
-    n = Q.shape[1]
-    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-    W = np.empty((cap_frame.shape[0], 2, 3))
-    for b in range(Q.shape[0]):
-        chain_fk(Q[b], M0, M1, M2, F)
-        joint_axes_world(F, axes, A)
-        collision_distances(Q[b], F, A, W, robot, np.inf, np.inf, D_out[b], G_out[b])
-
-
-class CompiledKinematics:
-    """Batched numpy wrappers over the kernels (for tests, benchmarks and result checks)."""
-
-    def __init__(self, robot: CompiledRobot | None = None):
-        self.robot = robot if robot is not None else CompiledRobot.from_model()
-
-    def forward(self, q: np.ndarray, tip: str) -> tuple[np.ndarray, np.ndarray]:
-        """(B, n) joints [rad] -> (R (B, 3, 3), p (B, 3) [m]) of frame ``tip``."""
-        r = self.robot
-        index, offset = r.frame(tip)
-        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
-        R, p = np.empty((len(Q), 3, 3)), np.empty((len(Q), 3))
-        batch_forward(Q, r.arrays, index, offset, R, p)
-        return R, p
-
-    def jacobian(self, q: np.ndarray, tip: str) -> np.ndarray:
-        """(B, n) joints [rad] -> (B, 6, n) geometric Jacobian of frame ``tip``."""
-        r = self.robot
-        index, offset = r.frame(tip)
-        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
-        J = np.empty((len(Q), 6, r.dof))
-        batch_jacobian(Q, r.arrays, index, offset, J)
-        return J
-
-    def pair_distances(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(B, n) joints -> (pair distances (B, P + K) [m], gradients (B, P + K, n) [m/rad]),
-        columns as :attr:`CompiledRobot.pair_names`."""
-        r = self.robot
-        Q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, r.dof)
-        P = len(r.pair_names)
-        D, G = np.empty((len(Q), P)), np.zeros((len(Q), P, r.dof))
-        batch_collision_distances(Q, r.arrays, D, G)
-        return D, G
-
-    def min_distance(self, q: np.ndarray) -> np.ndarray:
-        """(B, n) joints -> (B,) minimum capsule distance [m] (the collision margin)."""
-        return self.pair_distances(q)[0].min(axis=1)
-
-
-__all__ = ["CompiledRobot", "CompiledKinematics", "chain_fk", "tip_pose", "joint_axes_world",
+__all__ = ["RobotArrays", "CompiledRobot", "chain_fk", "tip_pose", "joint_axes_world",
            "geometric_jacobian", "segment_params", "capsule_ends_world", "capsule_pair_distances",
            "map_distance", "collision_distances"]

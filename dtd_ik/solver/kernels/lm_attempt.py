@@ -11,12 +11,14 @@ limit and are pushed outward held fixed (active set). At a solution every residu
 pose is exact and every pair is at least d_t apart. Seeds, restarts and batches are
 :mod:`dtd_ik.solver.kernels.refinement`'s.
 
-The parameter vector ``params`` is built by :func:`dtd_ik.solver.config.SolverConfig.kernel_params`
-(indices below).
+The settings arrive as :class:`KernelParams` (built by
+:meth:`dtd_ik.solver.config.SolverConfig.kernel_params`), an attempt's outcome leaves as
+:class:`Metrics`; both are NamedTuples, which numba types field by field.
 """
 from __future__ import annotations
 
 from math import atan2, sqrt
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -27,17 +29,70 @@ from numba.extending import intrinsic
 from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, geometric_jacobian,
                                   joint_axes_world, tip_pose)
 
-# Indices into the float64 parameter vector.
-TOL_POSITION, TOL_ORIENTATION, MIN_MARGIN, PUSH_MARGIN = 0, 1, 2, 3
-CONVERGE_POSITION, CONVERGE_ORIENTATION, ORIENTATION_WEIGHT, COLLISION_WEIGHT = 4, 5, 6, 7
-LAMBDA_INIT, LAMBDA_UP, LAMBDA_DOWN, LAMBDA_MIN, LAMBDA_MAX = 8, 9, 10, 11, 12
-MAX_ITERATIONS, MAX_ATTEMPTS, PERTURBED_SEEDS, PERTURB_SCALE = 13, 14, 15, 16
-ABANDON_AFTER, ABANDON_COST, TABLE_SEEDS, TABLE_ORIENTATION_WEIGHT = 17, 18, 19, 20
-TABLE_SEARCH_RINGS = 21
-N_PARAMS = 22
 
-# Per-goal statistics columns of ``stats`` / the ``out`` vector of an attempt.
-STAT_POSITION, STAT_ORIENTATION, STAT_MARGIN, STAT_COST = 0, 1, 2, 3
+
+class KernelParams(NamedTuple):
+    """The settings of an attempt and of a goal's attempt loop (see config/solver.yaml)."""
+
+    tol_position: float  # [m] success: position error at most this
+    tol_orientation: float  # [rad] success: orientation error at most this
+    min_margin: float  # [m] success: every checked pair at least this far apart
+    push_margin: float  # [m] pairs closer than this are pushed apart (the residual's target)
+    converge_position: float  # [m] an attempt stops once both errors are below these
+    converge_orientation: float  # [rad]
+    orientation_weight: float  # [m/rad] weight of the orientation residual
+    collision_weight: float  # [1] weight of the pair-margin residuals
+    lambda_init: float  # [m^2] initial damping
+    lambda_up: float  # damping factor after a rejected step
+    lambda_down: float  # damping factor after an accepted step
+    lambda_min: float  # [m^2]
+    lambda_max: float  # [m^2] an attempt that needs more damping has stalled
+    max_iterations: int  # LM iterations per attempt
+    max_attempts: int  # attempts per goal (the end of its seed enumeration)
+    perturbed_seeds: int  # perturbed copies of the network (else caller) seed
+    perturb_scale: float  # [rad] half-width of those perturbations
+    abandon_after: int  # iterations after which a still distant attempt gives up
+    abandon_cost: float  # [m^2] the cost E above which it does
+    table_seeds: int  # nearest seed-table entries tried per goal
+    table_orientation_weight: float  # [m/rad] orientation against position in "nearest"
+    table_search_rings: int  # grid shells searched around the goal's cell
+
+
+class Metrics(NamedTuple):
+    """How good joints are for a goal."""
+
+    position_error: float  # [m] of the tip
+    orientation_error: float  # [rad] geodesic angle
+    margin: float  # [m] smallest checked pair distance (may be a lower bound, see evaluate)
+    cost: float  # E(q) of the module docstring [m^2]
+
+
+class Workspace(NamedTuple):
+    """Scratch arrays of :func:`run_attempt` (n joints, C capsules, P + K checked pairs);
+    ``*2`` hold the trial step's values, swapped in when it is accepted."""
+
+    F: np.ndarray  # (n + 1, 3, 4) chain frames
+    A: np.ndarray  # (n, 3) joint axes in the base frame
+    W: np.ndarray  # (C, 2, 3) capsule ends in the base frame [m]
+    R: np.ndarray  # (3, 3) tip rotation
+    p: np.ndarray  # (3,) tip position [m]
+    e: np.ndarray  # (6,) pose residual
+    J: np.ndarray  # (6, n) Jacobian
+    D: np.ndarray  # (P + K,) pair distances [m]
+    G: np.ndarray  # (P + K, n) their gradients [m/rad]
+    e2: np.ndarray
+    J2: np.ndarray
+    D2: np.ndarray
+    G2: np.ndarray
+    H: np.ndarray  # (n, n) normal matrix
+    g: np.ndarray  # (n,) gradient
+    M: np.ndarray  # (n, n) damped normal matrix
+    L: np.ndarray  # (n, n) its Cholesky factor
+    dq: np.ndarray  # (n,) step [rad]
+    q: np.ndarray  # (n,) current joints [rad]
+    q2: np.ndarray  # (n,) trial joints [rad]
+    rhs: np.ndarray  # (n,)
+
 
 _TINY = 1e-30
 _AT_LIMIT = 1e-12  # [rad] a joint this close to a bound counts as on it
@@ -114,9 +169,9 @@ def pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J):
     """Tip pose error and Jacobian at ``q``: fills the chain frames F, joint axes A, the tip's R,
     p, the residual e (6,) = [p* - p; log(R* R^T)] and the geometric Jacobian J (6, n); returns
     the orientation error [rad]."""
-    chain_fk(q, robot[0], robot[1], robot[2], F)
+    chain_fk(q, robot.M0, robot.M1, robot.M2, F)
     tip_pose(F, index, offset, R, p)
-    joint_axes_world(F, robot[3], A)
+    joint_axes_world(F, robot.axes, A)
     geometric_jacobian(F, A, index, p, J)
     for r in range(3):
         e[r] = goal_p[r] - p[r]
@@ -124,21 +179,21 @@ def pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J):
 
 
 @njit(cache=True)
-def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out):
-    """Residuals and derivatives at ``q``; ``out`` (4,) = (position error [m], orientation error
-    [rad], collision margin [m], cost E). Fills e, J, D and, for pairs closer than the push
-    margin, G. ``robot`` is :attr:`dtd_ik.solver.kernels.kinematics.CompiledRobot.arrays`."""
+def evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G):
+    """Residuals and derivatives at ``q``: fills e, J, D and, for pairs closer than the push
+    margin, G; returns the :class:`Metrics` (the margin exact only below the push margin).
+    ``robot`` is :class:`dtd_ik.solver.kernels.kinematics.RobotArrays`."""
     angle = pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
-    push = params[PUSH_MARGIN]
+    push = params.push_margin
     k_min = collision_distances(q, F, A, W, robot, push, push, D, G)
     margin = D[k_min] if k_min >= 0 else np.inf
     pos2 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
-    wo, wc = params[ORIENTATION_WEIGHT], params[COLLISION_WEIGHT]
+    wo, wc = params.orientation_weight, params.collision_weight
     cost = pos2 + wo * wo * (e[3] * e[3] + e[4] * e[4] + e[5] * e[5])
     for k in range(D.shape[0]):
         if D[k] < push:
             cost += wc * wc * (push - D[k]) ** 2
-    out[0], out[1], out[2], out[3] = sqrt(pos2), angle, margin, cost
+    return Metrics(sqrt(pos2), angle, margin, cost)
 
 
 @njit(cache=True)
@@ -176,9 +231,9 @@ def cholesky_solve(M, b, L, x):
 def normal_equations(J, e, D, G, params, H, g):
     """H = Jw^T Jw and g = Jw^T rw of the weighted stacked rows (pose, then active pairs)."""
     n = J.shape[1]
-    wo2 = params[ORIENTATION_WEIGHT] ** 2
-    wc2 = params[COLLISION_WEIGHT] ** 2
-    push = params[PUSH_MARGIN]
+    wo2 = params.orientation_weight ** 2
+    wc2 = params.collision_weight ** 2
+    push = params.push_margin
     for a in range(n):
         for b in range(a + 1):
             s = J[0, a] * J[0, b] + J[1, a] * J[1, b] + J[2, a] * J[2, b] \
@@ -232,71 +287,82 @@ def damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q_new):
 
 
 @njit(cache=True)
-def _meets(out, params):
-    return (out[0] <= params[TOL_POSITION] and out[1] <= params[TOL_ORIENTATION]
-            and out[2] >= params[MIN_MARGIN])
+def meets(m, params):
+    """Whether :class:`Metrics` ``m`` meet every success criterion of ``params``."""
+    return (m.position_error <= params.tol_position
+            and m.orientation_error <= params.tol_orientation and m.margin >= params.min_margin)
 
 
 @njit(cache=True)
-def _converged(out, params):
-    return (out[0] <= params[CONVERGE_POSITION] and out[1] <= params[CONVERGE_ORIENTATION]
-            and out[2] >= params[MIN_MARGIN])
+def _converged(m, params):
+    return (m.position_error <= params.converge_position
+            and m.orientation_error <= params.converge_orientation
+            and m.margin >= params.min_margin)
 
 
 @njit(cache=True)
 def new_workspace(robot):
-    """The scratch arrays of :func:`run_attempt_in`, allocated once per goal or path."""
-    n, C, P = robot[4].shape[0], robot[6].shape[0], robot[8].shape[0] + robot[11].shape[0]
-    return (np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((C, 2, 3)), np.empty((3, 3)),
-            np.empty(3), np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n)),
-            np.empty(6), np.empty((6, n)), np.empty(P), np.zeros((P, n)), np.empty((n, n)),
-            np.empty(n), np.empty((n, n)), np.zeros((n, n)), np.empty(n), np.empty(n),
-            np.empty(n), np.empty(n), np.empty(4))
+    """The scratch arrays of :func:`run_attempt`, allocated once per goal or path."""
+    n, C = robot.lower.shape[0], robot.cap_frame.shape[0]
+    P = robot.pairs.shape[0] + robot.map_joints.shape[0]
+    return Workspace(
+        F=np.empty((n + 1, 3, 4)), A=np.empty((n, 3)), W=np.empty((C, 2, 3)), R=np.empty((3, 3)),
+        p=np.empty(3), e=np.empty(6), J=np.empty((6, n)), D=np.empty(P), G=np.zeros((P, n)),
+        e2=np.empty(6), J2=np.empty((6, n)), D2=np.empty(P), G2=np.zeros((P, n)),
+        H=np.empty((n, n)), g=np.empty(n), M=np.empty((n, n)), L=np.zeros((n, n)),
+        dq=np.empty(n), q=np.empty(n), q2=np.empty(n), rhs=np.empty(n))
 
 
 @njit(cache=True)
-def run_attempt(seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result, out):
-    """One LM run from ``seed`` (n,): final joints into ``q_result`` (n,), metrics into ``out``
-    (4,).
-
-    Returns (iterations, timed_out).
-    """
-    return run_attempt_in(new_workspace(robot), seed, goal_R, goal_p, index, offset, robot, params,
-                          deadline, q_result, out)
-
-
-@njit(cache=True)
-def run_attempt_in(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result,
-                   out):
-    """:func:`run_attempt` with the scratch arrays ``ws`` of :func:`new_workspace`."""
-    lower, upper = robot[4], robot[5]
-    n = seed.shape[0]
-    (F, A, W, R, p, e, J, D, G, e2, J2, D2, G2, H, g, M, L, dq, q, q2, rhs, out2) = ws
-    for a in range(n):
+def _clamped_seed(seed, lower, upper, q):
+    """``seed`` (n,) clamped into the joint box into ``q``; NaN (e.g. from a broken network)
+    becomes mid-range."""
+    for a in range(seed.shape[0]):
         v = seed[a]
-        if v != v:  # NaN (e.g. from a broken network): start mid-range instead
+        if v != v:
             v = 0.5 * (lower[a] + upper[a])
         q[a] = lower[a] if v < lower[a] else (upper[a] if v > upper[a] else v)
-    evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G, out)
-    lam = params[LAMBDA_INIT]
-    max_iter = int(params[MAX_ITERATIONS])
-    abandon_after = int(params[ABANDON_AFTER])
+
+
+@njit(cache=True)
+def evaluate_seed(ws, seed, goal_R, goal_p, index, offset, robot, params, q_result):
+    """The :class:`Metrics` of ``seed`` (n,) as it is (clamped into ``q_result``), no
+    iteration: the answer for a goal that got no attempt."""
+    _clamped_seed(seed, robot.lower, robot.upper, q_result)
+    return evaluate(q_result, goal_R, goal_p, index, offset, robot, params, ws.F, ws.A, ws.W,
+                    ws.R, ws.p, ws.e, ws.J, ws.D, ws.G)
+
+
+@njit(cache=True)
+def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result):
+    """One LM run from ``seed`` (n,) with the scratch arrays ``ws`` of :func:`new_workspace`:
+    final joints into ``q_result`` (n,). ``deadline`` in seconds of :func:`monotonic`.
+
+    Returns (iterations, timed_out, :class:`Metrics` of the final joints).
+    """
+    lower, upper = robot.lower, robot.upper
+    F, A, W, R, p, H, g = ws.F, ws.A, ws.W, ws.R, ws.p, ws.H, ws.g
+    e, J, D, G, e2, J2, D2, G2 = ws.e, ws.J, ws.D, ws.G, ws.e2, ws.J2, ws.D2, ws.G2
+    q, q2 = ws.q, ws.q2
+    _clamped_seed(seed, lower, upper, q)
+    m = evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G)
+    lam = params.lambda_init
     iterations = 0
-    while not _converged(out, params) and iterations < max_iter:
+    while not _converged(m, params) and iterations < params.max_iterations:
         if monotonic() > deadline:
             q_result[:] = q
-            return iterations, True
+            return iterations, True, m
         normal_equations(J, e, D, G, params, H, g)
-        accepted = False
-        while lam <= params[LAMBDA_MAX]:
-            if damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q2):
-                evaluate(q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e2, J2,
-                         D2, G2, out2)
-                if out2[3] < out[3]:
+        accepted, m2 = False, m
+        while lam <= params.lambda_max:
+            if damped_step(H, g, lam, q, lower, upper, ws.M, ws.L, ws.rhs, ws.dq, q2):
+                m2 = evaluate(q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p,
+                              e2, J2, D2, G2)
+                if m2.cost < m.cost:
                     accepted = True
-                    lam = max(lam * params[LAMBDA_DOWN], params[LAMBDA_MIN])
+                    lam = max(lam * params.lambda_down, params.lambda_min)
                     break
-            lam *= params[LAMBDA_UP]
+            lam *= params.lambda_up
         iterations += 1
         if not accepted:
             break  # no descent at any damping: stalled
@@ -305,25 +371,26 @@ def run_attempt_in(ws, seed, goal_R, goal_p, index, offset, robot, params, deadl
         J, J2 = J2, J
         D, D2 = D2, D
         G, G2 = G2, G
-        out[:] = out2
-        if iterations == abandon_after and out[3] > params[ABANDON_COST]:
+        m = m2
+        if iterations == params.abandon_after and m.cost > params.abandon_cost:
             break  # still far from the goal: another seed is the cheaper bet
     q_result[:] = q
-    return iterations, False
+    return iterations, False, m
 
 
 @njit(cache=True)
 def exact_margin(q, robot) -> float:
     """Minimum distance [m] over every checked pair at joints ``q``, all pairs exact."""
-    n, P = q.shape[0], robot[8].shape[0] + robot[11].shape[0]
-    F, A, W = np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((robot[6].shape[0], 2, 3))
+    n, P = q.shape[0], robot.pairs.shape[0] + robot.map_joints.shape[0]
+    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+    W = np.empty((robot.cap_frame.shape[0], 2, 3))
     D, G = np.empty(P), np.empty((P, n))
-    chain_fk(q, robot[0], robot[1], robot[2], F)
-    joint_axes_world(F, robot[3], A)
+    chain_fk(q, robot.M0, robot.M1, robot.M2, F)
+    joint_axes_world(F, robot.axes, A)
     k = collision_distances(q, F, A, W, robot, np.inf, -np.inf, D, G)
     return D[k] if k >= 0 else np.inf
 
 
-__all__ = ["N_PARAMS", "monotonic", "rotation_residual", "evaluate", "cholesky_solve",
-           "normal_equations", "damped_step", "new_workspace", "run_attempt", "run_attempt_in",
-           "exact_margin"]
+__all__ = ["KernelParams", "Metrics", "Workspace", "monotonic", "rotation_residual", "evaluate",
+           "cholesky_solve", "normal_equations", "damped_step", "meets", "new_workspace",
+           "evaluate_seed", "run_attempt", "exact_margin"]

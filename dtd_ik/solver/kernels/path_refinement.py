@@ -10,18 +10,26 @@ is then reported with ``success=False``.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-from dtd_ik.solver.kernels.lm_attempt import (MAX_ITERATIONS, STAT_COST, STAT_MARGIN, _meets, cholesky_solve,
-                         exact_margin, monotonic, new_workspace, pose_residual,
-                         run_attempt_in)
-from dtd_ik.solver.kernels.refinement import _quaternion_matrix, goal_key, hash_uniform
+from dtd_ik.solver.kernels.lm_attempt import (cholesky_solve, evaluate_seed, exact_margin, meets,
+                                              monotonic, new_workspace, pose_residual,
+                                              run_attempt)
+from dtd_ik.solver.kernels.refinement import _quaternion_matrix, goal_key, hash_uniform, store
 
-# Indices into the path parameter vector (after the solver's own parameters).
-JUMP_FACTOR, JUMP_SLACK, PATH_ATTEMPTS, PATH_PERTURB_SCALE, WARRANT_DAMPING = 0, 1, 2, 3, 4
-CENTERING = 5
-N_PATH_PARAMS = 6
+
+class PathParams(NamedTuple):
+    """The path settings (config/solver.yaml ``path_*``), besides the solver's own."""
+
+    jump_factor: float  # a joint may move jump_factor x the largest warranted step ...
+    jump_slack: float  # [rad] ... plus this
+    attempts: int  # attempts per waypoint
+    perturb_scale: float  # [rad] half-width of the perturbations of the previous answer
+    warrant_damping: float  # damping of the first-order step estimate
+    centering: float  # [rad] self-motion per waypoint towards mid-range
 
 
 @njit(cache=True)
@@ -37,7 +45,7 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
     pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
     H, g, L, z, Jz, y = (np.empty((n, n)), np.empty(n), np.zeros((n, n)), np.empty(n),
                          np.empty(6), np.empty(n))
-    lower, upper = robot[4], robot[5]
+    lower, upper = robot.lower, robot.upper
     for a in range(n):
         half = 0.5 * (upper[a] - lower[a])
         z[a] = -centering * (q[a] - (lower[a] + half)) / half
@@ -73,28 +81,29 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
 
 @njit(cache=True, nogil=True)
 def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
-               deadline, random_seed, q_out, stats, success, iterations, attempts):
-    """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (outputs for
-    row 0 are left to the caller). Inputs and outputs as :func:`dtd_ik.solver.kernels.refinement.solve_goals_serial`.
+               deadline, random_seed, answers):
+    """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (row 0 of
+    ``answers`` is left to the caller). Inputs and outputs as
+    :func:`dtd_ik.solver.kernels.refinement.solve_goals`; ``path_params`` a :class:`PathParams`.
     """
     N, n = positions.shape[0], q_first.shape[0]
     p_bits, q_bits = positions.view(np.uint64), quaternions.view(np.uint64)
     prev = q_first.copy()
-    s, q, out, dq_w, dq_null = np.empty(n), np.empty(n), np.empty(4), np.empty(n), np.empty(n)
+    s, q, dq_w, dq_null = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     goal_R = np.empty((3, 3))
     ws = new_workspace(robot)
     for i in range(1, N):
         _quaternion_matrix(quaternions[i], goal_R)
         warranted_step(prev, goal_R, positions[i], index, offset, robot,
-                       path_params[WARRANT_DAMPING], path_params[CENTERING], dq_w, dq_null)
+                       path_params.warrant_damping, path_params.centering, dq_w, dq_null)
         key = goal_key(p_bits[i], q_bits[i], random_seed)
         step = 0.0
         for a in range(n):
             step = max(step, abs(dq_w[a]))
-        allowed = path_params[JUMP_FACTOR] * step + path_params[JUMP_SLACK]
-        success[i], iterations[i], attempts[i] = False, 0, 0
+        allowed = path_params.jump_factor * step + path_params.jump_slack
+        answers.success[i], answers.iterations[i], answers.attempts[i] = False, 0, 0
         best_cost, best_continuous = np.inf, False
-        for attempt in range(int(path_params[PATH_ATTEMPTS])):
+        for attempt in range(path_params.attempts):
             if monotonic() > deadline:
                 break
             for a in range(n):  # the first-order prediction, the previous answer, perturbed
@@ -103,39 +112,34 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                 elif attempt == 1:
                     s[a] = prev[a]
                 else:
-                    s[a] = prev[a] + path_params[PATH_PERTURB_SCALE] * (
+                    s[a] = prev[a] + path_params.perturb_scale * (
                         2.0 * hash_uniform(key, attempt, a) - 1.0)
-            it, timed_out = run_attempt_in(ws, s, goal_R, positions[i], index, offset, robot,
-                                           params, deadline, q, out)
-            iterations[i] += it
-            attempts[i] += 1
+            it, timed_out, m = run_attempt(ws, s, goal_R, positions[i], index, offset, robot,
+                                           params, deadline, q)
+            answers.iterations[i] += it
+            answers.attempts[i] += 1
             continuous = True
             for a in range(n):
                 if abs(q[a] - prev[a]) > allowed:
                     continuous = False
-            ok = continuous and _meets(out, params)
+            ok = continuous and meets(m, params)
             # keep: a success, else continuous answers before jumps, then the lowest cost
-            better = attempts[i] == 1 or (continuous and not best_continuous) or (
-                continuous == best_continuous and out[STAT_COST] < best_cost)
+            better = answers.attempts[i] == 1 or (continuous and not best_continuous) or (
+                continuous == best_continuous and m.cost < best_cost)
             if ok or better:
-                best_cost, best_continuous = out[STAT_COST], continuous
-                q_out[i, :] = q
-                stats[i, :] = out
+                best_cost, best_continuous = m.cost, continuous
+                store(answers, i, q, m)
             if ok:
-                success[i] = True
+                answers.success[i] = True
                 break
             if timed_out:
                 break
-        if attempts[i] == 0:  # no time left: stay where the path was, evaluated
-            params_zero = params.copy()
-            params_zero[MAX_ITERATIONS] = 0.0
-            run_attempt_in(ws, prev, goal_R, positions[i], index, offset, robot, params_zero,
-                           np.inf, q, out)
-            q_out[i, :] = q
-            stats[i, :] = out
-        stats[i, STAT_MARGIN] = exact_margin(q_out[i], robot)
+        if answers.attempts[i] == 0:  # no time left: stay where the path was, evaluated
+            m = evaluate_seed(ws, prev, goal_R, positions[i], index, offset, robot, params, q)
+            store(answers, i, q, m)
+        answers.margin[i] = exact_margin(answers.q[i], robot)
         for a in range(n):
-            prev[a] = q_out[i, a]
+            prev[a] = answers.q[i, a]
 
 
-__all__ = ["N_PATH_PARAMS", "warranted_step", "solve_path"]
+__all__ = ["PathParams", "warranted_step", "solve_path"]

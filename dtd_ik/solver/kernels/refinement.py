@@ -1,7 +1,7 @@
 """Compiled batched refinement: seeds, restarts and goals in parallel around one LM attempt.
 
-One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from successive seeds:
-the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
+One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from
+successive seeds: the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
 perturbations of the network (else caller) seed, then uniform random restarts, until one attempt
 meets every success criterion, the attempts run out, or the deadline passes. Goals run in
 parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal
@@ -13,15 +13,14 @@ and may be called from several threads at once.
 from __future__ import annotations
 
 from math import sqrt
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+from dtd_ik.solver.kernels.lm_attempt import (evaluate_seed, exact_margin, meets, monotonic,
+                                              new_workspace, run_attempt)
 from dtd_ik.solver.seed_table import nearest_table_entries
-from dtd_ik.solver.kernels.lm_attempt import (MAX_ATTEMPTS, MAX_ITERATIONS, PERTURB_SCALE, PERTURBED_SEEDS,
-                         STAT_COST, STAT_MARGIN, TABLE_ORIENTATION_WEIGHT, TABLE_SEARCH_RINGS,
-                         TABLE_SEEDS, _meets, exact_margin, monotonic, new_workspace,
-                         run_attempt_in)
 
 #: Most table seeds a goal may take (the length of its neighbour list).
 MAX_TABLE_SEEDS = 16
@@ -99,8 +98,8 @@ def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, l
         for a in range(n):
             s[a] = table_q[nearest[attempt_t], a]
         return
-    if base >= 0 and attempt_t - n_table < int(params[PERTURBED_SEEDS]):
-        scale = params[PERTURB_SCALE]
+    if base >= 0 and attempt_t - n_table < params.perturbed_seeds:
+        scale = params.perturb_scale
         for a in range(n):
             s[a] = explicit[base, a] + scale * (2.0 * hash_uniform(key, attempt, a) - 1.0)
         return
@@ -110,7 +109,8 @@ def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, l
 
 @njit(cache=True)
 def _quaternion_matrix(qu, R):
-    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as dtd_ik.kinematics.rotations)."""
+    """Unit quaternion x-y-z-w (4,) -> rotation matrix R (3, 3) (as
+    :func:`dtd_ik.robot.spatial.quaternion_to_matrix`)."""
     x, y, z, w = qu[0], qu[1], qu[2], qu[3]
     R[0, 0], R[0, 1], R[0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
     R[1, 0], R[1, 1], R[1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
@@ -129,24 +129,53 @@ def goal_key(p_bits, q_bits, random_seed):
     return key
 
 
+class Answers(NamedTuple):
+    """The kernels' outputs for N goals, row g written by goal g alone."""
+
+    q: np.ndarray  # (N, n) joints [rad], within the limits
+    success: np.ndarray  # (N,) bool: every success criterion holds
+    iterations: np.ndarray  # (N,) int64 LM iterations over all attempts
+    attempts: np.ndarray  # (N,) int64 attempts run
+    position_error: np.ndarray  # (N,) [m]
+    orientation_error: np.ndarray  # (N,) [rad]
+    margin: np.ndarray  # (N,) [m] exact smallest checked pair distance
+    cost: np.ndarray  # (N,) E of the answer [m^2] (what a later pass must beat)
+
+
+def new_answers(n_goals: int, dof: int) -> Answers:
+    """Output arrays for ``n_goals`` goals of a ``dof``-joint robot (filled by the kernels)."""
+    return Answers(q=np.empty((n_goals, dof)), success=np.zeros(n_goals, dtype=np.bool_),
+                   iterations=np.zeros(n_goals, dtype=np.int64),
+                   attempts=np.zeros(n_goals, dtype=np.int64),
+                   position_error=np.empty(n_goals), orientation_error=np.empty(n_goals),
+                   margin=np.empty(n_goals), cost=np.empty(n_goals))
+
+
+@njit(cache=True)
+def store(answers, g, q, m):
+    """Row ``g`` of ``answers`` := joints ``q`` (n,) and their :class:`Metrics` ``m``."""
+    answers.q[g, :] = q
+    answers.position_error[g] = m.position_error
+    answers.orientation_error[g] = m.orientation_error
+    answers.margin[g] = m.margin
+    answers.cost[g] = m.cost
+
+
 @njit(cache=True, nogil=True)
 def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
-                params, first_attempt, deadline, random_seed, reach_center, reach_radius, q_out,
-                stats, success, iterations, attempts):
-    """Solve goal ``g`` of :func:`solve_goals_serial` / :func:`solve_goals_parallel` (same
-    arguments), writing its row of every output."""
-    lower, upper = robot[4], robot[5]
-    table_q = table[0]
+                params, first_attempt, deadline, random_seed, reach_center, reach_radius,
+                answers):
+    """Solve goal ``g`` of :func:`solve_goals` (same arguments), writing its row of
+    ``answers``."""
+    lower, upper = robot.lower, robot.upper
     n = lower.shape[0]
-    max_attempts = int(params[MAX_ATTEMPTS])
-    k_table = min(int(params[TABLE_SEEDS]), MAX_TABLE_SEEDS, table_q.shape[0])
-    w2 = params[TABLE_ORIENTATION_WEIGHT] ** 2
-    max_ring = int(params[TABLE_SEARCH_RINGS])
+    k_table = min(params.table_seeds, MAX_TABLE_SEEDS, table.q.shape[0])
+    w2 = params.table_orientation_weight ** 2
     has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
     n_explicit = int(has_caller) + int(has_net)
     base = n_explicit - 1
     p_bits, q_bits = positions[g].view(np.uint64), quaternions[g].view(np.uint64)
-    s, q, out = np.empty(n), np.empty(n), np.empty(4)
+    s, q = np.empty(n), np.empty(n)
     ws = new_workspace(robot)
     explicit = np.empty((2, n))
     row = 0
@@ -162,14 +191,13 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
     Rc, pc, qc = np.empty((3, 3)), np.empty(3), np.empty(4)
     n_table = -1  # not searched yet
     best_cost = np.inf
-    success[g] = False
-    iterations[g] = 0
-    attempts[g] = 0
-    stats[g, STAT_COST] = np.inf
+    answers.success[g] = False
+    answers.iterations[g] = 0
+    answers.attempts[g] = 0
     dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
                   goal_p[2] - reach_center[2])
     if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
-        for attempt in range(first_attempt, max_attempts):
+        for attempt in range(first_attempt, params.max_attempts):
             if monotonic() > deadline:
                 break
             if n_table < 0 and attempt >= n_explicit:
@@ -177,80 +205,85 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
                 if k_table > 0:
                     _chain_goal(goal_R, goal_p, offset, Rc, pc)
                     matrix_quaternion(Rc, qc)
-                    n_table = nearest_table_entries(table, pc, qc, w2, max_ring,
+                    n_table = nearest_table_entries(table, pc, qc, w2, params.table_search_rings,
                                                     nearest[:k_table])
-            _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
+            _make_seed(attempt, explicit, n_explicit, base, table.q, nearest, n_table, lower,
                        upper, params, key, s)
-            it, timed_out = run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot,
-                                           params, deadline, q, out)
-            iterations[g] += it
-            attempts[g] += 1
-            ok = _meets(out, params)
-            if ok or out[3] < best_cost or attempts[g] == 1:
-                best_cost = out[3]
-                q_out[g, :] = q
-                stats[g, :] = out
+            it, timed_out, m = run_attempt(ws, s, goal_R, goal_p, index, offset, robot, params,
+                                           deadline, q)
+            answers.iterations[g] += it
+            answers.attempts[g] += 1
+            ok = meets(m, params)
+            if ok or m.cost < best_cost or answers.attempts[g] == 1:
+                best_cost = m.cost
+                store(answers, g, q, m)
             if ok:
-                success[g] = True
+                answers.success[g] = True
                 break
             if timed_out:
                 break
-    if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
-        stats[g, STAT_MARGIN] = exact_margin(q_out[g], robot)
+    if answers.attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
+        answers.margin[g] = exact_margin(answers.q[g], robot)
     else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
         if n_explicit == 0:
             for a in range(n):
                 s[a] = 0.5 * (lower[a] + upper[a])
         else:
             s[:] = explicit[0]
-        params_zero = params.copy()
-        params_zero[MAX_ITERATIONS] = 0.0
-        run_attempt_in(ws, s, goal_R, goal_p, index, offset, robot, params_zero, np.inf, q,
-                       out)
-        q_out[g, :] = q
-        stats[g, :] = out
-        stats[g, STAT_MARGIN] = exact_margin(q, robot)
-
-
+        m = evaluate_seed(ws, s, goal_R, goal_p, index, offset, robot, params, q)
+        store(answers, g, q, m)
+        answers.margin[g] = exact_margin(q, robot)
 
 
 # Two loops, not one function compiled twice: numba's on-disk cache is keyed by the Python
 # function (its name and line), not by the parallel flag, so one function wrapped serial and
 # parallel would load whichever variant was cached first for both.
 @njit(cache=True, nogil=True)
-def solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                       table, params, first_attempt, deadline, random_seed, reach_center,
-                       reach_radius, q_out, stats, success, iterations, attempts):
-    """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4), one after the other:
-    positions (N, 3) [m] and unit quaternions x-y-z-w (N, 4).
-
-    ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
-    order; perturbations start from the network seed, else the caller's. Each goal runs attempts
-    ``first_attempt`` .. ``params[MAX_ATTEMPTS]`` - 1 of that enumeration: a later pass with
-    the same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
-    stopped (same seeds, same restarts; the table search is redone for the enumeration) without
-    repeating its attempts. ``table`` is
-    :attr:`dtd_ik.solver.seed_table.SeedTable.arrays` (collision-free configurations and the poses of
-    chain frame ``index``, K may be 0). Goals farther than ``reach_radius`` [m] from
-    ``reach_center`` (3,) get no attempt. Outputs: q_out (N, n), stats (N, 4) (see STAT_*),
-    success (N,) bool, iterations (N,) total LM iterations, attempts (N,).
-    """
+def _solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                        table, params, first_attempt, deadline, random_seed, reach_center,
+                        reach_radius, answers):
     for g in range(positions.shape[0]):
         _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
                     table, params, first_attempt, deadline, random_seed, reach_center,
-                    reach_radius, q_out, stats, success, iterations, attempts)
+                    reach_radius, answers)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                         table, params, first_attempt, deadline, random_seed, reach_center,
-                         reach_radius, q_out, stats, success, iterations, attempts):
-    """:func:`solve_goals_serial` with the goals spread over all cores (numba ``prange``)."""
+def _solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
+                          table, params, first_attempt, deadline, random_seed, reach_center,
+                          reach_radius, answers):
     for g in prange(positions.shape[0]):
         _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
                     table, params, first_attempt, deadline, random_seed, reach_center,
-                    reach_radius, q_out, stats, success, iterations, attempts)
+                    reach_radius, answers)
 
 
-__all__ = ["MAX_TABLE_SEEDS", "hash_uniform", "goal_key", "matrix_quaternion",
-           "solve_goals_serial", "solve_goals_parallel"]
+def solve_goals(positions: np.ndarray, quaternions: np.ndarray, caller_seeds: np.ndarray,
+                net_seeds: np.ndarray, index: int, offset: np.ndarray, robot, table, params,
+                first_attempt: int, deadline: float, random_seed: int, reach_center: np.ndarray,
+                reach_radius: float, answers: Answers, parallel_min_goals: int) -> None:
+    """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4): positions (N, 3) [m] and unit
+    quaternions x-y-z-w (N, 4), into ``answers`` (:func:`new_answers`); on all cores (numba
+    ``prange``) from ``parallel_min_goals`` goals on, else one after the other.
+
+    ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
+    order; perturbations start from the network seed, else the caller's. ``robot`` is a
+    :class:`~dtd_ik.solver.kernels.kinematics.RobotArrays`, ``table`` a
+    :class:`~dtd_ik.solver.seed_table.SeedTable` of chain frame ``index`` (K may be 0),
+    ``params`` :class:`~dtd_ik.solver.kernels.lm_attempt.KernelParams`. Each goal runs attempts
+    ``first_attempt`` .. ``params.max_attempts`` - 1 of its enumeration: a later pass with the
+    same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
+    stopped (same seeds, same restarts; the table search is redone for the enumeration) without
+    repeating its attempts. Goals farther than ``reach_radius`` [m] from ``reach_center`` (3,)
+    get no attempt; ``deadline`` is in seconds of
+    :func:`~dtd_ik.solver.kernels.lm_attempt.monotonic`.
+    """
+    kernel = (_solve_goals_parallel if positions.shape[0] >= parallel_min_goals
+              else _solve_goals_serial)
+    kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table, params,
+           int(first_attempt), float(deadline), random_seed, reach_center, float(reach_radius),
+           answers)
+
+
+__all__ = ["MAX_TABLE_SEEDS", "Answers", "hash_uniform", "goal_key", "matrix_quaternion",
+           "new_answers", "solve_goals", "store"]
