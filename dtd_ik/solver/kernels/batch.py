@@ -29,11 +29,12 @@ def _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out):
     its geometric Jacobian."""
     n = Q.shape[1]
     F = np.empty((n + 1, 3, 4))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes  # once: each use re-references
+    chain_fk(Q[b], M0, M1, M2, F)
     tip_pose(F, index, offset, R_out[b], p_out[b])
     if J_out.shape[0] > 0:
         A = np.empty((n, 3))
-        joint_axes_world(F, robot.axes, A)
+        joint_axes_world(F, axes, A)
         geometric_jacobian(F, A, index, p_out[b], J_out[b])
 
 
@@ -55,8 +56,9 @@ def _pair_distance_row(b, Q, robot, D_out, G_out):
     n = Q.shape[1]
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     W = np.empty((robot.cap_frame.shape[0], 2, 3))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
-    joint_axes_world(F, robot.axes, A)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    chain_fk(Q[b], M0, M1, M2, F)
+    joint_axes_world(F, axes, A)
     collision_distances(Q[b], F, A, W, robot, np.inf, np.inf, D_out[b], G_out[b])
 
 
@@ -79,8 +81,9 @@ def _min_distance_row(b, Q, robot, cull, d_out, pair_out):
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     W = np.empty((robot.cap_frame.shape[0], 2, 3))
     D, G = np.empty(P), np.empty((P, n))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
-    joint_axes_world(F, robot.axes, A)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    chain_fk(Q[b], M0, M1, M2, F)
+    joint_axes_world(F, axes, A)
     # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
     k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
     if D[k] >= cull:
