@@ -319,15 +319,20 @@ class IKSolver:
             if step.goals != "all" and rows is None:
                 continue
             if "network" in step.seeds and N > 0:
-                if has_net is None:
-                    net, has_net = np.empty((N, self.robot.dof)), np.zeros(N, dtype=np.bool_)
-                needed = np.arange(N) if rows is None else rows
-                missing = needed[~has_net[needed]]
-                if missing.size:
+                if has_net is None and rows is None:  # every goal at once, no copies
                     t_net = time.perf_counter()
-                    net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
+                    net, has_net = self._network_seeds(pos, quat, tip), np.ones(N, dtype=np.bool_)
                     network_time += time.perf_counter() - t_net
-                    has_net[missing] = True
+                else:
+                    if has_net is None:
+                        net, has_net = np.empty((N, self.robot.dof)), np.zeros(N, dtype=np.bool_)
+                    needed = np.arange(N) if rows is None else rows
+                    missing = needed[~has_net[needed]]
+                    if missing.size:
+                        t_net = time.perf_counter()
+                        net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
+                        network_time += time.perf_counter() - t_net
+                        has_net[missing] = True
 
             def take(x: np.ndarray) -> np.ndarray:
                 return x if rows is None else np.ascontiguousarray(x[rows])

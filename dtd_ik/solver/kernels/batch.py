@@ -24,63 +24,72 @@ CULL_DISTANCE = 0.05
 
 
 @njit(cache=True, inline="always")
-def _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out):
+def _scratch(robot, n):
+    """Per-configuration scratch: chain frames F, joint axes A, capsule ends W, pair distances D
+    and gradients G (a loop allocates it once, a parallel loop once per row)."""
+    P = robot.pairs.shape[0] + robot.map_joints.shape[0]
+    return (np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((robot.cap_frame.shape[0], 2, 3)),
+            np.empty(P), np.empty((P, n)))
+
+
+@njit(cache=True, inline="always")
+def _pose_row(b, Q, M0, M1, M2, axes, index, offset, F, A, R_out, p_out, J_out):
     """Row ``b``: pose of chain frame ``index`` @ ``offset`` and, unless ``J_out`` has no rows,
-    its geometric Jacobian."""
-    n = Q.shape[1]
-    F = np.empty((n + 1, 3, 4))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
+    its geometric Jacobian. The robot's arrays come unpacked: a NamedTuple field read costs a
+    reference at every use, so the loops read them once."""
+    chain_fk(Q[b], M0, M1, M2, F)
     tip_pose(F, index, offset, R_out[b], p_out[b])
     if J_out.shape[0] > 0:
-        A = np.empty((n, 3))
-        joint_axes_world(F, robot.axes, A)
+        joint_axes_world(F, axes, A)
         geometric_jacobian(F, A, index, p_out[b], J_out[b])
 
 
 @njit(cache=True)
 def _poses_serial(Q, robot, index, offset, R_out, p_out, J_out):
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    F, A, _, _, _ = _scratch(robot, Q.shape[1])
     for b in range(Q.shape[0]):
-        _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out)
+        _pose_row(b, Q, M0, M1, M2, axes, index, offset, F, A, R_out, p_out, J_out)
 
 
 @njit(cache=True, parallel=True)
 def _poses_parallel(Q, robot, index, offset, R_out, p_out, J_out):
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    n = Q.shape[1]
     for b in prange(Q.shape[0]):
-        _pose_row(b, Q, robot, index, offset, R_out, p_out, J_out)
+        F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
+        _pose_row(b, Q, M0, M1, M2, axes, index, offset, F, A, R_out, p_out, J_out)
 
 
 @njit(cache=True, inline="always")
-def _pair_distance_row(b, Q, robot, D_out, G_out):
+def _pair_distance_row(b, Q, robot, F, A, W, D_out, G_out):
     """Row ``b``: every pair's exact distance and its gradient."""
-    n = Q.shape[1]
-    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-    W = np.empty((robot.cap_frame.shape[0], 2, 3))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
-    joint_axes_world(F, robot.axes, A)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    chain_fk(Q[b], M0, M1, M2, F)
+    joint_axes_world(F, axes, A)
     collision_distances(Q[b], F, A, W, robot, np.inf, np.inf, D_out[b], G_out[b])
 
 
 @njit(cache=True)
 def _pair_distances_serial(Q, robot, D_out, G_out):
+    F, A, W, _, _ = _scratch(robot, Q.shape[1])
     for b in range(Q.shape[0]):
-        _pair_distance_row(b, Q, robot, D_out, G_out)
+        _pair_distance_row(b, Q, robot, F, A, W, D_out, G_out)
 
 
 @njit(cache=True, parallel=True)
 def _pair_distances_parallel(Q, robot, D_out, G_out):
     for b in prange(Q.shape[0]):
-        _pair_distance_row(b, Q, robot, D_out, G_out)
+        F, A, W, _, _ = _scratch(robot, Q.shape[1])
+        _pair_distance_row(b, Q, robot, F, A, W, D_out, G_out)
 
 
 @njit(cache=True, inline="always")
-def _min_distance_row(b, Q, robot, cull, d_out, pair_out):
+def _min_distance_row(b, Q, robot, cull, F, A, W, D, G, d_out, pair_out):
     """Row ``b``: the smallest pair distance and its pair, far pairs culled first."""
-    n, P = Q.shape[1], robot.pairs.shape[0] + robot.map_joints.shape[0]
-    F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
-    W = np.empty((robot.cap_frame.shape[0], 2, 3))
-    D, G = np.empty(P), np.empty((P, n))
-    chain_fk(Q[b], robot.M0, robot.M1, robot.M2, F)
-    joint_axes_world(F, robot.axes, A)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    chain_fk(Q[b], M0, M1, M2, F)
+    joint_axes_world(F, axes, A)
     # culled pairs hold lower bounds >= cull, so a minimum below cull is an exact distance
     k = collision_distances(Q[b], F, A, W, robot, cull, -np.inf, D, G)  # -inf: no gradients
     if D[k] >= cull:
@@ -90,14 +99,16 @@ def _min_distance_row(b, Q, robot, cull, d_out, pair_out):
 
 @njit(cache=True)
 def _min_distances_serial(Q, robot, cull, d_out, pair_out):
+    F, A, W, D, G = _scratch(robot, Q.shape[1])
     for b in range(Q.shape[0]):
-        _min_distance_row(b, Q, robot, cull, d_out, pair_out)
+        _min_distance_row(b, Q, robot, cull, F, A, W, D, G, d_out, pair_out)
 
 
 @njit(cache=True, parallel=True)
 def _min_distances_parallel(Q, robot, cull, d_out, pair_out):
     for b in prange(Q.shape[0]):
-        _min_distance_row(b, Q, robot, cull, d_out, pair_out)
+        F, A, W, D, G = _scratch(robot, Q.shape[1])
+        _min_distance_row(b, Q, robot, cull, F, A, W, D, G, d_out, pair_out)
 
 
 class CompiledKinematics:

@@ -325,15 +325,18 @@ def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
     ``exact_below`` may get a lower bound instead (see :func:`capsule_pair_distances`). ``F``
     from :func:`chain_fk`, ``A`` from :func:`joint_axes_world`; ``W`` (C, 2, 3) scratch. Returns
     the closest pair's index (-1 if there is none)."""
-    capsule_ends_world(F, robot.cap_frame, robot.cap_ends, W)
-    best_k = capsule_pair_distances(F, A, robot.cap_frame, robot.cap_half, W, robot.pairs,
-                                    robot.radius_sum, exact_below, grad_below, D, G)
-    best = D[best_k] if best_k >= 0 else np.inf
-    P = robot.pairs.shape[0]
+    # fields read once into locals: numba re-references a NamedTuple field at every use
+    cap_frame, cap_ends, cap_half = robot.cap_frame, robot.cap_ends, robot.cap_half
+    pairs, radius_sum, map_tables = robot.pairs, robot.radius_sum, robot.map_tables
     map_joints, map_grid = robot.map_joints, robot.map_grid
+    capsule_ends_world(F, cap_frame, cap_ends, W)
+    best_k = capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
+                                    grad_below, D, G)
+    best = D[best_k] if best_k >= 0 else np.inf
+    P = pairs.shape[0]
     for m in range(map_joints.shape[0]):
-        d = map_distance(q, robot.map_tables[m], map_joints[m, 0], map_joints[m, 1],
-                         map_grid[m, 0], map_grid[m, 1], grad_below, G[P + m])
+        d = map_distance(q, map_tables[m], map_joints[m, 0], map_joints[m, 1], map_grid[m, 0],
+                         map_grid[m, 1], grad_below, G[P + m])
         D[P + m] = d
         if d < best:
             best, best_k = d, P + m

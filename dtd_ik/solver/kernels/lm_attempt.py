@@ -169,9 +169,10 @@ def pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J):
     """Tip pose error and Jacobian at ``q``: fills the chain frames F, joint axes A, the tip's R,
     p, the residual e (6,) = [p* - p; log(R* R^T)] and the geometric Jacobian J (6, n); returns
     the orientation error [rad]."""
-    chain_fk(q, robot.M0, robot.M1, robot.M2, F)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes  # once (see collision_distances)
+    chain_fk(q, M0, M1, M2, F)
     tip_pose(F, index, offset, R, p)
-    joint_axes_world(F, robot.axes, A)
+    joint_axes_world(F, axes, A)
     geometric_jacobian(F, A, index, p, J)
     for r in range(3):
         e[r] = goal_p[r] - p[r]
@@ -340,10 +341,11 @@ def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline
 
     Returns (iterations, timed_out, :class:`Metrics` of the final joints).
     """
+    # every field read once into a local: numba re-references a NamedTuple field at every use
     lower, upper = robot.lower, robot.upper
     F, A, W, R, p, H, g = ws.F, ws.A, ws.W, ws.R, ws.p, ws.H, ws.g
     e, J, D, G, e2, J2, D2, G2 = ws.e, ws.J, ws.D, ws.G, ws.e2, ws.J2, ws.D2, ws.G2
-    q, q2 = ws.q, ws.q2
+    q, q2, M, L, rhs, dq = ws.q, ws.q2, ws.M, ws.L, ws.rhs, ws.dq
     _clamped_seed(seed, lower, upper, q)
     m = evaluate(q, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e, J, D, G)
     lam = params.lambda_init
@@ -355,7 +357,7 @@ def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline
         normal_equations(J, e, D, G, params, H, g)
         accepted, m2 = False, m
         while lam <= params.lambda_max:
-            if damped_step(H, g, lam, q, lower, upper, ws.M, ws.L, ws.rhs, ws.dq, q2):
+            if damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q2):
                 m2 = evaluate(q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p,
                               e2, J2, D2, G2)
                 if m2.cost < m.cost:
@@ -385,8 +387,9 @@ def exact_margin(q, robot) -> float:
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     W = np.empty((robot.cap_frame.shape[0], 2, 3))
     D, G = np.empty(P), np.empty((P, n))
-    chain_fk(q, robot.M0, robot.M1, robot.M2, F)
-    joint_axes_world(F, robot.axes, A)
+    M0, M1, M2, axes = robot.M0, robot.M1, robot.M2, robot.axes
+    chain_fk(q, M0, M1, M2, F)
+    joint_axes_world(F, axes, A)
     k = collision_distances(q, F, A, W, robot, np.inf, -np.inf, D, G)
     return D[k] if k >= 0 else np.inf
 

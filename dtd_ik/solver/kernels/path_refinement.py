@@ -92,6 +92,8 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
     s, q, dq_w, dq_null = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     goal_R = np.empty((3, 3))
     ws = new_workspace(robot)
+    # fields read once into locals: numba re-references a NamedTuple field at every use
+    success, iterations, attempts = answers.success, answers.iterations, answers.attempts
     for i in range(1, N):
         _quaternion_matrix(quaternions[i], goal_R)
         warranted_step(prev, goal_R, positions[i], index, offset, robot,
@@ -101,7 +103,7 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
         for a in range(n):
             step = max(step, abs(dq_w[a]))
         allowed = path_params.jump_factor * step + path_params.jump_slack
-        answers.success[i], answers.iterations[i], answers.attempts[i] = False, 0, 0
+        success[i], iterations[i], attempts[i] = False, 0, 0
         best_cost, best_continuous = np.inf, False
         for attempt in range(path_params.attempts):
             if monotonic() > deadline:
@@ -116,25 +118,25 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                         2.0 * hash_uniform(key, attempt, a) - 1.0)
             it, timed_out, m = run_attempt(ws, s, goal_R, positions[i], index, offset, robot,
                                            params, deadline, q)
-            answers.iterations[i] += it
-            answers.attempts[i] += 1
+            iterations[i] += it
+            attempts[i] += 1
             continuous = True
             for a in range(n):
                 if abs(q[a] - prev[a]) > allowed:
                     continuous = False
             ok = continuous and meets(m, params)
             # keep: a success, else continuous answers before jumps, then the lowest cost
-            better = answers.attempts[i] == 1 or (continuous and not best_continuous) or (
+            better = attempts[i] == 1 or (continuous and not best_continuous) or (
                 continuous == best_continuous and m.cost < best_cost)
             if ok or better:
                 best_cost, best_continuous = m.cost, continuous
                 store(answers, i, q, m)
             if ok:
-                answers.success[i] = True
+                success[i] = True
                 break
             if timed_out:
                 break
-        if answers.attempts[i] == 0:  # no time left: stay where the path was, evaluated
+        if attempts[i] == 0:  # no time left: stay where the path was, evaluated
             m = evaluate_seed(ws, prev, goal_R, positions[i], index, offset, robot, params, q)
             store(answers, i, q, m)
         answers.margin[i] = exact_margin(answers.q[i], robot)

@@ -167,9 +167,11 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
                 answers):
     """Solve goal ``g`` of :func:`solve_goals` (same arguments), writing its row of
     ``answers``."""
-    lower, upper = robot.lower, robot.upper
+    # fields read once into locals: numba re-references a NamedTuple field at every use
+    lower, upper, table_q = robot.lower, robot.upper, table.q
+    success, iterations, attempts = answers.success, answers.iterations, answers.attempts
     n = lower.shape[0]
-    k_table = min(params.table_seeds, MAX_TABLE_SEEDS, table.q.shape[0])
+    k_table = min(params.table_seeds, MAX_TABLE_SEEDS, table_q.shape[0])
     w2 = params.table_orientation_weight ** 2
     has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
     n_explicit = int(has_caller) + int(has_net)
@@ -191,9 +193,9 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
     Rc, pc, qc = np.empty((3, 3)), np.empty(3), np.empty(4)
     n_table = -1  # not searched yet
     best_cost = np.inf
-    answers.success[g] = False
-    answers.iterations[g] = 0
-    answers.attempts[g] = 0
+    success[g] = False
+    iterations[g] = 0
+    attempts[g] = 0
     dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
                   goal_p[2] - reach_center[2])
     if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
@@ -207,22 +209,22 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
                     matrix_quaternion(Rc, qc)
                     n_table = nearest_table_entries(table, pc, qc, w2, params.table_search_rings,
                                                     nearest[:k_table])
-            _make_seed(attempt, explicit, n_explicit, base, table.q, nearest, n_table, lower,
+            _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
                        upper, params, key, s)
             it, timed_out, m = run_attempt(ws, s, goal_R, goal_p, index, offset, robot, params,
                                            deadline, q)
-            answers.iterations[g] += it
-            answers.attempts[g] += 1
+            iterations[g] += it
+            attempts[g] += 1
             ok = meets(m, params)
-            if ok or m.cost < best_cost or answers.attempts[g] == 1:
+            if ok or m.cost < best_cost or attempts[g] == 1:
                 best_cost = m.cost
                 store(answers, g, q, m)
             if ok:
-                answers.success[g] = True
+                success[g] = True
                 break
             if timed_out:
                 break
-    if answers.attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
+    if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
         answers.margin[g] = exact_margin(answers.q[g], robot)
     else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
         if n_explicit == 0:
