@@ -21,6 +21,7 @@ from dtd_ik.robot import COLLISION_MARGIN
 from .checkpoint import CheckpointError, load_checkpoint
 from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
 from .schedule import LR_SCHEDULES
+from .step import COMPILE_MODES, STEP_MODES
 from .weighting import STRATEGIES
 
 
@@ -81,6 +82,9 @@ class OptimConfig:
     schedule: str = setting("constant", choices=LR_SCHEDULES)
     # cosine: the lr at the stage's last step, times its start
     final_lr_factor: float = setting(0.0, ge=0, le=1)
+    # eager (op by op, the default) | compiled (torch.compile) | cuda_graph (one captured graph)
+    step: str = setting("eager", choices=STEP_MODES)
+    compile_mode: str = setting("reduce-overhead", choices=COMPILE_MODES)  # step: compiled
 
 
 @dataclass
@@ -186,6 +190,11 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
         raise ConfigError(f"robot_config: {cfg.robot_config!r} not found")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device: {cfg.device!r} is not cpu or cuda[:N]")
+    if o.step == "cuda_graph" and not cfg.device.startswith("cuda"):
+        raise ConfigError(f"optim.step: cuda_graph needs a CUDA device, not {cfg.device!r}")
+    if o.step != "eager" and cfg.weighting.strategy == "gradnorm":
+        # GradNorm reads a flag on the host and differentiates inside its forward
+        raise ConfigError("optim.step: gradnorm trains only with the eager step")
 
 
 __all__ = ["TrainConfig", "config_from_dict", "load_config", "run_config", "validate"]

@@ -50,12 +50,14 @@ class IKObjective:
 
     def __call__(self, q_hat: Tensor, x: Tensor) -> TaskLosses:
         """(B, 7) predicted joints [rad], (B, 7) goals [p [m], q_xyzw] -> :class:`TaskLosses`."""
-        # the network's own output: no NaN check, which would stall a GPU step
-        pose = self.kinematics.forward(q_hat, self.tip_frame, validate=False)
+        # the network's own output: no NaN check, which would stall a GPU step; one FK chain
+        # serves the tip pose and the capsules
+        chain = self.kinematics.chain_transforms(q_hat, validate=False)
+        pose = self.kinematics.frame_pose(chain, self.tip_frame)
         R_goal = quaternion_to_matrix(x[:, QUATERNION])
         pos = position_loss(pose.position, x[:, POSITION])
         ori = orientation_loss(pose.rotation, R_goal)
-        distance = self.capsules.distance(q_hat, validate=False).distance
+        distance = self.capsules.distance(q_hat, validate=False, chain=chain).distance
         coll = collision_loss(distance, self.margin, self.tau)
         return TaskLosses(torch.stack([pos.mean(), ori.mean(), coll.mean()]), pos, ori, distance)
 

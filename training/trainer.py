@@ -30,6 +30,7 @@ from .export import export_model, model_card
 from .objective import split_errors
 from .run_log import RunLog
 from .schedule import lr_factor
+from .step import StepParts, lr_tensors, make_step, set_group_lr
 from .weighting import TASKS
 
 CHECKPOINT = "checkpoint.pt"
@@ -108,7 +109,13 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, self.net, self.strategy)
         for group in self.optimizer.param_groups:  # the schedule scales each group's start lr
             group.setdefault("initial_lr", group["lr"])
+        self._lr_kind()
         self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
+        if cfg.optim.step != "eager" and self.dist.enabled:
+            raise ConfigError(f"optim.step: {cfg.optim.step} runs single-process only")
+        self.train_step = make_step(cfg.optim.step, StepParts(
+            self.net, self.model, self.robot.objective, self.strategy, self.optimizer,
+            cfg.optim.grad_clip, self.dist.mean, self.dist.average_grads), cfg.optim.compile_mode)
         self.generator = torch.Generator(self.source.draw_device(self.device))
         self.generator.manual_seed(cfg.seed)
         self.epoch, self.step, self.global_step = 0, 0, 0
@@ -176,7 +183,8 @@ class Trainer:
         self.strategy.load_state_dict(state["strategy"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # checkpoints from before the schedule
-            group.setdefault("initial_lr", group["lr"])
+            group.setdefault("initial_lr", float(group["lr"]))
+        self._lr_kind()
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step = state["global_step"]
         self.generator.set_state(state["generator"])
@@ -184,6 +192,23 @@ class Trainer:
         self.sums = _EpochSums(state["sums"]) if state["sums"] else _EpochSums()
         self.history = list(state["history"])
         self.stages = list(state["previous_stages"])
+
+    def _lr_kind(self) -> None:
+        """AdamW as this run's step needs it, whatever a loaded checkpoint's groups said: a
+        captured step reads device-tensor lrs and a device step count (capturable); the eager
+        step plain floats and a host step count."""
+        captured = self.cfg.optim.step != "eager"
+        for group in self.optimizer.param_groups:
+            group["capturable"] = captured
+            if not captured:
+                group["lr"] = float(group["lr"])
+            for param in group["params"]:
+                st = self.optimizer.state.get(param, {})
+                if "step" in st:
+                    st["step"] = st["step"].to(param.device if captured else "cpu",
+                                               torch.float32)
+        if captured:
+            lr_tensors(self.optimizer, self.device)
 
     # --- the loop -----------------------------------------------------------------------
     def _request_stop(self, signum, frame) -> None:
@@ -235,24 +260,15 @@ class Trainer:
         for step in bar:
             t0 = time.perf_counter()
             batch = data.slice(step * B + dist.rank, (step + 1) * B, dist.world_size)
-            batch = batch.to(self.device)
-            tasks = self.robot.objective(self.model(batch.x), batch.x)
-            stats = dist.mean(tasks.losses)
-            out = self.strategy(tasks.losses, stats)
-            self.optimizer.zero_grad(set_to_none=True)
             self._set_lr(steps)
-            out.total.backward()
-            dist.average_grads(self.strategy.parameters())
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
-            self.optimizer.step()
-            self.strategy.after_step()
+            values = self.train_step(batch.x.to(self.device))
             self.sums.seconds += time.perf_counter() - t0
             self.sums.samples += B
-            self.sums.add({"loss": stats, "weights": out.weights, "total": out.total.detach(),
-                           **out.extras})
+            self.sums.add(values)
             self.step, self.global_step = step + 1, self.global_step + 1
-            if bar.disable is False and step % 10 == 0:
+            # the bar reads losses on the host: eager only (a captured step never waits)
+            if bar.disable is False and step % 10 == 0 and cfg.optim.step == "eager":
+                stats = values["loss"]
                 bar.set_postfix(pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
                                 ori_deg=f"{math.degrees(float(stats[1])):.1f}")
             if self.on_step is not None:
@@ -270,7 +286,7 @@ class Trainer:
         factor = lr_factor(o.schedule, self.epoch * steps_per_epoch + self.step,
                            self.cfg.epochs * steps_per_epoch, o.final_lr_factor)
         for group in self.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor
+            set_group_lr(group, group["initial_lr"] * factor)
 
     def _close_epoch(self, log: Optional[RunLog]) -> None:
         record = self._end_epoch()
@@ -286,7 +302,7 @@ class Trainer:
             "epoch": self.epoch, "stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
             "global_step": self.global_step, "train": _per_task(means["loss"]),
             "train_total": float(means["total"]), "weights": _per_task(means["weights"]),
-            "lr": {g.get("name", str(i)): g["lr"] for i, g in
+            "lr": {g.get("name", str(i)): float(g["lr"]) for i, g in
                    enumerate(self.optimizer.param_groups)},
             "samples_per_s": self.sums.samples / max(self.sums.seconds, 1e-9),
             "world_size": self.dist.world_size,
