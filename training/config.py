@@ -58,6 +58,9 @@ class TargetsConfig:
 @dataclass
 class WeightingConfig:
     strategy: str = setting("hybrid", choices=STRATEGIES)
+    # a stage from init_from: refit (alpha from this stage's first batch) | keep (the previous
+    # stage's alpha, from the init_from checkpoint; same strategy only)
+    alpha: str = setting("refit", choices=("refit", "keep"))
     targets: TargetsConfig = field(default_factory=TargetsConfig)
     eps: float = setting(1e-8, ge=0)
     param_lr_scale: float = setting(0.1, gt=0)  # s_t = log sigma_t learn at lr x this
@@ -184,6 +187,9 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
     if o.batch_size > d.train_per_epoch:
         raise ConfigError(f"optim.batch_size: {o.batch_size} exceeds data.train_per_epoch "
                           f"{d.train_per_epoch}")
+    if cfg.weighting.alpha == "keep" and not cfg.init_from:
+        raise ConfigError("weighting.alpha: keep carries alpha over from init_from's checkpoint; "
+                          "no init_from given")
     if check_files and cfg.init_from and not Path(cfg.init_from).is_file():
         raise ConfigError(f"init_from: checkpoint {cfg.init_from!r} not found")
     if check_files and cfg.robot_config and not resolve(cfg.robot_config).is_file():

@@ -138,15 +138,20 @@ class Trainer:
                 raise ConfigError(f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
                                   f"the init_from checkpoint's {theirs!r}")
         self.net.load_state_dict(prev["model"])
-        if prev["config"]["weighting"]["strategy"] == self.cfg.weighting.strategy:
+        w = self.cfg.weighting
+        if prev["config"]["weighting"]["strategy"] == w.strategy:
             self.strategy.load_state_dict(prev["strategy"])
-            t = self.cfg.weighting.targets
-            self.strategy.start_stage((t.pos, t.ori, t.coll))
+            t = w.targets
+            self.strategy.start_stage((t.pos, t.ori, t.coll), refit_alpha=w.alpha == "refit")
+        elif w.alpha == "keep":
+            raise ConfigError(f"weighting.alpha: keep needs the init_from checkpoint's strategy "
+                              f"({prev['config']['weighting']['strategy']}), not {w.strategy}")
         self.stages = list(prev["previous_stages"]) + [prev["stage"]]
 
     def _stage_record(self) -> dict[str, Any]:
         t = self.cfg.weighting.targets
         return {"stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
+                "alpha": self.cfg.weighting.alpha,
                 "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
                 "lr": self.cfg.optim.lr,
                 "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
