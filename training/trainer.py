@@ -351,7 +351,8 @@ class Trainer:
                 {"source": self.source.description, "size": self.source.size,
                  "train_per_epoch": self.cfg.data.train_per_epoch,
                  "val_size": self.cfg.data.val_size, "test_size": self.cfg.data.test_size},
-                {"position_error_mm": val.get("pos_err_mm"),
+                {"position_error_mm_rms": val.get("pos_err_mm_rms"),
+                 "position_error_mm_mean": val.get("pos_err_mm"),
                  "orientation_error_deg": val.get("ori_err_deg"),
                  "collision_free_fraction": val.get("collision_free_fraction"),
                  "validation": val, "test": result.test_metrics})
