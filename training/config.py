@@ -19,6 +19,7 @@ from dtd_ik.paths import resolve
 from dtd_ik.robot import COLLISION_MARGIN
 
 from .checkpoint import CheckpointError, load_checkpoint
+from .early_stop import STOP_METRICS
 from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
 from .schedule import LR_SCHEDULES
 from .step import COMPILE_MODES, STEP_MODES
@@ -91,6 +92,15 @@ class OptimConfig:
 
 
 @dataclass
+class StopConfig:
+    # epochs without a validation improvement after which the stage ends; 0 = all epochs
+    patience: int = setting(0, ge=0)
+    metric: str = setting("pos_err_mm_rms", choices=STOP_METRICS)  # validation key, lower=better
+    min_delta: float = setting(0.0, ge=0)  # an improvement beats the best by more [metric unit]
+    restore_best: bool = True  # patience > 0: export the best epoch's weights, not the last
+
+
+@dataclass
 class LogConfig:
     progress: bool = True  # tqdm bar per epoch
     tensorboard: bool = True
@@ -114,6 +124,7 @@ class TrainConfig:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict:

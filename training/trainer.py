@@ -26,6 +26,7 @@ from .builder import (build_network, build_optimizer, build_robot, build_source,
 from .checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
+from .early_stop import EarlyStop
 from .export import export_model, model_card
 from .objective import split_errors
 from .run_log import RunLog
@@ -122,6 +123,8 @@ class Trainer:
         self.epoch_generator_state: Optional[torch.Tensor] = None
         self.sums = _EpochSums()
         self.history: list[dict[str, Any]] = []
+        s = cfg.stop
+        self.early_stop = EarlyStop(s.metric, s.patience, s.min_delta)
         self._stop = False
         self._epoch_started: Optional[float] = None
 
@@ -152,6 +155,8 @@ class Trainer:
         t = self.cfg.weighting.targets
         return {"stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
                 "alpha": self.cfg.weighting.alpha,
+                # patience > 0: the best validation epoch (its weights exported if restore_best)
+                "early_stop": self.early_stop.record() if self.cfg.stop.patience else None,
                 "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
                 "lr": self.cfg.optim.lr,
                 "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
@@ -167,6 +172,7 @@ class Trainer:
                 "generator": self.generator.get_state(),
                 "epoch_generator": self.epoch_generator_state,
                 "sums": self.sums.state() if self.step else None, "history": self.history,
+                "early_stop": self.early_stop.state_dict(),
                 "previous_stages": self.stages, "stage": self._stage_record(),
                 "world_size": self.dist.world_size}
 
@@ -196,6 +202,8 @@ class Trainer:
         self.epoch_generator_state = state["epoch_generator"]
         self.sums = _EpochSums(state["sums"]) if state["sums"] else _EpochSums()
         self.history = list(state["history"])
+        if state.get("early_stop") is not None:  # checkpoints from before early stopping
+            self.early_stop.load_state_dict(state["early_stop"])
         self.stages = list(state["previous_stages"])
 
     def _lr_kind(self) -> None:
@@ -238,6 +246,10 @@ class Trainer:
                 together(lambda: self._close_epoch(log))
                 if self._stop:  # a signal between the last step and the checkpoint
                     return TrainResult(self.run_dir, self.epoch, True)
+                # rank 0 validates; every rank stops with it
+                if self.dist.any(self.dist.is_main and self.early_stop.should_stop(self.epoch),
+                                 self.device):
+                    break
             return self._finish()
         finally:
             for s, handler in old.items():
@@ -317,6 +329,7 @@ class Trainer:
                 record[key] = _per_task(means[key])
         if self.dist.is_main:
             record["val"] = self.validate(self.val)
+            self.early_stop.update(self.epoch, record["val"], self.net)
         # wall time since the previous epoch's record: this epoch's draw, steps and validation
         # and the previous epoch's checkpoint write (the first epoch of a process: since its start)
         now = time.perf_counter()
@@ -340,6 +353,8 @@ class Trainer:
         """Rank 0: test metrics, the exported model and the final checkpoint into ``result``."""
         if not self.dist.is_main:
             return
+        if self.cfg.stop.restore_best:
+            self.early_stop.restore_best(self.net)  # kept only when stop.patience > 0
         result.test_metrics = self.validate(self.test)
         if self.cfg.export:
             stages = self.stages + [self._stage_record()]
