@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dtd_ik.training.checkpoint import load_checkpoint
 from dtd_ik.training.config import load_config
 from dtd_ik.training.early_stop import EarlyStop
 from dtd_ik.training.run_log import read_log
@@ -53,3 +54,24 @@ def test_a_stage_stops_early_and_exports_its_best_epoch(tmp_path):
     assert card["best_epoch"] == 1 and card["patience"] == 2
     # the test split was measured on the exported (best) weights
     assert result.test_metrics == pytest.approx(trainer.validate(trainer.test))
+
+
+def test_a_stage_ends_normally_when_its_wall_time_is_spent(tmp_path):
+    cfg = load_config(TINY, [f"out_dir={tmp_path / 't'}", "epochs=50", "stop.max_seconds=1e-9",
+                             "log.checkpoint_every=10"])
+    result = Trainer(cfg).run()
+    # one epoch spends more than the budget; the stage still validates, tests and exports
+    assert result.epochs_done == 1 and not result.interrupted
+    assert result.model_path.is_file() and result.test_metrics
+    assert load_checkpoint(tmp_path / "t" / "checkpoint.pt")["epoch"] == 1
+
+
+def test_checkpoints_every_n_epochs_and_at_the_end(tmp_path):
+    saved = []
+    cfg = load_config(TINY, [f"out_dir={tmp_path / 'c'}", "epochs=5", "log.checkpoint_every=2",
+                             "export=false"])
+    trainer = Trainer(cfg)
+    save = trainer.save
+    trainer.save = lambda: saved.append(trainer.epoch) or save()
+    trainer.run()
+    assert saved == [2, 4, 5]

@@ -98,6 +98,8 @@ class StopConfig:
     metric: str = setting("pos_err_mm_rms", choices=STOP_METRICS)  # validation key, lower=better
     min_delta: float = setting(0.0, ge=0)  # an improvement beats the best by more [metric unit]
     restore_best: bool = True  # patience > 0: export the best epoch's weights, not the last
+    # [s] the stage ends normally (validation, export) after the epoch that spends this; 0 = off
+    max_seconds: float = setting(0.0, ge=0)
 
 
 @dataclass
@@ -105,6 +107,9 @@ class LogConfig:
     progress: bool = True  # tqdm bar per epoch
     tensorboard: bool = True
     val_batch: int = setting(8192, gt=0)
+    # epochs between checkpoints (a signal and the stage's end always write one): a large
+    # network's checkpoint every short epoch costs more than the epoch
+    checkpoint_every: int = setting(1, gt=0)
 
 
 @dataclass

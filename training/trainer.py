@@ -247,8 +247,7 @@ class Trainer:
                 if self._stop:  # a signal between the last step and the checkpoint
                     return TrainResult(self.run_dir, self.epoch, True)
                 # rank 0 validates; every rank stops with it
-                if self.dist.any(self.dist.is_main and self.early_stop.should_stop(self.epoch),
-                                 self.device):
+                if self.dist.any(self.dist.is_main and self._stage_done(), self.device):
                     break
             return self._finish()
         finally:
@@ -305,11 +304,20 @@ class Trainer:
         for group in self.optimizer.param_groups:
             set_group_lr(group, group["initial_lr"] * factor)
 
+    def _stage_done(self) -> bool:
+        """Before ``epochs``: validation stopped improving, or the stage's wall time is spent
+        (the epochs' own ``epoch_s``, so a resumed stage counts its earlier processes too)."""
+        budget = self.cfg.stop.max_seconds
+        spent = sum(r.get("epoch_s", 0.0) for r in self.history)
+        return self.early_stop.should_stop(self.epoch) or (budget > 0 and spent >= budget)
+
     def _close_epoch(self, log: Optional[RunLog]) -> None:
         record = self._end_epoch()
         if log is not None:
             log.write(record)
-        self.save()
+        # a signal always checkpoints (run), and so does the end of the stage (_finish)
+        if self.epoch % self.cfg.log.checkpoint_every == 0:
+            self.save()
 
     def _end_epoch(self) -> dict[str, Any]:
         means = self.sums.means()
