@@ -82,7 +82,8 @@ def main() -> None:
     modes = (a.modes.split(",") if a.modes else
              ["eager", "compiled"] + (["cuda_graph"] if cuda else []))
     compile_mode = a.compile_mode or ("reduce-overhead" if cuda else "default")
-    name = torch.cuda.get_device_name(a.device) if cuda else f"cpu, {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(a.device) if cuda else
+            f"cpu, {torch.get_num_threads()} threads")
     print(f"training steps/s ({name}, torch {torch.__version__}): {a.steps} steps after "
           f"{a.warmup} warm-up, hybrid weighting, compile mode {compile_mode}")
     print(f"{'network':>9} {'batch':>6} " + " ".join(f"{m:>11}" for m in modes)

@@ -5,8 +5,9 @@
 # (a stage past its time ends normally: validation, test, export). Brings back under PACK_DIR
 # (<= 64 MB): every stage's log.jsonl and model card, the two Stage 2 networks as float16
 # (half_weights; 21 MB each for 1024 x 5), the console log and, with BENCH_STEPS > 0, the
-# training benchmark (BENCH_MODES, default eager beside cuda_graph) first. Runs from a plain copy of the tree on a
-# machine whose python3 has torch, numpy, PyYAML and tqdm (dtd_ik put on the path by links).
+# training benchmark (BENCH_MODES, default eager beside cuda_graph), run first. Runs from a plain
+# copy of the tree on a machine whose python3 has torch, numpy, PyYAML and tqdm (dtd_ik put on
+# the path by links).
 #   [S1_S=290] [S2_S=85] [BENCH_STEPS=100] [BENCH_MODES=eager,cuda_graph] \
 #       scripts/train_paper.sh PACK_DIR [key=value ...]
 # key=value overrides go to every stage (a CPU dry run: device=cpu optim.step=eager ...).
