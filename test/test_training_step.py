@@ -1,5 +1,7 @@
 """The training step's three paths: the compiled step against the eager one on this CPU, and the
 CUDA-graph wrapper's bookkeeping (warm-up undone, static input, lr tensors) without a GPU."""
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,22 @@ def test_cuda_graph_step_trains_like_the_eager_step(tmp_path):
     assert torch.allclose(_params(eager.net), _params(graph.net), rtol=0, atol=2e-6)
     for a, b in zip(eager.history, graph.history):
         assert a["train"] == pytest.approx(b["train"], rel=1e-5, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_a_compiled_run_resumes_bit_for_bit(tmp_path):
+    extra = ("epochs=2", "data.train_per_epoch=1024", "optim.step=compiled",
+             "optim.compile_mode=default", "optim.schedule=cosine")
+    full = Trainer(tiny(tmp_path, "full", *extra))
+    full.run()
+
+    def interrupt(epoch, step):
+        if (epoch, step) == (1, 1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    cut = Trainer(tiny(tmp_path, "cut", *extra), on_step=interrupt)
+    assert cut.run().interrupted
+    resumed = Trainer(tiny(tmp_path, "cut", *extra))
+    resumed.run(tmp_path / "cut" / "checkpoint.pt")
+    assert torch.equal(_params(full.net), _params(resumed.net))
+    assert [r["train"] for r in full.history] == [r["train"] for r in resumed.history]
