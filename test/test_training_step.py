@@ -148,6 +148,19 @@ def test_a_compiled_run_resumes_eager_with_float_lrs(tmp_path):
     assert resumed.epoch == 1
 
 
+def test_an_eager_checkpoint_resumes_with_a_captured_steps_optimiser(tmp_path):
+    eager = Trainer(tiny(tmp_path, "e", "epochs=1", "export=false"))
+    eager.run()
+    resumed = Trainer(tiny(tmp_path, "e2", "epochs=2", "optim.step=compiled"))
+    resumed.resume(tmp_path / "e" / "checkpoint.pt")
+    for group in resumed.optimizer.param_groups:
+        assert group["capturable"] and isinstance(group["lr"], torch.Tensor)
+        assert float(group["lr"]) == pytest.approx(float(group["initial_lr"]))
+        for param in group["params"]:
+            step = resumed.optimizer.state[param]["step"]
+            assert step.device == param.device and float(step) == 2048 // 256
+
+
 @pytest.mark.parametrize("overrides, message", [
     (("optim.step=cuda_graph",), "needs a CUDA device"),
     (("optim.step=compiled", "weighting.strategy=gradnorm"), "eager step"),
