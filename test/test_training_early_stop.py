@@ -1,5 +1,6 @@
 """A stage that ends when validation stops improving (stop.patience) and exports its best
 epoch's weights."""
+import json
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,14 @@ def test_a_stage_stops_early_and_exports_its_best_epoch(tmp_path):
     final = _weights(trainer.net)
     assert all(torch.equal(final[k], ends[0][k]) for k in final)  # epoch 1's weights
     assert not all(torch.equal(final[k], ends[2][k]) for k in final)
-    card = trainer.state()["stage"]["early_stop"]
-    assert card["best_epoch"] == 1 and card["patience"] == 2
-    # the test split was measured on the exported (best) weights
+    record = trainer.state()["stage"]["early_stop"]
+    assert record["best_epoch"] == 1 and record["patience"] == 2
+    # the test split was measured on the exported (best) weights, and the card shows their
+    # epoch's validation
     assert result.test_metrics == pytest.approx(trainer.validate(trainer.test))
+    card = json.loads(result.model_path.with_suffix(".json").read_text())
+    assert card["metrics"]["validation"] == pytest.approx(trainer.history[0]["val"])
+    assert card["metrics"]["validation"] != pytest.approx(trainer.history[-1]["val"])
 
 
 def test_a_stage_ends_normally_when_its_wall_time_is_spent(tmp_path):

@@ -361,12 +361,15 @@ class Trainer:
         """Rank 0: test metrics, the exported model and the final checkpoint into ``result``."""
         if not self.dist.is_main:
             return
-        if self.cfg.stop.restore_best:
-            self.early_stop.restore_best(self.net)  # kept only when stop.patience > 0
+        # best weights are kept only when stop.patience > 0; the card then shows their epoch's
+        # validation
+        restored = self.cfg.stop.restore_best and self.early_stop.restore_best(self.net)
         result.test_metrics = self.validate(self.test)
         if self.cfg.export:
             stages = self.stages + [self._stage_record()]
-            val = self.history[-1]["val"] if self.history else {}
+            val = next((r["val"] for r in self.history
+                        if r["epoch"] == self.early_stop.best_epoch), {}) if restored else (
+                self.history[-1]["val"] if self.history else {})
             card = model_card(
                 self.net, self.cfg.name, {**dataclasses.asdict(network_spec(self.cfg)),
                                           "type": "resnet_mlp"},
