@@ -84,9 +84,14 @@ def test_warm_up_is_undone_so_training_continues_as_if_it_never_ran(tmp_path):
     batches, other = _batches(plain, 4, 1), _batches(plain, 3, 2)
     step_w = EagerStep(_parts(warmed))
     before = _params(warmed.net).clone()
+    rng, draw = torch.random.get_rng_state(), warmed.generator.get_state()
     it = iter(other)
     warm_up(lambda: step_w(next(it)), TrainingState([warmed.net, warmed.strategy],
                                                     warmed.optimizer), 3)
+    # a step draws no random numbers (a graph would replay them frozen): the samples come from
+    # the epoch's draw on the trainer's generator, which the step leaves alone
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert torch.equal(warmed.generator.get_state(), draw)
     assert torch.equal(_params(warmed.net), before)
     assert not bool(warmed.strategy.alpha_fixed)
     assert all(float(s["step"]) == 0 for s in warmed.optimizer.state.values())
