@@ -56,3 +56,17 @@ def test_one_fk_chain_per_batch(kin, capsules):
         del kin._chain
     assert len(calls) == 2
     assert torch.isfinite(q.grad).all()
+
+
+def test_frame_pose_and_distance_from_a_shared_chain_for_any_batch_shape(kin, capsules):
+    q = torch.tensor(random_joints(kin, 6, seed=8)).reshape(2, 3, 7)
+    chain = kin.chain_transforms(q)
+    assert chain.shape == (2, 3, 8, 4, 4)
+    for frame in ("panda_link8", "panda_hand", "panda_hand_tcp"):
+        pose, ref = kin.frame_pose(chain, frame), kin.forward(q, frame)
+        assert pose.position.shape == (2, 3, 3) and pose.rotation.shape == (2, 3, 3, 3)
+        assert torch.equal(pose.position, ref.position)
+        assert torch.equal(pose.rotation, ref.rotation)
+    shared = capsules.distance(q, chain=chain)
+    assert torch.equal(shared.distance, capsules.distance(q).distance)
+    assert shared.distance.shape == (2, 3)
