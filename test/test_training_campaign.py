@@ -104,7 +104,8 @@ def test_a_tiny_campaign_trains_both_stages_within_its_budget(tmp_path):
     last = json.loads((out / "tiny" / "stage2" / "log.jsonl").read_text().splitlines()[-1])
     e1, e2 = run["epochs"]
     assert f"| 16 x 1, rotation_matrix | {e1} x 2,048 | {e2} x 2,048 |" in row
-    assert f"{last['val']['pos_err_mm']:.2f} mm" in row and row.endswith("| - |")
+    assert (f"{last['val']['pos_err_mm_rms']:.2f} mm RMS ({last['val']['pos_err_mm']:.2f} mean)"
+            in row and row.endswith("| - |"))
 
 
 def test_a_bad_stage_override_is_refused_before_any_training(tmp_path, capsys):

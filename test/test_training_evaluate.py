@@ -10,7 +10,7 @@ from dtd_ik.robot import COLLISION_MARGIN
 from dtd_ik.training.config import load_config
 from dtd_ik.training.commands.evaluate import main
 from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
-from dtd_ik.training.objective import IKObjective
+from dtd_ik.training.objective import IKObjective, split_errors
 from dtd_ik.training.samples import ConfigurationSampler, Samples
 from dtd_ik.training.trainer import Trainer
 
@@ -41,6 +41,32 @@ def test_exact_answers_score_zero_error_and_full_success(goals, capsules):
     assert s["margin_m"]["colliding_fraction"] == 0.0  # goals are collision-free
 
 
+def test_rms_and_mean_of_a_known_error_distribution(goals, capsules):
+    # a predictor whose position errors are constructed: half the goals answered exactly, half
+    # with the hand moved 8 mm along x (a pure translation of the goal: errors 0 and 8 mm), so
+    # mean = 4 mm and RMS = sqrt((0 + 64) / 2) = 5.657 mm: they must differ as they do
+    objective = IKObjective(capsules.kinematics, capsules, "panda_hand")
+    n = len(goals) // 2 * 2
+    x = goals.x[:n].clone()
+    moved = torch.arange(n) % 2 == 1
+    x[moved, 0] += 0.008
+    shifted = Samples(x, goals.q[:n])
+    r = run_repeat(lambda _: shifted.q, shifted, objective)
+    s = summarise([r, r], COLLISION_MARGIN)
+    assert s["pos_err_mm"]["mean"] == pytest.approx(4.0, abs=1e-3)
+    assert s["pos_rms_mm"]["mean"] == pytest.approx(math.sqrt(32.0), abs=1e-3)
+    assert s["pos_rms_mm"]["mean"] == pytest.approx(1000 * math.sqrt(s["pos_mse_m2"]["mean"]))
+    e = s["position_error_mm"]
+    assert e["rms"] == pytest.approx(math.sqrt(32.0), abs=1e-3) and e["mean"] == pytest.approx(
+        4.0, abs=1e-3)
+    assert e["p95"] == pytest.approx(8.0, abs=1e-3)
+    # the training-side summary (validation, the model card) says the same
+    errors = split_errors(lambda _: shifted.q, shifted, objective, torch.device("cpu"))
+    v = errors.summary()
+    assert v["pos_err_mm"] == pytest.approx(4.0, abs=1e-3)
+    assert v["pos_err_mm_rms"] == pytest.approx(math.sqrt(32.0), abs=1e-3)
+
+
 def test_a_last_joint_offset_is_a_pure_rotation_about_the_flange_axis(goals, capsules):
     # joint 7 turns the hand about an axis through the panda_hand origin: position unchanged,
     # orientation off by exactly the offset (0.02 rad = 1.146 deg)
@@ -66,7 +92,9 @@ def test_evaluate_command_on_an_exported_model(tmp_path, capsys):
     assert s["pos_err_mm"]["mean"] > 0 and s["pos_err_mm"]["std"] > 0
     rms_mm = math.sqrt(s["pos_mse_m2"]["mean"]) * 1000
     assert rms_mm >= s["pos_err_mm"]["mean"] * 0.999  # RMS >= mean
-    assert "| Pos. error (mm) |" in out.with_suffix(".md").read_text()
+    assert s["pos_rms_mm"]["mean"] > s["pos_err_mm"]["mean"]
+    md = out.with_suffix(".md").read_text()
+    assert "| Pos. error RMS (mm) |" in md and "| Pos. error mean (mm) |" in md
     capsys.readouterr()
     assert main(["--model", str(tmp_path / "nope.pt")]) == 2
     assert "model file not found" in capsys.readouterr().err

@@ -39,10 +39,14 @@ def test_report_carries_the_runs_numbers_and_the_papers(tmp_path):
     assert f"{statistics.mean(minima):.6f} +/- {statistics.stdev(minima):.6f}" in row
     assert "| 0.000447 | 0.06 |" in row  # the paper's hybrid row
     # Table II: ours from the evaluation report, the paper's beside it
-    row = next(line for line in text.splitlines() if line.startswith("| Pos. error (mm)"))
+    # the paper's position error (an RMS) beside our RMS; our mean on its own row, no paper value
+    row = next(line for line in text.splitlines() if line.startswith("| Pos. error RMS (mm)"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
-    assert float(cells[1]) == PAPER_TABLE2["pos_err_mm"][0]
-    assert float(cells[3]) == round(report["summary"]["pos_err_mm"]["mean"], 2)
+    assert float(cells[1]) == PAPER_TABLE2["pos_rms_mm"][0] == 5.73
+    assert float(cells[3]) == round(report["summary"]["pos_rms_mm"]["mean"], 2)
+    row = next(line for line in text.splitlines() if line.startswith("| Pos. error mean (mm)"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == "-" and float(cells[3]) == round(report["summary"]["pos_err_mm"]["mean"], 2)
     assert "| success | 12.34 |" in text
     for png in ("fig1_losses.png", "fig1_weights.png", "m_losses.png", "m_weights.png"):
         assert (out.parent / "figures" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

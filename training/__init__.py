@@ -9,7 +9,10 @@ of :mod:`dtd_ik.solver.network`), never the other way round. One training stage:
 - ``network``: the residual MLP; ``objective``: the paper's task losses and the split metrics;
 - ``weighting``: the six loss-weighting strategies; ``schedule``: learning-rate schedules;
 - ``builder`` -> ``trainer`` (the loop, checkpoints via ``checkpoint``, logs via ``run_log``,
-  DDP via ``distributed``) -> ``export`` (TorchScript file + model card).
+  DDP via ``distributed``; one optimiser step eager, compiled or as a CUDA graph via ``step``;
+  the end of a stage when validation stops improving via ``early_stop``) -> ``export``
+  (TorchScript file + model card); ``half_weights`` packs a run's network as float16 for
+  transport and back.
 
 Project tooling on top: ``evaluate`` (Table II), ``compare`` (Table I, plotted by ``figures``),
 ``ship`` (into ``models/``), ``campaign`` (timed runs on one device), ``results``

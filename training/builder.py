@@ -69,14 +69,16 @@ def build_strategy(cfg: TrainConfig) -> WeightingStrategy:
 def build_optimizer(cfg: TrainConfig, model: IKNet,
                     strategy: WeightingStrategy) -> torch.optim.AdamW:
     """AdamW: the network at ``optim.lr`` with weight decay (biases excluded), plus the
-    strategy's own groups (s_t at lr x ``param_lr_scale``, no decay)."""
+    strategy's own groups (s_t at lr x ``param_lr_scale``, no decay); ``capturable`` unless the
+    step is eager."""
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     groups = [{"params": decay, "lr": cfg.optim.lr, "weight_decay": cfg.optim.weight_decay,
                "name": "net"},
               {"params": no_decay, "lr": cfg.optim.lr, "weight_decay": 0.0, "name": "net_bias"}]
     groups += strategy.param_groups(cfg.optim.lr)
-    return torch.optim.AdamW(groups)
+    # a captured step keeps AdamW's step count on the device (capturable)
+    return torch.optim.AdamW(groups, capturable=cfg.optim.step != "eager")
 
 
 __all__ = ["RobotParts", "build_network", "build_optimizer", "build_robot", "build_source",

@@ -204,7 +204,8 @@ def samples_per_epoch(config: str, overrides: Sequence[str]) -> int:
 def summary(plan: dict, out: Path) -> str:
     """One line per stage: epochs done, wall time, exit code, samples, last validation errors."""
     lines = [f"{'run':10s} {'stage':>5s} {'epochs':>6s} {'wall_s':>7s} {'rc':>3s} "
-             f"{'samples':>12s} {'pos_mm':>7s} {'ori_deg':>7s} {'coll_free':>9s}"]
+             f"{'samples':>12s} {'pos_rms':>7s} {'pos_mean':>8s} {'ori_deg':>7s} "
+             f"{'coll_free':>9s}"]
     for name, run in plan["runs"].items():
         for i, res in enumerate(run["stages"]):
             folder = out / name / f"stage{i + 1}"
@@ -212,7 +213,8 @@ def summary(plan: dict, out: Path) -> str:
             val = log[-1]["val"] if log else {}
             lines.append(f"{name:10s} {i + 1:5d} {len(log):6d} {res['wall_s']:7.1f} "
                          f"{res['rc']:3d} {len(log) * run['samples_per_epoch'][i]:12,d} "
-                         f"{val.get('pos_err_mm', math.nan):7.2f} "
+                         f"{val.get('pos_err_mm_rms', math.nan):7.2f} "
+                         f"{val.get('pos_err_mm', math.nan):8.2f} "
                          f"{val.get('ori_err_deg', math.nan):7.2f} "
                          f"{val.get('collision_free_fraction', math.nan):9.4f}")
     return "\n".join(lines)

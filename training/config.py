@@ -19,8 +19,10 @@ from dtd_ik.paths import resolve
 from dtd_ik.robot import COLLISION_MARGIN
 
 from .checkpoint import CheckpointError, load_checkpoint
+from .early_stop import STOP_METRICS
 from .network import HIDDEN_ACTIVATIONS, INPUT_FEATURES, OUTPUT_ACTIVATIONS
 from .schedule import LR_SCHEDULES
+from .step import COMPILE_MODES, STEP_MODES
 from .weighting import STRATEGIES
 
 
@@ -57,6 +59,9 @@ class TargetsConfig:
 @dataclass
 class WeightingConfig:
     strategy: str = setting("hybrid", choices=STRATEGIES)
+    # a stage from init_from: refit (alpha from this stage's first batch) | keep (the previous
+    # stage's alpha, from the init_from checkpoint; same strategy only)
+    alpha: str = setting("refit", choices=("refit", "keep"))
     targets: TargetsConfig = field(default_factory=TargetsConfig)
     eps: float = setting(1e-8, ge=0)
     param_lr_scale: float = setting(0.1, gt=0)  # s_t = log sigma_t learn at lr x this
@@ -81,6 +86,20 @@ class OptimConfig:
     schedule: str = setting("constant", choices=LR_SCHEDULES)
     # cosine: the lr at the stage's last step, times its start
     final_lr_factor: float = setting(0.0, ge=0, le=1)
+    # eager (op by op, the default) | compiled (torch.compile) | cuda_graph (one captured graph)
+    step: str = setting("eager", choices=STEP_MODES)
+    compile_mode: str = setting("reduce-overhead", choices=COMPILE_MODES)  # step: compiled
+
+
+@dataclass
+class StopConfig:
+    # epochs without a validation improvement after which the stage ends; 0 = all epochs
+    patience: int = setting(0, ge=0)
+    metric: str = setting("pos_err_mm_rms", choices=STOP_METRICS)  # validation key, lower=better
+    min_delta: float = setting(0.0, ge=0)  # an improvement beats the best by more [metric unit]
+    restore_best: bool = True  # patience > 0: export the best epoch's weights, not the last
+    # [s] the stage ends normally (validation, export) after the epoch that spends this; 0 = off
+    max_seconds: float = setting(0.0, ge=0)
 
 
 @dataclass
@@ -88,6 +107,9 @@ class LogConfig:
     progress: bool = True  # tqdm bar per epoch
     tensorboard: bool = True
     val_batch: int = setting(8192, gt=0)
+    # epochs between checkpoints (a signal and the stage's end always write one): a large
+    # network's checkpoint every short epoch costs more than the epoch
+    checkpoint_every: int = setting(1, gt=0)
 
 
 @dataclass
@@ -107,6 +129,7 @@ class TrainConfig:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict:
@@ -180,12 +203,20 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
     if o.batch_size > d.train_per_epoch:
         raise ConfigError(f"optim.batch_size: {o.batch_size} exceeds data.train_per_epoch "
                           f"{d.train_per_epoch}")
+    if cfg.weighting.alpha == "keep" and not cfg.init_from:
+        raise ConfigError("weighting.alpha: keep carries alpha over from init_from's checkpoint; "
+                          "no init_from given")
     if check_files and cfg.init_from and not Path(cfg.init_from).is_file():
         raise ConfigError(f"init_from: checkpoint {cfg.init_from!r} not found")
     if check_files and cfg.robot_config and not resolve(cfg.robot_config).is_file():
         raise ConfigError(f"robot_config: {cfg.robot_config!r} not found")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device: {cfg.device!r} is not cpu or cuda[:N]")
+    if o.step == "cuda_graph" and not cfg.device.startswith("cuda"):
+        raise ConfigError(f"optim.step: cuda_graph needs a CUDA device, not {cfg.device!r}")
+    if o.step != "eager" and cfg.weighting.strategy == "gradnorm":
+        # GradNorm reads a flag on the host and differentiates inside its forward
+        raise ConfigError("optim.step: gradnorm trains only with the eager step")
 
 
 __all__ = ["TrainConfig", "config_from_dict", "load_config", "run_config", "validate"]

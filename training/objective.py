@@ -50,12 +50,14 @@ class IKObjective:
 
     def __call__(self, q_hat: Tensor, x: Tensor) -> TaskLosses:
         """(B, 7) predicted joints [rad], (B, 7) goals [p [m], q_xyzw] -> :class:`TaskLosses`."""
-        # the network's own output: no NaN check, which would stall a GPU step
-        pose = self.kinematics.forward(q_hat, self.tip_frame, validate=False)
+        # the network's own output: no NaN check, which would stall a GPU step; one FK chain
+        # serves the tip pose and the capsules
+        chain = self.kinematics.chain_transforms(q_hat, validate=False)
+        pose = self.kinematics.frame_pose(chain, self.tip_frame)
         R_goal = quaternion_to_matrix(x[:, QUATERNION])
         pos = position_loss(pose.position, x[:, POSITION])
         ori = orientation_loss(pose.rotation, R_goal)
-        distance = self.capsules.distance(q_hat, validate=False).distance
+        distance = self.capsules.distance(q_hat, validate=False, chain=chain).distance
         coll = collision_loss(distance, self.margin, self.tau)
         return TaskLosses(torch.stack([pos.mean(), ori.mean(), coll.mean()]), pos, ori, distance)
 
@@ -70,12 +72,15 @@ class SplitErrors:
     collision_loss: Tensor  # (N,) Eq. 3 [m]
 
     def summary(self) -> dict[str, float]:
-        """Means of every error, position in mm and m^2, orientation in rad and deg."""
+        """Means of every error, position in mm and m^2, orientation in rad and deg; the
+        position error also as RMS (the paper's statistic: sqrt of its MSE), median and p95."""
         pos = self.position_sq.sqrt()
         return {
             "pos_mse_m2": float(self.position_sq.mean()),
+            "pos_err_mm_rms": 1000 * math.sqrt(float(self.position_sq.mean())),
             "pos_err_mm": 1000 * float(pos.mean()),
             "pos_err_mm_median": 1000 * float(pos.median()),
+            "pos_err_mm_p95": 1000 * float(torch.quantile(pos, 0.95)),
             "ori_err_rad": float(self.orientation.mean()),
             "ori_err_deg": math.degrees(float(self.orientation.mean())),
             "ori_err_deg_median": math.degrees(float(self.orientation.median())),

@@ -26,10 +26,12 @@ from .builder import (build_network, build_optimizer, build_robot, build_source,
 from .checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
+from .early_stop import EarlyStop
 from .export import export_model, model_card
 from .objective import split_errors
 from .run_log import RunLog
 from .schedule import lr_factor
+from .step import StepParts, lr_tensors, make_step, set_group_lr
 from .weighting import TASKS
 
 CHECKPOINT = "checkpoint.pt"
@@ -108,13 +110,21 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, self.net, self.strategy)
         for group in self.optimizer.param_groups:  # the schedule scales each group's start lr
             group.setdefault("initial_lr", group["lr"])
+        self._lr_kind()
         self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
+        if cfg.optim.step != "eager" and self.dist.enabled:
+            raise ConfigError(f"optim.step: {cfg.optim.step} runs single-process only")
+        self.train_step = make_step(cfg.optim.step, StepParts(
+            self.net, self.model, self.robot.objective, self.strategy, self.optimizer,
+            cfg.optim.grad_clip, self.dist.mean, self.dist.average_grads), cfg.optim.compile_mode)
         self.generator = torch.Generator(self.source.draw_device(self.device))
         self.generator.manual_seed(cfg.seed)
         self.epoch, self.step, self.global_step = 0, 0, 0
         self.epoch_generator_state: Optional[torch.Tensor] = None
         self.sums = _EpochSums()
         self.history: list[dict[str, Any]] = []
+        s = cfg.stop
+        self.early_stop = EarlyStop(s.metric, s.patience, s.min_delta)
         self._stop = False
         self._epoch_started: Optional[float] = None
 
@@ -131,15 +141,22 @@ class Trainer:
                 raise ConfigError(f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
                                   f"the init_from checkpoint's {theirs!r}")
         self.net.load_state_dict(prev["model"])
-        if prev["config"]["weighting"]["strategy"] == self.cfg.weighting.strategy:
+        w = self.cfg.weighting
+        if prev["config"]["weighting"]["strategy"] == w.strategy:
             self.strategy.load_state_dict(prev["strategy"])
-            t = self.cfg.weighting.targets
-            self.strategy.start_stage((t.pos, t.ori, t.coll))
+            t = w.targets
+            self.strategy.start_stage((t.pos, t.ori, t.coll), refit_alpha=w.alpha == "refit")
+        elif w.alpha == "keep":
+            raise ConfigError(f"weighting.alpha: keep needs the init_from checkpoint's strategy "
+                              f"({prev['config']['weighting']['strategy']}), not {w.strategy}")
         self.stages = list(prev["previous_stages"]) + [prev["stage"]]
 
     def _stage_record(self) -> dict[str, Any]:
         t = self.cfg.weighting.targets
         return {"stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
+                "alpha": self.cfg.weighting.alpha,
+                # patience > 0: the best validation epoch (its weights exported if restore_best)
+                "early_stop": self.early_stop.record() if self.cfg.stop.patience else None,
                 "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
                 "lr": self.cfg.optim.lr,
                 "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
@@ -155,6 +172,7 @@ class Trainer:
                 "generator": self.generator.get_state(),
                 "epoch_generator": self.epoch_generator_state,
                 "sums": self.sums.state() if self.step else None, "history": self.history,
+                "early_stop": self.early_stop.state_dict(),
                 "previous_stages": self.stages, "stage": self._stage_record(),
                 "world_size": self.dist.world_size}
 
@@ -176,14 +194,34 @@ class Trainer:
         self.strategy.load_state_dict(state["strategy"])
         self.optimizer.load_state_dict(state["optimizer"])
         for group in self.optimizer.param_groups:  # checkpoints from before the schedule
-            group.setdefault("initial_lr", group["lr"])
+            group.setdefault("initial_lr", float(group["lr"]))
+        self._lr_kind()
         self.epoch, self.step = state["epoch"], state["step"]
         self.global_step = state["global_step"]
         self.generator.set_state(state["generator"])
         self.epoch_generator_state = state["epoch_generator"]
         self.sums = _EpochSums(state["sums"]) if state["sums"] else _EpochSums()
         self.history = list(state["history"])
+        if state.get("early_stop") is not None:  # checkpoints from before early stopping
+            self.early_stop.load_state_dict(state["early_stop"])
         self.stages = list(state["previous_stages"])
+
+    def _lr_kind(self) -> None:
+        """AdamW as this run's step needs it, whatever a loaded checkpoint's groups said: a
+        captured step reads device-tensor lrs and a device step count (capturable); the eager
+        step plain floats and a host step count."""
+        captured = self.cfg.optim.step != "eager"
+        for group in self.optimizer.param_groups:
+            group["capturable"] = captured
+            if not captured:
+                group["lr"] = float(group["lr"])
+            for param in group["params"]:
+                st = self.optimizer.state.get(param, {})
+                if "step" in st:
+                    st["step"] = st["step"].to(param.device if captured else "cpu",
+                                               torch.float32)
+        if captured:
+            lr_tensors(self.optimizer, self.device)
 
     # --- the loop -----------------------------------------------------------------------
     def _request_stop(self, signum, frame) -> None:
@@ -208,6 +246,9 @@ class Trainer:
                 together(lambda: self._close_epoch(log))
                 if self._stop:  # a signal between the last step and the checkpoint
                     return TrainResult(self.run_dir, self.epoch, True)
+                # rank 0 validates; every rank stops with it
+                if self.dist.any(self.dist.is_main and self._stage_done(), self.device):
+                    break
             return self._finish()
         finally:
             for s, handler in old.items():
@@ -235,24 +276,15 @@ class Trainer:
         for step in bar:
             t0 = time.perf_counter()
             batch = data.slice(step * B + dist.rank, (step + 1) * B, dist.world_size)
-            batch = batch.to(self.device)
-            tasks = self.robot.objective(self.model(batch.x), batch.x)
-            stats = dist.mean(tasks.losses)
-            out = self.strategy(tasks.losses, stats)
-            self.optimizer.zero_grad(set_to_none=True)
             self._set_lr(steps)
-            out.total.backward()
-            dist.average_grads(self.strategy.parameters())
-            if cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
-            self.optimizer.step()
-            self.strategy.after_step()
+            values = self.train_step(batch.x.to(self.device))
             self.sums.seconds += time.perf_counter() - t0
             self.sums.samples += B
-            self.sums.add({"loss": stats, "weights": out.weights, "total": out.total.detach(),
-                           **out.extras})
+            self.sums.add(values)
             self.step, self.global_step = step + 1, self.global_step + 1
-            if bar.disable is False and step % 10 == 0:
+            # the bar reads losses on the host: eager only (a captured step never waits)
+            if bar.disable is False and step % 10 == 0 and cfg.optim.step == "eager":
+                stats = values["loss"]
                 bar.set_postfix(pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
                                 ori_deg=f"{math.degrees(float(stats[1])):.1f}")
             if self.on_step is not None:
@@ -270,13 +302,22 @@ class Trainer:
         factor = lr_factor(o.schedule, self.epoch * steps_per_epoch + self.step,
                            self.cfg.epochs * steps_per_epoch, o.final_lr_factor)
         for group in self.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor
+            set_group_lr(group, group["initial_lr"] * factor)
+
+    def _stage_done(self) -> bool:
+        """Before ``epochs``: validation stopped improving, or the stage's wall time is spent
+        (the epochs' own ``epoch_s``, so a resumed stage counts its earlier processes too)."""
+        budget = self.cfg.stop.max_seconds
+        spent = sum(r.get("epoch_s", 0.0) for r in self.history)
+        return self.early_stop.should_stop(self.epoch) or (budget > 0 and spent >= budget)
 
     def _close_epoch(self, log: Optional[RunLog]) -> None:
         record = self._end_epoch()
         if log is not None:
             log.write(record)
-        self.save()
+        # a signal always checkpoints (run), and so does the end of the stage (_finish)
+        if self.epoch % self.cfg.log.checkpoint_every == 0:
+            self.save()
 
     def _end_epoch(self) -> dict[str, Any]:
         means = self.sums.means()
@@ -286,7 +327,7 @@ class Trainer:
             "epoch": self.epoch, "stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
             "global_step": self.global_step, "train": _per_task(means["loss"]),
             "train_total": float(means["total"]), "weights": _per_task(means["weights"]),
-            "lr": {g.get("name", str(i)): g["lr"] for i, g in
+            "lr": {g.get("name", str(i)): float(g["lr"]) for i, g in
                    enumerate(self.optimizer.param_groups)},
             "samples_per_s": self.sums.samples / max(self.sums.seconds, 1e-9),
             "world_size": self.dist.world_size,
@@ -296,6 +337,7 @@ class Trainer:
                 record[key] = _per_task(means[key])
         if self.dist.is_main:
             record["val"] = self.validate(self.val)
+            self.early_stop.update(self.epoch, record["val"], self.net)
         # wall time since the previous epoch's record: this epoch's draw, steps and validation
         # and the previous epoch's checkpoint write (the first epoch of a process: since its start)
         now = time.perf_counter()
@@ -319,10 +361,15 @@ class Trainer:
         """Rank 0: test metrics, the exported model and the final checkpoint into ``result``."""
         if not self.dist.is_main:
             return
+        # best weights are kept only when stop.patience > 0; the card then shows their epoch's
+        # validation
+        restored = self.cfg.stop.restore_best and self.early_stop.restore_best(self.net)
         result.test_metrics = self.validate(self.test)
         if self.cfg.export:
             stages = self.stages + [self._stage_record()]
-            val = self.history[-1]["val"] if self.history else {}
+            val = next((r["val"] for r in self.history
+                        if r["epoch"] == self.early_stop.best_epoch), {}) if restored else (
+                self.history[-1]["val"] if self.history else {})
             card = model_card(
                 self.net, self.cfg.name, {**dataclasses.asdict(network_spec(self.cfg)),
                                           "type": "resnet_mlp"},
@@ -330,7 +377,8 @@ class Trainer:
                 {"source": self.source.description, "size": self.source.size,
                  "train_per_epoch": self.cfg.data.train_per_epoch,
                  "val_size": self.cfg.data.val_size, "test_size": self.cfg.data.test_size},
-                {"position_error_mm": val.get("pos_err_mm"),
+                {"position_error_mm_rms": val.get("pos_err_mm_rms"),
+                 "position_error_mm_mean": val.get("pos_err_mm"),
                  "orientation_error_deg": val.get("ori_err_deg"),
                  "collision_free_fraction": val.get("collision_free_fraction"),
                  "validation": val, "test": result.test_metrics})

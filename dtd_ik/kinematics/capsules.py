@@ -113,18 +113,25 @@ class CapsuleModel:
                                 for k, v in self._numpy.items()}
         return self._cache[key]
 
-    def _segments(self, q: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, n) -> end points a, b, each (B, 3, C) (coordinates first), no validation."""
-        chain = self.kinematics._chain(q)  # (B, n + 1, 4, 4)
+    def _segments(self, q: Tensor, chain: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(B, n) and its (B, n + 1, 4, 4) chain (None: built here) -> end points a, b, each
+        (B, 3, C) (coordinates first), no validation."""
+        chain = self.kinematics._chain(q) if chain is None else chain
         top = chain[:, :, :3, :].transpose(1, 2).reshape(q.shape[0], 3, -1)  # (B, 3, 4(n + 1))
         ends = (top @ self._constants(q.dtype, q.device)["place"]).unflatten(-1, (-1, 2))
         return ends[..., 0], ends[..., 1]
 
-    def distance(self, q: Tensor, validate: bool = True) -> CollisionDistance:
+    def distance(self, q: Tensor, validate: bool = True,
+                 chain: Tensor | None = None) -> CollisionDistance:
         """Minimum signed capsule distance over all checked pairs for (..., n) joints [rad].
-        ``validate=False``: no NaN/inf check (see :meth:`Kinematics.forward`)."""
+        ``validate=False``: no NaN/inf check (see :meth:`Kinematics.forward`). ``chain``: the
+        (..., n + 1, 4, 4) :meth:`Kinematics.chain_transforms` of ``q`` when the caller has
+        built it already (one FK for the pose and the capsules); None builds it here."""
         q = self.kinematics.check_joints(q, validate)
-        a, b = self._segments(q.reshape(-1, self.kinematics.dof))
+        n = self.kinematics.dof
+        if chain is not None:
+            chain = chain.reshape((-1, n + 1, 4, 4))
+        a, b = self._segments(q.reshape(-1, n), chain)
         const = self._constants(q.dtype, q.device)
         radius_sum = const["radius_sum"]
         # one gather for all four end-point sets: rows a.xyz, b.xyz; columns first | second

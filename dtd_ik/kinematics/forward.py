@@ -116,13 +116,24 @@ class Kinematics:
             raise InvalidInputError("joint angles contain NaN or inf")
         return q
 
-    def chain_transforms(self, q: Tensor) -> Tensor:
+    def chain_transforms(self, q: Tensor, validate: bool = True) -> Tensor:
         """(..., n) joint angles [rad] -> (..., n + 1, 4, 4) base->link transforms of the chain.
 
-        Index 0 is the base frame (identity), index i the child link of joint i.
+        Index 0 is the base frame (identity), index i the child link of joint i. Callers that
+        need several frames of one configuration (a pose and the capsules) build the chain once
+        and pass it on (:meth:`frame_pose`, :meth:`CapsuleModel.distance`). ``validate=False``:
+        no NaN/inf check (see :meth:`forward`).
         """
-        q = self.check_joints(q)
+        q = self.check_joints(q, validate)
         return self._chain(q.reshape(-1, self.dof)).reshape(q.shape[:-1] + (self.dof + 1, 4, 4))
+
+    def frame_pose(self, chain: Tensor, frame: str | None = None) -> Pose:
+        """:class:`Pose` of ``frame`` (default: the group tip) from (..., n + 1, 4, 4)
+        :meth:`chain_transforms`; the same as :meth:`forward` of the chain's joints."""
+        flat = chain.reshape((-1,) + chain.shape[-3:])
+        T = self._tip(flat, frame or self.model.tip_frame, flat)
+        T = T.reshape(chain.shape[:-3] + (4, 4))
+        return Pose(T[..., :3, 3], T[..., :3, :3])
 
     def _chain(self, q: Tensor) -> Tensor:
         """(B, n) -> (B, n + 1, 4, 4), no validation."""

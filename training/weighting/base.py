@@ -69,10 +69,12 @@ class WeightingStrategy(nn.Module, ABC):
         """AdamW parameter groups of the strategy's learnable parameters (none by default)."""
         return []
 
-    def start_stage(self, targets: Sequence[float]) -> None:
-        """New targets for a new training stage: alpha is fixed again from its first losses."""
+    def start_stage(self, targets: Sequence[float], refit_alpha: bool = True) -> None:
+        """New targets for a new training stage. ``refit_alpha``: alpha is fixed again from the
+        stage's first losses; else the previous stage's alpha carries over unchanged."""
         self.targets.copy_(torch.as_tensor(targets, dtype=self.targets.dtype))
-        self.alpha_fixed.fill_(False)
+        if refit_alpha:
+            self.alpha_fixed.fill_(False)
 
     # --- shared distance-to-target maths (Eq. 4) ------------------------------------------
     def distance_to_target(self, stats: Tensor) -> Tensor:
