@@ -24,8 +24,7 @@ import pytorch_kinematics as pk
 import torch
 
 from dtd_ik.kinematics.capsules import CapsuleModel
-from dtd_ik.solver.kernels.batch import BatchKinematics
-from dtd_ik.solver.kernels.kinematics import CompiledKinematics
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 from dtd_ik.kinematics.forward import Kinematics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
@@ -84,7 +83,7 @@ def main() -> None:
         return lambda: (compiled.forward(q, "panda_hand"), compiled.jacobian(q, "panda_hand"))
 
     compiled_one = median_time_us(compiled_fk_jacobian(q64_one), args.repeat * 20)
-    batch = BatchKinematics(compiled.robot)  # all cores (numba prange)
+    batch = compiled  # batches of PARALLEL_MIN_ROWS or more run on all cores (numba prange)
     compiled_batch = median_time_us(lambda: batch.forward_and_jacobian(q64_batch, "panda_hand"),
                                     args.repeat)
     compiled_coll = median_time_us(lambda: batch.min_distance(q64_batch), args.repeat)

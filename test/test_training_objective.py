@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from conftest import random_joints
+from joint_samples import random_joints
 from dtd_ik.kinematics.losses import collision_loss
 from dtd_ik.training.objective import IKObjective
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dtd_ik.exceptions import ConfigError
+from dtd_ik.robot.distance_table import load_distance_table
 
 _TWO_PI = 2.0 * np.pi
 
@@ -23,21 +23,10 @@ class DistanceMap:
     """Periodic N x N table of a lower bound of the distance [m] over joints (a, b) [rad]."""
 
     def __init__(self, path: str | Path):
-        path = Path(path)
-        try:
-            with np.load(path) as data:
-                stored = np.asarray(data["distance"], dtype=np.float64)
-                table = stored * float(data["unit"])
-                self.start = float(data["start"])
-                self.step = float(data["step"])
-                self.delta = float(data["delta"])
-        except (OSError, KeyError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a readable distance map ({exc})") from exc
-        n = table.shape[0]
-        if table.shape != (n, n) or not np.isclose(self.step * n, _TWO_PI):
-            raise ConfigError(f"{path}: a distance map must be a square grid over one full turn")
-        self.path, self.size = path, n
-        self._table = table  # (n, n) [m]
+        table = load_distance_table(path)  # the one reader of the file, shared with the solver
+        self.path, self.size = table.path, table.size
+        self.start, self.step, self.delta = table.start, table.step, table.delta
+        self._table = table.table  # (n, n) [m]
         self._cache: dict[tuple[torch.dtype, torch.device], Tensor] = {}
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:

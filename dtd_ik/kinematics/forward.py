@@ -16,6 +16,7 @@ from torch import Tensor
 
 from dtd_ik.exceptions import InvalidInputError
 from dtd_ik.robot.model import RobotModel, load_robot_model
+from dtd_ik.robot.spatial import rodrigues_constants
 from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
 
@@ -44,13 +45,6 @@ class _Constants:
     upper: Tensor  # (n,)
 
 
-def _skew(v: np.ndarray) -> np.ndarray:
-    """(n, 3) -> (n, 3, 3) cross-product matrices."""
-    K = np.zeros(v.shape[:-1] + (3, 3))
-    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    return K - np.swapaxes(K, -1, -2)
-
-
 class Kinematics:
     """FK and Jacobians of a :class:`RobotModel` chain for joint tensors of any batch shape.
 
@@ -61,12 +55,8 @@ class Kinematics:
     def __init__(self, model: RobotModel | None = None):
         self.model = model if model is not None else load_robot_model()
         m = self.model
-        K = _skew(m.joint_axes)
-        pad = np.zeros((m.dof, 4, 4))
-        M1, M2 = pad.copy(), pad.copy()
-        M1[:, :3, :3] = m.joint_origins[:, :3, :3] @ K
-        M2[:, :3, :3] = m.joint_origins[:, :3, :3] @ K @ K
-        self._numpy = dict(M0=m.joint_origins, M1=M1, M2=M2, axes=m.joint_axes, eye=np.eye(4),
+        M0, M1, M2 = rodrigues_constants(m.joint_origins, m.joint_axes)
+        self._numpy = dict(M0=M0, M1=M1, M2=M2, axes=m.joint_axes, eye=np.eye(4),
                            lower=m.lower, upper=m.upper)
         self._cache: dict[tuple[torch.dtype, torch.device], _Constants] = {}
         self._frame_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
@@ -83,8 +73,8 @@ class Kinematics:
     def local_transform_terms(self) -> dict[str, np.ndarray]:
         """FK's constants as float64 arrays (copies): ``M0``, ``M1``, ``M2``, each (n, 4, 4), with
         joint i's local transform ``T_i(q_i) = M0[i] + sin(q_i) M1[i] + (1 - cos q_i) M2[i]``,
-        and ``axes`` (n, 3), each joint's unit axis in its own frame. Other FK implementations
-        (the compiled solver kernels) build on these, so every FK shares one derivation."""
+        and ``axes`` (n, 3), each joint's unit axis in its own frame
+        (:func:`dtd_ik.robot.spatial.rodrigues_constants`, which the compiled kernels use too)."""
         return {k: self._numpy[k].copy() for k in ("M0", "M1", "M2", "axes")}
 
     def _constants(self, dtype: torch.dtype, device: torch.device) -> _Constants:
