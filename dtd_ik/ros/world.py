@@ -290,4 +290,5 @@ class WorldKeeper:
 
 
 __all__ = ["AttachedSpec", "WorldChange", "WorldKeeper", "WorldMessageError", "attached_object",
-           "describe_world", "fixed_frames", "message_pose", "mesh_shape", "primitive_shape", "world_change"]
+           "describe_world", "fixed_frames", "message_pose", "mesh_shape", "primitive_shape",
+           "world_change"]
