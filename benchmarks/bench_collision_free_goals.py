@@ -28,15 +28,8 @@ from dtd_ik import IKSolver
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 from pybullet_panda import FK_TOLERANCE, PybulletPanda  # noqa: E402  (independent reference)
 
-BULLET_PAIR_MARGIN = 0.002  # [m] Bullet's 1 mm margin per convex shape, twice per pair
 POS_TOL, ORI_TOL = 1e-4, 1e-3  # [m], [rad] the solver's default tolerances
 REACH = 0.3  # [m] pybullet reports distances up to this
-
-
-def hull_distance(panda: PybulletPanda, q: np.ndarray) -> float:
-    """[m] smallest distance of the SRDF-checked links' hulls at joints ``q`` (7,)."""
-    panda.set_joints(q)
-    return panda.min_distance(REACH) + BULLET_PAIR_MARGIN
 
 
 def free_goals(panda: PybulletPanda, lower: np.ndarray, upper: np.ndarray, n: int,
@@ -47,7 +40,7 @@ def free_goals(panda: PybulletPanda, lower: np.ndarray, upper: np.ndarray, n: in
     Q, P, X = [], [], []
     while len(Q) < n:
         q = rng.uniform(lower, upper)
-        if hull_distance(panda, q) > 0:
+        if panda.hull_distance(q, REACH) > 0:
             p, quat = panda.link_pose("panda_hand")
             Q.append(q), P.append(p), X.append(quat)
     return np.array(Q), np.array(P), np.array(X)
@@ -76,7 +69,7 @@ def main() -> None:
         ori = (Rotation.from_quat(hq) * Rotation.from_quat(quat).inv()).magnitude()
         if np.linalg.norm(hp - p) > POS_TOL + FK_TOLERANCE or ori > ORI_TOL + FK_TOLERANCE:
             wrong += 1
-        if hull_distance(panda, r.q) <= 0:
+        if panda.hull_distance(r.q, REACH) <= 0:
             colliding += 1
     times = np.array(times) * 1e3
     print(f"goals {args.goals} (seed {args.seed}, model {args.model}): answered {answered}, "

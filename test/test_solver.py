@@ -14,10 +14,8 @@ from dtd_ik.exceptions import ConfigError, InvalidInputError, ModelLoadError, Un
 from pybullet_panda import FK_TOLERANCE
 
 MARGIN = 0.005
-# Bullet inflates each convex shape by 1 mm: its distance of two links is their hulls' distance
-# minus 2 mm (test/test_collision_meshes.py); the hulls hold the meshes, so hull distance <= mesh
-# distance, equal within AGREEMENT where the closest points lie on the hulls.
-BULLET_PAIR_MARGIN = 0.002
+# pybullet's hull distance <= the mesh distance, equal within this where the closest points lie
+# on the hulls (test/test_collision_meshes.py)
 AGREEMENT = 1e-4  # [m]
 # [s] a budget no solve here reaches: answers compared bit for bit must not depend on how busy
 # the machine is (each call stops its restarts at its deadline)
@@ -48,12 +46,6 @@ def pybullet_poses(panda, Q, link="panda_hand"):
     return out[:, :3], out[:, 3:]
 
 
-def hull_distance(panda, q, reach=0.3):
-    """pybullet's hull distance [m] of the SRDF pairs at joints ``q`` (n,) (capped)."""
-    panda.set_joints(q)
-    return panda.min_distance(reach=reach) + BULLET_PAIR_MARGIN
-
-
 def check_answers(result, positions, quaternions, kin, capsules, panda, link="panda_hand"):
     """Every claimed success holds by the references; returns pybullet's errors (pos, ori).
 
@@ -75,7 +67,7 @@ def check_answers(result, positions, quaternions, kin, capsules, panda, link="pa
     pairs = result.closest_pair if q.ndim == 2 else [result.closest_pair]
     reported = np.atleast_1d(result.collision_margin)
     for i, qi in enumerate(np.atleast_2d(q)):
-        hull = hull_distance(panda, qi)
+        hull = panda.hull_distance(qi)
         if ok.reshape(-1)[i]:
             assert hull > -AGREEMENT, "success claimed in collision"
         if pairs[i] == ("", ""):  # the capsules decided: their distance, a lower bound
@@ -360,7 +352,7 @@ def test_success_criteria_come_from_the_config(kin, capsules, pybullet_panda):
     assert result.success.sum() >= 10
     assert np.all(result.collision_margin[result.success] >= 0.01)
     for qi in result.q[result.success]:  # by pybullet's hulls too
-        assert hull_distance(pybullet_panda, qi) >= 0.01 - AGREEMENT
+        assert pybullet_panda.hull_distance(qi) >= 0.01 - AGREEMENT
     assert np.all(result.attempts <= 2 * 4)  # the preferred passes, then the fallback
 
 

@@ -4,8 +4,8 @@ An answer the kernels found (pose within tolerance, capsule distance known) is c
 when its mesh distance over the robot's checked self pairs, the world's objects and the
 attached objects exceeds the padding, and clear enough when that distance is at least the
 required clearance. The capsules enclose the meshes (test/test_collision_meshes.py), so a
-capsule distance above both proves it for the self pairs without FCL; FCL (~0.45 ms an answer
-on this machine, benchmarks/bench_collision_free_goals.py) runs only where it does not, or
+capsule distance above both proves it for the self pairs without FCL; FCL (~0.5 ms an answer
+on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where it does not, or
 where the world has objects the capsules know nothing of.
 """
 from __future__ import annotations
@@ -48,6 +48,10 @@ class MeshAcceptance:
         self.skipped = 0  # answers the capsule bound settled
         self.check_time = 0.0  # [s] spent in the mesh checks (FK of the links + FCL)
 
+    def reset_counts(self) -> None:
+        """Zero :attr:`checks`, :attr:`skipped` and :attr:`check_time`."""
+        self.checks, self.skipped, self.check_time = 0, 0, 0.0
+
     def self_world(self) -> CollisionWorld:
         """The robot alone (no objects): what ``world=None`` checks against."""
         with self._lock:
@@ -76,8 +80,8 @@ class MeshAcceptance:
         accepted, margin = proven.copy(), np.asarray(capsule_margin, dtype=np.float64).copy()
         pair = [NO_PAIR] * B
         if need.size:
-            t0 = time.perf_counter()
             target = world if world is not None else self.self_world()
+            t0 = time.perf_counter()
             poses = self.link_poses(np.ascontiguousarray(q[need]), target.robot.links)
             with self._lock:
                 for k, row in enumerate(need):

@@ -34,7 +34,7 @@ class SolverConfig:
     collision_padding: float = setting(0.0, ge=0)  # [m] free: mesh distance > this
     required_clearance: float = setting(0.0, ge=0)  # [m] answers below it are refused
     preferred_clearance: float = setting(COLLISION_MARGIN, ge=0)  # [m] sought first
-    fallback_push_margin: float = setting(0.0)  # [m] capsule target once none is preferred
+    fallback_push_margin: float = setting(-1.0)  # [m] capsule target once none is preferred
     exact_margin: bool = setting(False)  # FCL for every answer's margin, proven or not
     # Levenberg-Marquardt refinement
     push_headroom: float = setting(0.001, ge=0)  # [m] pairs pushed to the margin + this

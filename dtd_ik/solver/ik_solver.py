@@ -224,6 +224,7 @@ class IKSolver:
                              params, 0, np.inf, parallel_min_goals)
         # the meshes are read here, not in the first solve that needs them
         self._acceptance.judge(mid, np.zeros(1), None, padding=0.0, required=0.0)
+        self._acceptance.reset_counts()
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
                 self._network_seeds(p, quat, self.network.tip_frame)
