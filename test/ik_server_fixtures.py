@@ -3,7 +3,6 @@
 running ``ik_server`` subprocess (dtd_ik.ros.server_process.running_ik_server) on a private DDS
 domain limited to localhost, and a plain rclpy client of it: no part of ROS is mocked.
 """
-import inspect
 import math
 import os
 import time
@@ -89,25 +88,6 @@ def client(server):
     yield c
     c.node.destroy_node()
     rclpy.shutdown(context=context)
-
-
-def solver_lacks(*names: str) -> list[str]:
-    """The names among ``names`` that neither IKSolver.solve's keywords nor SolverConfig's
-    fields know: node features that need the collide branch's solver API (bounds, world,
-    clearances) are skipped while it lacks them."""
-    from dtd_ik.solver.config import SolverConfig
-    from dtd_ik.solver.ik_solver import IKSolver
-
-    known = set(inspect.signature(IKSolver.solve).parameters) | set(
-        SolverConfig.__dataclass_fields__)
-    return [n for n in names if n not in known]
-
-
-def skip_without_solver(*names: str) -> None:
-    missing = solver_lacks(*names)
-    if missing:
-        pytest.skip(f"the solver has no {', '.join(missing)} yet (IKSolver API of the collide "
-                    "branch): the node passes them, the behaviour cannot be tested here")
 
 
 def fk_matrix(kin, q, link="panda_hand"):

@@ -42,7 +42,6 @@ from ik_server_fixtures import (  # noqa: F401  (fixtures: this module's node an
     goal_error,
     server,
     set_params,
-    skip_without_solver,
 )
 
 pytestmark = pytest.mark.ros
@@ -131,7 +130,6 @@ def test_bad_requests_get_their_moveit_error_code_and_a_message(client, kin_goal
 
 
 def test_joint_constraint_is_honoured(client, kin_goals):
-    skip_without_solver("lower", "upper")
     q0, p, quat = kin_goals[1]
     req = make_request(p, quat)
     req.ik_request.constraints.joint_constraints = [JointConstraint(

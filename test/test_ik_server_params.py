@@ -90,10 +90,10 @@ def test_solver_targets_follow_set_targets_and_refuse_bad_values():
         assert result.position_error[0] <= 1e-9  # converges at least that far
         assert result.collision_margin[0] >= 0.012
 
-    solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)
+    solver.set_targets(position_tolerance=1e-9, required_clearance=0.012)
     assert solver.config.position_tolerance == 1e-9
     assert solver.config.orientation_tolerance == 1e-3  # None keeps a value
-    assert solver.config.min_collision_margin == 0.012
+    assert solver.config.required_clearance == 0.012
     meets_the_targets()
     with pytest.raises(ConfigError, match="orientation_tolerance"):
         solver.set_targets(orientation_tolerance=-1.0, position_tolerance=1e-3)
@@ -135,7 +135,6 @@ def test_required_clearance_is_reached_by_the_solver(client, kin, capsules, pybu
     """Goals seeded at configurations 8-12 mm (capsule distance) from self-collision: by
     default the seed itself is an answer; with required_clearance 15 mm the solver must push
     the arm out, and pybullet's meshes agree that the answers keep 15 mm."""
-    fx.skip_without_solver("required_clearance")
     rng = np.random.default_rng(4)
     q = rng.uniform(kin.model.lower, kin.model.upper, size=(3000, 7))
     d = capsules.distance(torch.tensor(q)).distance.numpy()
@@ -164,7 +163,6 @@ def test_required_clearance_is_reached_by_the_solver(client, kin, capsules, pybu
 
 
 def test_clearance_beyond_reach_refuses_with_the_reason(client, restore):
-    fx.skip_without_solver("required_clearance")
     (_, p, quat), = reachable_goals(1, seed=5)
     results = fx.set_params(client, required_clearance=0.25)
     assert all(r.successful for r in results)

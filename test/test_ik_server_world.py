@@ -16,7 +16,7 @@ import numpy as np
 import pybullet
 import pytest
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point, Pose
+from geometry_msgs.msg import Pose
 from moveit_msgs.msg import CollisionObject
 from moveit_msgs.msg import MoveItErrorCodes as Codes
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -142,7 +142,6 @@ def test_table_is_listed_and_malformed_objects_change_nothing(client, server, wo
 def test_answers_clear_the_table_and_goals_inside_it_are_refused(client, kin, world,
                                                                   pybullet_panda,
                                                                   box_in_pybullet):
-    fx.skip_without_solver("world")
     world.publish(collision_object())
     world.wait_for(r"table: ")
     for dx, dy in [(0.0, 0.0), (0.1, 0.15), (-0.1, -0.2), (0.15, -0.1)]:

@@ -9,12 +9,11 @@ they agree). Units: m, rad, s. No rclpy here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from dtd_ik.config_files import build, setting
-from dtd_ik.exceptions import ConfigError
 from dtd_ik.robot import COLLISION_MARGIN, RobotModel
 
 NODE_NAME = "dtd_ik_server"
@@ -110,20 +109,12 @@ REMOVED_PARAMETERS = {
 }
 
 
-def solver_targets(params: ServerParameters, known: Collection[str]) -> dict[str, float]:
-    """Keyword arguments for ``IKSolver.set_targets``/``load``: the tolerances, and the
-    collision options among ``known`` (the solver config's field names). An option the solver
-    lacks is left out at its default and a ConfigError otherwise, so the node runs on a solver
-    without them as long as nobody asks for them."""
+def solver_targets(params: ServerParameters) -> dict[str, float]:
+    """Keyword arguments for ``IKSolver.set_targets``/``load``: the tolerances and the
+    collision options, so that the solver refines to what the node accepts."""
     targets = {"position_tolerance": params.position_tolerance,
                "orientation_tolerance": params.orientation_tolerance}
-    defaults = ServerParameters()
-    for name in SOLVER_COLLISION_OPTIONS:
-        value = getattr(params, name)
-        if name in known:
-            targets[name] = value
-        elif value != getattr(defaults, name):
-            raise ConfigError(f"parameter {name}: this solver has no option {name}")
+    targets.update({name: getattr(params, name) for name in SOLVER_COLLISION_OPTIONS})
     return targets
 
 

@@ -18,7 +18,6 @@ callback. A bad model file stops the node at start-up with one line and exit cod
 """
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 import threading
@@ -82,11 +81,7 @@ from dtd_ik.ros.world import (
     fixed_frames,
     world_change,
 )
-from dtd_ik.solver.config import SolverConfig
 from dtd_ik.solver.ik_solver import IKSolver  # the solver only: never the training code
-
-#: The solver's option names (collision options it lacks are refused unless at their default).
-SOLVER_OPTIONS = frozenset(f.name for f in dataclasses.fields(SolverConfig))
 
 
 # -- rclpy internals ------------------------------------------------------------------------------
@@ -144,7 +139,7 @@ class IKServer(Node):
         self.model_path = resolve_model_path(params.model_path)
         self.solver = IKSolver.load(
             None if self.model_path is None else str(self.model_path), device=params.device,
-            max_attempts=params.max_attempts, **solver_targets(params, SOLVER_OPTIONS))
+            max_attempts=params.max_attempts, **solver_targets(params))
         self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -202,7 +197,7 @@ class IKServer(Node):
         try:
             params = self._config(changes).params
             # the solver refines to the same criteria the node accepts answers with
-            self.solver.config.with_options(**solver_targets(params, SOLVER_OPTIONS))
+            self.solver.config.with_options(**solver_targets(params))
         except (DtdIkError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
@@ -211,7 +206,7 @@ class IKServer(Node):
         """Post-set: the checked values take effect for the next requests."""
         cfg = self._config()
         params = cfg.params
-        self.solver.set_targets(**solver_targets(params, SOLVER_OPTIONS))
+        self.solver.set_targets(**solver_targets(params))
         self.batcher.max_batch = params.max_batch
         self.cfg = cfg
 
