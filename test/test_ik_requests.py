@@ -314,12 +314,12 @@ def test_bad_attached_objects_refused(kin, cfg, solver, scene, tool, words):
     assert info.value.code == Codes.INVALID_ROBOT_STATE and words in info.value.message
 
 
-def judged(query, cfg, q, position_error, orientation_error, margin):
+def judged(query, cfg, q, position_error, orientation_error, margin, pair=("", "")):
     """The query's verdict on a hand-made one-row solver answer."""
     query.result = SimpleNamespace(q=np.asarray(q)[None], success=np.array([True]),
                                    position_error=np.array([position_error]),
                                    orientation_error=np.array([orientation_error]),
-                                   collision_margin=np.array([margin]))
+                                   collision_margin=np.array([margin]), closest_pair=(pair,))
     query.row = 0
     judge_answer(query, cfg)
     return query
@@ -330,6 +330,8 @@ def test_judge_answer_checks_every_criterion(kin, cfg, solver):
     query.avoid_collisions = True
     ok = judged(query, cfg, Q, 1e-6, 1e-5, 0.02)
     assert ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
+    near = judged(query, cfg, Q, 1e-6, 1e-5, 0.0118, ("panda_hand", "table"))
+    assert "collision margin 11.80 mm (panda_hand/table)" in near.message  # the closest pair
     for args, words in [((2e-4, 0.0, 0.02), "position error above"),
                         ((0.0, 2e-3, 0.02), "orientation error above"),
                         ((0.0, 0.0, 0.0), "in collision"),

@@ -34,6 +34,9 @@ TABLE_SIZE = (0.6, 1.0, 0.04)  # [m]: the top at z = 0.22
 DOWN = (1.0, 0.0, 0.0, 0.0)  # x-y-z-w: the hand's z pointing down
 ABOVE = (0.5, 0.0, 0.345)  # hand origin; its fingertips ~1 cm above the top (pybullet)
 INSIDE = (0.5, 0.0, 0.15)  # hand origin under the table top: the hand would cut through it
+# Bullet inflates a link's convex hull by 1 mm and not a box primitive: its link-box distance
+# is the hull's distance minus 1 mm (measured here: FCL's 12.75 mm, pybullet's 11.75 mm)
+BULLET_LINK_MARGIN = 0.001
 
 
 def pose(x=0.0, y=0.0, z=0.0) -> Pose:
@@ -156,8 +159,12 @@ def test_answers_clear_the_table_and_goals_inside_it_are_refused(client, kin, wo
                                  res.error_code.message).group(1)) * 1e-3
         clearance = table_distance(pybullet_panda, box_in_pybullet, q, js.position[7:])
         assert clearance > 0.0, f"answer touches the table (pybullet: {clearance * 1e3:.2f} mm)"
-        # the reported margin is the smallest over self and world: the table's is no smaller
-        assert clearance >= margin - 1e-3, (clearance, margin)
+        clearance += BULLET_LINK_MARGIN
+        # the reported margin is the smallest over self and world: the table's is no smaller,
+        # and where the node names the table as the closest, the two libraries agree
+        assert clearance >= margin - 1e-4, (clearance, margin)
+        if "/table)" in res.error_code.message:
+            assert abs(clearance - margin) <= 1e-4, (clearance, margin)
     res = solve(client, INSIDE, timeout=0.3)
     assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
     world.publish(collision_object(operation=CollisionObject.REMOVE))

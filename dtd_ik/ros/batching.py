@@ -61,6 +61,7 @@ class Goal:
     position_error = _ResultRow()  # [m]
     orientation_error = _ResultRow()  # [rad]
     collision_margin = _ResultRow()  # [m] smallest distance over self and world pairs
+    closest_pair = _ResultRow()  # (name, name) of that pair; ("", "") when none was found
 
 
 # solve(positions (N,3), quaternions (N,4), seeds (N,n)|None, tip, timeout) -> IKResult

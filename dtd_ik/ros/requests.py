@@ -325,8 +325,9 @@ def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
     margin = query.collision_margin
     shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
              else f"{position_error * 1e3:.1f} mm")
+    pair = "/".join(name for name in query.closest_pair if name)
     numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
-               f"collision margin {margin * 1e3:.2f} mm")
+               f"collision margin {margin * 1e3:.2f} mm" + (f" ({pair})" if pair else ""))
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")
