@@ -218,3 +218,20 @@ def test_no_objects_means_self_collision_only_and_a_listing(robot):
     assert keeper.for_request([]) is keeper.world
     text = describe_world(keeper.world, BASE)
     assert "table: at (0.5000, 0.0000, 0.2000); box(1, 0.8, 0.02)" in text
+
+
+def test_move_with_shape_poses_moves_every_shape(robot):
+    keeper = WorldKeeper(robot)
+    ball = primitive(SolidPrimitive.SPHERE, 0.05)
+    keeper.apply(world_change(message(primitives=[(ball, pose()), (ball, pose(z=0.1))]),
+                              FRAMES))
+    move = message(operation=CollisionObject.MOVE, frame=MODEL, at=pose(1.0, 0.5, 0.0))
+    move.primitive_poses = [pose(x=0.2), pose(y=0.3)]  # MoveIt: new shape poses, no geometry
+    keeper.apply(world_change(move, FRAMES))
+    table = keeper.world.objects["table"]
+    np.testing.assert_allclose(table.pose[:3, 3], [0.5, 0.0, 0.0], atol=1e-12)  # as above
+    np.testing.assert_allclose([s.pose[:3, 3] for s in table.shapes],
+                               [[0.2, 0.0, 0.0], [0.0, 0.3, 0.0]])
+    move.primitive_poses = [pose()]  # one pose for two shapes
+    with pytest.raises(WorldMessageError, match="1 shape poses for 2 shapes"):
+        keeper.apply(world_change(move, FRAMES))
