@@ -15,13 +15,9 @@ from dtd_ik.exceptions import ConfigError, InvalidInputError, UnknownFrameError
 from dtd_ik.kinematics.capsules import segment_closest_points
 from dtd_ik.paths import share_dir
 from dtd_ik.robot.spatial import quaternion_to_matrix
-from pybullet_panda import CHECKED_PAIRS, HAND_CLUSTER
+from pybullet_panda import BULLET_PAIR_MARGIN, CHECKED_PAIRS, HAND_CLUSTER
 
 PYBULLET_MESHES = f"{pybullet_data.getDataPath()}/franka_panda/meshes/collision"
-# Bullet inflates each convex collision shape by a 1 mm margin, so its distance of two links is
-# their hulls' distance minus 2 mm (measured: FCL's mesh distance - pybullet's = 2.00 mm within
-# 0.04 mm on every clear configuration where the closest points lie on the hulls).
-BULLET_PAIR_MARGIN = 0.002
 AGREEMENT = 1e-4  # [m]
 REACH = 0.3  # [m] pybullet reports distances up to this
 

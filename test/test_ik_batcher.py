@@ -117,3 +117,32 @@ def test_expired_budget_is_passed_as_zero_not_negative():
     solve = RecordingSolve()
     GoalBatcher(solve, 7).solve(goal(0.1, timeout=-1.0))
     assert solve.calls[0][3] == 0.0
+
+
+def test_bounds_and_worlds_reach_solve_one_world_per_call():
+    """Joint bounds go to solve() as (N, 7) rows (unbounded goals +-inf, which the solver clips
+    to the limits); goals with different worlds are solved in separate calls; goals with
+    neither are solved without the keywords."""
+    calls = []
+
+    def solve(positions, quaternions, seeds=None, tip="panda_hand", timeout=None, **kw):
+        calls.append(kw)
+        n = len(positions)
+        return SimpleNamespace(q=np.zeros((n, 7)), success=np.ones(n, bool),
+                               position_error=np.zeros(n), orientation_error=np.zeros(n),
+                               collision_margin=np.full(n, 0.01))
+
+    table, shelf = object(), object()  # stand-ins: the batcher only groups by identity
+    bounded = goal(0.1)
+    bounded.lower, bounded.upper = np.full(7, -0.5), np.full(7, 0.5)
+    plain, on_table, on_shelf = goal(0.2), goal(0.3), goal(0.4)
+    on_table.world, on_shelf.world = table, shelf
+    GoalBatcher(solve, 7).solve_many([bounded, plain, on_table, on_shelf])
+    assert len(calls) == 3
+    first = calls[0]
+    np.testing.assert_array_equal(first["lower"], [[-0.5] * 7, [-np.inf] * 7])
+    np.testing.assert_array_equal(first["upper"], [[0.5] * 7, [np.inf] * 7])
+    assert "world" not in first
+    assert calls[1] == {"world": table} and calls[2] == {"world": shelf}
+    GoalBatcher(solve, 7).solve(goal(0.5))
+    assert calls[3] == {}

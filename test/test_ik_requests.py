@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Pose, PoseStamped
 from moveit_msgs.msg import (
     AttachedCollisionObject,
+    CollisionObject,
     JointConstraint,
     OrientationConstraint,
     PositionConstraint,
@@ -22,6 +23,7 @@ from moveit_msgs.msg import (
 from moveit_msgs.msg import MoveItErrorCodes as Codes
 from moveit_msgs.srv import GetPositionFK
 from sensor_msgs.msg import JointState
+from shape_msgs.msg import SolidPrimitive
 
 from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.conversions import matrix_to_pose, pose_to_matrix
@@ -33,6 +35,7 @@ from dtd_ik.ros.requests import (
     judge_answer,
     parse_ik_request,
 )
+from dtd_ik.ros.world import WorldKeeper, fixed_frames, world_change
 
 pytestmark = pytest.mark.ros
 
@@ -46,6 +49,23 @@ def solver():
     from dtd_ik.solver import IKSolver
 
     return IKSolver.load(None)
+
+
+@pytest.fixture
+def scene():
+    return WorldKeeper()
+
+
+def table_message() -> CollisionObject:
+    """A 1 m x 1 m x 2 cm table top 20 cm above the base, 0.5 m ahead."""
+    msg = CollisionObject(id="table", operation=CollisionObject.ADD)
+    msg.header.frame_id = "panda_link0"
+    msg.pose.position.x, msg.pose.position.z, msg.pose.orientation.w = 0.5, 0.2, 1.0
+    msg.primitives = [SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[1.0, 1.0, 0.02])]
+    pose = Pose()
+    pose.orientation.w = 1.0
+    msg.primitive_poses = [pose]
+    return msg
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +106,17 @@ def test_plain_request_gives_the_goal_in_the_base_frame(kin, cfg, solver):
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_hand"), atol=1e-12)
     assert query.seed is None and query.timeout == cfg.params.default_timeout
     assert query.stamp == Time(sec=7, nanosec=8) and not query.avoid_collisions
-    assert np.array_equal(query.lower, kin.model.lower)
+    assert query.lower is None and query.upper is None  # the solver's own limits
+    assert query.world is None  # no avoid_collisions: nothing to stay clear of
+
+
+def test_world_of_a_request_follows_avoid_collisions(kin, cfg, solver, scene):
+    req = request(kin)
+    assert parse_ik_request(req, cfg, solver, None, scene).world is None  # empty world
+    scene.apply(world_change(table_message(), fixed_frames("panda_link0", "world", np.eye(4))))
+    assert parse_ik_request(req, cfg, solver, None, scene).world is None  # not asked
+    req.avoid_collisions = True
+    assert parse_ik_request(req, cfg, solver, None, scene).world is scene.world
 
 
 @pytest.mark.parametrize("group, code, words", [
@@ -188,7 +218,12 @@ def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg, solver):
         joint_name="panda_joint1", position=0.3, tolerance_above=0.05, tolerance_below=0.1)]
     query = parse_ik_request(req, cfg, solver)
     assert query.lower[0] == pytest.approx(0.2) and query.upper[0] == pytest.approx(0.35)
-    assert query.seed is not None and 0.2 <= query.seed[0] <= 0.35
+    np.testing.assert_array_equal(query.lower[1:], kin.model.lower[1:])  # the limits elsewhere
+    np.testing.assert_array_equal(query.upper[1:], kin.model.upper[1:])
+    assert query.seed is None  # no state given: the solver seeds inside the bounds
+    req.robot_state.joint_state = JointState(name=["panda_joint1"], position=[0.0])
+    query = parse_ik_request(req, cfg, solver)
+    assert query.seed[0] == pytest.approx(0.2)  # the given state, moved into the window
 
 
 @pytest.mark.parametrize("constraint, words", [
@@ -232,20 +267,59 @@ def test_pose_vector_rules(kin, cfg, solver):
     assert err.code == Codes.INVALID_LINK_NAME and "one tip" in err.message
 
 
-def test_attached_objects_with_avoid_collisions_refused(kin, cfg, solver):
+def attached_tool(link="panda_hand", frame="panda_hand") -> AttachedCollisionObject:
+    """A 2 cm sphere 10 cm along the hand's z."""
+    obj = AttachedCollisionObject(link_name=link, touch_links=["panda_leftfinger"])
+    obj.object.id, obj.object.operation = "tool", CollisionObject.ADD
+    obj.object.header.frame_id = frame
+    obj.object.pose.orientation.w = 1.0
+    obj.object.primitives = [SolidPrimitive(type=SolidPrimitive.SPHERE, dimensions=[0.02])]
+    pose = Pose()
+    pose.position.z = 0.1
+    obj.object.primitive_poses = [pose]
+    return obj
+
+
+def test_attached_objects_ride_on_their_link_for_this_request_only(kin, cfg, solver, scene):
     req = request(kin)
     req.avoid_collisions = True
-    req.robot_state.attached_collision_objects = [AttachedCollisionObject(link_name="panda_hand")]
-    err = refused(req, cfg, solver)
+    req.robot_state.joint_state = JointState(name=[f"panda_joint{i}" for i in range(1, 8)],
+                                             position=list(Q))
+    # given in the base frame at the hand's pose at Q: the identity in the hand's frame
+    tool = attached_tool(frame="panda_link0")
+    tool.object.pose = matrix_to_pose(fk(kin, Q, "panda_hand"))
+    req.robot_state.attached_collision_objects = [tool]
+    world = parse_ik_request(req, cfg, solver, None, scene).world
+    (spec,) = world.attached.values()
+    np.testing.assert_allclose(spec.pose, np.eye(4), atol=1e-9)
+    assert spec.link == "panda_hand" and spec.touch_links == {"panda_hand", "panda_leftfinger"}
+    assert scene.world.attached == {}
+    err = refused(req, cfg, solver)  # without the node's world it cannot be checked
     assert err.code == Codes.COLLISION_CHECKING_UNAVAILABLE and "attached" in err.message
+    req.avoid_collisions = False  # not asked: attached objects do not matter
+    assert parse_ik_request(req, cfg, solver, None, scene).world is None
 
 
-def judged(query, cfg, q, position_error, orientation_error, margin):
+@pytest.mark.parametrize("tool, words", [
+    (attached_tool(link="nose"), "unknown link 'nose'"),
+    (attached_tool(frame="map"), "cannot transform from frame 'map'"),
+    (AttachedCollisionObject(link_name="panda_hand"), "empty id"),
+])
+def test_bad_attached_objects_refused(kin, cfg, solver, scene, tool, words):
+    req = request(kin)
+    req.avoid_collisions = True
+    req.robot_state.attached_collision_objects = [tool]
+    with pytest.raises(RequestError) as info:
+        parse_ik_request(req, cfg, solver, None, scene)
+    assert info.value.code == Codes.INVALID_ROBOT_STATE and words in info.value.message
+
+
+def judged(query, cfg, q, position_error, orientation_error, margin, pair=("", "")):
     """The query's verdict on a hand-made one-row solver answer."""
     query.result = SimpleNamespace(q=np.asarray(q)[None], success=np.array([True]),
                                    position_error=np.array([position_error]),
                                    orientation_error=np.array([orientation_error]),
-                                   collision_margin=np.array([margin]))
+                                   collision_margin=np.array([margin]), closest_pair=(pair,))
     query.row = 0
     judge_answer(query, cfg)
     return query
@@ -256,12 +330,22 @@ def test_judge_answer_checks_every_criterion(kin, cfg, solver):
     query.avoid_collisions = True
     ok = judged(query, cfg, Q, 1e-6, 1e-5, 0.02)
     assert ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
+    near = judged(query, cfg, Q, 1e-6, 1e-5, 0.0118, ("panda_hand", "table"))
+    assert "collision margin 11.80 mm (panda_hand/table)" in near.message  # the closest pair
     for args, words in [((2e-4, 0.0, 0.02), "position error above"),
                         ((0.0, 2e-3, 0.02), "orientation error above"),
-                        ((0.0, 0.0, 0.001), "self-collision margin below")]:
+                        ((0.0, 0.0, 0.0), "in collision"),
+                        ((0.0, 0.0, -0.001), "in collision")]:
         verdict = judged(query, cfg, Q, *args)
         assert verdict.code == Codes.NO_IK_SOLUTION
         assert words in verdict.message
+    # MoveIt's rule: any clearance above the padding (0) is enough; the 5 mm is a preference
+    assert judged(query, cfg, Q, 0.0, 0.0, 1e-5).code == Codes.SUCCESS
+    strict = replace(cfg, params=replace(cfg.params, collision_padding=0.002,
+                                         required_clearance=0.004))
+    assert "padding 2 mm" in judged(query, strict, Q, 0.0, 0.0, 0.002).message
+    assert "below the required 4 mm" in judged(query, strict, Q, 0.0, 0.0, 0.003).message
+    assert judged(query, strict, Q, 0.0, 0.0, 0.004).code == Codes.SUCCESS
     outside = Q.copy()
     outside[3] = 0.5
     assert "panda_joint4 outside" in judged(query, cfg, outside, 0, 0, 0.02).message

@@ -143,6 +143,23 @@ def test_joint_constraint_is_honoured(client, kin_goals):
         assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
 
 
+def test_narrow_joint_windows_around_known_answers_are_solved(client, kin, kin_goals):
+    """Every joint held within +-0.02 rad of a configuration that reaches the goal, no seed:
+    the solver searches inside the window and answers from it."""
+    for q0, p, quat in kin_goals[:4]:
+        req = make_request(p, quat)
+        req.ik_request.constraints.joint_constraints = [JointConstraint(
+            joint_name=name, position=float(v), tolerance_above=0.02, tolerance_below=0.02,
+            weight=1.0) for name, v in zip(ARM, q0)]
+        req.ik_request.timeout = Duration(sec=1)
+        res = client.call(client.ik, req)
+        assert res.error_code.val == Codes.SUCCESS, res.error_code.message
+        q = np.array(res.solution.joint_state.position[:7])
+        assert np.all(np.abs(q - q0) <= 0.02 + 1e-9), q - q0
+        dp, dr = goal_error(kin, q, p, quat)
+        assert dp <= 1e-4 and dr <= 1e-3
+
+
 def test_fk_service_matches_the_kinematics_module(client, kin):
     req = GetPositionFK.Request()
     req.fk_link_names = ["panda_link4", "panda_hand", "panda_hand_tcp", "nose"]

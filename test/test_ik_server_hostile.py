@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import PoseStamped, Transform
+from geometry_msgs.msg import Pose, PoseStamped, Transform
 from moveit_msgs.msg import (
     AttachedCollisionObject,
     JointConstraint,
@@ -34,6 +34,7 @@ from moveit_msgs.msg import (
 )
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from sensor_msgs.msg import JointState
+from shape_msgs.msg import SolidPrimitive
 
 import ik_server_fixtures as fx
 from dtd_ik.robot import load_robot_model
@@ -124,7 +125,9 @@ def one_bad_pose_in_vector(g, kin):
     return req
 
 
-def attached(avoid, link="panda_hand", nan_pose=False):
+def attached(avoid, link="panda_hand", nan_pose=False, ball=0.0):
+    """An attached object "box" on ``link``: no geometry, or a sphere of radius ``ball`` [m]
+    0.15 m along the link's z (for the hand: beyond the fingertips, as a held tool)."""
     def build(g, kin):
         req = ik(g, avoid_collisions=avoid)
         obj = AttachedCollisionObject(link_name=link)
@@ -132,6 +135,13 @@ def attached(avoid, link="panda_hand", nan_pose=False):
         obj.object.header.frame_id = link
         if nan_pose:
             obj.object.pose.position.x = math.nan
+        if ball:
+            obj.object.pose.orientation.w = 1.0
+            obj.object.primitives = [SolidPrimitive(type=SolidPrimitive.SPHERE,
+                                                    dimensions=[ball])]
+            ahead = Pose()
+            ahead.position.z, ahead.orientation.w = 0.15, 1.0
+            obj.object.primitive_poses = [ahead]
         req.ik_request.robot_state.attached_collision_objects = [obj]
         return req
     return build
@@ -337,7 +347,7 @@ ROWS = [
                               tolerance_below=0.1)), Codes.INVALID_GOAL_CONSTRAINTS,
         mentions("outside the joint's limits")),
     Row("joint constraints exclude every solution", "constraints", "ik",
-        all_joints_held_at_ready, Codes.NO_IK_SOLUTION, mentions("outside the allowed bounds")),
+        all_joints_held_at_ready, Codes.NO_IK_SOLUTION, mentions("no IK solution")),
     Row("position + orientation constraints", "constraints", "ik",
         with_constraints(position=[PositionConstraint()], orientation=[OrientationConstraint()]),
         Codes.INVALID_GOAL_CONSTRAINTS, mentions("position and orientation")),
@@ -350,12 +360,15 @@ ROWS = [
         multi_dof(["base_mover", "virtual_joint"], [transform(NAN, 0.0, 0.0, 0.0)]),
         Codes.SUCCESS, solves()),
     # --- attached collision objects
-    Row("attached object, avoid_collisions", "attached object", "ik", attached(True),
-        Codes.COLLISION_CHECKING_UNAVAILABLE, mentions("attached collision objects")),
+    Row("attached object without geometry, avoid_collisions", "attached object", "ik",
+        attached(True), Codes.INVALID_ROBOT_STATE, mentions("no primitives or meshes")),
+    Row("attached sphere in the hand, avoid_collisions", "attached object", "ik",
+        attached(True, ball=0.02), Codes.SUCCESS, solves()),
     Row("attached object, no avoid_collisions", "attached object", "ik", attached(False),
         Codes.SUCCESS, solves()),
     Row("attached NaN object on unknown link, avoid", "attached object", "ik",
-        attached(True, link="nose", nan_pose=True), Codes.COLLISION_CHECKING_UNAVAILABLE),
+        attached(True, link="nose", nan_pose=True), Codes.INVALID_ROBOT_STATE,
+        mentions("unknown link 'nose'")),
     # --- GetPositionFK
     Row("FK: no link names", "FK", "fk", fk([]), Codes.INVALID_LINK_NAME,
         mentions("fk_link_names is empty")),

@@ -11,6 +11,7 @@ acceptance changed.
 from __future__ import annotations
 
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -24,11 +25,13 @@ import ik_server_fixtures as fx
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.client import make_request, reachable_goals
+from dtd_ik.ros.server_process import ik_server_command
 from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
-DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3, "collision_margin": 0.005,
+DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3,
+            "collision_padding": 0.0, "required_clearance": 0.0, "preferred_clearance": 0.005,
             "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values
 # A configuration at the Panda's longest reach found by sampling (0.858 m from the shoulder):
 # its hand pose moved 30 mm further out is out of reach by at least ~2 cm.
@@ -87,10 +90,10 @@ def test_solver_targets_follow_set_targets_and_refuse_bad_values():
         assert result.position_error[0] <= 1e-9  # converges at least that far
         assert result.collision_margin[0] >= 0.012
 
-    solver.set_targets(position_tolerance=1e-9, min_collision_margin=0.012)
+    solver.set_targets(position_tolerance=1e-9, required_clearance=0.012)
     assert solver.config.position_tolerance == 1e-9
     assert solver.config.orientation_tolerance == 1e-3  # None keeps a value
-    assert solver.config.min_collision_margin == 0.012
+    assert solver.config.required_clearance == 0.012
     meets_the_targets()
     with pytest.raises(ConfigError, match="orientation_tolerance"):
         solver.set_targets(orientation_tolerance=-1.0, position_tolerance=1e-3)
@@ -127,10 +130,11 @@ def test_looser_tolerances_accept_a_goal_out_of_reach(client, kin, restore):
     assert 0.005 < dp <= 0.1  # accepted although centimetres off: the new tolerance
 
 
-def test_raised_collision_margin_is_reached_by_the_solver(client, kin, capsules, restore):
-    """Goals seeded at configurations 8-12 mm from self-collision: with 5 mm the seed itself is
-    the answer; with 15 mm the solver must push the arm out (before the fix it still stopped at
-    6 mm and the node refused every one of them)."""
+def test_required_clearance_is_reached_by_the_solver(client, kin, capsules, pybullet_panda,
+                                                     restore):
+    """Goals seeded at configurations 8-12 mm (capsule distance) from self-collision: by
+    default the seed itself is an answer; with required_clearance 15 mm the solver must push
+    the arm out, and pybullet's meshes agree that the answers keep 15 mm."""
     rng = np.random.default_rng(4)
     q = rng.uniform(kin.model.lower, kin.model.upper, size=(3000, 7))
     d = capsules.distance(torch.tensor(q)).distance.numpy()
@@ -139,33 +143,38 @@ def test_raised_collision_margin_is_reached_by_the_solver(client, kin, capsules,
     goals = list(zip(seeds, pose.position.numpy(), pose.quaternion.numpy()))
     before = [solve(client, p, quat, seed=s) for s, p, quat in goals]
     assert all(r.error_code.val == Codes.SUCCESS for r in before)
-    assert min(margin_mm(r.error_code.message) for r in before) < 12.0
-    results = fx.set_params(client, collision_margin=0.015)
+    results = fx.set_params(client, required_clearance=0.015)
     assert all(r.successful for r in results)
     after = [solve(client, p, quat, seed=s) for s, p, quat in goals]
     solved = [r for r in after if r.error_code.val == Codes.SUCCESS]
     assert len(solved) >= len(goals) // 2, [r.error_code.message for r in after]
     for r in solved:
         assert margin_mm(r.error_code.message) >= 15.0
-        q_answer = torch.tensor([r.solution.joint_state.position[:7]], dtype=torch.float64)
-        assert capsules.distance(q_answer).distance.item() >= 0.015 - 1e-9
+        pybullet_panda.set_joints(np.array(r.solution.joint_state.position[:7]))
+        assert pybullet_panda.min_distance() >= 0.015 - 1e-4  # pybullet's margins: 0.1 mm
     for r in after:  # a refusal says why
         if r.error_code.val != Codes.SUCCESS:
             assert r.error_code.val == Codes.NO_IK_SOLUTION
-            assert "margin below 15 mm" in r.error_code.message
+            assert "below the required 15 mm" in r.error_code.message
     # without avoid_collisions the margin is reported, not required
     s, p, quat = goals[0]
     res = solve(client, p, quat, seed=s, avoid_collisions=False)
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
 
 
-def test_margin_beyond_reach_of_the_capsule_model_refuses_with_the_reason(client, restore):
+def test_clearance_beyond_reach_refuses_with_the_reason(client, restore):
     (_, p, quat), = reachable_goals(1, seed=5)
-    results = fx.set_params(client, collision_margin=0.05)
+    results = fx.set_params(client, required_clearance=0.25)
     assert all(r.successful for r in results)
     res = solve(client, p, quat, timeout=0.2)
     assert res.error_code.val == Codes.NO_IK_SOLUTION
-    assert "self-collision margin below 50 mm" in res.error_code.message
+    assert "below the required 250 mm" in res.error_code.message
+
+
+def test_removed_collision_margin_is_refused_with_what_to_use(client):
+    (result,) = fx.set_params(client, collision_margin=0.005)
+    assert not result.successful
+    assert "collision_margin" in result.reason and "required_clearance" in result.reason
 
 
 def test_timeouts_take_effect(client, restore):
@@ -188,7 +197,9 @@ def test_timeouts_take_effect(client, restore):
     ("position_tolerance", 0.0, "must be > 0"),
     ("position_tolerance", -1e-3, "must be > 0"),
     ("orientation_tolerance", float("nan"), "must be > 0"),
-    ("collision_margin", -0.001, "must be >= 0"),
+    ("collision_padding", -0.001, "must be >= 0"),
+    ("required_clearance", -0.001, "must be >= 0"),
+    ("preferred_clearance", float("nan"), "must be >= 0"),
     ("default_timeout", 0.0, "must be > 0"),
     ("max_timeout", -5.0, "must be > 0"),
     ("position_tolerance", "loose", "type"),
@@ -204,3 +215,18 @@ def test_out_of_range_values_are_refused_with_a_reason_and_change_nothing(client
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
     dp, dr = fx.goal_error(kin, res.solution.joint_state.position[:7], p, quat)
     assert dp <= 1e-4 and dr <= 1e-3
+
+
+def test_removed_collision_margin_in_a_parameter_file_stops_the_node(tmp_path):
+    """An old configuration naming collision_margin is refused at start-up with one line, not
+    silently reinterpreted (a capsule distance read as a mesh clearance)."""
+    text = (fx.ROOT / "config" / "ik_server.yaml").read_text()
+    old = tmp_path / "old.yaml"
+    old.write_text(text.replace("    required_clearance:", "    collision_margin: 0.005\n"
+                                "    required_clearance:"))
+    proc = subprocess.run(ik_server_command(namespace=fx.NS, params_file=old), env=fx.ENV,
+                          capture_output=True, text=True, timeout=fx.WAIT)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ik_server: "), proc.stderr
+    assert "collision_margin" in lines[0] and "required_clearance" in lines[0]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
+    from dtd_ik.collision import CollisionWorld
     from dtd_ik.solver import IKResult
 
 
@@ -44,6 +45,9 @@ class Goal:
     tip: str
     seed: np.ndarray | None  # (n,) [rad]
     timeout: float  # [s]
+    lower: np.ndarray | None = None  # (n,) joint bounds [rad] inside the limits; None: limits
+    upper: np.ndarray | None = None
+    world: CollisionWorld | None = None  # objects to stay clear of; None: self-collision only
     deadline: float = 0.0  # time.monotonic() by which the answer is due
     result: IKResult | None = None  # the solver's answer for the batch this goal was in
     row: int = -1  # this goal's row of ``result``
@@ -56,7 +60,8 @@ class Goal:
     success = _ResultRow()  # bool
     position_error = _ResultRow()  # [m]
     orientation_error = _ResultRow()  # [rad]
-    collision_margin = _ResultRow()  # [m], < 0 when capsules overlap
+    collision_margin = _ResultRow()  # [m] smallest distance over self and world pairs
+    closest_pair = _ResultRow()  # (name, name) of that pair; ("", "") when none was found
 
 
 # solve(positions (N,3), quaternions (N,4), seeds (N,n)|None, tip, timeout) -> IKResult
@@ -64,6 +69,19 @@ SolveFn = Callable[..., "IKResult"]
 
 
 G = TypeVar("G", bound=Goal)
+
+
+def _constraints(goals: Sequence[Goal], dof: int) -> dict:
+    """solve()'s ``lower``/``upper`` (N, dof) [rad] and ``world`` (shared by ``goals``), given
+    only where a goal has them: unbounded rows are +-inf (the solver clips to the limits)."""
+    out = {}
+    if any(g.lower is not None or g.upper is not None for g in goals):
+        unbounded = np.full(dof, np.inf)
+        out["lower"] = np.stack([-unbounded if g.lower is None else g.lower for g in goals])
+        out["upper"] = np.stack([unbounded if g.upper is None else g.upper for g in goals])
+    if goals[0].world is not None:
+        out["world"] = goals[0].world
+    return out
 
 
 class GoalBatcher:
@@ -112,10 +130,10 @@ class GoalBatcher:
                     self._cond.notify_all()
 
     def _run(self, batch: list[Goal]) -> None:
-        by_tip: dict[str, list[Goal]] = {}
+        by_tip: dict[tuple[str, int], list[Goal]] = {}  # one solve per tip and world
         for g in batch:
-            by_tip.setdefault(g.tip, []).append(g)
-        for tip, goals in by_tip.items():
+            by_tip.setdefault((g.tip, id(g.world)), []).append(g)
+        for (tip, _), goals in by_tip.items():
             try:
                 self._run_tip(tip, goals)
             except BaseException as exc:  # hand the solver's error to every waiting caller
@@ -147,7 +165,7 @@ class GoalBatcher:
                 return
         budget = max(g.deadline for g in goals) - time.monotonic()
         result = self._solve(positions, quaternions, seeds=seeds, tip=tip,
-                             timeout=max(budget, 0.0))
+                             timeout=max(budget, 0.0), **_constraints(goals, self._dof))
         self.batches += 1
         self.largest_batch = max(self.largest_batch, n)
         for i, g in enumerate(goals):

@@ -52,9 +52,15 @@ class ServerParameters:
                                           read_only=False, gt=0)
     orientation_tolerance: float = parameter(1e-3, "largest accepted orientation error [rad]",
                                              read_only=False, gt=0)
-    collision_margin: float = parameter(
-        COLLISION_MARGIN, "smallest accepted capsule distance when avoid_collisions [m]",
-        read_only=False, ge=0)
+    collision_padding: float = parameter(
+        0.0, "move_group's padding: with avoid_collisions an answer must keep a mesh distance "
+        "above this from the robot and the world [m] (0: no contact)", read_only=False, ge=0)
+    preferred_clearance: float = parameter(
+        COLLISION_MARGIN, "clearance [m] the solver prefers among answers when its attempts "
+        "and time allow; never a reason to refuse", read_only=False, ge=0)
+    required_clearance: float = parameter(
+        0.0, "answers with less mesh clearance [m] are refused when avoid_collisions "
+        "(0: MoveIt's rule, no contact is enough)", read_only=False, ge=0)
     default_timeout: float = parameter(0.05, "IK time budget when a request's timeout is zero [s]",
                                        read_only=False, gt=0)
     max_timeout: float = parameter(5.0, "cap on a request's timeout [s]", read_only=False, gt=0)
@@ -65,8 +71,15 @@ class ServerParameters:
         1, "executor threads: 1 (or less) = single-threaded, lowest latency (requests that arrive "
         "during a solve are drained and batched); > 1 = requests also run in parallel threads")
     solution_topic: str = parameter("~/solution", "sensor_msgs/JointState of every solution")
-    margin_topic: str = parameter("~/collision_margin",
-                                  "std_msgs/Float64 margin of every solution [m]")
+    margin_topic: str = parameter(
+        "~/collision_margin", "std_msgs/Float64 of every solution: its smallest mesh distance "
+        "over self and world pairs [m]")
+    collision_object_topic: str = parameter(
+        "collision_object", "moveit_msgs/CollisionObject updates of the world (as move_group "
+        "subscribes to them; empty: not subscribed)")
+    world_topic: str = parameter(
+        "~/world_objects", "std_msgs/String listing the world objects, latched (transient "
+        "local), republished on every change")
     joint_state_topic: str = parameter(
         "", "current robot state to seed from when a request gives none (e.g. /joint_states; "
         "empty: not subscribed)")
@@ -78,6 +91,31 @@ class ServerParameters:
         """The parameters from name -> value (ROS gives lists for arrays); ConfigError naming
         the parameter for an unknown name, a value of the wrong type or out of range."""
         return build(cls, values, "parameter ")
+
+
+#: Collision options handed to the solver (SolverConfig fields of the same names).
+SOLVER_COLLISION_OPTIONS = ("collision_padding", "preferred_clearance", "required_clearance")
+
+#: Parameters that no longer exist -> what to use instead. They are declared untyped and
+#: unset so that a parameter file or ``ros2 param set`` naming them is refused with this
+#: sentence (rclpy would silently ignore an undeclared name). ``collision_margin`` was a
+#: capsule distance required of every answer; reading it as a mesh distance would silently
+#: change what an old configuration means.
+REMOVED_PARAMETERS = {
+    "collision_margin": "the parameter collision_margin (a capsule distance) was removed: "
+                        "use required_clearance [m] to refuse answers with less mesh clearance, "
+                        "preferred_clearance [m] for the clearance the solver prefers, or "
+                        "collision_padding [m] for move_group's padding",
+}
+
+
+def solver_targets(params: ServerParameters) -> dict[str, float]:
+    """Keyword arguments for ``IKSolver.set_targets``/``load``: the tolerances and the
+    collision options, so that the solver refines to what the node accepts."""
+    targets = {"position_tolerance": params.position_tolerance,
+               "orientation_tolerance": params.orientation_tolerance}
+    targets.update({name: getattr(params, name) for name in SOLVER_COLLISION_OPTIONS})
+    return targets
 
 
 class Declaration(NamedTuple):
@@ -104,4 +142,5 @@ def parameter_table(robot: RobotModel) -> list[Declaration]:
     return table
 
 
-__all__ = ["NODE_NAME", "Declaration", "ServerParameters", "parameter_table"]
+__all__ = ["NODE_NAME", "REMOVED_PARAMETERS", "SOLVER_COLLISION_OPTIONS", "Declaration",
+           "ServerParameters", "parameter_table", "solver_targets"]

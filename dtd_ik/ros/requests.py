@@ -17,6 +17,7 @@ from builtin_interfaces.msg import Time
 from moveit_msgs.msg import MoveItErrorCodes, PositionIKRequest
 from moveit_msgs.srv import GetPositionFK
 
+from dtd_ik.collision import CollisionWorld
 from dtd_ik.exceptions import ConfigError, InvalidInputError
 from dtd_ik.robot import RobotModel
 from dtd_ik.robot.spatial import (
@@ -34,6 +35,7 @@ from dtd_ik.ros.conversions import (
     pose_to_arrays,
 )
 from dtd_ik.ros.parameters import ServerParameters
+from dtd_ik.ros.world import WorldKeeper, WorldMessageError, attached_object
 
 Codes = MoveItErrorCodes
 
@@ -125,8 +127,6 @@ class IKQuery(Goal):
     ik_link: str  # the link the request named (may differ from tip by a fixed offset)
     state: dict[str, float]  # every known joint value (request over current over defaults)
     avoid_collisions: bool
-    lower: np.ndarray  # (n,) joint bounds the answer must satisfy (limits and constraints)
-    upper: np.ndarray
     stamp: Time
     code: int = Codes.FAILURE  # MoveItErrorCodes value of the verdict
     message: str = ""  # the verdict in words
@@ -215,8 +215,10 @@ def frame_in_base(cfg: ServerConfig, fk: ForwardKinematics, frame: str,
                        f"known frames: {known}")
 
 
-def _joint_bounds(cfg: ServerConfig, constraints):
-    """(lower, upper) of the group joints: the limits narrowed by joint constraints."""
+def _joint_bounds(cfg: ServerConfig, constraints) -> tuple[np.ndarray, np.ndarray] | None:
+    """(lower, upper) (n,) [rad] of the group joints: the limits narrowed by the joint
+    constraints (position - tolerance_below, position + tolerance_above; weight unused, as
+    in move_group's IK), or None when there are none."""
     lower, upper = cfg.robot.lower.copy(), cfg.robot.upper.copy()
     others = []
     if len(constraints.position_constraints):
@@ -248,21 +250,44 @@ def _joint_bounds(cfg: ServerConfig, constraints):
                                f"joint constraint on '{name}' ({jc.position:.4f} "
                                f"-{jc.tolerance_below:.4f}/+{jc.tolerance_above:.4f} rad) lies "
                                "outside the joint's limits")
-    return lower, upper
+    return (lower, upper) if len(constraints.joint_constraints) else None
+
+
+def _request_world(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
+                   state: dict[str, float], scene: WorldKeeper | None) -> CollisionWorld | None:
+    """The world this request is solved against: None (self-collision only) without
+    avoid_collisions or objects; attached objects are placed at the request's state."""
+    attached = req.robot_state.attached_collision_objects
+    if not req.avoid_collisions:
+        return None
+    if scene is None:
+        if len(attached):
+            raise RequestError(Codes.COLLISION_CHECKING_UNAVAILABLE,
+                               "attached collision objects need the node's collision world")
+        return None
+
+    def frame(name: str) -> np.ndarray:
+        try:
+            return frame_in_base(cfg, fk, name, state)
+        except RequestError as exc:
+            raise KeyError(exc.message) from None
+    try:
+        specs = [attached_object(a, scene.world.robot.links, frame) for a in attached]
+        return scene.for_request(specs)
+    except WorldMessageError as exc:
+        raise RequestError(Codes.INVALID_ROBOT_STATE, str(exc)) from None
 
 
 def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
-                     current: dict[str, float] | None = None) -> IKQuery:
-    """Check and convert one PositionIKRequest; raises :class:`RequestError` when refused."""
+                     current: dict[str, float] | None = None,
+                     scene: WorldKeeper | None = None) -> IKQuery:
+    """Check and convert one PositionIKRequest; raises :class:`RequestError` when refused.
+    ``scene``: the node's world (None: self-collision only, and attached objects refused)."""
     group_tip = _resolve_group(cfg, req.group_name)
     try:
         request_js = joint_state_positions(req.robot_state.joint_state)
     except InvalidInputError as exc:
         raise RequestError(Codes.INVALID_ROBOT_STATE, str(exc)) from None
-    if req.avoid_collisions and len(req.robot_state.attached_collision_objects):
-        raise RequestError(Codes.COLLISION_CHECKING_UNAVAILABLE,
-                           "attached collision objects are not collision-checked by this server; "
-                           "send the request without them or with avoid_collisions false")
     state, seeded = _merge_state(cfg, request_js, current)
     pose_stamped, link = _pick_pose(req, group_tip)
     tip, link_to_tip = _tip_for_link(cfg, link)
@@ -276,29 +301,33 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinem
         if link_to_tip is not None:
             goal = goal @ link_to_tip
         position, quaternion = goal[:3, 3].copy(), matrix_to_quaternion(goal[:3, :3])
-    lower, upper = _joint_bounds(cfg, req.constraints)
+    bounds = _joint_bounds(cfg, req.constraints)
+    world = _request_world(req, cfg, fk, state, scene)
     seed = np.array([state[n] for n in cfg.robot.joint_names]) if seeded else None
-    if seed is not None or len(req.constraints.joint_constraints):
-        base = seed if seed is not None else (lower + upper) / 2
-        seed = np.clip(base, lower, upper)
     timeout = duration_to_seconds(req.timeout)
     params = cfg.params
     timeout = params.default_timeout if timeout <= 0 else min(timeout, params.max_timeout)
+    lower, upper = bounds if bounds is not None else (None, None)
+    if seed is not None and bounds is not None:  # the caller's state, moved into the window
+        seed = np.clip(seed, lower, upper)
     return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed,
                    state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions),
-                   lower=lower, upper=upper, stamp=pose_stamped.header.stamp)
+                   lower=lower, upper=upper, world=world, stamp=pose_stamped.header.stamp)
 
 
 def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
     """Set the query's verdict (``code``, ``message``) on its solved answer: SUCCESS only if it
-    meets the tolerances, the bounds and (when asked) the collision margin."""
+    meets the tolerances, the joint bounds and, with avoid_collisions, move_group's rule (the
+    smallest distance over self and world pairs above ``collision_padding``) and
+    ``required_clearance``."""
     q, params = query.q, cfg.params
     position_error, orientation_error = query.position_error, query.orientation_error
     margin = query.collision_margin
     shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
              else f"{position_error * 1e3:.1f} mm")
+    pair = "/".join(name for name in query.closest_pair if name)
     numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
-               f"collision margin {margin * 1e3:.2f} mm")
+               f"collision margin {margin * 1e3:.2f} mm" + (f" ({pair})" if pair else ""))
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")
@@ -307,12 +336,17 @@ def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
     if not orientation_error <= params.orientation_tolerance:
         problems.append(f"orientation error above {params.orientation_tolerance:g} rad")
     eps = 1e-9
+    lower = cfg.robot.lower if query.lower is None else query.lower
+    upper = cfg.robot.upper if query.upper is None else query.upper
     outside = [cfg.robot.joint_names[i] for i in range(len(q))
-               if not query.lower[i] - eps <= q[i] <= query.upper[i] + eps]
+               if not lower[i] - eps <= q[i] <= upper[i] + eps]
     if outside:
         problems.append(f"{', '.join(outside)} outside the allowed bounds")
-    if query.avoid_collisions and not margin >= params.collision_margin:
-        problems.append(f"self-collision margin below {params.collision_margin * 1e3:g} mm")
+    if query.avoid_collisions and not margin > params.collision_padding:
+        problems.append(f"in collision (distance not above the padding "
+                        f"{params.collision_padding * 1e3:g} mm)")
+    if query.avoid_collisions and not margin >= params.required_clearance:
+        problems.append(f"clearance below the required {params.required_clearance * 1e3:g} mm")
     if problems:
         query.code = Codes.NO_IK_SOLUTION
         query.message = (f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "

@@ -7,7 +7,10 @@ A thin rclpy layer. Request semantics live in :mod:`dtd_ik.ros.requests`, messag
 - services ``compute_ik`` (moveit_msgs/GetPositionIK) and ``compute_fk`` (GetPositionFK), relative
   names so namespaces and remaps apply;
 - every solution on ``solution_topic`` (sensor_msgs/JointState, default ``~/solution``) and its
-  self-collision margin on ``margin_topic`` (std_msgs/Float64, default ``~/collision_margin``);
+  smallest distance over self and world pairs on ``margin_topic`` (std_msgs/Float64, default
+  ``~/collision_margin``);
+- the world from ``collision_object`` (moveit_msgs/CollisionObject, :mod:`dtd_ik.ros.world`),
+  listed on the latched ``~/world_objects`` (std_msgs/String) after every change;
 - ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics``: success rate, latency, margin, model.
 
 Parameters follow ros2/demos' pattern: checked in the on-set callback, applied in the post-set
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from moveit_msgs.msg import CollisionObject
 from moveit_msgs.srv import GetPositionFK, GetPositionIK
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -37,11 +41,12 @@ from rclpy.executors import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.service import Service
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64
+from std_msgs.msg import Float64, String
 
-from dtd_ik.exceptions import DtdIkError, InvalidInputError
+from dtd_ik.exceptions import ConfigError, DtdIkError, InvalidInputError
 from dtd_ik.paths import share_dir
 from dtd_ik.robot import load_robot_model
 from dtd_ik.ros.batching import GoalBatcher
@@ -52,7 +57,13 @@ from dtd_ik.ros.conversions import (
     make_robot_state,
     matrix_to_transform,
 )
-from dtd_ik.ros.parameters import NODE_NAME, ServerParameters, parameter_table
+from dtd_ik.ros.parameters import (
+    NODE_NAME,
+    REMOVED_PARAMETERS,
+    ServerParameters,
+    parameter_table,
+    solver_targets,
+)
 from dtd_ik.ros.qos import SERVICE_QOS
 from dtd_ik.ros.requests import (
     Codes,
@@ -62,6 +73,13 @@ from dtd_ik.ros.requests import (
     answer_fk,
     judge_answer,
     parse_ik_request,
+)
+from dtd_ik.ros.world import (
+    WorldKeeper,
+    WorldMessageError,
+    describe_world,
+    fixed_frames,
+    world_change,
 )
 from dtd_ik.solver.ik_solver import IKSolver  # the solver only: never the training code
 
@@ -111,14 +129,17 @@ class IKServer(Node):
             self.declare_parameter(p.name, p.default, ParameterDescriptor(
                 description=p.description, read_only=p.read_only))
         self._parameter_names = [p.name for p in table]
+        for name, reason in REMOVED_PARAMETERS.items():  # untyped and unset: refused if given
+            self.declare_parameter(name, None, ParameterDescriptor(
+                description=reason, dynamic_typing=True))
+            if self.get_parameter(name).value is not None:
+                raise ConfigError(reason)
         self.cfg = self._config()
         params = self.cfg.params
         self.model_path = resolve_model_path(params.model_path)
         self.solver = IKSolver.load(
             None if self.model_path is None else str(self.model_path), device=params.device,
-            position_tolerance=params.position_tolerance,
-            orientation_tolerance=params.orientation_tolerance,
-            min_collision_margin=params.collision_margin, max_attempts=params.max_attempts)
+            max_attempts=params.max_attempts, **solver_targets(params))
         self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -139,6 +160,13 @@ class IKServer(Node):
         self.margin_pub = self.create_publisher(Float64, params.margin_topic, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         other = MutuallyExclusiveCallbackGroup()
+        self.world = WorldKeeper()
+        self.world_pub = self.create_publisher(String, params.world_topic, QoSProfile(
+            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))  # latched: late joiners see it
+        self._publish_world()
+        if params.collision_object_topic:
+            self.create_subscription(CollisionObject, params.collision_object_topic,
+                                     self._on_collision_object, 100, callback_group=other)
         if params.joint_state_topic:
             self.create_subscription(JointState, params.joint_state_topic, self._on_joint_state,
                                      10, callback_group=other)
@@ -163,13 +191,13 @@ class IKServer(Node):
 
     def _check_parameters(self, changes: list[Parameter]) -> SetParametersResult:
         """On-set: accept ``changes`` only if the node and the solver can take them."""
+        removed = [REMOVED_PARAMETERS[p.name] for p in changes if p.name in REMOVED_PARAMETERS]
+        if removed:
+            return SetParametersResult(successful=False, reason=removed[0])
         try:
             params = self._config(changes).params
             # the solver refines to the same criteria the node accepts answers with
-            self.solver.config.with_options(
-                position_tolerance=params.position_tolerance,
-                orientation_tolerance=params.orientation_tolerance,
-                min_collision_margin=params.collision_margin)
+            self.solver.config.with_options(**solver_targets(params))
         except (DtdIkError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
@@ -178,9 +206,7 @@ class IKServer(Node):
         """Post-set: the checked values take effect for the next requests."""
         cfg = self._config()
         params = cfg.params
-        self.solver.set_targets(position_tolerance=params.position_tolerance,
-                                orientation_tolerance=params.orientation_tolerance,
-                                min_collision_margin=params.collision_margin)
+        self.solver.set_targets(**solver_targets(params))
         self.batcher.max_batch = params.max_batch
         self.cfg = cfg
 
@@ -194,6 +220,22 @@ class IKServer(Node):
             merged = dict(self._current or {})
             merged.update(values)
             self._current = merged
+
+    def _on_collision_object(self, msg: CollisionObject) -> None:
+        """Apply one world update as move_group does; a refused one is logged and changes
+        nothing."""
+        cfg = self.cfg
+        frames = fixed_frames(cfg.robot.base_frame, cfg.params.model_frame, cfg.world_to_base)
+        try:
+            self.world.apply(world_change(msg, frames))
+        except WorldMessageError as exc:
+            self.get_logger().error(f"collision object refused: {exc}")
+            return
+        self._publish_world()
+
+    def _publish_world(self) -> None:
+        self.world_pub.publish(String(data=describe_world(self.world.world,
+                                                          self.cfg.robot.base_frame)))
 
     def _on_ik(self, request: GetPositionIK.Request, response: GetPositionIK.Response):
         """Answer this request and every other one already waiting in the service queue, as one
@@ -219,8 +261,8 @@ class IKServer(Node):
         queries: list[tuple[IKQuery, GetPositionIK.Response]] = []
         for request, response in pairs:
             try:
-                queries.append((parse_ik_request(request.ik_request, cfg, self.solver, current),
-                                response))
+                queries.append((parse_ik_request(request.ik_request, cfg, self.solver, current,
+                                                 self.world), response))
             except RequestError as exc:
                 response.error_code = make_error_code(exc.code, exc.message, source)
         if queries:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dtd_ik.config_files import build, check, load, setting
 from dtd_ik.paths import config_path, resolve
 from dtd_ik.robot import COLLISION_MARGIN
@@ -29,7 +31,11 @@ class SolverConfig:
     # success criteria
     position_tolerance: float = setting(1e-4, gt=0)  # [m]
     orientation_tolerance: float = setting(1e-3, gt=0)  # [rad]
-    min_collision_margin: float = setting(COLLISION_MARGIN, ge=0)  # [m]
+    collision_padding: float = setting(0.0, ge=0)  # [m] free: mesh distance > this
+    required_clearance: float = setting(0.0, ge=0)  # [m] answers below it are refused
+    preferred_clearance: float = setting(COLLISION_MARGIN, ge=0)  # [m] sought first
+    fallback_push_margin: float = setting(-1.0)  # [m] capsule target once none is preferred
+    exact_margin: bool = setting(False)  # FCL for every answer's margin, proven or not
     # Levenberg-Marquardt refinement
     push_headroom: float = setting(0.001, ge=0)  # [m] pairs pushed to the margin + this
     converge_position: float = setting(1e-7, gt=0)  # [m]
@@ -81,6 +87,19 @@ class SolverConfig:
         """This config with ``overrides`` (checked as :meth:`load` checks them)."""
         return build(type(self), {**asdict(self), **overrides})
 
+    @property
+    def strict_clearance(self) -> float:
+        """[m] the capsule distance of the first passes' answers: the preferred clearance, or
+        the required one if larger (capsules enclose the meshes, so the meshes clear it too)."""
+        return max(self.preferred_clearance, self.required_clearance)
+
+    def fallback_params(self) -> KernelParams:
+        """The kernels' settings once no preferred answer was found: any capsule distance
+        passes the kernel (the meshes decide), pairs pushed to ``fallback_push_margin`` +
+        ``required_clearance``."""
+        return self.kernel_params()._replace(
+            min_margin=-np.inf, push_margin=self.fallback_push_margin + self.required_clearance)
+
     def path_params(self) -> PathParams:
         """The path settings of :func:`dtd_ik.solver.kernels.path_refinement.solve_path`."""
         return PathParams(jump_factor=self.path_jump_factor, jump_slack=self.path_jump_slack,
@@ -92,8 +111,8 @@ class SolverConfig:
         """The kernels' settings (:class:`dtd_ik.solver.kernels.lm_attempt.KernelParams`)."""
         return KernelParams(
             tol_position=self.position_tolerance, tol_orientation=self.orientation_tolerance,
-            min_margin=self.min_collision_margin,
-            push_margin=self.min_collision_margin + self.push_headroom,
+            min_margin=self.strict_clearance,
+            push_margin=self.strict_clearance + self.push_headroom,
             # an attempt never stops above a success tolerance, whatever the two settings say
             converge_position=min(self.converge_position, self.position_tolerance),
             converge_orientation=min(self.converge_orientation, self.orientation_tolerance),

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dtd_ik.collision import CollisionWorld
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
                                   quaternion_to_matrix)
+from dtd_ik.solver.acceptance import NO_PAIR, Judge, MeshAcceptance
 from dtd_ik.solver.config import SolverConfig
 from dtd_ik.solver.kernels import path_refinement as pr
 from dtd_ik.solver.kernels import refinement as rf
@@ -44,18 +46,22 @@ class IKResult:
     success: Any  # (N,) bool: every success criterion of the solver's config holds
     position_error: Any  # (N,) [m] of the requested tip
     orientation_error: Any  # (N,) [rad] geodesic angle
-    collision_margin: Any  # (N,) [m] minimum capsule distance (< 0: capsules overlap)
+    collision_margin: Any  # (N,) [m] smallest mesh distance over self and world pairs
+    #                        (<= 0: contact); see IKSolver.solve for where it is exact
     iterations: Any  # (N,) int, LM iterations over all attempts
     attempts: Any  # (N,) int, seeds tried (0: none, e.g. out of reach or no time)
     solve_time: float  # [s] wall time of the whole call
     network_time: float  # [s] of that, spent in the network
+    closest_pair: Any = ()  # N (name, name) of the collision_margin's pair ("", "": none found)
 
 
 @dataclass(frozen=True)
 class _Goals:
     positions: np.ndarray  # (N, 3) float64
     quaternions: np.ndarray  # (N, 4) float64, unit
-    seeds: np.ndarray | None  # (N, n) float64
+    seeds: np.ndarray | None  # (N, n) float64; a row of NaN: no seed for that goal
+    lower: np.ndarray  # (N, n) [rad] each goal's joint box, inside the robot's limits
+    upper: np.ndarray  # (N, n) [rad] (lower > upper in a joint: no answer for that goal)
     single: bool
     torch_device: torch.device | None
 
@@ -72,7 +78,10 @@ def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, torch.device | None]:
     return arr, None
 
 
-def _batch(x: Any, name: str, width: int) -> tuple[np.ndarray, bool, torch.device | None]:
+def _batch(x: Any, name: str, width: int, nan_rows: bool = False
+           ) -> tuple[np.ndarray, bool, torch.device | None]:
+    """``x`` as a contiguous (N, width) float64 array, whether it was one (width,) row, and
+    its torch device (None: not a tensor). ``nan_rows``: rows entirely NaN are allowed."""
     arr, device = _to_numpy(x, name)
     if arr.ndim not in (1, 2) or arr.shape[-1] != width:
         raise InvalidInputError(f"{name} must have shape (N, {width}) or ({width},), got "
@@ -80,8 +89,12 @@ def _batch(x: Any, name: str, width: int) -> tuple[np.ndarray, bool, torch.devic
     single = arr.ndim == 1
     if single:
         arr = arr[None]
-    if not np.isfinite(arr).all():
-        raise InvalidInputError(f"{name} contain NaN or inf")
+    finite = np.isfinite(arr)
+    if nan_rows:
+        finite |= np.isnan(arr).all(axis=1, keepdims=True)
+    if not finite.all():
+        raise InvalidInputError(f"{name} contain NaN or inf" + (
+            " (only whole rows of NaN, meaning no seed, are allowed)" if nan_rows else ""))
     return np.ascontiguousarray(arr), single, device
 
 
@@ -94,6 +107,7 @@ class IKSolver:
         self._use_config(config if config is not None else SolverConfig.load())
         self.robot = robot if robot is not None else CompiledRobot.from_model()
         self._kinematics = CompiledKinematics(self.robot, self.config.parallel_min_goals)
+        self._acceptance = MeshAcceptance(self._kinematics)
         r = self.robot
         self._no_seeds = np.zeros((0, r.dof))
         self._arrays = r.arrays
@@ -116,22 +130,33 @@ class IKSolver:
 
     def set_targets(self, *, position_tolerance: float | None = None,
                     orientation_tolerance: float | None = None,
+                    collision_padding: float | None = None,
+                    required_clearance: float | None = None,
+                    preferred_clearance: float | None = None,
                     min_collision_margin: float | None = None) -> None:
         """Change the success criteria that later ``solve`` calls refine to.
 
         Args:
             position_tolerance: largest accepted position error [m].
             orientation_tolerance: largest accepted orientation error [rad].
-            min_collision_margin: smallest accepted capsule distance [m]; answers are pushed to
-                it plus ``push_headroom``.
+            collision_padding: [m] an answer is collision-free when its mesh distance exceeds
+                this (move_group's padding, default 0).
+            required_clearance: [m] answers with a smaller mesh distance are refused.
+            preferred_clearance: [m] clearance sought first (never a reason to refuse).
+            min_collision_margin: the former name of ``preferred_clearance``, still accepted
+                (the ROS layer passes it).
 
         None keeps a value. Raises ConfigError for an invalid value (nothing is changed then).
         A ``solve`` already running keeps the criteria it started with.
         """
+        if preferred_clearance is None:
+            preferred_clearance = min_collision_margin
         changes = {name: value for name, value in (
             ("position_tolerance", position_tolerance),
             ("orientation_tolerance", orientation_tolerance),
-            ("min_collision_margin", min_collision_margin)) if value is not None}
+            ("collision_padding", collision_padding),
+            ("required_clearance", required_clearance),
+            ("preferred_clearance", preferred_clearance)) if value is not None}
         if changes:
             self._use_config(self.config.with_options(**changes))
 
@@ -195,27 +220,44 @@ class IKSolver:
         quat = matrix_to_quaternion(R)
         params = self._params._replace(max_attempts=1)
         for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one
-            self._run_kernel(p, quat, mid, self._no_seeds, tip, params, 0, np.inf,
-                             parallel_min_goals)
+            self._run_kernel(p, quat, mid, self._no_seeds, r.lower[None], r.upper[None], tip,
+                             params, 0, np.inf, parallel_min_goals)
+        # the meshes are read here, not in the first solve that needs them
+        self._acceptance.judge(mid, np.zeros(1), None, padding=0.0, required=0.0)
+        self._acceptance.reset_counts()
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
                 self._network_seeds(p, quat, self.network.tip_frame)
         pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
                       r.arrays, params, self._path_params, np.inf, 0, rf.new_answers(2, r.dof))
 
-    def _run_kernel(self, positions, quaternions, caller_seeds, net_seeds, tip, params,
-                    first_attempt, deadline, parallel_min_goals=None) -> rf.Answers:
-        """One kernel pass (:func:`dtd_ik.solver.kernels.refinement.solve_goals`)."""
+    def _run_kernel(self, positions, quaternions, caller_seeds, net_seeds, lower, upper, tip,
+                    params, first_attempt, deadline, parallel_min_goals=None) -> rf.Answers:
+        """One kernel pass (:func:`dtd_ik.solver.kernels.refinement.solve_goals`);
+        ``first_attempt`` an int or (N,) per goal."""
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         answers = rf.new_answers(N, r.dof)
-        rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, index, offset,
-                       self._arrays, self.seed_table(index), params, first_attempt, deadline,
+        first = np.ascontiguousarray(np.broadcast_to(np.asarray(first_attempt, np.int64), (N,)))
+        rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
+                       offset, self._arrays, self.seed_table(index), params, first, deadline,
                        self.config.random_seed, self._shoulder, self._reach[tip], answers,
                        parallel_min_goals or self.config.parallel_min_goals)
         return answers
 
-    def _goals(self, positions, quaternions, seeds) -> _Goals:
+    def _bounds(self, x, name: str, limit: np.ndarray, n_goals: int) -> np.ndarray:
+        """Per-goal joint bounds ``x`` ((N, n), (n,) or None: the robot's ``limit``) as an
+        (N, n) array, clipped into the robot's limits."""
+        if x is None:
+            return np.ascontiguousarray(np.broadcast_to(limit, (n_goals, limit.shape[0])))
+        arr, _, _ = _batch(x, name, self.robot.dof)
+        if arr.shape[0] not in (1, n_goals):
+            raise InvalidInputError(f"{name} must have shape ({n_goals}, {self.robot.dof}) or "
+                                    f"({self.robot.dof},), got {tuple(np.shape(x))}")
+        arr = np.clip(arr, self.robot.lower, self.robot.upper)
+        return np.ascontiguousarray(np.broadcast_to(arr, (n_goals, limit.shape[0])))
+
+    def _goals(self, positions, quaternions, seeds, lower=None, upper=None) -> _Goals:
         p, single_p, device = _batch(positions, "positions", 3)
         quat, single_q, _ = _batch(quaternions, "quaternions", 4)
         if p.shape[0] != quat.shape[0] or single_p != single_q:
@@ -228,11 +270,13 @@ class IKSolver:
             raise InvalidInputError(f"quaternion {bad} has norm {norm[bad]:.3g}: not a rotation")
         s = None
         if seeds is not None:
-            s, single_s, _ = _batch(seeds, "seeds", self.robot.dof)
+            s, single_s, _ = _batch(seeds, "seeds", self.robot.dof, nan_rows=True)
             if s.shape[0] != p.shape[0] or single_s != single_p:
                 raise InvalidInputError(f"seeds must have shape ({p.shape[0]}, {self.robot.dof}) "
                                         f"like the goals, got {tuple(np.shape(seeds))}")
-        return _Goals(p, quat, s, single_p, device)
+        N, r = p.shape[0], self.robot
+        return _Goals(p, quat, s, self._bounds(lower, "lower", r.lower, N),
+                      self._bounds(upper, "upper", r.upper, N), single_p, device)
 
     def _network_seeds(self, p: np.ndarray, quat: np.ndarray, tip: str) -> np.ndarray:
         """(N, n) float64 network answers for goals (N, 3) [m], (N, 4) x-y-z-w of frame
@@ -263,24 +307,41 @@ class IKSolver:
         return np.ascontiguousarray(q.detach().to("cpu", torch.float64).numpy())
 
     def solve(self, positions, quaternions, seeds=None, tip: str = "panda_hand",
-              timeout: float | None = None, refine: bool = True) -> IKResult:
-        """Joint angles that put frame ``tip`` at each goal pose.
+              timeout: float | None = None, refine: bool = True, *, lower=None, upper=None,
+              world: CollisionWorld | None = None) -> IKResult:
+        """Joint angles that put frame ``tip`` at each goal pose, free of collision.
 
         Args:
             positions: (N, 3) goal positions [m] in the base frame (or (3,) for one goal).
             quaternions: (N, 4) goal orientations, x-y-z-w (normalised here; norm ~0 refused).
-            seeds: optional (N, n) joints [rad] tried first (clamped into the limits).
+            seeds: optional (N, n) joints [rad] tried first (clamped into the goal's bounds);
+                a row of NaN means no seed for that goal.
             tip: one of :attr:`tips`.
             timeout: wall-clock budget of the call [s]; None: ``timeout_per_goal`` x N.
             refine: False returns the network's answer alone (needs a network).
+            lower, upper: per-goal joint bounds [rad], (N, n) or (n,), clipped into the robot's
+                limits (None: the limits). Every seed, step and answer stays inside them; a
+                goal with lower > upper in a joint gets no attempt (success False).
+            world: the :class:`~dtd_ik.collision.CollisionWorld` whose objects (and attached
+                objects) answers must clear, besides self-collision; None: self only. It is
+                read, not changed; one solve at a time may use it.
 
-        Returns an :class:`IKResult`; success is True only where every criterion holds. Raises
-        InvalidInputError for bad shapes, NaN/inf, zero quaternions, unknown tips, bad timeouts.
+        Success: pose within the tolerances and mesh distance (self + world, FCL) above
+        ``collision_padding`` and at least ``required_clearance``. Answers with capsule
+        clearance ``preferred_clearance`` are sought first; then any capsule distance, the
+        meshes deciding. ``collision_margin`` is the mesh distance where FCL ran (the world
+        has objects, or the capsules did not prove clearance, or ``exact_margin``), else the
+        capsule distance, a lower bound of it; ``closest_pair`` names the pair FCL found.
+
+        Raises InvalidInputError for bad shapes, NaN/inf, zero quaternions, unknown tips, bad
+        timeouts.
         """
         t0 = time.perf_counter()
         if not isinstance(tip, str) or tip not in self._tips:
             raise InvalidInputError(f"unknown tip {tip!r}; known: {', '.join(self._tips)}")
-        goals = self._goals(positions, quaternions, seeds)
+        if world is not None and not isinstance(world, CollisionWorld):
+            raise InvalidInputError(f"world must be a CollisionWorld, got {type(world).__name__}")
+        goals = self._goals(positions, quaternions, seeds, lower, upper)
         N = goals.positions.shape[0]
         deadline = time.monotonic() + self._timeout(timeout, N)
         if not refine and self.network is None:
@@ -288,9 +349,11 @@ class IKSolver:
                                     "no network")
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
         plan = self.plan(N, seeds=caller.shape[0] > 0, refine=refine)
+        judge = Judge(self._acceptance, self.config, world, N, self.robot.dof)
         out, network_time = self._run_plan(plan, goals, caller, tip,
-                                           deadline if refine else np.inf)
-        return self._result(goals, out, time.perf_counter() - t0, network_time)
+                                           deadline if refine else np.inf, judge)
+        margin, pairs = judge.report(out)
+        return self._result(goals, out, time.perf_counter() - t0, network_time, margin, pairs)
 
     def plan(self, n_goals: int, seeds: bool = False, refine: bool = True) -> tuple[Pass, ...]:
         """The kernel passes that :meth:`solve` runs for ``n_goals`` goals (``seeds``: with the
@@ -305,7 +368,7 @@ class IKSolver:
         return plan
 
     def _run_plan(self, plan: tuple[Pass, ...], goals: _Goals, caller: np.ndarray, tip: str,
-                  deadline: float) -> tuple[rf.Answers, float]:
+                  deadline: float, judge: Judge) -> tuple[rf.Answers, float]:
         """Run the passes in order, each over all goals or over those still unsolved (none
         once the deadline has passed), and fold their answers together. The network answers a
         goal once, when a pass first needs its seed. Returns the answers and the time spent in
@@ -333,19 +396,43 @@ class IKSolver:
                         net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
                         network_time += time.perf_counter() - t_net
                         has_net[missing] = True
-
-            def take(x: np.ndarray) -> np.ndarray:
-                return x if rows is None else np.ascontiguousarray(x[rows])
-
-            answers = self._run_kernel(
-                take(pos), take(quat), take(caller) if "caller" in step.seeds else self._no_seeds,
-                take(net) if "network" in step.seeds else self._no_seeds, tip, step.params,
-                step.first_attempt, deadline)
+            answers = self._run_pass(step, np.arange(N) if rows is None else rows, goals,
+                                     caller if "caller" in step.seeds else self._no_seeds,
+                                     net if "network" in step.seeds else self._no_seeds, tip,
+                                     deadline, judge)
             if out is None:
                 out = answers
             else:
                 self._merge(out, rows, answers)
         return out, network_time
+
+    def _run_pass(self, step: Pass, rows: np.ndarray, goals: _Goals, caller: np.ndarray,
+                  net: np.ndarray, tip: str, deadline: float, judge: Judge) -> rf.Answers:
+        """One pass over goals ``rows``, its answers judged on the meshes: a goal whose answer
+        is refused goes on with the next attempts of its enumeration until one is accepted,
+        its attempts run out or the deadline passes."""
+        def take(x: np.ndarray, sub: np.ndarray) -> np.ndarray:
+            return x if x.shape[0] == 0 else np.ascontiguousarray(x[sub])
+
+        first = np.full(rows.size, step.first_attempt, dtype=np.int64)
+        left = np.arange(rows.size)  # positions in rows still to run
+        out = None
+        while True:
+            sub = rows[left]
+            answers = self._run_kernel(
+                take(goals.positions, sub), take(goals.quaternions, sub), take(caller, sub),
+                take(net, sub), take(goals.lower, sub), take(goals.upper, sub), tip,
+                step.params, first[left], deadline)
+            refused = judge.judge(sub, answers)
+            if out is None:
+                out = answers
+            else:
+                self._merge(out, left, answers)
+            first[left] += answers.attempts
+            again = refused & (first[left] < step.params.max_attempts)
+            if not again.any() or time.monotonic() >= deadline:
+                return out
+            left = left[again]
 
     @staticmethod
     def _unsolved(out: rf.Answers, deadline: float) -> np.ndarray | None:
@@ -355,13 +442,15 @@ class IKSolver:
         return left if left.size and time.monotonic() < deadline else None
 
     @staticmethod
-    def _merge(out: rf.Answers, left: np.ndarray, second: rf.Answers) -> None:
+    def _merge(out: rf.Answers, left: np.ndarray | None, second: rf.Answers) -> None:
         """Fold a later pass over goals ``left`` into the answers so far ``out``: the better
         answer (a success, else the lower cost), the counts summed."""
-        better = (second.attempts > 0) & (second.success | (second.cost < out.cost[left]))
+        left = np.arange(out.q.shape[0]) if left is None else left
+        better = (second.attempts > 0) & (second.success | (~out.success[left]
+                                                             & (second.cost < out.cost[left])))
         for name in ("q", "position_error", "orientation_error", "margin", "cost"):
             getattr(out, name)[left[better]] = getattr(second, name)[better]
-        out.success[left] = second.success
+        out.success[left] |= second.success
         out.iterations[left] += second.iterations
         out.attempts[left] += second.attempts
 
@@ -404,7 +493,11 @@ class IKSolver:
             pr.solve_path(goals.positions, goals.quaternions, out.q[0], index, offset,
                           self._arrays, self._params, self._path_params, float(deadline),
                           self.config.random_seed, out)
-        return self._result(goals, out, time.perf_counter() - t0, network_time)
+        pairs = [NO_PAIR] * N  # waypoints after the first keep the capsule rule: no FCL pair
+        if N > 0:
+            pairs[0] = first.closest_pair[0]
+        return self._result(goals, out, time.perf_counter() - t0, network_time, out.margin,
+                            pairs)
 
     def _timeout(self, timeout, n_goals: int) -> float:
         if timeout is None:
@@ -416,17 +509,20 @@ class IKSolver:
         return float(timeout)
 
     @staticmethod
-    def _result(goals: _Goals, out: rf.Answers, solve_time: float,
-                network_time: float) -> IKResult:
+    def _result(goals: _Goals, out: rf.Answers, solve_time: float, network_time: float,
+                margin: np.ndarray, pairs: list[tuple[str, str]]) -> IKResult:
         arrays = dict(q=out.q, success=out.success, position_error=out.position_error,
-                      orientation_error=out.orientation_error, collision_margin=out.margin,
+                      orientation_error=out.orientation_error, collision_margin=margin,
                       iterations=out.iterations, attempts=out.attempts)
+        closest = tuple(pairs)
         if goals.single:
             arrays = {k: v[0] for k, v in arrays.items()}
+            closest = closest[0]
         if goals.torch_device is not None:
             arrays = {k: torch.as_tensor(np.ascontiguousarray(v)).to(goals.torch_device)
                       for k, v in arrays.items()}
-        return IKResult(solve_time=solve_time, network_time=network_time, **arrays)
+        return IKResult(solve_time=solve_time, network_time=network_time, closest_pair=closest,
+                        **arrays)
 
 
 __all__ = ["IKResult", "IKSolver"]

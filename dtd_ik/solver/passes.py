@@ -11,6 +11,11 @@ network runs only where it is worth its cost:
   deadline cuts in);
 - network fallback (``network_seed: fallback``): the caller's and the table's seeds for all
   goals, then the network seed, its perturbations and restarts for the goals still unsolved.
+
+These passes seek answers with the preferred capsule clearance. A last pass, over the goals
+they left unsolved, runs the whole enumeration again with any capsule distance allowed
+(:meth:`~dtd_ik.solver.config.SolverConfig.fallback_params`): the meshes then decide, so a
+reachable collision-free goal is not refused for lack of the preferred clearance.
 """
 from __future__ import annotations
 
@@ -47,6 +52,14 @@ def plan_passes(config: SolverConfig, params: KernelParams, *, n_goals: int, has
     """
     if not refine:
         return (Pass(params._replace(max_attempts=1, max_iterations=0), ("network",)),)
+    seeds = (("caller",) if has_caller else ()) + (("network",) if has_network else ())
+    fallback = Pass(config.fallback_params(), seeds, "unsolved")
+    return _preferred_passes(config, params, n_goals, has_caller, has_network) + (fallback,)
+
+
+def _preferred_passes(config: SolverConfig, params: KernelParams, n_goals: int,
+                      has_caller: bool, has_network: bool) -> tuple[Pass, ...]:
+    """The passes that seek answers with the preferred capsule clearance."""
     caller = ("caller",) if has_caller else ()
     if has_network and config.network_seed == "fallback":
         first = cheap_attempts(config, len(caller))

@@ -326,23 +326,26 @@ def _clamped_seed(seed, lower, upper, q):
 
 
 @njit(cache=True)
-def evaluate_seed(ws, seed, goal_R, goal_p, index, offset, robot, params, q_result):
-    """The :class:`Metrics` of ``seed`` (n,) as it is (clamped into ``q_result``), no
-    iteration: the answer for a goal that got no attempt."""
-    _clamped_seed(seed, robot.lower, robot.upper, q_result)
+def evaluate_seed(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper,
+                  q_result):
+    """The :class:`Metrics` of ``seed`` (n,) as it is (clamped into the box ``lower`` ..
+    ``upper`` (n,) [rad], into ``q_result``), no iteration: the answer for a goal that got no
+    attempt."""
+    _clamped_seed(seed, lower, upper, q_result)
     return evaluate(q_result, goal_R, goal_p, index, offset, robot, params, ws.F, ws.A, ws.W,
                     ws.R, ws.p, ws.e, ws.J, ws.D, ws.G)
 
 
 @njit(cache=True)
-def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, deadline, q_result):
-    """One LM run from ``seed`` (n,) with the scratch arrays ``ws`` of :func:`new_workspace`:
-    final joints into ``q_result`` (n,). ``deadline`` in seconds of :func:`monotonic`.
+def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper, deadline,
+                q_result):
+    """One LM run from ``seed`` (n,) with the scratch arrays ``ws`` of :func:`new_workspace`,
+    inside the joint box ``lower`` .. ``upper`` (n,) [rad] (within the robot's limits): final
+    joints into ``q_result`` (n,). ``deadline`` in seconds of :func:`monotonic`.
 
     Returns (iterations, timed_out, :class:`Metrics` of the final joints).
     """
     # every field read once into a local: numba re-references a NamedTuple field at every use
-    lower, upper = robot.lower, robot.upper
     F, A, W, R, p, H, g = ws.F, ws.A, ws.W, ws.R, ws.p, ws.H, ws.g
     e, J, D, G, e2, J2, D2, G2 = ws.e, ws.J, ws.D, ws.G, ws.e2, ws.J2, ws.D2, ws.G2
     q, q2, M, L, rhs, dq = ws.q, ws.q2, ws.M, ws.L, ws.rhs, ws.dq

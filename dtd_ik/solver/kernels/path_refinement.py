@@ -117,7 +117,7 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                     s[a] = prev[a] + path_params.perturb_scale * (
                         2.0 * hash_uniform(key, attempt, a) - 1.0)
             it, timed_out, m = run_attempt(ws, s, goal_R, positions[i], index, offset, robot,
-                                           params, deadline, q)
+                                           params, robot.lower, robot.upper, deadline, q)
             iterations[i] += it
             attempts[i] += 1
             continuous = True
@@ -137,7 +137,8 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
             if timed_out:
                 break
         if attempts[i] == 0:  # no time left: stay where the path was, evaluated
-            m = evaluate_seed(ws, prev, goal_R, positions[i], index, offset, robot, params, q)
+            m = evaluate_seed(ws, prev, goal_R, positions[i], index, offset, robot, params,
+                              robot.lower, robot.upper, q)
             store(answers, i, q, m)
         answers.margin[i] = exact_margin(answers.q[i], robot)
         for a in range(n):

@@ -161,19 +161,30 @@ def store(answers, g, q, m):
     answers.cost[g] = m.cost
 
 
+@njit(cache=True)
+def _empty_box(lower, upper):
+    """Whether the joint box ``lower`` .. ``upper`` (n,) holds no configuration."""
+    for a in range(lower.shape[0]):
+        if lower[a] > upper[a]:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
-def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table,
-                params, first_attempt, deadline, random_seed, reach_center, reach_radius,
-                answers):
+def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, upper_all,
+                index, offset, robot, table, params, first_attempt, deadline, random_seed,
+                reach_center, reach_radius, answers):
     """Solve goal ``g`` of :func:`solve_goals` (same arguments), writing its row of
     ``answers``."""
     # fields read once into locals: numba re-references a NamedTuple field at every use
-    lower, upper, table_q = robot.lower, robot.upper, table.q
+    lower, upper, table_q = lower_all[g], upper_all[g], table.q
     success, iterations, attempts = answers.success, answers.iterations, answers.attempts
     n = lower.shape[0]
     k_table = min(params.table_seeds, MAX_TABLE_SEEDS, table_q.shape[0])
     w2 = params.table_orientation_weight ** 2
-    has_caller, has_net = caller_seeds.shape[0] > 0, net_seeds.shape[0] > 0
+    # a caller's row of NaN means "no seed for this goal"
+    has_caller = caller_seeds.shape[0] > 0 and not np.isnan(caller_seeds[g, 0])
+    has_net = net_seeds.shape[0] > 0
     n_explicit = int(has_caller) + int(has_net)
     base = n_explicit - 1
     p_bits, q_bits = positions[g].view(np.uint64), quaternions[g].view(np.uint64)
@@ -198,8 +209,9 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
     attempts[g] = 0
     dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
                   goal_p[2] - reach_center[2])
-    if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius:
-        for attempt in range(first_attempt, params.max_attempts):
+    empty = _empty_box(lower, upper)
+    if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius and not empty:
+        for attempt in range(first_attempt[g], params.max_attempts):
             if monotonic() > deadline:
                 break
             if n_table < 0 and attempt >= n_explicit:
@@ -212,7 +224,7 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
             _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
                        upper, params, key, s)
             it, timed_out, m = run_attempt(ws, s, goal_R, goal_p, index, offset, robot, params,
-                                           deadline, q)
+                                           lower, upper, deadline, q)
             iterations[g] += it
             attempts[g] += 1
             ok = meets(m, params)
@@ -227,12 +239,14 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
     if attempts[g] > 0:  # the inner loop may hold a lower bound: report the exact margin
         answers.margin[g] = exact_margin(answers.q[g], robot)
     else:  # no attempt: the first explicit seed (or mid-range), evaluated as it is
+        if empty:  # nothing lies in the goal's box: the robot's limits place the seed
+            lower, upper = robot.lower, robot.upper
         if n_explicit == 0:
             for a in range(n):
                 s[a] = 0.5 * (lower[a] + upper[a])
         else:
             s[:] = explicit[0]
-        m = evaluate_seed(ws, s, goal_R, goal_p, index, offset, robot, params, q)
+        m = evaluate_seed(ws, s, goal_R, goal_p, index, offset, robot, params, lower, upper, q)
         store(answers, g, q, m)
         answers.margin[g] = exact_margin(q, robot)
 
@@ -241,40 +255,44 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offse
 # function (its name and line), not by the parallel flag, so one function wrapped serial and
 # parallel would load whichever variant was cached first for both.
 @njit(cache=True, nogil=True)
-def _solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                        table, params, first_attempt, deadline, random_seed, reach_center,
-                        reach_radius, answers):
+def _solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
+                        offset, robot, table, params, first_attempt, deadline, random_seed,
+                        reach_center, reach_radius, answers):
     for g in range(positions.shape[0]):
-        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                    table, params, first_attempt, deadline, random_seed, reach_center,
-                    reach_radius, answers)
+        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
+                    offset, robot, table, params, first_attempt, deadline, random_seed,
+                    reach_center, reach_radius, answers)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                          table, params, first_attempt, deadline, random_seed, reach_center,
-                          reach_radius, answers):
+def _solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
+                          offset, robot, table, params, first_attempt, deadline, random_seed,
+                          reach_center, reach_radius, answers):
     for g in prange(positions.shape[0]):
-        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, index, offset, robot,
-                    table, params, first_attempt, deadline, random_seed, reach_center,
-                    reach_radius, answers)
+        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
+                    offset, robot, table, params, first_attempt, deadline, random_seed,
+                    reach_center, reach_radius, answers)
 
 
 def solve_goals(positions: np.ndarray, quaternions: np.ndarray, caller_seeds: np.ndarray,
-                net_seeds: np.ndarray, index: int, offset: np.ndarray, robot, table, params,
-                first_attempt: int, deadline: float, random_seed: int, reach_center: np.ndarray,
+                net_seeds: np.ndarray, lower: np.ndarray, upper: np.ndarray, index: int,
+                offset: np.ndarray, robot, table, params, first_attempt: np.ndarray,
+                deadline: float, random_seed: int, reach_center: np.ndarray,
                 reach_radius: float, answers: Answers, parallel_min_goals: int) -> None:
     """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4): positions (N, 3) [m] and unit
     quaternions x-y-z-w (N, 4), into ``answers`` (:func:`new_answers`); on all cores (numba
     ``prange``) from ``parallel_min_goals`` goals on, else one after the other.
 
     ``caller_seeds`` and ``net_seeds`` are (N, n) or (0, n) (none) [rad], tried first in that
-    order; perturbations start from the network seed, else the caller's. ``robot`` is a
+    order (a caller row of NaN: no seed for that goal); perturbations start from the network
+    seed, else the caller's. ``lower``, ``upper`` (N, n) [rad]: each goal's joint box, inside
+    the robot's limits; every seed, step and answer of goal g stays in its box, and a goal whose
+    box is empty (lower > upper in a joint) gets no attempt. ``robot`` is a
     :class:`~dtd_ik.solver.kernels.kinematics.RobotArrays`, ``table`` a
     :class:`~dtd_ik.solver.seed_table.SeedTable` of chain frame ``index`` (K may be 0),
     ``params`` :class:`~dtd_ik.solver.kernels.lm_attempt.KernelParams`. Each goal runs attempts
-    ``first_attempt`` .. ``params.max_attempts`` - 1 of its enumeration: a later pass with the
-    same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
+    ``first_attempt[g]`` .. ``params.max_attempts`` - 1 of its enumeration (``first_attempt``
+    (N,) int64): a later pass with the same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
     stopped (same seeds, same restarts; the table search is redone for the enumeration) without
     repeating its attempts. Goals farther than ``reach_radius`` [m] from ``reach_center`` (3,)
     get no attempt; ``deadline`` is in seconds of
@@ -282,8 +300,8 @@ def solve_goals(positions: np.ndarray, quaternions: np.ndarray, caller_seeds: np
     """
     kernel = (_solve_goals_parallel if positions.shape[0] >= parallel_min_goals
               else _solve_goals_serial)
-    kernel(positions, quaternions, caller_seeds, net_seeds, index, offset, robot, table, params,
-           int(first_attempt), float(deadline), random_seed, reach_center, float(reach_radius),
+    kernel(positions, quaternions, caller_seeds, net_seeds, lower, upper, index, offset, robot,
+           table, params, first_attempt, float(deadline), random_seed, reach_center, float(reach_radius),
            answers)
 
 
