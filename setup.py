@@ -1,4 +1,5 @@
 """ament_python build of dtd_ik: runtime package ``dtd_ik`` and its offline ``dtd_ik.training``."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

@@ -9,6 +9,7 @@ the mesh check could be skipped: the capsules enclose the meshes).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_collision.py [--configs 1000] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def ten_boxes(rng: np.random.Generator) -> list[tuple[Box, np.ndarray]]:
     return boxes
 
 
-def time_queries(world: CollisionWorld, poses: np.ndarray,
-                 repeat: int) -> tuple[np.ndarray, float, list]:
+def time_queries(
+    world: CollisionWorld, poses: np.ndarray, repeat: int
+) -> tuple[np.ndarray, float, list]:
     """(per-configuration wall time [s], the fastest of ``repeat`` passes over all
     configurations, so that another process taking the CPU does not count; CPU time per query
     [s]; results)."""
@@ -50,17 +52,20 @@ def time_queries(world: CollisionWorld, poses: np.ndarray,
 
 def report(label: str, times: np.ndarray, cpu: float, results: list) -> None:
     d = np.array([r.distance for r in results])
-    print(f"{label:<22} median {np.median(times) * 1e3:6.3f} ms  p99 "
-          f"{np.percentile(times, 99) * 1e3:6.3f} ms  mean CPU {cpu * 1e3:6.3f} ms"
-          f"  in contact {np.mean(d <= 0) * 100:5.1f} %")
+    print(
+        f"{label:<22} median {np.median(times) * 1e3:6.3f} ms  p99 "
+        f"{np.percentile(times, 99) * 1e3:6.3f} ms  mean CPU {cpu * 1e3:6.3f} ms"
+        f"  in contact {np.mean(d <= 0) * 100:5.1f} %"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="passes; each configuration's fastest counts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="passes; each configuration's fastest counts"
+    )
     args = parser.parse_args()
     kin = Kinematics()
     rng = np.random.default_rng(args.seed)
@@ -68,8 +73,10 @@ def main() -> None:
     world = CollisionWorld()
     poses = kin.frame_transforms(torch.as_tensor(q), world.robot.links).numpy()
     world.distance(poses[0])  # warm-up
-    print(f"{args.configs} random configurations (seed {args.seed}), one query at a time, "
-          f"fastest of {args.repeat} passes each")
+    print(
+        f"{args.configs} random configurations (seed {args.seed}), one query at a time, "
+        f"fastest of {args.repeat} passes each"
+    )
     times, cpu, self_results = time_queries(world, poses, args.repeat)
     report("self-collision", times, cpu, self_results)
     for k, (box, pose) in enumerate(ten_boxes(rng)):
@@ -77,10 +84,12 @@ def main() -> None:
     report("self + ten boxes", *time_queries(world, poses, args.repeat))
     capsule = CapsuleModel(kin).distance(torch.as_tensor(q)).distance.numpy()
     mesh = np.array([r.distance for r in self_results])
-    print(f"capsule distance > 0 (mesh check skippable): {np.mean(capsule > 0) * 100:.1f} % of "
-          f"configurations; mesh clear but capsules not: "
-          f"{np.mean((mesh > 0) & (capsule <= 0)) * 100:.1f} %; capsules clear but meshes not: "
-          f"{int(np.sum((capsule > 0) & (mesh <= 0)))}")
+    print(
+        f"capsule distance > 0 (mesh check skippable): {np.mean(capsule > 0) * 100:.1f} % of "
+        f"configurations; mesh clear but capsules not: "
+        f"{np.mean((mesh > 0) & (capsule <= 0)) * 100:.1f} %; capsules clear but meshes not: "
+        f"{int(np.sum((capsule > 0) & (mesh <= 0)))}"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Runs on any commit whose IKSolver.solve takes (positions, quaternions).
     PYTHONPATH=. .venv/bin/python benchmarks/bench_collision_free_goals.py [--goals 300]
         [--seed 0] [--model models/dtd_w_panda.pt]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ POS_TOL, ORI_TOL = 1e-4, 1e-3  # [m], [rad] the solver's default tolerances
 REACH = 0.3  # [m] pybullet reports distances up to this
 
 
-def free_goals(panda: PybulletPanda, lower: np.ndarray, upper: np.ndarray, n: int,
-               seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def free_goals(
+    panda: PybulletPanda, lower: np.ndarray, upper: np.ndarray, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(configurations (n, 7) [rad], hand positions (n, 3) [m], quaternions (n, 4) x-y-z-w)
     of uniform configurations whose hulls are clear."""
     rng = np.random.default_rng(seed)
@@ -72,18 +74,24 @@ def main() -> None:
         if panda.hull_distance(r.q, REACH) <= 0:
             colliding += 1
     times = np.array(times) * 1e3
-    print(f"goals {args.goals} (seed {args.seed}, model {args.model}): answered {answered}, "
-          f"refused {args.goals - answered}, wrong {wrong}, colliding {colliding}")
-    print(f"latency per goal: p50 {np.median(times):.3f} ms, p99 "
-          f"{np.percentile(times, 99):.3f} ms, max {times.max():.3f} ms")
+    print(
+        f"goals {args.goals} (seed {args.seed}, model {args.model}): answered {answered}, "
+        f"refused {args.goals - answered}, wrong {wrong}, colliding {colliding}"
+    )
+    print(
+        f"latency per goal: p50 {np.median(times):.3f} ms, p99 "
+        f"{np.percentile(times, 99):.3f} ms, max {times.max():.3f} ms"
+    )
     acceptance = getattr(solver, "_acceptance", None)
     if acceptance is not None:
         judged = acceptance.checks + acceptance.skipped
-        print(f"mesh acceptance: {judged} answers judged, {acceptance.skipped} settled by the "
-              f"capsule bound ({acceptance.skipped / max(judged, 1) * 100:.1f} %), "
-              f"{acceptance.checks} on the meshes at "
-              f"{acceptance.check_time / max(acceptance.checks, 1) * 1e3:.3f} ms each "
-              f"(link FK + FCL)")
+        print(
+            f"mesh acceptance: {judged} answers judged, {acceptance.skipped} settled by the "
+            f"capsule bound ({acceptance.skipped / max(judged, 1) * 100:.1f} %), "
+            f"{acceptance.checks} on the meshes at "
+            f"{acceptance.check_time / max(acceptance.checks, 1) * 1e3:.3f} ms each "
+            f"(link FK + FCL)"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ in-process time on the same goals, so that the ROS overhead is visible.
 Goals are poses of panda_hand at random configurations with capsule margin >= 10 mm (reachable,
 collision-free). Every answer's error code is counted; latencies are for successful calls.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def error_name(val: int) -> str:
 
 def percentiles(seconds) -> str:
     ms = np.asarray(seconds) * 1e3
-    return (f"p50 {np.percentile(ms, 50):6.3f} ms  p99 {np.percentile(ms, 99):6.3f} ms  "
-            f"max {ms.max():7.3f} ms")
+    return (
+        f"p50 {np.percentile(ms, 50):6.3f} ms  p99 {np.percentile(ms, 99):6.3f} ms  "
+        f"max {ms.max():7.3f} ms"
+    )
 
 
 def goals(n: int, seed: int):
@@ -105,8 +108,18 @@ def worker(count: int, seed: int, service: str) -> None:
         if code == MoveItErrorCodes.SUCCESS:
             latencies.append(dt)
     end = time.time()
-    print(json.dumps({"latencies": latencies, "answered": answered, "codes": codes,
-                      "start": start, "end": end}), flush=True)
+    print(
+        json.dumps(
+            {
+                "latencies": latencies,
+                "answered": answered,
+                "codes": codes,
+                "start": start,
+                "end": end,
+            }
+        ),
+        flush=True,
+    )
     node.destroy_node()
     rclpy.shutdown()
 
@@ -121,8 +134,9 @@ def echo_server(service: str) -> None:
 
     rclpy.init()
     node = rclpy.create_node("bench_echo_server")
-    node.create_service(GetPositionIK, service, lambda request, response: response,
-                        qos_profile=SERVICE_QOS)
+    node.create_service(
+        GetPositionIK, service, lambda request, response: response, qos_profile=SERVICE_QOS
+    )
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -156,10 +170,16 @@ def server_handler_times(timeout: float = 5.0) -> tuple[float, float] | None:
 
 
 def run_clients(n_clients: int, count: int, env: dict, service: str) -> list[dict]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(count), str(1000 + i),
-                               service],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-             for i in range(n_clients)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(count), str(1000 + i), service],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(n_clients)
+    ]
     for p in procs:
         line = p.stdout.readline().strip()
         if line != "ready":
@@ -179,15 +199,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000, help="calls per measurement")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
-    parser.add_argument("--model", default="none",
-                        help="model_path for the server (auto, none, path)")
-    parser.add_argument("--executor-threads", type=int, default=1,
-                        help="server executor threads (1: single-threaded, the default)")
-    parser.add_argument("--max-batch", type=int, default=256,
-                        help="server max_batch (1: no draining of waiting requests)")
-    parser.add_argument("--diagnostics-period", type=float, default=None,
-                        help="server diagnostics_period [s] (default: config/ik_server.yaml's; "
-                             "0 turns /diagnostics off, and the handler time is not read)")
+    parser.add_argument(
+        "--model", default="none", help="model_path for the server (auto, none, path)"
+    )
+    parser.add_argument(
+        "--executor-threads",
+        type=int,
+        default=1,
+        help="server executor threads (1: single-threaded, the default)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=256,
+        help="server max_batch (1: no draining of waiting requests)",
+    )
+    parser.add_argument(
+        "--diagnostics-period",
+        type=float,
+        default=None,
+        help="server diagnostics_period [s] (default: config/ik_server.yaml's; "
+        "0 turns /diagnostics off, and the handler time is not read)",
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--echo-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -203,14 +236,21 @@ def main() -> None:
 
     targets = goals(args.goals, seed=1000)
     t_solver, rate = in_process(args.model, targets)
-    print(f"goals: {args.goals} reachable panda_hand poses (capsule margin >= 10 mm), "
-          f"model: {args.model}, server executor threads: {args.executor_threads}, "
-          f"max_batch: {args.max_batch}, "
-          f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"goals: {args.goals} reachable panda_hand poses (capsule margin >= 10 mm), "
+        f"model: {args.model}, server executor threads: {args.executor_threads}, "
+        f"max_batch: {args.max_batch}, "
+        f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"solver in-process, 1 goal/call     {percentiles(t_solver)}  success {rate:.4f}")
 
-    echo = subprocess.Popen([sys.executable, __file__, "--echo-server", "/bench/echo_ik"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    echo = subprocess.Popen(
+        [sys.executable, __file__, "--echo-server", "/bench/echo_ik"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         (floor,) = run_clients(1, args.goals, env, "/bench/echo_ik")
         print(f"rclpy floor (echo server), 1 client {percentiles(floor['answered'])}")
@@ -218,20 +258,28 @@ def main() -> None:
         echo.terminate()
         echo.wait(timeout=20)
 
-    params = [f"model_path:={args.model}", f"executor_threads:={args.executor_threads}",
-              f"max_batch:={args.max_batch}"]
+    params = [
+        f"model_path:={args.model}",
+        f"executor_threads:={args.executor_threads}",
+        f"max_batch:={args.max_batch}",
+    ]
     if args.diagnostics_period is not None:
         params.append(f"diagnostics_period:={args.diagnostics_period}")
     with running_ik_server(*params, namespace="/bench", env=env):
         (single,) = run_clients(1, args.goals, env, service)
         ok = sum(v for k, v in single["codes"].items() if k == "1")
-        print(f"ROS round trip, 1 client           {percentiles(single['latencies'])}  "
-              f"success {ok / args.goals:.4f}")
+        print(
+            f"ROS round trip, 1 client           {percentiles(single['latencies'])}  "
+            f"success {ok / args.goals:.4f}"
+        )
         overhead = np.median(single["latencies"]) - np.median(t_solver)
         print(f"  median ROS overhead (round trip - solver): {overhead * 1e3:.3f} ms")
         handler = server_handler_times() if args.diagnostics_period != 0 else None
-        shown = (f"p50 {handler[0]:6.3f} ms  p99 {handler[1]:6.3f} ms" if handler
-                 else "no /diagnostics message")
+        shown = (
+            f"p50 {handler[0]:6.3f} ms  p99 {handler[1]:6.3f} ms"
+            if handler
+            else "no /diagnostics message"
+        )
         print(f"  server handler (its /diagnostics)  {shown}")
         per_client = max(args.goals // args.clients, 50)
         many = run_clients(args.clients, per_client, env, service)
@@ -239,8 +287,10 @@ def main() -> None:
         calls = sum(sum(m["codes"].values()) for m in many)
         ok = sum(m["codes"].get("1", 0) for m in many)
         span = max(m["end"] for m in many) - min(m["start"] for m in many)
-        print(f"ROS round trip, {args.clients} clients          {percentiles(lat)}  "
-              f"success {ok / calls:.4f}")
+        print(
+            f"ROS round trip, {args.clients} clients          {percentiles(lat)}  "
+            f"success {ok / calls:.4f}"
+        )
         print(f"  throughput {calls / span:8.1f} requests/s over {calls} calls in {span:.2f} s")
         codes = {}
         for m in many:

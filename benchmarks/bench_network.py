@@ -7,6 +7,7 @@ Rounds alternate between the variants so a load change on a shared machine hits 
 
     .venv/bin/python benchmarks/bench_network.py [--sizes 1024x5,512x4,384x4,256x4] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,16 @@ from dtd_ik.training.network import IKNet, NetworkSpec
 
 def build(hidden: int, blocks: int) -> torch.jit.ScriptModule:
     robot = load_robot_model()
-    net = IKNet(NetworkSpec(hidden, blocks, input_features="rotation_matrix"),
-                torch.as_tensor(robot.lower), torch.as_tensor(robot.upper), torch.zeros(7),
-                torch.ones(7), list(robot.joint_names), robot.base_frame, "panda_hand").eval()
+    net = IKNet(
+        NetworkSpec(hidden, blocks, input_features="rotation_matrix"),
+        torch.as_tensor(robot.lower),
+        torch.as_tensor(robot.upper),
+        torch.zeros(7),
+        torch.ones(7),
+        list(robot.joint_names),
+        robot.base_frame,
+        "panda_hand",
+    ).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return torch.jit.script(net)
@@ -40,16 +48,22 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1000)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"network latency: torch {torch.__version__}, {args.threads} thread(s), "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'network':>9s}{'params':>12s}{'MB fp32':>9s}{'variant':>13s}{'1 query p50 [ms]':>18s}"
-          f"{'p99':>8s}{f'batch {args.batch} [us/query]':>26s}")
+    print(
+        f"network latency: torch {torch.__version__}, {args.threads} thread(s), "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"{'network':>9s}{'params':>12s}{'MB fp32':>9s}{'variant':>13s}{'1 query p50 [ms]':>18s}"
+        f"{'p99':>8s}{f'batch {args.batch} [us/query]':>26s}"
+    )
     one, batch = torch.randn(1, 7), torch.randn(args.batch, 7)
     for size in args.sizes.split(","):
         hidden, blocks = (int(v) for v in size.split("x"))
         scripted = build(hidden, blocks)
-        variants = {"script": scripted,
-                    "frozen+opt": torch.jit.optimize_for_inference(torch.jit.freeze(scripted))}
+        variants = {
+            "script": scripted,
+            "frozen+opt": torch.jit.optimize_for_inference(torch.jit.freeze(scripted)),
+        }
         single = {k: [] for k in variants}
         batched = {k: [] for k in variants}
         with torch.inference_mode():
@@ -68,8 +82,10 @@ def main() -> None:
         n = sum(p.numel() for p in scripted.parameters())
         for k in variants:
             s = np.array(single[k]) * 1e3
-            print(f"{size:>9s}{n:>12,d}{4 * n / 1e6:>9.1f}{k:>13s}{np.percentile(s, 50):>18.3f}"
-                  f"{np.percentile(s, 99):>8.3f}{1e6 * np.median(batched[k]):>26.1f}")
+            print(
+                f"{size:>9s}{n:>12,d}{4 * n / 1e6:>9.1f}{k:>13s}{np.percentile(s, 50):>18.3f}"
+                f"{np.percentile(s, 99):>8.3f}{1e6 * np.median(batched[k]):>26.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ CollisionObject messages (placed around the workspace, away from the goals' hand
     PYTHONPATH=. .venv/bin/python benchmarks/bench_ros_world.py [--boxes 10] [--goals 200]
         [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,10 @@ def main() -> None:
 
     keeper = WorldKeeper()
     angles = np.linspace(0, 2 * np.pi, args.boxes, endpoint=False)
-    boxes = [box_message(f"box{i}", (1.0 * np.cos(a), 1.0 * np.sin(a), 0.3))  # 1 m out
-             for i, a in enumerate(angles)]
+    boxes = [
+        box_message(f"box{i}", (1.0 * np.cos(a), 1.0 * np.sin(a), 0.3))  # 1 m out
+        for i, a in enumerate(angles)
+    ]
     for msg in boxes:
         keeper.apply(world_change(msg, FRAMES))
     times = []
@@ -77,8 +80,7 @@ def main() -> None:
         times, solved = [], 0
         for _, p, quat in goals:
             t0 = time.perf_counter()
-            result = solver.solve(p[None], quat[None], tip="panda_hand", timeout=0.05,
-                                  world=world)
+            result = solver.solve(p[None], quat[None], tip="panda_hand", timeout=0.05, world=world)
             times.append(time.perf_counter() - t0)
             solved += int(result.success[0])
         print(f"solve, {label}: {solved}/{len(goals)} solved, {percentiles(times)}")

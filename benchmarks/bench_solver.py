@@ -12,6 +12,7 @@ dtd_ik uses all cores for a batch.
     .venv/bin/python benchmarks/bench_solver.py [--goals 1000] [--hard 200] [--model models/x.pt]
                                                 [--solver seed_table_seeds=8 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,8 +93,11 @@ def near_limit_sample(kin, capsules, rng, n):
     Q = rng.uniform(kin.model.lower, kin.model.upper, (8 * n, kin.dof))
     for q in Q:
         for j in rng.choice(kin.dof, 2, replace=False):
-            q[j] = (kin.model.lower[j] + rng.uniform(0, 0.02)) if rng.random() < 0.5 else \
-                (kin.model.upper[j] - rng.uniform(0, 0.02))
+            q[j] = (
+                (kin.model.lower[j] + rng.uniform(0, 0.02))
+                if rng.random() < 0.5
+                else (kin.model.upper[j] - rng.uniform(0, 0.02))
+            )
     d = capsules.distance(torch.tensor(Q)).distance.numpy()
     return Q[d >= MARGIN][:n]
 
@@ -130,11 +134,17 @@ def run_dtd(solver: IKSolver, goals: Goals, singles: int, refine: bool = True) -
     single, single_cpu = [], []
     for i in range(min(singles, len(goals.p))):
         t0, c0 = time.perf_counter(), time.process_time()
-        solver.solve(goals.p[i:i + 1], goals.quat[i:i + 1], refine=refine)
+        solver.solve(goals.p[i : i + 1], goals.quat[i : i + 1], refine=refine)
         single.append(time.perf_counter() - t0)
         single_cpu.append(time.process_time() - c0)
-    return Answers(result.q, result.success, np.array(single) * 1e3, np.array(single_cpu) * 1e3,
-                   len(goals.p) / float(np.median(times)), np.median(cpu) / len(goals.p) * 1e6)
+    return Answers(
+        result.q,
+        result.success,
+        np.array(single) * 1e3,
+        np.array(single_cpu) * 1e3,
+        len(goals.p) / float(np.median(times)),
+        np.median(cpu) / len(goals.p) * 1e6,
+    )
 
 
 def run_tracik(tracik, kin, goals: Goals, singles: int) -> Answers:
@@ -150,9 +160,14 @@ def run_tracik(tracik, kin, goals: Goals, singles: int) -> Answers:
         claimed[i] = out[0] > 0
         q[i] = out[1:] if claimed[i] else mid
     total, cpu = time.perf_counter() - t_all, time.process_time() - c_all
-    return Answers(q, claimed, np.array(single[:singles]) * 1e3,
-                   np.array(single_cpu[:singles]) * 1e3, len(goals.p) / total,
-                   cpu / len(goals.p) * 1e6)
+    return Answers(
+        q,
+        claimed,
+        np.array(single[:singles]) * 1e3,
+        np.array(single_cpu[:singles]) * 1e3,
+        len(goals.p) / total,
+        cpu / len(goals.p) * 1e6,
+    )
 
 
 def fmt_err(values: np.ndarray, claimed: np.ndarray, pct: float) -> str:
@@ -160,49 +175,84 @@ def fmt_err(values: np.ndarray, claimed: np.ndarray, pct: float) -> str:
     return f"{np.percentile(v, pct):.1e}" if len(v) else "-"
 
 
-def table(goals: Goals, columns: dict[str, tuple[Answers, Judged]],
-          targets: dict[str, str]) -> str:
+def table(
+    goals: Goals, columns: dict[str, tuple[Answers, Judged]], targets: dict[str, str]
+) -> str:
     """Print the set's table; return the same table as markdown."""
     rows = [
-        ("success: criteria incl. 5 mm capsule margin [%]",
-         lambda a, j: f"{100 * j.success.mean():.2f}", "success"),
-        ("success and pybullet mesh-free [%]",
-         lambda a, j: f"{100 * (j.success & j.mesh_free).mean():.2f}", None),
+        (
+            "success: criteria incl. 5 mm capsule margin [%]",
+            lambda a, j: f"{100 * j.success.mean():.2f}",
+            "success",
+        ),
+        (
+            "success and pybullet mesh-free [%]",
+            lambda a, j: f"{100 * (j.success & j.mesh_free).mean():.2f}",
+            None,
+        ),
         ("claimed solved [%]", lambda a, j: f"{100 * a.claimed.mean():.2f}", None),
-        ("claimed solved but mesh-colliding [%]",
-         lambda a, j: f"{100 * (a.claimed & ~j.mesh_free).mean():.2f}", "mesh"),
-        ("claimed solved but fails criteria [%]",
-         lambda a, j: f"{100 * (a.claimed & ~j.success).mean():.2f}", None),
+        (
+            "claimed solved but mesh-colliding [%]",
+            lambda a, j: f"{100 * (a.claimed & ~j.mesh_free).mean():.2f}",
+            "mesh",
+        ),
+        (
+            "claimed solved but fails criteria [%]",
+            lambda a, j: f"{100 * (a.claimed & ~j.success).mean():.2f}",
+            None,
+        ),
         ("position error median [m] (claimed)", lambda a, j: fmt_err(j.pos, a.claimed, 50), "pos"),
         ("position error p99 [m] (claimed)", lambda a, j: fmt_err(j.pos, a.claimed, 99), None),
-        ("orientation error median [rad] (claimed)",
-         lambda a, j: fmt_err(j.ori, a.claimed, 50), "ori"),
-        ("orientation error p99 [rad] (claimed)",
-         lambda a, j: fmt_err(j.ori, a.claimed, 99), None),
-        ("single-goal latency p50 [ms]",
-         lambda a, j: f"{np.percentile(a.single_ms, 50):.3f}" if len(a.single_ms) else "-", "p50"),
-        ("single-goal latency p99 [ms]",
-         lambda a, j: f"{np.percentile(a.single_ms, 99):.3f}" if len(a.single_ms) else "-", "p99"),
-        ("single-goal CPU time p50 [ms]",
-         lambda a, j: f"{np.percentile(a.single_cpu_ms, 50):.3f}" if len(a.single_ms) else "-",
-         None),
-        ("single-goal CPU time p99 [ms]",
-         lambda a, j: f"{np.percentile(a.single_cpu_ms, 99):.3f}" if len(a.single_ms) else "-",
-         None),
+        (
+            "orientation error median [rad] (claimed)",
+            lambda a, j: fmt_err(j.ori, a.claimed, 50),
+            "ori",
+        ),
+        (
+            "orientation error p99 [rad] (claimed)",
+            lambda a, j: fmt_err(j.ori, a.claimed, 99),
+            None,
+        ),
+        (
+            "single-goal latency p50 [ms]",
+            lambda a, j: f"{np.percentile(a.single_ms, 50):.3f}" if len(a.single_ms) else "-",
+            "p50",
+        ),
+        (
+            "single-goal latency p99 [ms]",
+            lambda a, j: f"{np.percentile(a.single_ms, 99):.3f}" if len(a.single_ms) else "-",
+            "p99",
+        ),
+        (
+            "single-goal CPU time p50 [ms]",
+            lambda a, j: f"{np.percentile(a.single_cpu_ms, 50):.3f}" if len(a.single_ms) else "-",
+            None,
+        ),
+        (
+            "single-goal CPU time p99 [ms]",
+            lambda a, j: f"{np.percentile(a.single_cpu_ms, 99):.3f}" if len(a.single_ms) else "-",
+            None,
+        ),
         ("batch throughput [goals/s]", lambda a, j: f"{a.batch_goals_per_s:,.0f}", "batch"),
-        ("batch CPU time per goal, all threads [us]", lambda a, j: f"{a.cpu_us_per_goal:,.1f}",
-         None),
+        (
+            "batch CPU time per goal, all threads [us]",
+            lambda a, j: f"{a.cpu_us_per_goal:,.1f}",
+            None,
+        ),
     ]
     names = list(columns)
     width = max(14, *(len(n) + 2 for n in names))
     print(f"\n== {goals.name}: {len(goals.p)} goals")
     print(f"{'metric':46s}" + "".join(f"{n:>{width}s}" for n in names) + f"{'target':>12s}")
-    md = [f"**{goals.name}: {len(goals.p)} goals**", "",
-          "| metric | " + " | ".join(names) + " | target |",
-          "|---|" + "---|" * (len(names) + 1)]
+    md = [
+        f"**{goals.name}: {len(goals.p)} goals**",
+        "",
+        "| metric | " + " | ".join(names) + " | target |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
     for label, fn, key in rows:
         values = [fn(*columns[n]) for n in names]
-        target = targets.get(key, '') if key else ''
+        target = targets.get(key, "") if key else ""
         print(f"{label:46s}" + "".join(f"{v:>{width}s}" for v in values) + f"{target:>12s}")
         md.append(f"| {label} | " + " | ".join(values) + f" | {target} |")
     return "\n".join(md) + "\n"
@@ -223,32 +273,43 @@ def path_section(solver: IKSolver, kin, capsules, tracik, rng, n_paths: int, ste
         p, quat = kdl_poses(tracik, Q)
         alone = solver.solve(p, quat)
         path = solver.solve_path(p, quat, seed=q0)
-        for name, r in (("solve, each goal alone", alone),
-                        ("solve_path (consistency mode)", path)):
+        for name, r in (
+            ("solve, each goal alone", alone),
+            ("solve_path (consistency mode)", path),
+        ):
             rows[name].append(np.abs(np.diff(r.q, axis=0)).max(axis=1))
             success[name].append(r.success)
     step = np.abs(np.diff(Q, axis=0)).max()
-    print(f"\n== Cartesian paths: {n_paths} paths x {steps} waypoints (largest joint step of the "
-          f"generating motion ~{step:.3f} rad)")
-    print(f"{'mode':34s}{'success [%]':>13s}{'max joint jump p50 [rad]':>26s}"
-          f"{'steps with a jump > 0.2 rad [%]':>33s}")
+    print(
+        f"\n== Cartesian paths: {n_paths} paths x {steps} waypoints (largest joint step of the "
+        f"generating motion ~{step:.3f} rad)"
+    )
+    print(
+        f"{'mode':34s}{'success [%]':>13s}{'max joint jump p50 [rad]':>26s}"
+        f"{'steps with a jump > 0.2 rad [%]':>33s}"
+    )
     for name, jumps in rows.items():
         j = np.concatenate(jumps)
-        print(f"{name:34s}{100 * np.concatenate(success[name]).mean():13.2f}"
-              f"{np.median(j):26.4f}{100 * (j > 0.2).mean():33.2f}")
+        print(
+            f"{name:34s}{100 * np.concatenate(success[name]).mean():13.2f}"
+            f"{np.median(j):26.4f}{100 * (j > 0.2).mean():33.2f}"
+        )
 
 
 def unreachable_section(solver: IKSolver, tracik, kin, rng, n: int = 100):
     """Goals no configuration reaches: inside the base (collision) and beyond the arm's reach."""
-    inside = np.column_stack([rng.uniform(-0.05, 0.05, n), rng.uniform(-0.05, 0.05, n),
-                              rng.uniform(0.0, 0.1, n)])
+    inside = np.column_stack(
+        [rng.uniform(-0.05, 0.05, n), rng.uniform(-0.05, 0.05, n), rng.uniform(0.0, 0.1, n)]
+    )
     direction = rng.normal(size=(n, 3))
     beyond = 1.5 * direction / np.linalg.norm(direction, axis=1, keepdims=True) + [0, 0, 0.333]
     quat = Rotation.random(n, random_state=int(rng.integers(1 << 30))).as_quat()
     mid = (kin.model.lower + kin.model.upper) / 2
     print(f"\n== unreachable goals, {n} per kind (default timeout; TRAC-IK 20 ms)")
-    print(f"{'kind':34s}{'dtd_ik solved':>15s}{'dtd_ik [ms/goal]':>18s}{'TRAC-IK solved':>16s}"
-          f"{'TRAC-IK [ms/goal]':>19s}")
+    print(
+        f"{'kind':34s}{'dtd_ik solved':>15s}{'dtd_ik [ms/goal]':>18s}{'TRAC-IK solved':>16s}"
+        f"{'TRAC-IK [ms/goal]':>19s}"
+    )
     for name, p in (("hand inside the base", inside), ("1.5 m from the shoulder", beyond)):
         t0 = time.perf_counter()
         r = solver.solve(p, quat)
@@ -263,19 +324,25 @@ def seed_section(goals: Goals, kin, rng, model: str | None):
     """One LM attempt per goal from each seed source: how often it succeeds, how long it runs."""
     one = dict(max_attempts=1)
     random_seeds = rng.uniform(kin.model.lower, kin.model.upper, (len(goals.p), kin.dof))
-    cases = [("uniform random joints", IKSolver.load(None, seed_table_size=0, **one),
-              random_seeds),
-             ("mid-range joints", IKSolver.load(None, seed_table_size=0, **one),
-              np.tile((kin.model.lower + kin.model.upper) / 2, (len(goals.p), 1))),
-             ("nearest seed-table entry", IKSolver.load(None, **one), None)]
+    cases = [
+        ("uniform random joints", IKSolver.load(None, seed_table_size=0, **one), random_seeds),
+        (
+            "mid-range joints",
+            IKSolver.load(None, seed_table_size=0, **one),
+            np.tile((kin.model.lower + kin.model.upper) / 2, (len(goals.p), 1)),
+        ),
+        ("nearest seed-table entry", IKSolver.load(None, **one), None),
+    ]
     if model:
         cases.append(("network", IKSolver.load(model, network_seed="first", **one), None))
     print(f"\n== first LM attempt by seed source ({goals.name}, {len(goals.p)} goals)")
     print(f"{'seed':28s}{'success [%]':>13s}{'iterations mean':>17s}{'p90':>6s}")
     for name, solver, seeds in cases:
         r = solver.solve(goals.p, goals.quat, seeds=seeds)
-        print(f"{name:28s}{100 * r.success.mean():13.2f}{r.iterations.mean():17.2f}"
-              f"{np.percentile(r.iterations, 90):6.0f}")
+        print(
+            f"{name:28s}{100 * r.success.mean():13.2f}{r.iterations.mean():17.2f}"
+            f"{np.percentile(r.iterations, 90):6.0f}"
+        )
 
 
 def main() -> None:
@@ -287,17 +354,23 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=20, help="Cartesian paths for the path mode")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--markdown", type=Path, help="also write the goal-set tables here")
-    parser.add_argument("--solver", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config/solver.yaml key for every dtd_ik column "
-                             "(repeatable), e.g. --solver seed_table_seeds=8")
+    parser.add_argument(
+        "--solver",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config/solver.yaml key for every dtd_ik column "
+        "(repeatable), e.g. --solver seed_table_seeds=8",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     kin = Kinematics()
     capsules = CapsuleModel(kin)
     panda = PybulletPanda()
     urdf = open(os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf")).read()
-    tracik = pytracik.TRAC_IK("panda_link0", "panda_hand", urdf, TRACIK_TIMEOUT, TRACIK_EPS,
-                              pytracik.Speed)
+    tracik = pytracik.TRAC_IK(
+        "panda_link0", "panda_hand", urdf, TRACIK_TIMEOUT, TRACIK_EPS, pytracik.Speed
+    )
     pytracik.set_joint_limits(tracik, kin.model.lower, kin.model.upper)  # the same limits
 
     overrides = {}
@@ -309,28 +382,45 @@ def main() -> None:
     t0 = time.perf_counter()
     solvers = {"dtd_ik": IKSolver.load(None, **overrides)}
     if args.model:
-        solvers["+net fallback"] = IKSolver.load(args.model, **{**overrides,
-                                                                 "network_seed": "fallback"})
+        solvers["+net fallback"] = IKSolver.load(
+            args.model, **{**overrides, "network_seed": "fallback"}
+        )
         solvers["+net first"] = IKSolver.load(args.model, **{**overrides, "network_seed": "first"})
     load_s = time.perf_counter() - t0
-    sets = [Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals),
-                  tracik),
-            Goals("mesh collision-free only", mesh_free_sample(kin, panda, rng, args.hard),
-                  tracik),
-            Goals("hard: two joints within 0.02 rad of a limit",
-                  near_limit_sample(kin, capsules, rng, args.hard), tracik),
-            Goals("hard: most singular 5 % (smallest singular value)",
-                  near_singular_sample(kin, capsules, rng, args.hard), tracik)]
-    targets = {"success": ">= 99.9", "mesh": "0", "pos": "<= 1e-6", "ori": "<= 1e-5",
-               "p50": "<= 0.3", "p99": "<= 0.6", "batch": ">= 20,000"}
-    print(f"dtd_ik solver benchmark: torch {torch.__version__}, numba {numba.__version__}, "
-          f"{os.cpu_count()} cores, numba threads {numba.get_num_threads()}; solver load "
-          f"{load_s:.1f} s; TRAC-IK Speed, {TRACIK_TIMEOUT * 1e3:.0f} ms, eps {TRACIK_EPS}, "
-          f"seeded mid-range, one core; errors by KDL FK, margin by the torch capsule model, "
-          f"mesh check by pybullet"
-          + (f"; solver overrides {overrides}" if overrides else ""))
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"(the machine may be shared: wall-clock figures depend on it, CPU times less)")
+    sets = [
+        Goals("capsule margin >= 5 mm (main set)", sample(kin, capsules, rng, args.goals), tracik),
+        Goals("mesh collision-free only", mesh_free_sample(kin, panda, rng, args.hard), tracik),
+        Goals(
+            "hard: two joints within 0.02 rad of a limit",
+            near_limit_sample(kin, capsules, rng, args.hard),
+            tracik,
+        ),
+        Goals(
+            "hard: most singular 5 % (smallest singular value)",
+            near_singular_sample(kin, capsules, rng, args.hard),
+            tracik,
+        ),
+    ]
+    targets = {
+        "success": ">= 99.9",
+        "mesh": "0",
+        "pos": "<= 1e-6",
+        "ori": "<= 1e-5",
+        "p50": "<= 0.3",
+        "p99": "<= 0.6",
+        "batch": ">= 20,000",
+    }
+    print(
+        f"dtd_ik solver benchmark: torch {torch.__version__}, numba {numba.__version__}, "
+        f"{os.cpu_count()} cores, numba threads {numba.get_num_threads()}; solver load "
+        f"{load_s:.1f} s; TRAC-IK Speed, {TRACIK_TIMEOUT * 1e3:.0f} ms, eps {TRACIK_EPS}, "
+        f"seeded mid-range, one core; errors by KDL FK, margin by the torch capsule model, "
+        f"mesh check by pybullet" + (f"; solver overrides {overrides}" if overrides else "")
+    )
+    print(
+        f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"(the machine may be shared: wall-clock figures depend on it, CPU times less)"
+    )
     tables = []
     for i, goals in enumerate(sets):
         singles = args.singles if i == 0 else 0
@@ -344,8 +434,9 @@ def main() -> None:
             columns["net only"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
         a = run_tracik(tracik, kin, goals, singles)
         columns["TRAC-IK"] = (a, judge(goals, a.q, kin, capsules, panda, tracik))
-        tables.append(table(goals, columns,
-                            targets if i == 0 else {"mesh": "0"} if i == 1 else {}))
+        tables.append(
+            table(goals, columns, targets if i == 0 else {"mesh": "0"} if i == 1 else {})
+        )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text("\n".join(tables))

@@ -23,6 +23,7 @@ and last 10 % of requests (by send time), throughput, the node's exit code on SI
 code 1 when anything was lost, duplicated or wrong, the node died, or its RSS grew by
 ``--rss-limit`` (5 %) or more.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,14 @@ SERVICE = f"{NAMESPACE}/compute_ik"
 WARM_UP = 20  # sequential calls per client before the measured run
 SERVER_LOG_TAIL = 4000  # characters of the node's log kept in a failing report
 GOAL_TOLERANCE = (2e-4, 2e-3)  # [m], [rad]: FK of a SUCCESS answer vs its request's goal
-BAD_KINDS = ("unknown group", "nan position", "zero quaternion", "unknown frame", "unknown link",
-             "out of reach")
+BAD_KINDS = (
+    "unknown group",
+    "nan position",
+    "zero quaternion",
+    "unknown frame",
+    "unknown link",
+    "out of reach",
+)
 
 
 def read_rss_kb(pid: int) -> int:
@@ -63,12 +70,17 @@ def percentiles(seconds) -> dict:
     ms = np.asarray(seconds, dtype=float) * 1e3
     if ms.size == 0:
         return {k: math.nan for k in ("p50", "p90", "p99", "max")}
-    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-            "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # client process
+
 
 def bad_request(kind: str, position, quaternion):
     """(request, expected MoveItErrorCodes value) for one of BAD_KINDS."""
@@ -92,8 +104,9 @@ def bad_request(kind: str, position, quaternion):
     return req, Codes.NO_IK_SOLUTION
 
 
-def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
-           lost_after: float) -> None:
+def worker(
+    index: int, count: int, in_flight: int, qos: str, bad_every: int, lost_after: float
+) -> None:
     """One client process: ``count`` requests, up to ``in_flight`` outstanding; JSON to stdout."""
     import rclpy
     import torch
@@ -119,8 +132,9 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
     if not client.wait_for_service(timeout_sec=120):
         raise SystemExit(f"client {index}: no {SERVICE}")
     for _, p, quat in goals[:WARM_UP]:  # discovery, first allocations
-        executor.spin_until_future_complete(client.call_async(make_request(p, quat)),
-                                            timeout_sec=30)
+        executor.spin_until_future_complete(
+            client.call_async(make_request(p, quat)), timeout_sec=30
+        )
     print("ready", flush=True)
     sys.stdin.readline()  # start signal: all clients begin together
 
@@ -187,15 +201,24 @@ def worker(index: int, count: int, in_flight: int, qos: str, bad_every: int,
             if not (dp <= GOAL_TOLERANCE[0] and dr <= GOAL_TOLERANCE[1]):
                 r = rows[i]
                 rows[i] = (r[0], r[1], r[2], r[3], False)
-    print(json.dumps({"rows": rows, "lost": lost,
-                      "duplicated": sum(n - 1 for n in stamps.values() if n > 1),
-                      "warm_up": WARM_UP}), flush=True)
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "lost": lost,
+                "duplicated": sum(n - 1 for n in stamps.values() if n > 1),
+                "warm_up": WARM_UP,
+            }
+        ),
+        flush=True,
+    )
     node.destroy_node()
     rclpy.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------
 # the run
+
 
 class Diagnostics:
     """Latest /diagnostics values of the node, from a background rclpy thread."""
@@ -240,11 +263,26 @@ class Diagnostics:
 def start_clients(args, shares: list[int], env: dict) -> list[subprocess.Popen]:
     procs = []
     for i, count in enumerate(shares):
-        cmd = [sys.executable, __file__, "--worker", str(i), str(count),
-               "--in-flight", str(args.in_flight), "--qos", args.qos,
-               "--bad-every", str(args.bad_every), "--lost-after", str(args.lost_after)]
-        procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True, env=env, cwd=ROOT))
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(i),
+            str(count),
+            "--in-flight",
+            str(args.in_flight),
+            "--qos",
+            args.qos,
+            "--bad-every",
+            str(args.bad_every),
+            "--lost-after",
+            str(args.lost_after),
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+            )
+        )
     return procs
 
 
@@ -252,24 +290,38 @@ def run(args) -> dict:
     from dtd_ik.ros.server_process import running_ik_server
 
     domain = 150 + os.getpid() % 80
-    env = {**os.environ, "ROS_DOMAIN_ID": str(domain),
-           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    }
     os.environ.update(env)
-    shares = [args.requests // args.clients + (i < args.requests % args.clients)
-              for i in range(args.clients)]
-    report: dict = {"requests": args.requests, "clients": args.clients,
-                    "in_flight": args.in_flight, "qos": args.qos, "model": args.model,
-                    "bad_every": args.bad_every, "cores": os.cpu_count()}
-    with running_ik_server(f"model_path:={args.model}", "diagnostics_period:=0.5",
-                           namespace=NAMESPACE, env=env) as server:
+    shares = [
+        args.requests // args.clients + (i < args.requests % args.clients)
+        for i in range(args.clients)
+    ]
+    report: dict = {
+        "requests": args.requests,
+        "clients": args.clients,
+        "in_flight": args.in_flight,
+        "qos": args.qos,
+        "model": args.model,
+        "bad_every": args.bad_every,
+        "cores": os.cpu_count(),
+    }
+    with running_ik_server(
+        f"model_path:={args.model}", "diagnostics_period:=0.5", namespace=NAMESPACE, env=env
+    ) as server:
         monitor = Diagnostics(domain)
         clients = start_clients(args, shares, env)
         try:
             for p in clients:
                 line = p.stdout.readline().strip()
                 if line != "ready":
-                    raise SystemExit(f"a client failed to start ({line!r}); server log:\n"
-                                     f"{server.log()[-SERVER_LOG_TAIL:]}")
+                    raise SystemExit(
+                        f"a client failed to start ({line!r}); server log:\n"
+                        f"{server.log()[-SERVER_LOG_TAIL:]}"
+                    )
             time.sleep(1.0)
             report["load_average"] = os.getloadavg()[0]
             rss = [read_rss_kb(server.pid)]
@@ -283,6 +335,7 @@ def run(args) -> dict:
                         for p in clients:
                             p.kill()
                         return
+
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             for p in clients:
@@ -336,14 +389,19 @@ def summarise(outputs: list, shares: list[int], node_requests: int) -> dict:
     warm_up = sum(o["warm_up"] for o in outputs)
     node_extra = node_requests - (sent + warm_up) if node_requests >= 0 else 0
     return {
-        "client_crashed": False, "sent": sent, "answered": len(answered),
+        "client_crashed": False,
+        "sent": sent,
+        "answered": len(answered),
         "lost": lost,
         "lost_per_client": [sum(1 for r in o["rows"] if r[3] == "lost") for o in outputs],
         "duplicated": sum(o["duplicated"] for o in outputs) + max(node_extra, 0),
         "wrong": sum(1 for r in answered if not r[4]),
         "bad_requests": sum(1 for r in rows if r[2] != "goal"),
-        "goals": len(goals), "solved": len(solved), "unsolved": len(goals) - len(solved),
-        "node_requests": node_requests, "node_requests_expected": sent + warm_up,
+        "goals": len(goals),
+        "solved": len(solved),
+        "unsolved": len(goals) - len(solved),
+        "node_requests": node_requests,
+        "node_requests_expected": sent + warm_up,
         "latency_first_10pct_ms": percentiles(first),
         "latency_last_10pct_ms": percentiles(last),
         "latency_all_ms": percentiles([r[1] for r in answered]),
@@ -365,40 +423,53 @@ def failures(report: dict, rss_limit: float) -> list[str]:
         out.append(f"the node exited with {report['server_exit_code']} on SIGTERM")
     if report.get("server_tracebacks"):
         out.append("a traceback in the node's log")
-    if report.get("node_requests", 0) >= 0 and \
-            report.get("node_requests") != report.get("node_requests_expected"):
-        out.append(f"the node counted {report.get('node_requests')} requests, "
-                   f"{report.get('node_requests_expected')} were sent")
+    if report.get("node_requests", 0) >= 0 and report.get("node_requests") != report.get(
+        "node_requests_expected"
+    ):
+        out.append(
+            f"the node counted {report.get('node_requests')} requests, "
+            f"{report.get('node_requests_expected')} were sent"
+        )
     if not report.get("rss_growth", 0.0) < rss_limit:
-        out.append(f"RSS grew by {report['rss_growth'] * 100:.1f} % (limit "
-                   f"{rss_limit * 100:.0f} %)")
+        out.append(
+            f"RSS grew by {report['rss_growth'] * 100:.1f} % (limit {rss_limit * 100:.0f} %)"
+        )
     return out
 
 
 def print_report(r: dict) -> None:
     def line(p):
         return " ".join(f"{k} {p[k]:7.2f}" for k in ("p50", "p90", "p99", "max")) + " ms"
-    print(f"soak: {r['requests']} requests from {r['clients']} client processes, "
-          f"{r['in_flight']} in flight each, client QoS {r['qos']}, model {r['model']}, "
-          f"{r['cores']} cores, load average {r.get('load_average', math.nan):.1f}")
+
+    print(
+        f"soak: {r['requests']} requests from {r['clients']} client processes, "
+        f"{r['in_flight']} in flight each, client QoS {r['qos']}, model {r['model']}, "
+        f"{r['cores']} cores, load average {r.get('load_average', math.nan):.1f}"
+    )
     if r.get("client_crashed", True):
         print("a client crashed: no figures")
     else:
-        print(f"  sent {r['sent']}, answered {r['answered']}, lost {r['lost']}, "
-              f"duplicated {r['duplicated']}, wrong {r['wrong']}; bad requests "
-              f"{r['bad_requests']} (each with its code); reachable goals {r['goals']}: solved "
-              f"{r['solved']}, NO_IK_SOLUTION {r['unsolved']}")
+        print(
+            f"  sent {r['sent']}, answered {r['answered']}, lost {r['lost']}, "
+            f"duplicated {r['duplicated']}, wrong {r['wrong']}; bad requests "
+            f"{r['bad_requests']} (each with its code); reachable goals {r['goals']}: solved "
+            f"{r['solved']}, NO_IK_SOLUTION {r['unsolved']}"
+        )
         if r["lost"]:
             print(f"  lost per client: {r['lost_per_client']}")
-        print(f"  node counted {r['node_requests']} requests "
-              f"(expected {r['node_requests_expected']} incl. warm-up)")
+        print(
+            f"  node counted {r['node_requests']} requests "
+            f"(expected {r['node_requests_expected']} incl. warm-up)"
+        )
         print(f"  latency first 10 %: {line(r['latency_first_10pct_ms'])}")
         print(f"  latency last 10 %:  {line(r['latency_last_10pct_ms'])}")
         print(f"  throughput {r['throughput_per_s']:.1f} requests/s over {r['duration_s']:.1f} s")
     if "rss_start_kb" in r:
-        print(f"  node RSS: start {r['rss_start_kb'] / 1024:.1f} MiB, end "
-              f"{r['rss_end_kb'] / 1024:.1f} MiB ({r['rss_growth'] * 100:+.2f} %), max "
-              f"{r['rss_max_kb'] / 1024:.1f} MiB")
+        print(
+            f"  node RSS: start {r['rss_start_kb'] / 1024:.1f} MiB, end "
+            f"{r['rss_end_kb'] / 1024:.1f} MiB ({r['rss_growth'] * 100:+.2f} %), max "
+            f"{r['rss_max_kb'] / 1024:.1f} MiB"
+        )
     if r.get("server_alive"):
         print(f"  node alive at the end; exit code on SIGTERM {r.get('server_exit_code')}")
     else:
@@ -413,25 +484,42 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000, help="requests in all")
     parser.add_argument("--clients", type=int, default=8, help="client processes")
-    parser.add_argument("--in-flight", type=int, default=4,
-                        help="calls each client keeps outstanding")
-    parser.add_argument("--qos", choices=("deep", "default", "mixed"), default="deep",
-                        help="client QoS: deep = dtd_ik.ros.client.CLIENT_QOS (depth 1000), "
-                             "default = rclpy's services default (KEEP_LAST 10), mixed = "
-                             "client 0 default with 1 call in flight, the others deep")
-    parser.add_argument("--bad-every", type=int, default=25,
-                        help="every n-th request is a bad one (0: none)")
-    parser.add_argument("--lost-after", type=float, default=20.0,
-                        help="[s] a call unanswered this long counts as lost")
+    parser.add_argument(
+        "--in-flight", type=int, default=4, help="calls each client keeps outstanding"
+    )
+    parser.add_argument(
+        "--qos",
+        choices=("deep", "default", "mixed"),
+        default="deep",
+        help="client QoS: deep = dtd_ik.ros.client.CLIENT_QOS (depth 1000), "
+        "default = rclpy's services default (KEEP_LAST 10), mixed = "
+        "client 0 default with 1 call in flight, the others deep",
+    )
+    parser.add_argument(
+        "--bad-every", type=int, default=25, help="every n-th request is a bad one (0: none)"
+    )
+    parser.add_argument(
+        "--lost-after",
+        type=float,
+        default=20.0,
+        help="[s] a call unanswered this long counts as lost",
+    )
     parser.add_argument("--model", default="none", help="model_path of the server")
-    parser.add_argument("--rss-limit", type=float, default=0.05,
-                        help="largest allowed RSS growth (fraction)")
+    parser.add_argument(
+        "--rss-limit", type=float, default=0.05, help="largest allowed RSS growth (fraction)"
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.in_flight, args.qos, args.bad_every,
-               args.lost_after)
+        worker(
+            args.worker[0],
+            args.worker[1],
+            args.in_flight,
+            args.qos,
+            args.bad_every,
+            args.lost_after,
+        )
         return 0
     if args.clients < 1 or args.requests < args.clients:
         parser.error("need --clients >= 1 and --requests >= --clients")

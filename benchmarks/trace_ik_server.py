@@ -10,6 +10,7 @@ all processes), so the phases between them line up. The wrapping reaches into rc
 (``Executor._take_service``, ``Service.send_response``, rclpy 9 / Kilted); it costs about a
 microsecond a phase. Run on an otherwise idle machine: each phase moves with the load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,13 @@ sys.path.insert(0, str(ROOT))
 DOMAIN = str(150 + (os.getpid() + 37) % 80)
 SERVICE = "/trace/compute_ik"
 # handler steps timed inside the callback: (module attribute path, label)
-STEPS = [("ik_server_node.parse_ik_request", "parse request"),
-         ("ik_server_node.IKSolver.solve", "solver"),
-         ("ik_batcher.GoalBatcher.solve_many", "batcher (incl. solver)"),
-         ("ik_server_node.judge_answer", "judge answer"),
-         ("ik_server_node.IKServer._publish_solution", "fill solution, publish")]
+STEPS = [
+    ("ik_server_node.parse_ik_request", "parse request"),
+    ("ik_server_node.IKSolver.solve", "solver"),
+    ("ik_batcher.GoalBatcher.solve_many", "batcher (incl. solver)"),
+    ("ik_server_node.judge_answer", "judge answer"),
+    ("ik_server_node.IKServer._publish_solution", "fill solution, publish"),
+]
 
 
 def _wrap(owner, name: str, record) -> None:
@@ -115,14 +118,16 @@ def report(stamps, events) -> None:
     n = len(stamps)
     take, callback, send = (np.array(events[k][-n:]) for k in ("take", "callback", "send"))
     c = np.array(stamps)
-    rows = [("client: call_async (serialise, write)", c[:, 1] - c[:, 0]),
-            ("client written -> server take starts", take[:, 0] - c[:, 1]),
-            ("server: rclpy take (deserialise)", take[:, 1] - take[:, 0]),
-            ("server: take -> callback", callback[:, 0] - take[:, 1]),
-            ("server: callback (the handler)", callback[:, 1] - callback[:, 0]),
-            ("server: send_response (serialise, write)", send[:, 1] - send[:, 0]),
-            ("server sent -> client has the answer", c[:, 2] - send[:, 1]),
-            ("round trip", c[:, 2] - c[:, 0])]
+    rows = [
+        ("client: call_async (serialise, write)", c[:, 1] - c[:, 0]),
+        ("client written -> server take starts", take[:, 0] - c[:, 1]),
+        ("server: rclpy take (deserialise)", take[:, 1] - take[:, 0]),
+        ("server: take -> callback", callback[:, 0] - take[:, 1]),
+        ("server: callback (the handler)", callback[:, 1] - callback[:, 0]),
+        ("server: send_response (serialise, write)", send[:, 1] - send[:, 0]),
+        ("server sent -> client has the answer", c[:, 2] - send[:, 1]),
+        ("round trip", c[:, 2] - c[:, 0]),
+    ]
     print(f"{'phase':44s}{'median [us]':>13s}{'mean [us]':>11s}")
     for label, dt in rows:
         print(f"{label:44s}{np.median(dt) * 1e6:13.1f}{dt.mean() * 1e6:11.1f}")
@@ -147,12 +152,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trace_ik_") as tmp:
         out = Path(tmp) / "events.json"
         # the node stops cleanly on SIGINT at the end of the block: the events are written
-        with running_ik_server(f"model_path:={args.model}", namespace="/trace",
-                               executable=[sys.executable, __file__, "--server", str(out)]):
+        with running_ik_server(
+            f"model_path:={args.model}",
+            namespace="/trace",
+            executable=[sys.executable, __file__, "--server", str(out)],
+        ):
             stamps = client(args.goals)
-        print(f"trace_ik_server: {args.goals} sequential requests, model {args.model}, "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"trace_ik_server: {args.goals} sequential requests, model {args.model}, "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         report(stamps, json.loads(out.read_text()))
+
 
 if __name__ == "__main__":
     main()

@@ -20,15 +20,29 @@ The layers, each importing only those above it in this list:
 - :mod:`dtd_ik.training`: the offline pipeline (top-level folder ``training/``); it imports the
   runtime, never the other way round.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from dtd_ik.exceptions import (ConfigError, DtdIkError, InvalidInputError, ModelLoadError,
-                               UnknownFrameError)
+from dtd_ik.exceptions import (
+    ConfigError,
+    DtdIkError,
+    InvalidInputError,
+    ModelLoadError,
+    UnknownFrameError,
+)
 
-__all__ = ["IKSolver", "IKResult", "SolverConfig", "DtdIkError", "ConfigError",
-           "InvalidInputError", "ModelLoadError", "UnknownFrameError"]
+__all__ = [
+    "IKSolver",
+    "IKResult",
+    "SolverConfig",
+    "DtdIkError",
+    "ConfigError",
+    "InvalidInputError",
+    "ModelLoadError",
+    "UnknownFrameError",
+]
 
 _SOLVER_NAMES = ("IKSolver", "IKResult", "SolverConfig")
 

@@ -6,6 +6,7 @@ those bounds. :func:`build` turns a parsed YAML mapping into that dataclass: unk
 of the wrong type, out-of-range values and malformed files are refused with one
 :class:`~dtd_ik.exceptions.ConfigError` naming the dotted key (``optim.lr: must be > 0``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,15 +39,27 @@ def read_yaml(path: str | Path, what: str) -> Any:
         raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from exc
 
 
-def setting(default: Any = dataclasses.MISSING, *, gt: float | None = None,
-            ge: float | None = None, le: float | None = None, lt: float | None = None,
-            choices: Sequence[Any] | None = None, **field_kwargs: Any) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+    **field_kwargs: Any,
+) -> Any:
     """A dataclass field with a valid range (``gt``/``ge``/``le``/``lt``) or ``choices``.
 
     ``x: float = setting(1e-4, gt=0)`` reads as "x defaults to 1e-4 and must be > 0".
     """
-    bounds = {"gt": gt, "ge": ge, "le": le, "lt": lt,
-              "choices": tuple(choices) if choices is not None else None}
+    bounds = {
+        "gt": gt,
+        "ge": ge,
+        "le": le,
+        "lt": lt,
+        "choices": tuple(choices) if choices is not None else None,
+    }
     metadata = {**field_kwargs.pop("metadata", {}), _BOUNDS: bounds}  # e.g. a description
     return dataclasses.field(default=default, metadata=metadata, **field_kwargs)
 
@@ -113,14 +126,20 @@ def _check_bounds(value: Any, bounds: dict, where: str) -> None:
     if bounds["choices"] is not None and value not in bounds["choices"]:
         known = ", ".join(str(c) for c in bounds["choices"])
         raise ConfigError(f"{where}: unknown value {value!r} (known: {known})")
-    for op, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),
-                   ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b)):
+    for op, ok in (
+        ("gt", lambda v, b: v > b),
+        ("ge", lambda v, b: v >= b),
+        ("lt", lambda v, b: v < b),
+        ("le", lambda v, b: v <= b),
+    ):
         bound = bounds[op]
         if bound is not None and not ok(value, bound):
             sign = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
             finite = not isinstance(value, float) or math.isfinite(value)
-            raise ConfigError(f"{where}: must be {sign} {bound:g}, got {value!r}"
-                              + ("" if finite else " (not a finite number)"))
+            raise ConfigError(
+                f"{where}: must be {sign} {bound:g}, got {value!r}"
+                + ("" if finite else " (not a finite number)")
+            )
 
 
 def build(cls: type[T], values: Any, prefix: str = "", *, checked: bool = True) -> T:
@@ -172,8 +191,14 @@ def parse_overrides(items: Iterable[str]) -> dict:
     return tree
 
 
-def load(cls: type[T], path: str | Path | None, what: str, *, section: str | None = None,
-         overrides: Mapping[str, Any] | None = None) -> T:
+def load(
+    cls: type[T],
+    path: str | Path | None,
+    what: str,
+    *,
+    section: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
     """Read ``path`` (YAML; None = defaults only), take ``section`` if given (a file without
     it is refused: likely the wrong file), lay ``overrides`` over it and :func:`build` ``cls``.
     ``what`` names the file in errors."""
@@ -181,15 +206,17 @@ def load(cls: type[T], path: str | Path | None, what: str, *, section: str | Non
     if path is not None:
         tree = read_yaml(path, what) or {}
         if not isinstance(tree, Mapping):
-            raise ConfigError(f"{what} {path}: expected a mapping at the top level, got "
-                              f"{type(tree).__name__}")
+            raise ConfigError(
+                f"{what} {path}: expected a mapping at the top level, got {type(tree).__name__}"
+            )
         if section is not None:
             if section not in tree:
                 raise ConfigError(f"{what} {path}: missing the '{section}' section")
             tree = tree[section] or {}
             if not isinstance(tree, Mapping):
-                raise ConfigError(f"{what} {path}: {section}: expected a mapping, got "
-                                  f"{type(tree).__name__}")
+                raise ConfigError(
+                    f"{what} {path}: {section}: expected a mapping, got {type(tree).__name__}"
+                )
     return build(cls, merge_trees(tree, overrides or {}))
 
 

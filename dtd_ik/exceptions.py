@@ -1,4 +1,5 @@
-"""Errors raised by dtd_ik. All derive from :class:`DtdIkError`; input errors are ValueErrors too."""
+"""Errors raised by dtd_ik. All derive from :class:`DtdIkError`; input errors are ValueErrors
+too."""
 
 
 class DtdIkError(Exception):

@@ -3,6 +3,7 @@
 In a source checkout or editable install the folders sit beside the ``dtd_ik`` package; after
 ``colcon build`` or a wheel install they are under ``<prefix>/share/dtd_ik``.
 """
+
 from __future__ import annotations
 
 import sys

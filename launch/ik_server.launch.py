@@ -5,6 +5,7 @@ names: ``namespace:=`` and remaps apply) with the parameters of config/ik_server
 server exits, the launch ends: ``ros2 launch`` exits 0 after a clean stop and 1 when the server
 failed (a bad model file, say), so scripts and supervisors see the failure.
 """
+
 from pathlib import Path
 
 from launch import LaunchDescription
@@ -34,12 +35,21 @@ def end_launch_with_server(event: ProcessExited, context: LaunchContext) -> list
 def generate_launch_description() -> LaunchDescription:
     args = [
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution(
-            [FindPackageShare(PACKAGE), str(PARAMS_FILE)]), description="node parameters"),
-        DeclareLaunchArgument("model_path", default_value=DEFAULTS.model_path,
-                              description="IK network (auto, none, or a path)"),
-        DeclareLaunchArgument("solution_topic", default_value=DEFAULTS.solution_topic,
-                              description="JointState of every solution (e.g. /joint_states)"),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), str(PARAMS_FILE)]),
+            description="node parameters",
+        ),
+        DeclareLaunchArgument(
+            "model_path",
+            default_value=DEFAULTS.model_path,
+            description="IK network (auto, none, or a path)",
+        ),
+        DeclareLaunchArgument(
+            "solution_topic",
+            default_value=DEFAULTS.solution_topic,
+            description="JointState of every solution (e.g. /joint_states)",
+        ),
     ]
     server = Node(
         package=PACKAGE,
@@ -48,8 +58,12 @@ def generate_launch_description() -> LaunchDescription:
         namespace=LaunchConfiguration("namespace"),
         output="screen",
         on_exit=end_launch_with_server,
-        parameters=[LaunchConfiguration("params_file"),
-                    {"model_path": LaunchConfiguration("model_path"),
-                     "solution_topic": LaunchConfiguration("solution_topic")}],
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "model_path": LaunchConfiguration("model_path"),
+                "solution_topic": LaunchConfiguration("solution_topic"),
+            },
+        ],
     )
     return LaunchDescription([*args, server])

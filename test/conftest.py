@@ -1,6 +1,7 @@
 """Shared fixtures: seeded RNGs for every test, and the kinematics, collision and pybullet
 reference objects built once per session. Helpers that are not fixtures live in support modules
 beside this file (joint_samples, contract_networks, pybullet_panda); no test imports another."""
+
 import random
 
 import numpy as np
@@ -8,6 +9,10 @@ import pytest
 import torch
 
 from dtd_ik.kinematics import CapsuleModel, Kinematics
+
+# The IK server tests' module-scoped node and client (compiled_solver, server, client): each test
+# module that names them gets its own node, without importing the fixtures into the module.
+pytest_plugins = ["ik_server_fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
-"""The IK server tests' shared node and client: a test module imports the fixtures it uses
-(``from ik_server_fixtures import client, server``) and gets its own node for the module, a
+"""The IK server tests' shared node and client (a pytest plugin, loaded by conftest): a test module
+that names the fixtures ``server`` and ``client`` gets its own node for the module, a
 running ``ik_server`` subprocess (dtd_ik.ros.server_process.running_ik_server) on a private DDS
 domain limited to localhost, and a plain rclpy client of it: no part of ROS is mocked.
 """
+
 import math
 import os
 import time
@@ -48,10 +49,16 @@ def server(tmp_path_factory, compiled_solver):
     assert "default_timeout: 0.05 " in text
     params = folder / "ik_server.yaml"
     params.write_text(text.replace("default_timeout: 0.05 ", "default_timeout: 0.07 "))
-    with running_ik_server("model_path:=none", "max_timeout:=4.0",
-                           f"joint_state_topic:={NS}/joint_states", namespace=NS,
-                           params_file=params, env=ENV, log=folder / "ik_server.log",
-                           wait=WAIT) as node:
+    with running_ik_server(
+        "model_path:=none",
+        "max_timeout:=4.0",
+        f"joint_state_topic:={NS}/joint_states",
+        namespace=NS,
+        params_file=params,
+        env=ENV,
+        log=folder / "ik_server.log",
+        wait=WAIT,
+    ) as node:
         yield node
 
 
@@ -61,8 +68,9 @@ class Client:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         # deep queues like the server's: the 200-request burst must not be dropped on our side
-        self.ik = self.node.create_client(GetPositionIK, f"{NS}/compute_ik",
-                                          qos_profile=SERVICE_QOS)
+        self.ik = self.node.create_client(
+            GetPositionIK, f"{NS}/compute_ik", qos_profile=SERVICE_QOS
+        )
         self.fk = self.node.create_client(GetPositionFK, f"{NS}/compute_fk")
 
     def spin_until(self, condition, what: str, timeout: float = WAIT):
@@ -91,8 +99,9 @@ def client(server):
 
 
 def fk_matrix(kin, q, link="panda_hand"):
-    return kin.frame_transforms(torch.tensor(np.asarray(q)[None], dtype=torch.float64),
-                                [link])[0, 0].numpy()
+    return kin.frame_transforms(torch.tensor(np.asarray(q)[None], dtype=torch.float64), [link])[
+        0, 0
+    ].numpy()
 
 
 def goal_error(kin, q, position, quaternion, link="panda_hand"):

@@ -2,6 +2,7 @@
 reference for FK and mesh self-collision. Used by tests and benchmarks; nothing in dtd_ik imports
 it.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,21 @@ ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 HAND_CLUSTER = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 # Link pairs MoveIt's Panda SRDF checks (everything not disabled), in dtd_ik's link names where
 # panda_hand stands for the hand cluster.
-CHECKED_PAIRS = [("panda_link0", "panda_link5"), ("panda_link0", "panda_link6"),
-                 ("panda_link0", "panda_link7"), ("panda_link0", "panda_hand"),
-                 ("panda_link1", "panda_link5"), ("panda_link1", "panda_link6"),
-                 ("panda_link1", "panda_link7"), ("panda_link1", "panda_hand"),
-                 ("panda_link2", "panda_link5"), ("panda_link2", "panda_link7"),
-                 ("panda_link2", "panda_hand"), ("panda_link5", "panda_link7"),
-                 ("panda_link5", "panda_hand")]
+CHECKED_PAIRS = [
+    ("panda_link0", "panda_link5"),
+    ("panda_link0", "panda_link6"),
+    ("panda_link0", "panda_link7"),
+    ("panda_link0", "panda_hand"),
+    ("panda_link1", "panda_link5"),
+    ("panda_link1", "panda_link6"),
+    ("panda_link1", "panda_link7"),
+    ("panda_link1", "panda_hand"),
+    ("panda_link2", "panda_link5"),
+    ("panda_link2", "panda_link7"),
+    ("panda_link2", "panda_hand"),
+    ("panda_link5", "panda_link7"),
+    ("panda_link5", "panda_hand"),
+]
 
 
 class PybulletPanda:
@@ -39,8 +48,12 @@ class PybulletPanda:
     def __init__(self):
         self.client = pybullet.connect(pybullet.DIRECT)
         urdf = os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf")
-        self.body = pybullet.loadURDF(urdf, useFixedBase=True, physicsClientId=self.client,
-                                      flags=pybullet.URDF_USE_SELF_COLLISION)
+        self.body = pybullet.loadURDF(
+            urdf,
+            useFixedBase=True,
+            physicsClientId=self.client,
+            flags=pybullet.URDF_USE_SELF_COLLISION,
+        )
         self.link_index = {"panda_link0": -1}
         self.joint_index = {}
         for j in range(pybullet.getNumJoints(self.body, physicsClientId=self.client)):
@@ -48,8 +61,10 @@ class PybulletPanda:
             self.joint_index[info[1].decode()] = j
             self.link_index[info[12].decode()] = j
         self.arm = [self.joint_index[n] for n in ARM_JOINTS]
-        self.fingers = [self.joint_index["panda_finger_joint1"],
-                        self.joint_index["panda_finger_joint2"]]
+        self.fingers = [
+            self.joint_index["panda_finger_joint1"],
+            self.joint_index["panda_finger_joint2"],
+        ]
 
     def close(self) -> None:
         pybullet.disconnect(self.client)
@@ -63,12 +78,16 @@ class PybulletPanda:
     def link_pose(self, link: str) -> tuple[np.ndarray, np.ndarray]:
         """(position (3,), quaternion x-y-z-w (4,)) of a link frame in the base frame."""
         if link == "panda_link0":
-            pos, quat = pybullet.getBasePositionAndOrientation(self.body,
-                                                               physicsClientId=self.client)
+            pos, quat = pybullet.getBasePositionAndOrientation(
+                self.body, physicsClientId=self.client
+            )
         else:
-            state = pybullet.getLinkState(self.body, self.link_index[link],
-                                          computeForwardKinematics=True,
-                                          physicsClientId=self.client)
+            state = pybullet.getLinkState(
+                self.body,
+                self.link_index[link],
+                computeForwardKinematics=True,
+                physicsClientId=self.client,
+            )
             pos, quat = state[4], state[5]  # URDF link frame, not the centre of mass
         return np.array(pos), np.array(quat)
 
@@ -80,8 +99,14 @@ class PybulletPanda:
         best = reach
         for a in self._links(link_a):
             for b in self._links(link_b):
-                pts = pybullet.getClosestPoints(self.body, self.body, reach, self.link_index[a],
-                                                self.link_index[b], physicsClientId=self.client)
+                pts = pybullet.getClosestPoints(
+                    self.body,
+                    self.body,
+                    reach,
+                    self.link_index[a],
+                    self.link_index[b],
+                    physicsClientId=self.client,
+                )
                 for pt in pts:
                     best = min(best, pt[8])
         return best

@@ -1,16 +1,18 @@
 """Batched compiled kinematics against pybullet's FK, finite differences and the torch collision
 model; the serial and the all-cores loops against each other."""
+
 import numpy as np
 import torch
 
-from joint_samples import random_joints
-from pybullet_panda import FK_TOLERANCE
 from dtd_ik.kinematics.rotations import matrix_to_quaternion
 from dtd_ik.solver.kernels.batch import CompiledKinematics
+from joint_samples import random_joints
+from pybullet_panda import FK_TOLERANCE
 
 
-def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(kin,
-                                                                                 pybullet_panda):
+def test_batch_forward_matches_pybullet_and_jacobian_matches_finite_differences(
+    kin, pybullet_panda
+):
     Q = random_joints(kin, 300, seed=31)
     batch = CompiledKinematics()
     R, p, J = batch.forward_and_jacobian(Q, "panda_hand")
@@ -43,12 +45,18 @@ def test_batch_min_distance_matches_the_torch_collision_model(kin, capsules):
 def test_serial_and_parallel_loops_give_the_same_answers(kin):
     """One entry point picks the serial or the all-cores loop by batch size: same numbers."""
     Q = random_joints(kin, 50, seed=33)
-    serial, parallel = CompiledKinematics(parallel_min_rows=10 ** 9), CompiledKinematics(
-        parallel_min_rows=1)
-    for a, b in ((serial.forward_and_jacobian(Q, "panda_hand_tcp"),
-                  parallel.forward_and_jacobian(Q, "panda_hand_tcp")),
-                 (serial.pair_distances(Q), parallel.pair_distances(Q)),
-                 (serial.min_distance(Q), parallel.min_distance(Q))):
+    serial, parallel = (
+        CompiledKinematics(parallel_min_rows=10**9),
+        CompiledKinematics(parallel_min_rows=1),
+    )
+    for a, b in (
+        (
+            serial.forward_and_jacobian(Q, "panda_hand_tcp"),
+            parallel.forward_and_jacobian(Q, "panda_hand_tcp"),
+        ),
+        (serial.pair_distances(Q), parallel.pair_distances(Q)),
+        (serial.min_distance(Q), parallel.min_distance(Q)),
+    ):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
     R, p = serial.forward(Q, "panda_hand_tcp")

@@ -1,15 +1,20 @@
 """Capsule distances against brute force and finite differences; the capsule model against
 pybullet's mesh self-collision; the paper's collision loss against its formula."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from joint_samples import random_joints
 from dtd_ik.kinematics.capsules import segment_closest_points
-from dtd_ik.kinematics.losses import (COLLISION_MARGIN, collision_loss, orientation_loss,
-                                      position_loss)
+from dtd_ik.kinematics.losses import (
+    COLLISION_MARGIN,
+    collision_loss,
+    orientation_loss,
+    position_loss,
+)
+from joint_samples import random_joints
 from pybullet_panda import CHECKED_PAIRS
 
 
@@ -38,8 +43,13 @@ def special_cases():
     yield "point-segment", p, p, p + [0.3, 0.0, 0.1], p + [0.3, 1.0, 0.1]
     yield "segment-point", p, p + d, p + [0.2, 0.2, 0.2], p + [0.2, 0.2, 0.2]
     yield "point-point", p, p, p + d, p + d
-    yield ("crossing", np.zeros(3), np.array([1.0, 0, 0]), np.array([0.5, -1, 0]),
-           np.array([0.5, 1, 0]))
+    yield (
+        "crossing",
+        np.zeros(3),
+        np.array([1.0, 0, 0]),
+        np.array([0.5, -1, 0]),
+        np.array([0.5, 1, 0]),
+    )
     yield "touching-ends", np.zeros(3), np.ones(3), np.ones(3), np.array([2.0, 0, 1])
 
 
@@ -70,11 +80,14 @@ def test_segment_distance_gradient_matches_finite_differences_and_is_finite_at_z
         for c in range(3):
             e = torch.zeros_like(pts)
             e[:, k, c] = h
-            fd = (segment_closest_points(*(pts + e).detach().unbind(1)).distance
-                  - segment_closest_points(*(pts - e).detach().unbind(1)).distance) / (2 * h)
+            fd = (
+                segment_closest_points(*(pts + e).detach().unbind(1)).distance
+                - segment_closest_points(*(pts - e).detach().unbind(1)).distance
+            ) / (2 * h)
             assert torch.allclose(pts.grad[:, k, c], fd, atol=1e-6)
-    crossing = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0.5, -1, 0], [0.5, 1, 0]],
-                            requires_grad=True)
+    crossing = torch.tensor(
+        [[0.0, 0, 0], [1, 0, 0], [0.5, -1, 0], [0.5, 1, 0]], requires_grad=True
+    )
     d = segment_closest_points(*crossing.unbind(0)).distance
     d.backward()
     assert d.item() == 0 and torch.isfinite(crossing.grad).all()
@@ -99,8 +112,10 @@ def test_capsule_distance_gradient_matches_finite_differences(capsules, kin):
     for i in range(kin.dof):
         dq = torch.zeros(kin.dof, dtype=torch.float64)
         dq[i] = h
-        fd = (capsules.distance(q.detach() + dq).distance
-              - capsules.distance(q.detach() - dq).distance) / (2 * h)
+        fd = (
+            capsules.distance(q.detach() + dq).distance
+            - capsules.distance(q.detach() - dq).distance
+        ) / (2 * h)
         assert torch.allclose(q.grad[:, i], fd, atol=1e-5)
 
 
@@ -119,17 +134,18 @@ def test_capsule_model_is_conservative_against_pybullet_meshes(capsules, kin, py
     missed = np.flatnonzero(colliding & (capsule > 0))
     assert missed.size == 0, f"capsules miss mesh collisions at {Q[missed[:3]]}"
     false_positive = float((capsule[~colliding] <= 0).mean())
-    print(f"\nmesh-colliding {colliding.mean():.3f}; capsule false positives among mesh-free "
-          f"configurations: {false_positive:.3f}")
+    print(
+        f"\nmesh-colliding {colliding.mean():.3f}; capsule false positives among mesh-free "
+        f"configurations: {false_positive:.3f}"
+    )
     assert false_positive <= 0.10  # the capsule model's goal (measured: docs/kinematics.md)
 
 
-def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules,
-                                                                       pybullet_panda):
+def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules, pybullet_panda):
     """The tabulated link5 | link7+hand distance never exceeds pybullet's, at random
     (q6, q7, finger) off the grid, and is not needlessly loose (within its certified slack of the
     truth)."""
-    (spec, table), = capsules.maps
+    ((spec, table),) = capsules.maps
     rng = np.random.default_rng(21)
     n, reach = 1500, 0.1
     q6q7 = rng.uniform(-np.pi, np.pi, (n, 2))
@@ -139,19 +155,22 @@ def test_wrist_distance_map_is_a_tight_lower_bound_of_the_mesh_distance(capsules
         q = np.zeros(7)
         q[5], q[6] = q6, q7
         pybullet_panda.set_joints(q, finger=rng.uniform(0.0, 0.04))
-        mesh[i] = min(pybullet_panda.pair_distance("panda_link5", link, reach)
-                      for link in spec.links)
+        mesh[i] = min(
+            pybullet_panda.pair_distance("panda_link5", link, reach) for link in spec.links
+        )
     assert (mapped <= mesh).all(), f"map above the mesh distance at {q6q7[mapped > mesh][:3]}"
     slack = mesh - mapped
     below = mesh < reach - 0.01  # away from the cap
-    print(f"\nmap slack below pybullet: median {np.median(slack[below]) * 1e3:.2f} mm, "
-          f"max {slack[below].max() * 1e3:.2f} mm (certified interpolation bound "
-          f"{table.delta * 1e3:.2f} mm + finger sampling)")
+    print(
+        f"\nmap slack below pybullet: median {np.median(slack[below]) * 1e3:.2f} mm, "
+        f"max {slack[below].max() * 1e3:.2f} mm (certified interpolation bound "
+        f"{table.delta * 1e3:.2f} mm + finger sampling)"
+    )
     assert np.median(slack[below]) < 2 * table.delta + 0.005
 
 
 def test_distance_map_is_periodic_and_reproduces_grid_values(capsules):
-    (_, table), = capsules.maps
+    ((_, table),) = capsules.maps
     i, j = torch.tensor([0, 17, 300, table.size - 1]), torch.tensor([5, 0, 411, table.size - 1])
     qa = table.start + table.step * i.double()
     qb = table.start + table.step * j.double()
@@ -185,9 +204,11 @@ def test_losses_have_finite_gradients_at_exact_solutions(kin, capsules):
     goal = kin.forward(q, "panda_hand")
     q_hat = q.clone().requires_grad_(True)
     pose = kin.forward(q_hat, "panda_hand")
-    loss = (position_loss(pose.position, goal.position)
-            + orientation_loss(pose.rotation, goal.rotation)
-            + collision_loss(capsules.distance(q_hat).distance)).sum()
+    loss = (
+        position_loss(pose.position, goal.position)
+        + orientation_loss(pose.rotation, goal.rotation)
+        + collision_loss(capsules.distance(q_hat).distance)
+    ).sum()
     loss.backward()
     assert torch.isfinite(q_hat.grad).all()
     assert position_loss(pose.position, goal.position).max() == 0

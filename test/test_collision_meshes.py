@@ -1,6 +1,7 @@
 """The robot's exact collision geometry (dtd_ik.collision) against independent references:
 pybullet's Panda (its meshes, link frames and mesh distances), the capsules' enclosure, and
 hand-built OBJ files."""
+
 import hashlib
 
 import numpy as np
@@ -8,13 +9,18 @@ import pybullet_data
 import pytest
 import torch
 
-from joint_samples import random_joints
-from dtd_ik.collision import (CollisionWorld, InvalidShapeError, RobotGeometry, TriangleMesh,
-                              read_obj)
+from dtd_ik.collision import (
+    CollisionWorld,
+    InvalidShapeError,
+    RobotGeometry,
+    TriangleMesh,
+    read_obj,
+)
 from dtd_ik.exceptions import ConfigError, InvalidInputError, UnknownFrameError
 from dtd_ik.kinematics.capsules import segment_closest_points
 from dtd_ik.paths import share_dir
 from dtd_ik.robot.spatial import quaternion_to_matrix
+from joint_samples import random_joints
 from pybullet_panda import BULLET_PAIR_MARGIN, CHECKED_PAIRS, HAND_CLUSTER
 
 PYBULLET_MESHES = f"{pybullet_data.getDataPath()}/franka_panda/meshes/collision"
@@ -50,8 +56,10 @@ def test_shipped_meshes_are_pybullets_files_unchanged(geometry):
 def test_obj_reader_on_a_hand_written_file(tmp_path):
     """Quads split into fans, v/vt/vn references and negative (relative) indices."""
     path = tmp_path / "quad.obj"
-    path.write_text("# a unit square and a triangle\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\n"
-                    "vn 0 0 1\nf 1/1/1 2/2/1 3/3/1 4/4/1\nv 0 0 1\nf -1 1 2\n")
+    path.write_text(
+        "# a unit square and a triangle\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\n"
+        "vn 0 0 1\nf 1/1/1 2/2/1 3/3/1 4/4/1\nv 0 0 1\nf -1 1 2\n"
+    )
     mesh = read_obj(path)
     np.testing.assert_array_equal(mesh.vertices[4], [0, 0, 1])
     np.testing.assert_array_equal(mesh.triangles, [[0, 1, 2], [0, 2, 3], [4, 0, 1]])
@@ -86,11 +94,14 @@ def test_mesh_pieces_sit_where_pybullets_panda_puts_them(geometry, pybullet_pand
 
 def test_checked_pairs_are_the_srdf_pairs(geometry):
     """Link pairs checked = pybullet_panda's list of MoveIt's SRDF pairs, fingers with the hand."""
-    ours = {frozenset((geometry.pieces[i].link, geometry.pieces[j].link))
-            for i, j in geometry.pair_index}
+    ours = {
+        frozenset((geometry.pieces[i].link, geometry.pieces[j].link))
+        for i, j in geometry.pair_index
+    }
     assert ours == {frozenset(p) for p in CHECKED_PAIRS}
     names = {geometry.pieces[i].name for i, _ in geometry.pair_index} | {
-        geometry.pieces[j].name for _, j in geometry.pair_index}
+        geometry.pieces[j].name for _, j in geometry.pair_index
+    }
     assert set(HAND_CLUSTER) <= names
 
 
@@ -136,8 +147,7 @@ def test_clear_capsules_imply_clear_meshes(world, kin, capsules):
     map) reports clearance, FCL finds the meshes clear too."""
     q = random_joints(kin, 300, seed=4)
     capsule = capsules.distance(torch.as_tensor(q)).distance.numpy()
-    mesh = np.array([world.distance(p).distance
-                     for p in link_poses(kin, q, world.robot.links)])
+    mesh = np.array([world.distance(p).distance for p in link_poses(kin, q, world.robot.links)])
     assert (capsule > 0).sum() > 150
     assert (mesh[capsule > 0] > 0).all()
     assert (mesh >= capsule - 1e-9).all()
@@ -148,8 +158,7 @@ def test_nearest_points_span_the_reported_distance(world, kin):
     for p in link_poses(kin, q, world.robot.links):
         r = world.distance(p, nearest_points=True)
         if r.distance > 1e-3:
-            assert np.linalg.norm(r.points[0] - r.points[1]) == pytest.approx(r.distance,
-                                                                              abs=1e-6)
+            assert np.linalg.norm(r.points[0] - r.points[1]) == pytest.approx(r.distance, abs=1e-6)
         assert r.pair[0] in world.robot.names and r.pair[1] in world.robot.names
 
 

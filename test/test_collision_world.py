@@ -1,15 +1,27 @@
 """CollisionWorld (dtd_ik.collision): primitive distances against closed forms, MoveIt's
 operation semantics and errors, a table and attached objects checked with pybullet's own link
 frames and vertices, and robot-object distances against pybullet's."""
+
 import fcl
 import numpy as np
 import pybullet
 import pytest
 import torch
 
-from dtd_ik.collision import (Box, CollisionWorld, Cone, Cylinder, InvalidShapeError, Operation,
-                              PlacedShape, RobotGeometry, Sphere, TriangleMesh,
-                              UnknownObjectError, pose_matrix)
+from dtd_ik.collision import (
+    Box,
+    CollisionWorld,
+    Cone,
+    Cylinder,
+    InvalidShapeError,
+    Operation,
+    PlacedShape,
+    RobotGeometry,
+    Sphere,
+    TriangleMesh,
+    UnknownObjectError,
+    pose_matrix,
+)
 from dtd_ik.collision.pair_distance import pair_distance
 from dtd_ik.collision.poses import fcl_transform
 from dtd_ik.collision.robot_geometry import load_mesh_pieces
@@ -68,13 +80,16 @@ def pybullet_vertices(panda, robot: RobotGeometry, q: np.ndarray) -> list[np.nda
 
 # -- shapes against closed forms ---------------------------------------------------------------
 
+
 def test_sphere_sphere_and_box_sphere_match_closed_forms():
     rng = np.random.default_rng(0)
     for _ in range(50):
         r1, r2 = rng.uniform(0.01, 0.3, 2)
         c1, c2 = rng.uniform(-0.5, 0.5, (2, 3))
-        d, _ = pair_distance(placed(Sphere(r1), pose_matrix(c1, [0, 0, 0, 1])),
-                             placed(Sphere(r2), pose_matrix(c2, [0, 0, 0, 1])))
+        d, _ = pair_distance(
+            placed(Sphere(r1), pose_matrix(c1, [0, 0, 0, 1])),
+            placed(Sphere(r2), pose_matrix(c2, [0, 0, 0, 1])),
+        )
         assert d == pytest.approx(np.linalg.norm(c1 - c2) - r1 - r2, abs=TOL)
         dims = rng.uniform(0.05, 0.6, 3)
         box_pose = random_pose(rng)
@@ -82,17 +97,20 @@ def test_sphere_sphere_and_box_sphere_match_closed_forms():
         local = box_pose[:3, :3].T @ (centre - box_pose[:3, 3])  # sphere centre, box frame
         outside = np.linalg.norm(local - np.clip(local, -dims / 2, dims / 2))
         if outside > 1e-3:  # clear: distance to the box minus the radius
-            d, points = pair_distance(placed(Box(*dims), box_pose),
-                                      placed(Sphere(r2), pose_matrix(centre, [0, 0, 0, 1])),
-                                      nearest_points=True)
+            d, points = pair_distance(
+                placed(Box(*dims), box_pose),
+                placed(Sphere(r2), pose_matrix(centre, [0, 0, 0, 1])),
+                nearest_points=True,
+            )
             assert d == pytest.approx(outside - r2, abs=TOL)
             if d > 1e-3:
                 assert np.linalg.norm(points[0] - points[1]) == pytest.approx(d, abs=TOL)
 
 
 def test_overlapping_spheres_give_the_penetration_depth():
-    d, _ = pair_distance(placed(Sphere(0.5), np.eye(4)),
-                         placed(Sphere(0.5), pose_matrix([0.8, 0, 0], [0, 0, 0, 1])))
+    d, _ = pair_distance(
+        placed(Sphere(0.5), np.eye(4)), placed(Sphere(0.5), pose_matrix([0.8, 0, 0], [0, 0, 0, 1]))
+    )
     assert d == pytest.approx(-0.2, abs=TOL)
 
 
@@ -103,38 +121,47 @@ def test_cylinder_and_cone_follow_solid_primitive_conventions():
     at = lambda p: pose_matrix(p, [0, 0, 0, 1])  # noqa: E731
     cyl, cone = placed(Cylinder(h, r), np.eye(4)), placed(Cone(h, r), np.eye(4))
     assert pair_distance(cyl, placed(probe, at([0, 0, 0.5])))[0] == pytest.approx(
-        0.5 - h / 2 - s, abs=TOL)
+        0.5 - h / 2 - s, abs=TOL
+    )
     assert pair_distance(cyl, placed(probe, at([0.3, 0, 0.1])))[0] == pytest.approx(
-        0.3 - r - s, abs=TOL)
+        0.3 - r - s, abs=TOL
+    )
     assert pair_distance(cone, placed(probe, at([0, 0, 0.5])))[0] == pytest.approx(
-        0.5 - h / 2 - s, abs=TOL)
+        0.5 - h / 2 - s, abs=TOL
+    )
     assert pair_distance(cone, placed(probe, at([0, 0, -0.5])))[0] == pytest.approx(
-        0.5 - h / 2 - s, abs=TOL)
+        0.5 - h / 2 - s, abs=TOL
+    )
     # beside the base the full radius counts, beside the tip almost none
     assert pair_distance(cone, placed(probe, at([0.3, 0, -h / 2])))[0] == pytest.approx(
-        0.3 - r - s, abs=TOL)
+        0.3 - r - s, abs=TOL
+    )
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: Box(0.0, 1.0, 1.0), "Box.x"),
-    (lambda: Box(1.0, -1.0, 1.0), "Box.y"),
-    (lambda: Sphere(float("nan")), "Sphere.radius"),
-    (lambda: Cylinder(float("inf"), 0.1), "Cylinder.height"),
-    (lambda: Cone(0.1, "2"), "Cone.radius"),
-    (lambda: TriangleMesh(np.zeros((0, 3)), np.zeros((0, 3))), "vertices"),
-    (lambda: TriangleMesh(np.eye(3), [[0, 1, 5]]), "indices"),
-    (lambda: TriangleMesh([[0, 0, 0], [1, 0, 0], [np.nan, 0, 0]], [[0, 1, 2]]), "NaN"),
-    (lambda: PlacedShape(Sphere(0.1), np.diag([2.0, 1.0, 1.0, 1.0])), "rigid"),
-    (lambda: PlacedShape(Sphere(0.1), np.full((4, 4), np.nan)), "NaN"),
-    (lambda: pose_matrix([0, 0, 0], [0, 0, 0, 0]), "quaternion"),
-    (lambda: PlacedShape("box"), "not a shape: str"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Box(0.0, 1.0, 1.0), "Box.x"),
+        (lambda: Box(1.0, -1.0, 1.0), "Box.y"),
+        (lambda: Sphere(float("nan")), "Sphere.radius"),
+        (lambda: Cylinder(float("inf"), 0.1), "Cylinder.height"),
+        (lambda: Cone(0.1, "2"), "Cone.radius"),
+        (lambda: TriangleMesh(np.zeros((0, 3)), np.zeros((0, 3))), "vertices"),
+        (lambda: TriangleMesh(np.eye(3), [[0, 1, 5]]), "indices"),
+        (lambda: TriangleMesh([[0, 0, 0], [1, 0, 0], [np.nan, 0, 0]], [[0, 1, 2]]), "NaN"),
+        (lambda: PlacedShape(Sphere(0.1), np.diag([2.0, 1.0, 1.0, 1.0])), "rigid"),
+        (lambda: PlacedShape(Sphere(0.1), np.full((4, 4), np.nan)), "NaN"),
+        (lambda: pose_matrix([0, 0, 0], [0, 0, 0, 0]), "quaternion"),
+        (lambda: PlacedShape("box"), "not a shape: str"),
+    ],
+)
 def test_invalid_shapes_are_refused(make, message):
     with pytest.raises(InvalidShapeError, match=message):
         make()
 
 
 # -- operations --------------------------------------------------------------------------------
+
 
 def test_add_replaces_append_extends_keeping_the_pose(world):
     p1, p2 = pose_matrix([1, 0, 0], [0, 0, 0, 1]), pose_matrix([0, 2, 0], [0, 0, 0, 1])
@@ -196,6 +223,7 @@ def test_apply_dispatches_codes_and_failed_operations_change_nothing(world):
 
 # -- the robot against a table, against pybullet's vertices ------------------------------------
 
+
 def table(top: float) -> tuple[Box, np.ndarray]:
     """A 1 m x 1.6 m x 0.1 m table in front of the robot (x from 0.3 m) with its top at z=top."""
     return Box(1.0, 1.6, 0.1), pose_matrix([0.8, 0.0, top - 0.05], [0, 0, 0, 1])
@@ -234,14 +262,20 @@ def test_table_distance_is_the_lowest_vertex_height(world, pybullet_panda):
 
 # -- attached objects --------------------------------------------------------------------------
 
+
 def test_attached_object_moves_with_the_hand(kin, pybullet_panda):
     """A sphere 0.2 m out along the hand's z axis against a ball in the world: their distance
     follows the hand as pybullet places it (self pairs left out to isolate the pair)."""
     world = CollisionWorld(RobotGeometry(load_mesh_pieces(kin.model), ()))
     cup, ball = Sphere(0.03), Sphere(0.05)
     offset = np.array([0.0, 0.0, 0.2, 1.0])
-    world.attach("cup", "panda_hand", [cup], pose_matrix(offset[:3], [0, 0, 0, 1]),
-                 touch_links=["panda_leftfinger", "panda_rightfinger"])
+    world.attach(
+        "cup",
+        "panda_hand",
+        [cup],
+        pose_matrix(offset[:3], [0, 0, 0, 1]),
+        touch_links=["panda_leftfinger", "panda_rightfinger"],
+    )
     poses = pybullet_poses(pybullet_panda, DOWN, world.robot.links)
     ball_centre = (poses["panda_hand"] @ np.array([0.0, 0.0, 0.32, 1.0]))[:3]
     world.add("ball", [ball], pose_matrix(ball_centre, [0, 0, 0, 1]))
@@ -264,8 +298,7 @@ def test_touch_links_may_touch_the_attached_object(world, pybullet_panda):
     contact otherwise; never checked against its own link."""
     poses = pybullet_poses(pybullet_panda, DOWN, world.robot.links)
     grip = [PlacedShape(Sphere(0.05), pose_matrix([0, 0, 0.1034], [0, 0, 0, 1]))]
-    world.attach("grip", "panda_hand", grip, touch_links=["panda_leftfinger",
-                                                          "panda_rightfinger"])
+    world.attach("grip", "panda_hand", grip, touch_links=["panda_leftfinger", "panda_rightfinger"])
     assert world.distance(poses).distance > 0
     world.attach("grip", "panda_hand", grip, touch_links=["panda_leftfinger"])  # replaced
     r = world.distance(poses)
@@ -281,6 +314,7 @@ def test_attaching_takes_a_world_object_of_the_same_id(world):
 
 
 # -- robot against objects placed in pybullet --------------------------------------------------
+
 
 def test_robot_object_distance_agrees_with_pybullet(pybullet_panda, kin):
     """Random boxes, spheres and cylinders near random configurations: FCL's robot-object mesh
@@ -298,23 +332,36 @@ def test_robot_object_distance_agrees_with_pybullet(pybullet_panda, kin):
         if k % 3 == 0:
             dims = rng.uniform(0.05, 0.3, 3)
             shape = Box(*dims)
-            cs = pybullet.createCollisionShape(pybullet.GEOM_BOX, halfExtents=list(dims / 2),
-                                               physicsClientId=client)
+            cs = pybullet.createCollisionShape(
+                pybullet.GEOM_BOX, halfExtents=list(dims / 2), physicsClientId=client
+            )
         elif k % 3 == 1:
             shape = Sphere(rng.uniform(0.02, 0.15))
-            cs = pybullet.createCollisionShape(pybullet.GEOM_SPHERE, radius=shape.radius,
-                                               physicsClientId=client)
+            cs = pybullet.createCollisionShape(
+                pybullet.GEOM_SPHERE, radius=shape.radius, physicsClientId=client
+            )
         else:
             shape = Cylinder(rng.uniform(0.05, 0.3), rng.uniform(0.02, 0.15))
-            cs = pybullet.createCollisionShape(pybullet.GEOM_CYLINDER, radius=shape.radius,
-                                               height=shape.height, physicsClientId=client)
-        body = pybullet.createMultiBody(0, cs, basePosition=list(pos),
-                                        baseOrientation=list(quat), physicsClientId=client)
+            cs = pybullet.createCollisionShape(
+                pybullet.GEOM_CYLINDER,
+                radius=shape.radius,
+                height=shape.height,
+                physicsClientId=client,
+            )
+        body = pybullet.createMultiBody(
+            0, cs, basePosition=list(pos), baseOrientation=list(quat), physicsClientId=client
+        )
         pybullet_panda.set_joints(q, finger=0.04)
-        ref = min([p[8] for link in pybullet_panda.link_index.values()
-                   for p in pybullet.getClosestPoints(pybullet_panda.body, body, 1.0,
-                                                      linkIndexA=link, physicsClientId=client)]
-                  + [1.0])
+        ref = min(
+            [
+                p[8]
+                for link in pybullet_panda.link_index.values()
+                for p in pybullet.getClosestPoints(
+                    pybullet_panda.body, body, 1.0, linkIndexA=link, physicsClientId=client
+                )
+            ]
+            + [1.0]
+        )
         pybullet.removeBody(body, physicsClientId=client)
         world.add("o", [shape], pose_matrix(pos, quat))
         poses = kin.frame_transforms(torch.as_tensor(q), robot.links).numpy()

@@ -3,6 +3,7 @@
 The solve function here is a plain deterministic function of its inputs (it is the batching, not
 the solver, under test; the solver itself is exercised end to end in test_ik_server.py).
 """
+
 import threading
 import time
 from types import SimpleNamespace
@@ -32,14 +33,24 @@ class RecordingSolve:
         q[:, 1] = 0.0 if seeds is None else 1.0
         if seeds is not None:
             q[:, 2] = seeds[:, 0]
-        return SimpleNamespace(q=q, success=positions[:, 1] >= 0, position_error=positions[:, 2],
-                               orientation_error=np.zeros(n), collision_margin=np.full(n, 0.01),
-                               solve_time=0.001)
+        return SimpleNamespace(
+            q=q,
+            success=positions[:, 1] >= 0,
+            position_error=positions[:, 2],
+            orientation_error=np.zeros(n),
+            collision_margin=np.full(n, 0.01),
+            solve_time=0.001,
+        )
 
 
 def goal(x, y=0.0, tip="panda_hand", seed=None, timeout=1.0):
-    return Goal(position=np.array([x, y, 0.0]), quaternion=np.array([0, 0, 0, 1.0]), tip=tip,
-                seed=seed, timeout=timeout)
+    return Goal(
+        position=np.array([x, y, 0.0]),
+        quaternion=np.array([0, 0, 0, 1.0]),
+        tip=tip,
+        seed=seed,
+        timeout=timeout,
+    )
 
 
 def run_concurrently(batcher, goals):
@@ -83,8 +94,12 @@ def test_concurrent_callers_share_batches_and_get_their_own_rows():
 def test_tips_and_seeded_goals_are_solved_in_separate_calls():
     solve = RecordingSolve(hold=0.02)
     batcher = GoalBatcher(solve, 7)
-    goals = [goal(0.1, tip="panda_hand"), goal(0.2, tip="panda_link8"),
-             goal(0.3, seed=np.full(7, 0.7)), goal(0.4)] * 5
+    goals = [
+        goal(0.1, tip="panda_hand"),
+        goal(0.2, tip="panda_link8"),
+        goal(0.3, seed=np.full(7, 0.7)),
+        goal(0.4),
+    ] * 5
     answers, errors = run_concurrently(batcher, goals)
     assert errors == [None] * len(goals)
     for g, a in zip(goals, answers):
@@ -93,7 +108,10 @@ def test_tips_and_seeded_goals_are_solved_in_separate_calls():
         if g.seed is not None:
             assert a.q[2] == 0.7
     assert {(tip, seeded) for _, tip, seeded, _ in solve.calls} == {
-        ("panda_hand", False), ("panda_link8", False), ("panda_hand", True)}
+        ("panda_hand", False),
+        ("panda_link8", False),
+        ("panda_hand", True),
+    }
 
 
 def test_a_solver_error_reaches_every_caller_of_that_batch():
@@ -128,9 +146,13 @@ def test_bounds_and_worlds_reach_solve_one_world_per_call():
     def solve(positions, quaternions, seeds=None, tip="panda_hand", timeout=None, **kw):
         calls.append(kw)
         n = len(positions)
-        return SimpleNamespace(q=np.zeros((n, 7)), success=np.ones(n, bool),
-                               position_error=np.zeros(n), orientation_error=np.zeros(n),
-                               collision_margin=np.full(n, 0.01))
+        return SimpleNamespace(
+            q=np.zeros((n, 7)),
+            success=np.ones(n, bool),
+            position_error=np.zeros(n),
+            orientation_error=np.zeros(n),
+            collision_margin=np.full(n, 0.01),
+        )
 
     table, shelf = object(), object()  # stand-ins: the batcher only groups by identity
     bounded = goal(0.1)

@@ -3,6 +3,7 @@
 Each refusal is checked for its MoveIt error code and a message that names the problem; goals are
 checked against the kinematics module (FK of a known configuration is the expected goal).
 """
+
 import math
 from dataclasses import replace
 from types import SimpleNamespace
@@ -119,11 +120,14 @@ def test_world_of_a_request_follows_avoid_collisions(kin, cfg, solver, scene):
     assert parse_ik_request(req, cfg, solver, None, scene).world is scene.world
 
 
-@pytest.mark.parametrize("group, code, words", [
-    ("", Codes.INVALID_GROUP_NAME, "empty group_name"),
-    ("arm", Codes.INVALID_GROUP_NAME, "unknown group 'arm'"),
-    ("hand", Codes.NO_IK_SOLUTION, "no IK solver"),
-])
+@pytest.mark.parametrize(
+    "group, code, words",
+    [
+        ("", Codes.INVALID_GROUP_NAME, "empty group_name"),
+        ("arm", Codes.INVALID_GROUP_NAME, "unknown group 'arm'"),
+        ("hand", Codes.NO_IK_SOLUTION, "no IK solver"),
+    ],
+)
 def test_groups_refused(kin, cfg, group, code, words, solver):
     err = refused(request(kin, group=group), cfg, solver)
     assert err.code == code and words in err.message
@@ -143,8 +147,9 @@ def test_link_fixed_to_the_last_link_is_re_expressed_for_the_tip(kin, cfg, solve
     assert np.allclose(goal_matrix(query), fk(kin, Q, "panda_link8"), atol=1e-12)
 
 
-@pytest.mark.parametrize("link, words", [("panda_link3", "not rigidly attached"),
-                                         ("gripper", "unknown link 'gripper'")])
+@pytest.mark.parametrize(
+    "link, words", [("panda_link3", "not rigidly attached"), ("gripper", "unknown link 'gripper'")]
+)
 def test_links_refused(kin, cfg, link, words, solver):
     req = request(kin, link="panda_hand")
     req.ik_link_name = link
@@ -172,8 +177,9 @@ def test_frames_world_base_and_robot_links(kin, cfg, solver):
 
 def test_seed_by_name_over_current_over_defaults(kin, cfg, solver):
     req = request(kin)
-    req.robot_state.joint_state = JointState(name=["panda_joint2", "panda_finger_joint1"],
-                                             position=[0.4, 0.02])
+    req.robot_state.joint_state = JointState(
+        name=["panda_joint2", "panda_finger_joint1"], position=[0.4, 0.02]
+    )
     query = parse_ik_request(req, cfg, solver, current={"panda_joint1": -0.3})
     expected = np.array(READY)
     expected[0], expected[1] = -0.3, 0.4
@@ -181,10 +187,13 @@ def test_seed_by_name_over_current_over_defaults(kin, cfg, solver):
     assert query.state["panda_finger_joint1"] == 0.02 and query.state["panda_finger_joint2"] == 0
 
 
-@pytest.mark.parametrize("js, words", [
-    (JointState(name=["panda_joint1", "panda_joint2"], position=[0.1]), "2 names but 1"),
-    (JointState(name=["panda_joint1"], position=[math.inf]), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "js, words",
+    [
+        (JointState(name=["panda_joint1", "panda_joint2"], position=[0.1]), "2 names but 1"),
+        (JointState(name=["panda_joint1"], position=[math.inf]), "non-finite"),
+    ],
+)
 def test_malformed_robot_state_refused(kin, cfg, js, words, solver):
     req = request(kin)
     req.robot_state.joint_state = js
@@ -192,8 +201,9 @@ def test_malformed_robot_state_refused(kin, cfg, js, words, solver):
     assert err.code == Codes.INVALID_ROBOT_STATE and words in err.message
 
 
-@pytest.mark.parametrize("orientation, words", [((0, 0, 0, 0), "zero orientation"),
-                                                ((math.nan, 0, 0, 1), "NaN")])
+@pytest.mark.parametrize(
+    "orientation, words", [((0, 0, 0, 0), "zero orientation"), ((math.nan, 0, 0, 1), "NaN")]
+)
 def test_bad_goal_pose_refused(kin, cfg, orientation, words, solver):
     req = request(kin)
     o = req.pose_stamped.pose.orientation
@@ -214,8 +224,11 @@ def test_timeout_zero_default_nanoseconds_honoured_and_capped(kin, cfg, solver):
 
 def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg, solver):
     req = request(kin)
-    req.constraints.joint_constraints = [JointConstraint(
-        joint_name="panda_joint1", position=0.3, tolerance_above=0.05, tolerance_below=0.1)]
+    req.constraints.joint_constraints = [
+        JointConstraint(
+            joint_name="panda_joint1", position=0.3, tolerance_above=0.05, tolerance_below=0.1
+        )
+    ]
     query = parse_ik_request(req, cfg, solver)
     assert query.lower[0] == pytest.approx(0.2) and query.upper[0] == pytest.approx(0.35)
     np.testing.assert_array_equal(query.lower[1:], kin.model.lower[1:])  # the limits elsewhere
@@ -226,12 +239,22 @@ def test_joint_constraints_narrow_the_bounds_and_the_seed(kin, cfg, solver):
     assert query.seed[0] == pytest.approx(0.2)  # the given state, moved into the window
 
 
-@pytest.mark.parametrize("constraint, words", [
-    (JointConstraint(joint_name="elbow", position=0.0), "not a joint of group"),
-    (JointConstraint(joint_name="panda_joint1", position=0.0, tolerance_above=-1), "tolerances"),
-    (JointConstraint(joint_name="panda_joint4", position=1.0, tolerance_above=0.1,
-                     tolerance_below=0.1), "outside the joint's limits"),
-])
+@pytest.mark.parametrize(
+    "constraint, words",
+    [
+        (JointConstraint(joint_name="elbow", position=0.0), "not a joint of group"),
+        (
+            JointConstraint(joint_name="panda_joint1", position=0.0, tolerance_above=-1),
+            "tolerances",
+        ),
+        (
+            JointConstraint(
+                joint_name="panda_joint4", position=1.0, tolerance_above=0.1, tolerance_below=0.1
+            ),
+            "outside the joint's limits",
+        ),
+    ],
+)
 def test_bad_joint_constraints_refused(kin, cfg, constraint, words, solver):
     req = request(kin)
     req.constraints.joint_constraints = [constraint]
@@ -283,8 +306,9 @@ def attached_tool(link="panda_hand", frame="panda_hand") -> AttachedCollisionObj
 def test_attached_objects_ride_on_their_link_for_this_request_only(kin, cfg, solver, scene):
     req = request(kin)
     req.avoid_collisions = True
-    req.robot_state.joint_state = JointState(name=[f"panda_joint{i}" for i in range(1, 8)],
-                                             position=list(Q))
+    req.robot_state.joint_state = JointState(
+        name=[f"panda_joint{i}" for i in range(1, 8)], position=list(Q)
+    )
     # given in the base frame at the hand's pose at Q: the identity in the hand's frame
     tool = attached_tool(frame="panda_link0")
     tool.object.pose = matrix_to_pose(fk(kin, Q, "panda_hand"))
@@ -300,11 +324,14 @@ def test_attached_objects_ride_on_their_link_for_this_request_only(kin, cfg, sol
     assert parse_ik_request(req, cfg, solver, None, scene).world is None
 
 
-@pytest.mark.parametrize("tool, words", [
-    (attached_tool(link="nose"), "unknown link 'nose'"),
-    (attached_tool(frame="map"), "cannot transform from frame 'map'"),
-    (AttachedCollisionObject(link_name="panda_hand"), "empty id"),
-])
+@pytest.mark.parametrize(
+    "tool, words",
+    [
+        (attached_tool(link="nose"), "unknown link 'nose'"),
+        (attached_tool(frame="map"), "cannot transform from frame 'map'"),
+        (AttachedCollisionObject(link_name="panda_hand"), "empty id"),
+    ],
+)
 def test_bad_attached_objects_refused(kin, cfg, solver, scene, tool, words):
     req = request(kin)
     req.avoid_collisions = True
@@ -316,10 +343,14 @@ def test_bad_attached_objects_refused(kin, cfg, solver, scene, tool, words):
 
 def judged(query, cfg, q, position_error, orientation_error, margin, pair=("", "")):
     """The query's verdict on a hand-made one-row solver answer."""
-    query.result = SimpleNamespace(q=np.asarray(q)[None], success=np.array([True]),
-                                   position_error=np.array([position_error]),
-                                   orientation_error=np.array([orientation_error]),
-                                   collision_margin=np.array([margin]), closest_pair=(pair,))
+    query.result = SimpleNamespace(
+        q=np.asarray(q)[None],
+        success=np.array([True]),
+        position_error=np.array([position_error]),
+        orientation_error=np.array([orientation_error]),
+        collision_margin=np.array([margin]),
+        closest_pair=(pair,),
+    )
     query.row = 0
     judge_answer(query, cfg)
     return query
@@ -332,17 +363,20 @@ def test_judge_answer_checks_every_criterion(kin, cfg, solver):
     assert ok.code == Codes.SUCCESS and "collision margin 20.00 mm" in ok.message
     near = judged(query, cfg, Q, 1e-6, 1e-5, 0.0118, ("panda_hand", "table"))
     assert "collision margin 11.80 mm (panda_hand/table)" in near.message  # the closest pair
-    for args, words in [((2e-4, 0.0, 0.02), "position error above"),
-                        ((0.0, 2e-3, 0.02), "orientation error above"),
-                        ((0.0, 0.0, 0.0), "in collision"),
-                        ((0.0, 0.0, -0.001), "in collision")]:
+    for args, words in [
+        ((2e-4, 0.0, 0.02), "position error above"),
+        ((0.0, 2e-3, 0.02), "orientation error above"),
+        ((0.0, 0.0, 0.0), "in collision"),
+        ((0.0, 0.0, -0.001), "in collision"),
+    ]:
         verdict = judged(query, cfg, Q, *args)
         assert verdict.code == Codes.NO_IK_SOLUTION
         assert words in verdict.message
     # MoveIt's rule: any clearance above the padding (0) is enough; the 5 mm is a preference
     assert judged(query, cfg, Q, 0.0, 0.0, 1e-5).code == Codes.SUCCESS
-    strict = replace(cfg, params=replace(cfg.params, collision_padding=0.002,
-                                         required_clearance=0.004))
+    strict = replace(
+        cfg, params=replace(cfg.params, collision_padding=0.002, required_clearance=0.004)
+    )
     assert "padding 2 mm" in judged(query, strict, Q, 0.0, 0.0, 0.002).message
     assert "below the required 4 mm" in judged(query, strict, Q, 0.0, 0.0, 0.003).message
     assert judged(query, strict, Q, 0.0, 0.0, 0.004).code == Codes.SUCCESS
@@ -357,8 +391,9 @@ def fk_request(links, q=Q, frame=""):
     req = GetPositionFK.Request()
     req.header.frame_id = frame
     req.fk_link_names = links
-    req.robot_state.joint_state = JointState(name=[f"panda_joint{i}" for i in range(1, 8)],
-                                             position=list(q))
+    req.robot_state.joint_state = JointState(
+        name=[f"panda_joint{i}" for i in range(1, 8)], position=list(q)
+    )
     return req
 
 
@@ -369,8 +404,9 @@ def test_fk_matches_the_kinematics_module(kin, cfg, solver):
     for link, ps in zip(links, res.pose_stamped):
         assert ps.header.frame_id == "world"
         assert np.allclose(pose_to_matrix(ps.pose), fk(kin, Q, link), atol=1e-12)
-    res = answer_fk(fk_request(["panda_hand"], frame="panda_link3"), cfg, solver, None, Time(),
-                    "t")
+    res = answer_fk(
+        fk_request(["panda_hand"], frame="panda_link3"), cfg, solver, None, Time(), "t"
+    )
     expected = np.linalg.inv(fk(kin, Q, "panda_link3")) @ fk(kin, Q, "panda_hand")
     assert np.allclose(pose_to_matrix(res.pose_stamped[0].pose), expected, atol=1e-12)
 

@@ -4,6 +4,7 @@ The node runs in its own process under a namespace, on a private DDS domain limi
 started the way scripts/main starts it (console script + config/ik_server.yaml). The test process
 is a plain rclpy client: no part of ROS is mocked.
 """
+
 import math
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from dtd_ik.robot.spatial import matrix_to_quaternion
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.conversions import pose_to_matrix
 from dtd_ik.ros.server_process import ik_server_command, running_ik_server
-from ik_server_fixtures import (  # noqa: F401  (fixtures: this module's node and its client)
+from ik_server_fixtures import (
     ALL_JOINTS,
     ARM,
     DOMAIN,
@@ -36,11 +37,8 @@ from ik_server_fixtures import (  # noqa: F401  (fixtures: this module's node an
     ROOT,
     WAIT,
     Client,
-    client,
-    compiled_solver,
     fk_matrix,
     goal_error,
-    server,
     set_params,
 )
 
@@ -117,10 +115,22 @@ def bad_requests(kin_goals):
     return cases
 
 
-@pytest.mark.parametrize("case", ["unknown group", "empty group", "unknown link", "unknown frame",
-                                  "state lengths", "zero quaternion", "nan position",
-                                  "position constraint", "constraint joint", "two poses",
-                                  "out of reach"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown group",
+        "empty group",
+        "unknown link",
+        "unknown frame",
+        "state lengths",
+        "zero quaternion",
+        "nan position",
+        "position constraint",
+        "constraint joint",
+        "two poses",
+        "out of reach",
+    ],
+)
 def test_bad_requests_get_their_moveit_error_code_and_a_message(client, kin_goals, case):
     request, code = bad_requests(kin_goals)[case]
     res = client.call(client.ik, request)
@@ -132,9 +142,15 @@ def test_bad_requests_get_their_moveit_error_code_and_a_message(client, kin_goal
 def test_joint_constraint_is_honoured(client, kin_goals):
     q0, p, quat = kin_goals[1]
     req = make_request(p, quat)
-    req.ik_request.constraints.joint_constraints = [JointConstraint(
-        joint_name="panda_joint1", position=float(q0[0]), tolerance_above=0.05,
-        tolerance_below=0.05, weight=1.0)]
+    req.ik_request.constraints.joint_constraints = [
+        JointConstraint(
+            joint_name="panda_joint1",
+            position=float(q0[0]),
+            tolerance_above=0.05,
+            tolerance_below=0.05,
+            weight=1.0,
+        )
+    ]
     req.ik_request.timeout = Duration(sec=1)
     res = client.call(client.ik, req)
     if res.error_code.val == Codes.SUCCESS:
@@ -148,9 +164,16 @@ def test_narrow_joint_windows_around_known_answers_are_solved(client, kin, kin_g
     the solver searches inside the window and answers from it."""
     for q0, p, quat in kin_goals[:4]:
         req = make_request(p, quat)
-        req.ik_request.constraints.joint_constraints = [JointConstraint(
-            joint_name=name, position=float(v), tolerance_above=0.02, tolerance_below=0.02,
-            weight=1.0) for name, v in zip(ARM, q0)]
+        req.ik_request.constraints.joint_constraints = [
+            JointConstraint(
+                joint_name=name,
+                position=float(v),
+                tolerance_above=0.02,
+                tolerance_below=0.02,
+                weight=1.0,
+            )
+            for name, v in zip(ARM, q0)
+        ]
         req.ik_request.timeout = Duration(sec=1)
         res = client.call(client.ik, req)
         assert res.error_code.val == Codes.SUCCESS, res.error_code.message
@@ -175,10 +198,12 @@ def test_fk_service_matches_the_kinematics_module(client, kin):
 
 def test_solution_and_margin_are_published(client, kin_goals):
     got = {"solution": [], "margin": []}
-    client.node.create_subscription(JointState, f"{NS}/dtd_ik_server/solution",
-                                    got["solution"].append, 10)
-    client.node.create_subscription(Float64, f"{NS}/dtd_ik_server/collision_margin",
-                                    got["margin"].append, 10)
+    client.node.create_subscription(
+        JointState, f"{NS}/dtd_ik_server/solution", got["solution"].append, 10
+    )
+    client.node.create_subscription(
+        Float64, f"{NS}/dtd_ik_server/collision_margin", got["margin"].append, 10
+    )
     _, p, quat = kin_goals[2]
     deadline = time.monotonic() + WAIT
     while not (got["solution"] and got["margin"]):  # the first messages may race discovery
@@ -215,9 +240,12 @@ def test_200_concurrent_requests_are_all_answered(client, kin_goals):
     # and they were solved in batches: the server drains its queue into one solver call
     seen = []
     sub = client.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
-    client.spin_until(lambda: any(
-        int({kv.key: kv.value for kv in m.status[0].values}["requests"]) >= 200 for m in seen),
-        "diagnostics after the burst")
+    client.spin_until(
+        lambda: any(
+            int({kv.key: kv.value for kv in m.status[0].values}["requests"]) >= 200 for m in seen
+        ),
+        "diagnostics after the burst",
+    )
     values = {kv.key: kv.value for kv in seen[-1].status[0].values}
     assert int(values["largest_batch"]) > 1
     assert int(values["solver_calls"]) < int(values["requests"])
@@ -227,8 +255,10 @@ def test_200_concurrent_requests_are_all_answered(client, kin_goals):
 def test_parameters_file_loaded_and_set_parameters_validated(client):
     getter = client.node.create_client(GetParameters, f"{NS}/dtd_ik_server/get_parameters")
     assert getter.wait_for_service(timeout_sec=WAIT)
-    values = client.call(getter, GetParameters.Request(
-        names=["max_timeout", "group_name", "ik_links", "default_timeout"])).values
+    values = client.call(
+        getter,
+        GetParameters.Request(names=["max_timeout", "group_name", "ik_links", "default_timeout"]),
+    ).values
     assert values[0].double_value == 4.0  # the command line over the file
     assert values[3].double_value == 0.07  # the file (its /**/dtd_ik_server key, namespaced)
     assert values[1].string_value == "panda_arm"
@@ -243,14 +273,18 @@ def test_parameters_file_loaded_and_set_parameters_validated(client):
     assert ok.successful
 
 
-@pytest.mark.parametrize("model, words", [("/nonexistent/model.pt", "not found"),
-                                          ("GARBAGE", "")])
+@pytest.mark.parametrize("model, words", [("/nonexistent/model.pt", "not found"), ("GARBAGE", "")])
 def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
     if model == "GARBAGE":
         model = str(tmp_path / "garbage.pt")
         Path(model).write_bytes(b"not a model")
-    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=NS), env=ENV,
-                          capture_output=True, text=True, timeout=WAIT)
+    proc = subprocess.run(
+        ik_server_command(f"model_path:={model}", namespace=NS),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ik_server: "), proc.stderr
@@ -258,9 +292,14 @@ def test_bad_model_stops_the_node_with_one_line(tmp_path, model, words):
 
 
 def test_demo_client_prints_answers_and_refusals(client):
-    proc = subprocess.run([str(BIN / "ik_client"), "--count", "2",
-                           "--service", f"{NS}/compute_ik"], env=ENV, cwd=ROOT,
-                          capture_output=True, text=True, timeout=WAIT * 2)
+    proc = subprocess.run(
+        [str(BIN / "ik_client"), "--count", "2", "--service", f"{NS}/compute_ik"],
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 2,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.count("SUCCESS") == 2 and "INVALID_GROUP_NAME" in out and "NO_IK_SOLUTION" in out
@@ -274,32 +313,45 @@ def test_runs_on_a_model_file_and_refuses_one_for_another_robot(tmp_path, kin, c
 
     good = tmp_path / "midrange.pt"
     torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(
-        str(good))
+        str(good)
+    )
     foreign = tmp_path / "foreign.pt"
-    torch.jit.script(MidRange([f"j{i}" for i in range(7)], kin.model.lower,
-                              kin.model.upper)).save(str(foreign))
-    proc = subprocess.run(ik_server_command(f"model_path:={foreign}", namespace=NS), env=ENV,
-                          capture_output=True, text=True, timeout=WAIT)
+    torch.jit.script(MidRange([f"j{i}" for i in range(7)], kin.model.lower, kin.model.upper)).save(
+        str(foreign)
+    )
+    proc = subprocess.run(
+        ik_server_command(f"model_path:={foreign}", namespace=NS),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1 and str(foreign) in lines[0], proc.stderr
 
     ns = "/e2e_model"
-    with running_ik_server(f"model_path:={good}", "diagnostics_period:=0.2", namespace=ns,
-                           env=ENV, wait=WAIT):
+    with running_ik_server(
+        f"model_path:={good}", "diagnostics_period:=0.2", namespace=ns, env=ENV, wait=WAIT
+    ):
         context = rclpy.context.Context()
         rclpy.init(context=context, domain_id=DOMAIN)
         try:
             c = Client(context)
             ik = c.node.create_client(GetPositionIK, f"{ns}/compute_ik")
             assert ik.wait_for_service(timeout_sec=WAIT), "server with a model did not come up"
-            (_, p, quat), = reachable_goals(1, seed=3)
+            ((_, p, quat),) = reachable_goals(1, seed=3)
             res = c.call(ik, make_request(p, quat))
             assert res.error_code.val == Codes.SUCCESS, res.error_code.message
             seen = []
             c.node.create_subscription(DiagnosticArray, "/diagnostics", seen.append, 10)
-            c.spin_until(lambda: any(m.status[0].name.startswith("dtd_ik_server") and
-                                     str(good) in {kv.key: kv.value for kv in m.status[0].values}
-                                     ["model"] for m in seen), "diagnostics naming the model")
+            c.spin_until(
+                lambda: any(
+                    m.status[0].name.startswith("dtd_ik_server")
+                    and str(good) in {kv.key: kv.value for kv in m.status[0].values}["model"]
+                    for m in seen
+                ),
+                "diagnostics naming the model",
+            )
             c.node.destroy_node()
         finally:
             rclpy.shutdown(context=context)

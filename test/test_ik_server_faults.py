@@ -11,6 +11,7 @@
 The module's node is ik_server_fixtures' ``server`` (with its ``client``); (b) and (c) start
 their own nodes under other namespaces with running_ik_server, the way scripts/main does.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,6 @@ import ik_server_fixtures as fx
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.qos import CLIENT_QOS
 from dtd_ik.ros.server_process import ik_server_command, running_ik_server
-from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
@@ -104,8 +104,9 @@ RETRYING_CLIENT = textwrap.dedent("""
 
 def node(ns: str, *params: str, **kwargs):
     """ik_server under namespace ``ns`` with config/ik_server.yaml and no model."""
-    return running_ik_server("model_path:=none", *params, namespace=ns, env=fx.ENV, wait=fx.WAIT,
-                             **kwargs)
+    return running_ik_server(
+        "model_path:=none", *params, namespace=ns, env=fx.ENV, wait=fx.WAIT, **kwargs
+    )
 
 
 def rss_kb(pid: int) -> int:
@@ -132,9 +133,13 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
     solves_correctly(client, kin, goals)  # warm: the first answers allocate
     rss = []
     for _ in range(3):
-        doomed = subprocess.Popen([sys.executable, "-c", FLOODING_CLIENT, f"{fx.NS}/compute_ik",
-                                   "200"], env=fx.ENV, cwd=fx.ROOT, stdout=subprocess.PIPE,
-                                  text=True)
+        doomed = subprocess.Popen(
+            [sys.executable, "-c", FLOODING_CLIENT, f"{fx.NS}/compute_ik", "200"],
+            env=fx.ENV,
+            cwd=fx.ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert doomed.stdout.readline().strip() == "answering"
             doomed.send_signal(signal.SIGKILL)  # while the node works through its calls
@@ -146,8 +151,9 @@ def test_clients_killed_mid_call_leave_the_node_serving_without_growth(server, c
         # defined answer (docs/ik_server.md, "Reliability"). After that, every answer is right.
         _, p, quat = goals[0]
         deadline = time.monotonic() + fx.WAIT
-        while (res := client.call(client.ik, make_request(p, quat))).error_code.val \
-                != Codes.SUCCESS:
+        while (
+            res := client.call(client.ik, make_request(p, quat))
+        ).error_code.val != Codes.SUCCESS:
             assert res.error_code.val == Codes.NO_IK_SOLUTION, res.error_code.message
             assert time.monotonic() < deadline, "the node never came back to serving"
         solves_correctly(client, kin, goals)  # served, answers checked by FK
@@ -164,11 +170,25 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
     clients = []
     try:
         with node(ns, log=tmp_path / "node.log") as first:
-            clients = [subprocess.Popen([sys.executable, "-c", RETRYING_CLIENT,
-                                         f"{ns}/compute_ik", "20", str(seed), "0.1"],
-                                        env=fx.ENV, cwd=fx.ROOT, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-                       for seed in (41, 42)]
+            clients = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        RETRYING_CLIENT,
+                        f"{ns}/compute_ik",
+                        "20",
+                        str(seed),
+                        "0.1",
+                    ],
+                    env=fx.ENV,
+                    cwd=fx.ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for seed in (41, 42)
+            ]
             for c in clients:  # each has had a few answers: the node is under load
                 for _ in range(3):
                     line = c.stdout.readline()
@@ -189,8 +209,10 @@ def test_node_restarted_under_load_clients_recover_on_retry(tmp_path, compiled_s
             stop(c)
     for rows in results:  # [code, tries, FK ok] per request
         assert len(rows) == 20
-        assert all(code == Codes.SUCCESS and ok for code, _, ok in rows), \
-            (rows, (tmp_path / "restarted.log").read_text())
+        assert all(code == Codes.SUCCESS and ok for code, _, ok in rows), (
+            rows,
+            (tmp_path / "restarted.log").read_text(),
+        )
     tries = [t for rows in results for _, t, _ in rows]
     assert sum(tries) > len(tries), results  # the restart cost retries
 
@@ -204,8 +226,9 @@ def test_signal_stops_the_node_cleanly_with_requests_in_flight(sig, compiled_sol
         rclpy.init(context=context, domain_id=fx.DOMAIN)
         try:
             c = fx.Client(context)
-            ik = c.node.create_client(GetPositionIK, "/faults_signal/compute_ik",
-                                      qos_profile=CLIENT_QOS)
+            ik = c.node.create_client(
+                GetPositionIK, "/faults_signal/compute_ik", qos_profile=CLIENT_QOS
+            )
             assert ik.wait_for_service(timeout_sec=fx.WAIT), "the node did not come up"
             futures = []
             for i in range(200):  # out of reach: each uses every restart of the solver
@@ -244,12 +267,19 @@ def test_truncated_model_stops_the_node_with_one_line(tmp_path, kin):
 
     model = tmp_path / "truncated.pt"
     torch.jit.script(MidRange(kin.model.joint_names, kin.model.lower, kin.model.upper)).save(
-        str(model))
+        str(model)
+    )
     data = model.read_bytes()
     model.write_bytes(data[: len(data) // 2])
-    proc = subprocess.run(ik_server_command(f"model_path:={model}", namespace=fx.NS), env=fx.ENV,
-                          capture_output=True, text=True, timeout=fx.WAIT)
+    proc = subprocess.run(
+        ik_server_command(f"model_path:={model}", namespace=fx.NS),
+        env=fx.ENV,
+        capture_output=True,
+        text=True,
+        timeout=fx.WAIT,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("ik_server: ") and str(model) in lines[0], \
+    assert len(lines) == 1 and lines[0].startswith("ik_server: ") and str(model) in lines[0], (
         proc.stderr
+    )

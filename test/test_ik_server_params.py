@@ -8,6 +8,7 @@ node's acceptance test: a tightened tolerance is met (the solver refines further
 margin is reached (the solver pushes answers further from self-collision), where before only the
 acceptance changed.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,17 +27,21 @@ from dtd_ik.exceptions import ConfigError
 from dtd_ik.robot.spatial import quaternion_to_matrix
 from dtd_ik.ros.client import make_request, reachable_goals
 from dtd_ik.ros.server_process import ik_server_command
-from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
-DEFAULTS = {"position_tolerance": 1e-4, "orientation_tolerance": 1e-3,
-            "collision_padding": 0.0, "required_clearance": 0.0, "preferred_clearance": 0.005,
-            "default_timeout": 0.07, "max_timeout": 4.0}  # the fixture's values
+DEFAULTS = {
+    "position_tolerance": 1e-4,
+    "orientation_tolerance": 1e-3,
+    "collision_padding": 0.0,
+    "required_clearance": 0.0,
+    "preferred_clearance": 0.005,
+    "default_timeout": 0.07,
+    "max_timeout": 4.0,
+}  # the fixture's values
 # A configuration at the Panda's longest reach found by sampling (0.858 m from the shoulder):
 # its hand pose moved 30 mm further out is out of reach by at least ~2 cm.
-STRETCHED = [2.29379466, 0.00283188, 0.41824005, -0.46102424, 0.03936235, 2.68134082,
-             -1.46365513]
+STRETCHED = [2.29379466, 0.00283188, 0.41824005, -0.46102424, 0.03936235, 2.68134082, -1.46365513]
 SHOULDER = np.array([0.0, 0.0, 0.333])
 
 
@@ -82,7 +87,7 @@ def test_solver_targets_follow_set_targets_and_refuse_bad_values():
     from dtd_ik.solver import IKSolver
 
     solver = IKSolver.load(None)
-    (_, p, quat), = reachable_goals(1, seed=21, margin=0.015)
+    ((_, p, quat),) = reachable_goals(1, seed=21, margin=0.015)
 
     def meets_the_targets():
         result = solver.solve(p[None], quat[None], tip="panda_hand", timeout=1.0)
@@ -130,8 +135,9 @@ def test_looser_tolerances_accept_a_goal_out_of_reach(client, kin, restore):
     assert 0.005 < dp <= 0.1  # accepted although centimetres off: the new tolerance
 
 
-def test_required_clearance_is_reached_by_the_solver(client, kin, capsules, pybullet_panda,
-                                                     restore):
+def test_required_clearance_is_reached_by_the_solver(
+    client, kin, capsules, pybullet_panda, restore
+):
     """Goals seeded at configurations 8-12 mm (capsule distance) from self-collision: by
     default the seed itself is an answer; with required_clearance 15 mm the solver must push
     the arm out, and pybullet's meshes agree that the answers keep 15 mm."""
@@ -163,7 +169,7 @@ def test_required_clearance_is_reached_by_the_solver(client, kin, capsules, pybu
 
 
 def test_clearance_beyond_reach_refuses_with_the_reason(client, restore):
-    (_, p, quat), = reachable_goals(1, seed=5)
+    ((_, p, quat),) = reachable_goals(1, seed=5)
     results = fx.set_params(client, required_clearance=0.25)
     assert all(r.successful for r in results)
     res = solve(client, p, quat, timeout=0.2)
@@ -184,33 +190,39 @@ def test_timeouts_take_effect(client, restore):
     results = fx.set_params(client, default_timeout=0.123)
     assert all(r.successful for r in results)
     res = client.call(client.ik, make_request(far, [1, 0, 0, 0]))
-    assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.123 s" in \
-        res.error_code.message
+    assert (
+        res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.123 s" in res.error_code.message
+    )
     results = fx.set_params(client, max_timeout=0.25)
     assert all(r.successful for r in results)
     res = solve(client, far, [1, 0, 0, 0], timeout=3.0)
-    assert res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.250 s" in \
-        res.error_code.message
+    assert (
+        res.error_code.val == Codes.NO_IK_SOLUTION and "within 0.250 s" in res.error_code.message
+    )
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("position_tolerance", 0.0, "must be > 0"),
-    ("position_tolerance", -1e-3, "must be > 0"),
-    ("orientation_tolerance", float("nan"), "must be > 0"),
-    ("collision_padding", -0.001, "must be >= 0"),
-    ("required_clearance", -0.001, "must be >= 0"),
-    ("preferred_clearance", float("nan"), "must be >= 0"),
-    ("default_timeout", 0.0, "must be > 0"),
-    ("max_timeout", -5.0, "must be > 0"),
-    ("position_tolerance", "loose", "type"),
-])
-def test_out_of_range_values_are_refused_with_a_reason_and_change_nothing(client, kin, name,
-                                                                          value, words):
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("position_tolerance", 0.0, "must be > 0"),
+        ("position_tolerance", -1e-3, "must be > 0"),
+        ("orientation_tolerance", float("nan"), "must be > 0"),
+        ("collision_padding", -0.001, "must be >= 0"),
+        ("required_clearance", -0.001, "must be >= 0"),
+        ("preferred_clearance", float("nan"), "must be >= 0"),
+        ("default_timeout", 0.0, "must be > 0"),
+        ("max_timeout", -5.0, "must be > 0"),
+        ("position_tolerance", "loose", "type"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_a_reason_and_change_nothing(
+    client, kin, name, value, words
+):
     (result,) = fx.set_params(client, **{name: value})
     assert not result.successful
     assert words in result.reason and (name in result.reason or words == "type"), result.reason
     assert get_params(client, name) == [DEFAULTS[name]]
-    (_, p, quat), = reachable_goals(1, seed=6)
+    ((_, p, quat),) = reachable_goals(1, seed=6)
     res = solve(client, p, quat)  # still served under the old rules
     assert res.error_code.val == Codes.SUCCESS, res.error_code.message
     dp, dr = fx.goal_error(kin, res.solution.joint_state.position[:7], p, quat)
@@ -222,10 +234,18 @@ def test_removed_collision_margin_in_a_parameter_file_stops_the_node(tmp_path):
     silently reinterpreted (a capsule distance read as a mesh clearance)."""
     text = (fx.ROOT / "config" / "ik_server.yaml").read_text()
     old = tmp_path / "old.yaml"
-    old.write_text(text.replace("    required_clearance:", "    collision_margin: 0.005\n"
-                                "    required_clearance:"))
-    proc = subprocess.run(ik_server_command(namespace=fx.NS, params_file=old), env=fx.ENV,
-                          capture_output=True, text=True, timeout=fx.WAIT)
+    old.write_text(
+        text.replace(
+            "    required_clearance:", "    collision_margin: 0.005\n    required_clearance:"
+        )
+    )
+    proc = subprocess.run(
+        ik_server_command(namespace=fx.NS, params_file=old),
+        env=fx.ENV,
+        capture_output=True,
+        text=True,
+        timeout=fx.WAIT,
+    )
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ik_server: "), proc.stderr

@@ -5,6 +5,7 @@ processes) and checks its report: nothing lost, duplicated or wrong, the node al
 stopped, the figures present. No timing is asserted; the full soak (10,000 requests, 8 clients)
 is run by hand (docs/ik_server.md, "Reliability").
 """
+
 import json
 import subprocess
 import sys
@@ -24,9 +25,26 @@ def test_short_soak_loses_and_duplicates_nothing(tmp_path):
     IKSolver.load(None)  # on a fresh clone: compiles and caches the kernels the node then loads
     out = tmp_path / "soak.json"
     # RSS limit loosened: 200 requests are too few to separate growth from allocator noise
-    proc = subprocess.run([sys.executable, str(SOAK), "--clients", "2", "--requests", "200",
-                           "--bad-every", "10", "--rss-limit", "0.5", "--json", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SOAK),
+            "--clients",
+            "2",
+            "--requests",
+            "200",
+            "--bad-every",
+            "10",
+            "--rss-limit",
+            "0.5",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert out.exists(), proc.stdout + proc.stderr
     report = json.loads(out.read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr

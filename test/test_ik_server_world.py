@@ -7,6 +7,7 @@ removing the table restores the answer.
 The node is ik_server_fixtures' ``server`` (its own subprocess for this module), the client a
 plain rclpy node publishing CollisionObject messages as MoveIt's planning scene users do.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,6 @@ from std_msgs.msg import String
 
 import ik_server_fixtures as fx
 from dtd_ik.ros.client import make_request
-from ik_server_fixtures import client, compiled_solver, server  # noqa: F401  (fixtures: this module's node)
 
 pytestmark = pytest.mark.ros
 
@@ -46,8 +46,14 @@ def pose(x=0.0, y=0.0, z=0.0) -> Pose:
     return p
 
 
-def collision_object(object_id="table", operation=CollisionObject.ADD, frame="panda_link0",
-                     dims=TABLE_SIZE, kind=SolidPrimitive.BOX, meshes=()) -> CollisionObject:
+def collision_object(
+    object_id="table",
+    operation=CollisionObject.ADD,
+    frame="panda_link0",
+    dims=TABLE_SIZE,
+    kind=SolidPrimitive.BOX,
+    meshes=(),
+) -> CollisionObject:
     msg = CollisionObject(id=object_id, operation=operation)
     msg.header.frame_id = frame
     msg.pose = pose(*TABLE_CENTRE)
@@ -67,20 +73,25 @@ class World:
         self.pub = client.node.create_publisher(CollisionObject, f"{fx.NS}/collision_object", 10)
         self.listings: list[str] = []
         client.node.create_subscription(
-            String, f"{fx.NS}/dtd_ik_server/world_objects",
+            String,
+            f"{fx.NS}/dtd_ik_server/world_objects",
             lambda msg: self.listings.append(msg.data),
-            QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+            QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+        )
         client.spin_until(lambda: self.listings, "latched world listing")
-        client.spin_until(lambda: self.pub.get_subscription_count() > 0,
-                          "node subscribed to collision_object")
+        client.spin_until(
+            lambda: self.pub.get_subscription_count() > 0, "node subscribed to collision_object"
+        )
 
     def publish(self, msg: CollisionObject) -> None:
         self.pub.publish(msg)
 
     def wait_for(self, pattern: str) -> str:
         """The newest listing once one matches ``pattern``."""
-        self.client.spin_until(lambda: self.listings and re.search(pattern, self.listings[-1]),
-                               f"world listing matching {pattern!r}")
+        self.client.spin_until(
+            lambda: self.listings and re.search(pattern, self.listings[-1]),
+            f"world listing matching {pattern!r}",
+        )
         return self.listings[-1]
 
 
@@ -94,10 +105,10 @@ def box_in_pybullet(pybullet_panda):
     """The table as a pybullet box in the Panda's client; yields its body id."""
     half = [s / 2 for s in TABLE_SIZE]
     cid = pybullet_panda.client
-    shape = pybullet.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half,
-                                          physicsClientId=cid)
-    body = pybullet.createMultiBody(baseMass=0, baseCollisionShapeIndex=shape,
-                                    basePosition=TABLE_CENTRE, physicsClientId=cid)
+    shape = pybullet.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+    body = pybullet.createMultiBody(
+        baseMass=0, baseCollisionShapeIndex=shape, basePosition=TABLE_CENTRE, physicsClientId=cid
+    )
     yield body
     pybullet.removeBody(body, physicsClientId=cid)
 
@@ -120,11 +131,13 @@ def test_table_is_listed_and_malformed_objects_change_nothing(client, server, wo
     world.publish(collision_object())
     listing = world.wait_for(r"table: at \(0\.5000, 0\.0000, 0\.2000\); box\(0\.6, 1, 0\.04\)")
     empty_mesh = Mesh()
-    bad = [collision_object("bad_op", operation=9),
-           collision_object("bad_dims", dims=(0.1, math.nan, 0.1)),
-           collision_object("bad_frame", frame="camera_link"),
-           collision_object("bad_mesh", dims=None, meshes=[empty_mesh]),
-           collision_object("ghost", operation=CollisionObject.REMOVE)]
+    bad = [
+        collision_object("bad_op", operation=9),
+        collision_object("bad_dims", dims=(0.1, math.nan, 0.1)),
+        collision_object("bad_frame", frame="camera_link"),
+        collision_object("bad_mesh", dims=None, meshes=[empty_mesh]),
+        collision_object("ghost", operation=CollisionObject.REMOVE),
+    ]
     for msg in bad:
         world.publish(msg)
     marker = collision_object("marker", kind=SolidPrimitive.SPHERE, dims=(0.01,))
@@ -137,14 +150,19 @@ def test_table_is_listed_and_malformed_objects_change_nothing(client, server, wo
     world.publish(collision_object("marker", operation=CollisionObject.REMOVE))
     world.wait_for(r"^1 world objects")
     log = server.log()
-    for words in ("unknown operation", "Box.y", "unknown frame 'camera_link'",
-                  "vertices must be", "no world object 'ghost'"):
+    for words in (
+        "unknown operation",
+        "Box.y",
+        "unknown frame 'camera_link'",
+        "vertices must be",
+        "no world object 'ghost'",
+    ):
         assert re.search(f"collision object refused: .*{re.escape(words)}", log), words
 
 
-def test_answers_clear_the_table_and_goals_inside_it_are_refused(client, kin, world,
-                                                                  pybullet_panda,
-                                                                  box_in_pybullet):
+def test_answers_clear_the_table_and_goals_inside_it_are_refused(
+    client, kin, world, pybullet_panda, box_in_pybullet
+):
     world.publish(collision_object())
     world.wait_for(r"table: ")
     for dx, dy in [(0.0, 0.0), (0.1, 0.15), (-0.1, -0.2), (0.15, -0.1)]:
@@ -155,8 +173,10 @@ def test_answers_clear_the_table_and_goals_inside_it_are_refused(client, kin, wo
         q = np.array(js.position[:7])
         dp, dr = fx.goal_error(kin, q, goal, DOWN)
         assert dp <= 1e-4 and dr <= 1e-3
-        margin = float(re.search(r"collision margin (-?[\d.]+) mm",
-                                 res.error_code.message).group(1)) * 1e-3
+        margin = (
+            float(re.search(r"collision margin (-?[\d.]+) mm", res.error_code.message).group(1))
+            * 1e-3
+        )
         clearance = table_distance(pybullet_panda, box_in_pybullet, q, js.position[7:])
         assert clearance > 0.0, f"answer touches the table (pybullet: {clearance * 1e3:.2f} mm)"
         clearance += BULLET_LINK_MARGIN

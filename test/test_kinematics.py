@@ -1,5 +1,6 @@
 """FK and Jacobian against independent references: pybullet's Panda URDF, TRAC-IK's KDL FK, and
 finite differences."""
+
 import math
 import os
 
@@ -9,9 +10,9 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 from joint_samples import random_joints
 from pybullet_panda import FK_TOLERANCE
-from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
 N_CONFIGS = 2000
@@ -21,8 +22,9 @@ def test_model_matches_franka_facts(kin):
     m = kin.model
     assert m.joint_names == tuple(f"panda_joint{i}" for i in range(1, 8))
     assert m.base_frame == "panda_link0" and m.tip_frame == "panda_link8"
-    np.testing.assert_allclose(m.lower, [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175,
-                                         -2.8973])
+    np.testing.assert_allclose(
+        m.lower, [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973]
+    )
     np.testing.assert_allclose(m.upper, [2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973])
     assert set(m.ik_frames) == {"panda_link8", "panda_hand", "panda_hand_tcp"}
 
@@ -103,13 +105,16 @@ def test_local_transform_terms_are_the_joint_origin_times_the_axis_rotation(kin)
     for q in random_joints(kin, 5, seed=9):
         chain = np.eye(4)
         for i, qi in enumerate(q):
-            local = terms["M0"][i] + np.sin(qi) * terms["M1"][i] + (1 - np.cos(qi)) * terms["M2"][i]
+            local = (
+                terms["M0"][i] + np.sin(qi) * terms["M1"][i] + (1 - np.cos(qi)) * terms["M2"][i]
+            )
             rotation = np.eye(4)
             rotation[:3, :3] = Rotation.from_rotvec(qi * terms["axes"][i]).as_matrix()
             np.testing.assert_allclose(local, kin.model.joint_origins[i] @ rotation, atol=1e-12)
             chain = chain @ local
-        np.testing.assert_allclose(chain, kin.chain_transforms(torch.tensor(q))[-1].numpy(),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            chain, kin.chain_transforms(torch.tensor(q))[-1].numpy(), atol=1e-12
+        )
 
 
 def test_fk_is_differentiable(kin):
@@ -127,14 +132,17 @@ def test_cuda_matches_cpu(kin):
     assert gpu.device.type == "cuda" and torch.allclose(gpu.cpu(), cpu, atol=1e-9)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.zeros(6), "shape"),
-    (torch.zeros(3, 8), "shape"),
-    (torch.tensor(0.0), "shape"),
-    (torch.tensor([0.0, 0, 0, math.nan, 0, 0, 0]), "NaN"),
-    (torch.tensor([0.0, 0, 0, -1, math.inf, 0, 0]), "NaN or inf"),
-    ("seven", "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros(6), "shape"),
+        (torch.zeros(3, 8), "shape"),
+        (torch.tensor(0.0), "shape"),
+        (torch.tensor([0.0, 0, 0, math.nan, 0, 0, 0]), "NaN"),
+        (torch.tensor([0.0, 0, 0, -1, math.inf, 0, 0]), "NaN or inf"),
+        ("seven", "numeric"),
+    ],
+)
 def test_bad_joint_input_raises_value_error(kin, bad, message):
     with pytest.raises(ValueError, match=message):
         kin.forward(bad)
@@ -155,8 +163,9 @@ def test_validate_false_leaves_out_only_the_nan_check(kin, capsules):
     assert torch.isnan(pose.position[0]).any()
     assert torch.equal(pose.position[1], kin.forward(q[1]).position)
     capsules.distance(q, validate=False)  # answers (NaN in, meaningless out) without raising
-    assert torch.equal(capsules.distance(q, validate=False).distance[1],
-                       capsules.distance(q[1]).distance)
+    assert torch.equal(
+        capsules.distance(q, validate=False).distance[1], capsules.distance(q[1]).distance
+    )
     with pytest.raises(InvalidInputError, match="NaN"):
         capsules.distance(q)
     with pytest.raises(InvalidInputError, match="shape"):

@@ -4,6 +4,7 @@ launch/launch_ros are not on PyPI (no system ROS here): the file is read as sour
 names an executable setup.py installs and a parameter file that exists; where launch_ros is
 installed the launch description is built and its node inspected.
 """
+
 import ast
 import importlib.util
 from pathlib import Path
@@ -19,8 +20,13 @@ LAUNCH = ROOT / "launch" / "ik_server.launch.py"
 
 def constants(path: Path) -> dict:
     tree = ast.parse(path.read_text())
-    return {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
-            for t in node.targets if isinstance(t, ast.Name)}
+    return {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
 
 
 def test_launch_file_names_an_installed_executable_and_an_existing_parameter_file():

@@ -4,6 +4,7 @@ The runtime (dtd_ik/, training/, launch/) must name each import as an exec_depen
 (test/) as an exec_depend or test_depend, with the rosdep key a ROS user installs; and nothing is
 declared that no code imports (or uses as a tool, listed below with the reason).
 """
+
 import ast
 import sys
 import xml.etree.ElementTree as ET
@@ -52,8 +53,12 @@ def imported_modules(paths: list[Path]) -> set[str]:
 
 
 def python_files(*folders: str) -> list[Path]:
-    return [p for folder in folders for p in sorted((ROOT / folder).rglob("*.py"))
-            if "__pycache__" not in p.parts]
+    return [
+        p
+        for folder in folders
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if "__pycache__" not in p.parts
+    ]
 
 
 def declared(tag: str) -> set[str]:

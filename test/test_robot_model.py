@@ -1,4 +1,5 @@
 """Robot description loading: the shipped files, and clear errors for broken ones."""
+
 import numpy as np
 import pytest
 import yaml
@@ -42,29 +43,48 @@ def write_config(tmp_path, mutate):
     return path
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c["robot"].pop("base_frame"), "robot.base_frame"),
-    (lambda c: c["robot"].update(joint_names=["panda_joint1", "panda_joint3"]), "panda_joint3"),
-    (lambda c: c["robot"].update(tip_frame="nowhere"), "robot.tip_frame"),
-    (lambda c: c["robot"].update(urdf="/does/not/exist.urdf"), "robot.urdf"),
-    (lambda c: c["collision"]["capsules"][0].update(radius=-0.1), r"capsules\[0\].radius"),
-    (lambda c: c["collision"]["capsules"][1].update(a=[0, 1]), r"capsules\[1\].a"),
-    (lambda c: c["collision"]["capsules"][0].update(link="panda_link42"), r"capsules\[0\].link"),
-    (lambda c: c["collision"]["disabled_pairs"].append(["panda_link0"]), "disabled_pairs"),
-    (lambda c: c["collision"]["distance_maps"][0].update(joints=["panda_joint5", "panda_joint7"]),
-     r"distance_maps\[0\]: the pose"),
-    (lambda c: c["collision"]["distance_maps"][0].update(links=["panda_link6"]),
-     r"distance_maps\[0\]: the pose"),
-    (lambda c: c["collision"]["distance_maps"][0].update(file="/does/not/exist.npz"),
-     r"distance_maps\[0\].file"),
-    (lambda c: c["collision"]["distance_maps"][0].pop("joints"), r"distance_maps\[0\].joints"),
-    (lambda c: c["moveit"].update(ready_state=[0.0] * 6), "moveit.ready_state: expected 7"),
-    (lambda c: c["moveit"].update(ready_state=[0.0] * 7), "moveit.ready_state: outside"),
-    (lambda c: c["moveit"].update(group_aliases={"arm": "panda_link7"}),
-     "moveit.group_aliases.arm"),
-    (lambda c: c["moveit"].update(other_joints=["panda_joint1"]), "moveit.other_joints"),
-    (lambda c: c["moveit"].update(ready=[0.0] * 7), "moveit.ready: unknown key"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["robot"].pop("base_frame"), "robot.base_frame"),
+        (
+            lambda c: c["robot"].update(joint_names=["panda_joint1", "panda_joint3"]),
+            "panda_joint3",
+        ),
+        (lambda c: c["robot"].update(tip_frame="nowhere"), "robot.tip_frame"),
+        (lambda c: c["robot"].update(urdf="/does/not/exist.urdf"), "robot.urdf"),
+        (lambda c: c["collision"]["capsules"][0].update(radius=-0.1), r"capsules\[0\].radius"),
+        (lambda c: c["collision"]["capsules"][1].update(a=[0, 1]), r"capsules\[1\].a"),
+        (
+            lambda c: c["collision"]["capsules"][0].update(link="panda_link42"),
+            r"capsules\[0\].link",
+        ),
+        (lambda c: c["collision"]["disabled_pairs"].append(["panda_link0"]), "disabled_pairs"),
+        (
+            lambda c: c["collision"]["distance_maps"][0].update(
+                joints=["panda_joint5", "panda_joint7"]
+            ),
+            r"distance_maps\[0\]: the pose",
+        ),
+        (
+            lambda c: c["collision"]["distance_maps"][0].update(links=["panda_link6"]),
+            r"distance_maps\[0\]: the pose",
+        ),
+        (
+            lambda c: c["collision"]["distance_maps"][0].update(file="/does/not/exist.npz"),
+            r"distance_maps\[0\].file",
+        ),
+        (lambda c: c["collision"]["distance_maps"][0].pop("joints"), r"distance_maps\[0\].joints"),
+        (lambda c: c["moveit"].update(ready_state=[0.0] * 6), "moveit.ready_state: expected 7"),
+        (lambda c: c["moveit"].update(ready_state=[0.0] * 7), "moveit.ready_state: outside"),
+        (
+            lambda c: c["moveit"].update(group_aliases={"arm": "panda_link7"}),
+            "moveit.group_aliases.arm",
+        ),
+        (lambda c: c["moveit"].update(other_joints=["panda_joint1"]), "moveit.other_joints"),
+        (lambda c: c["moveit"].update(ready=[0.0] * 7), "moveit.ready: unknown key"),
+    ],
+)
 def test_bad_robot_config_names_the_key(tmp_path, mutate, message):
     with pytest.raises(ConfigError, match=message):
         load_robot_model(write_config(tmp_path, mutate))

@@ -1,4 +1,5 @@
 """Message <-> numpy conversions, on hand-built messages (no ROS graph)."""
+
 import math
 
 import numpy as np
@@ -47,8 +48,11 @@ def test_quaternion_matrix_round_trip_and_agreement_with_dtd_ik_rotations():
 def test_matrix_to_quaternion_near_180_degree_rotations():
     for axis in np.eye(3):
         q = np.append(axis, 0.0)  # 180 deg about a principal axis: the trace < 0 branches
-        assert np.allclose(quaternion_to_matrix(matrix_to_quaternion(quaternion_to_matrix(q))),
-                           quaternion_to_matrix(q), atol=1e-12)
+        assert np.allclose(
+            quaternion_to_matrix(matrix_to_quaternion(quaternion_to_matrix(q))),
+            quaternion_to_matrix(q),
+            atol=1e-12,
+        )
 
 
 def pose(x, y, z, qx, qy, qz, qw):
@@ -70,11 +74,14 @@ def test_pose_round_trip_and_normalisation():
         assert np.allclose(big, T, atol=1e-12), scale
 
 
-@pytest.mark.parametrize("bad, words", [
-    (pose(math.nan, 0, 0, 0, 0, 0, 1), "NaN or inf"),
-    (pose(0, 0, 0, 0, 0, math.inf, 1), "NaN or inf"),
-    (pose(0, 0, 0, 0, 0, 0, 0), "zero orientation quaternion"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (pose(math.nan, 0, 0, 0, 0, 0, 1), "NaN or inf"),
+        (pose(0, 0, 0, 0, 0, math.inf, 1), "NaN or inf"),
+        (pose(0, 0, 0, 0, 0, 0, 0), "zero orientation quaternion"),
+    ],
+)
 def test_pose_refusals_name_the_problem(bad, words):
     with pytest.raises(InvalidInputError, match=words):
         pose_to_arrays(bad, "goal")
@@ -107,8 +114,9 @@ def test_full_robot_state_has_every_joint_and_the_virtual_joint():
     stamp = Time(sec=3, nanosec=4)
     T = np.eye(4)
     T[:3, 3] = [0.5, 0, 0]
-    state = make_robot_state(["j1", "j2", "f1"], [0.1, 0.2, 0.0], stamp, "world",
-                             "virtual_joint", T)
+    state = make_robot_state(
+        ["j1", "j2", "f1"], [0.1, 0.2, 0.0], stamp, "world", "virtual_joint", T
+    )
     assert not state.is_diff
     assert list(state.joint_state.name) == ["j1", "j2", "f1"]
     assert list(state.joint_state.position) == [0.1, 0.2, 0.0]

@@ -4,6 +4,7 @@ launch, launch_ros, launch_testing, ros2cli are not on PyPI; scripts/setup_env.s
 them where this workplace keeps their wheels (../shared/ros2-cli). Each test skips, saying why,
 when its tool is missing; colcon comes from PyPI with the dev requirements.
 """
+
 import importlib.util
 import os
 import shutil
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.ros
 def need(tool: str) -> Path:
     path = BIN / tool
     if not path.exists():
-        pytest.skip(f"{tool} is not installed in this venv (ROS 2 CLI tools: not on PyPI; "
-                    "scripts/setup_env.sh --dev installs them from ../shared/ros2-cli)")
+        pytest.skip(
+            f"{tool} is not installed in this venv (ROS 2 CLI tools: not on PyPI; "
+            "scripts/setup_env.sh --dev installs them from ../shared/ros2-cli)"
+        )
     return path
 
 
@@ -53,9 +56,20 @@ def test_the_venv_is_an_ament_prefix_for_ros2_run(tmp_path):
 def test_ros2_launch_ends_with_code_1_when_the_server_fails(tmp_path):
     ros2 = need("ros2")
     proc = subprocess.run(
-        [str(ros2), "launch", "dtd_ik", "ik_server.launch.py",
-         f"model_path:={tmp_path / 'missing.pt'}", f"namespace:=fail_{os.getpid()}"],
-        capture_output=True, text=True, timeout=FAILED_START_LIMIT, cwd=tmp_path, env=user_env())
+        [
+            str(ros2),
+            "launch",
+            "dtd_ik",
+            "ik_server.launch.py",
+            f"model_path:={tmp_path / 'missing.pt'}",
+            f"namespace:=fail_{os.getpid()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=FAILED_START_LIMIT,
+        cwd=tmp_path,
+        env=user_env(),
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "model file not found" in out and "exited with code 1" in out
@@ -66,8 +80,14 @@ def test_launch_file_under_launch_testing_serves_ik_and_stops_cleanly(tmp_path):
     if importlib.util.find_spec("launch_testing") is None:
         pytest.skip("launch_testing is not installed (not on PyPI; ../shared/ros2-cli has it)")
     code = "import sys; from launch_testing.launch_test import main; sys.exit(main())"
-    proc = subprocess.run([sys.executable, "-c", code, str(LAUNCH_TEST)], capture_output=True,
-                          text=True, timeout=600, cwd=tmp_path, env=user_env())
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(LAUNCH_TEST)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=user_env(),
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "test_compute_ik_answers_a_reachable_goal" in out and "FAILED" not in out
@@ -77,8 +97,11 @@ def test_launch_file_under_launch_testing_serves_ik_and_stops_cleanly(tmp_path):
 def workspace_copy(tmp_path: Path) -> Path:
     """A colcon workspace holding the package's tracked files (symlinks kept as symlinks)."""
     src = tmp_path / "src" / "dtd_ik"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         source, target = ROOT / rel, src / rel
         if not source.exists() and not source.is_symlink():
@@ -92,8 +115,14 @@ def workspace_copy(tmp_path: Path) -> Path:
 
 
 def colcon(ws: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "colcon"), *args], cwd=ws, capture_output=True, text=True,
-                          timeout=900, env=user_env(AMENT_PREFIX_PATH=sys.prefix))
+    return subprocess.run(
+        [str(BIN / "colcon"), *args],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=user_env(AMENT_PREFIX_PATH=sys.prefix),
+    )
 
 
 @pytest.mark.slow
@@ -104,16 +133,29 @@ def test_colcon_build_installs_an_importable_package_with_its_share_files(tmp_pa
     build = colcon(ws, "build", *(["--symlink-install"] if symlink else []))
     assert build.returncode == 0, build.stdout + build.stderr
     prefix = ws / "install" / "dtd_ik"
-    for rel in ("share/dtd_ik/package.xml", "share/dtd_ik/launch/ik_server.launch.py",
-                "share/dtd_ik/config/ik_server.yaml", "share/dtd_ik/urdf/panda.urdf",
-                "share/ament_index/resource_index/packages/dtd_ik", "lib/dtd_ik/ik_server",
-                "lib/dtd_ik/train"):
+    for rel in (
+        "share/dtd_ik/package.xml",
+        "share/dtd_ik/launch/ik_server.launch.py",
+        "share/dtd_ik/config/ik_server.yaml",
+        "share/dtd_ik/urdf/panda.urdf",
+        "share/ament_index/resource_index/packages/dtd_ik",
+        "lib/dtd_ik/ik_server",
+        "lib/dtd_ik/train",
+    ):
         assert (prefix / rel).exists(), rel
-    probe = ("import dtd_ik.training, dtd_ik.paths as p; print(dtd_ik.training.__file__); "
-             "print(p.share_dir())")
+    probe = (
+        "import dtd_ik.training, dtd_ik.paths as p; print(dtd_ik.training.__file__); "
+        "print(p.share_dir())"
+    )
     shell = f"source {ws}/install/setup.bash && {sys.executable} -c '{probe}'"
-    out = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env=user_env())
+    out = subprocess.run(
+        ["bash", "-c", shell],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=user_env(),
+    )
     assert out.returncode == 0, out.stderr
     training_file, share = out.stdout.split()
     assert Path(training_file).name == "__init__.py" and "training" in training_file
@@ -133,7 +175,8 @@ def test_colcon_test_runs_the_suite_and_fails_when_a_test_fails(tmp_path):
     result = colcon(ws, "test-result", "--verbose")
     assert result.returncode == 0 and " 0 errors, 0 failures" in result.stdout, result.stdout
     (ws / "src" / "dtd_ik" / "test" / "test_must_fail.py").write_text(
-        "def test_fails():\n    assert 1 == 2\n")
+        "def test_fails():\n    assert 1 == 2\n"
+    )
     colcon(ws, "test", "--pytest-args", "-q", "test/test_must_fail.py")
     failing = colcon(ws, "test-result")
     assert failing.returncode != 0 and "1 failure" in failing.stdout, failing.stdout

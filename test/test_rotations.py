@@ -1,4 +1,5 @@
 """Rotation utilities against scipy's Rotation (an independent implementation) and autograd."""
+
 import math
 
 import numpy as np
@@ -6,9 +7,14 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from dtd_ik.kinematics.rotations import (canonical_hemisphere, geodesic_angle,
-                                         matrix_to_quaternion, quaternion_matrix_basis,
-                                         quaternion_to_matrix, rotation_error_vector)
+from dtd_ik.kinematics.rotations import (
+    canonical_hemisphere,
+    geodesic_angle,
+    matrix_to_quaternion,
+    quaternion_matrix_basis,
+    quaternion_to_matrix,
+    rotation_error_vector,
+)
 
 
 def random_rotations(n: int, seed: int = 0) -> Rotation:
@@ -33,16 +39,18 @@ def test_quaternion_to_matrix_any_scale_and_sign_with_a_given_basis():
     q = torch.tensor(rot.as_quat()) * scale  # negative scales: the other hemisphere
     basis = quaternion_matrix_basis(q)
     assert basis.shape == (16, 9) and basis.dtype == torch.float64
-    assert torch.allclose(quaternion_to_matrix(q, basis), torch.tensor(rot.as_matrix()),
-                          atol=1e-12)
+    assert torch.allclose(
+        quaternion_to_matrix(q, basis), torch.tensor(rot.as_matrix()), atol=1e-12
+    )
     assert torch.equal(quaternion_to_matrix(q, basis), quaternion_to_matrix(-q, basis))
 
 
 def test_matrix_to_quaternion_matches_scipy_up_to_sign_and_is_canonical():
     rot = random_rotations(2000, seed=2)
     # include the branch-critical cases: identity and half turns about each axis
-    special = Rotation.from_rotvec(np.array([[0, 0, 0], [math.pi, 0, 0], [0, math.pi, 0],
-                                             [0, 0, math.pi], [1e-9, 0, 0]]))
+    special = Rotation.from_rotvec(
+        np.array([[0, 0, 0], [math.pi, 0, 0], [0, math.pi, 0], [0, 0, math.pi], [1e-9, 0, 0]])
+    )
     mats = np.concatenate([rot.as_matrix(), special.as_matrix()])
     expected = Rotation.from_matrix(mats).as_quat()
     q = matrix_to_quaternion(torch.tensor(mats)).numpy()
@@ -52,8 +60,9 @@ def test_matrix_to_quaternion_matches_scipy_up_to_sign_and_is_canonical():
 
 
 def test_canonical_hemisphere():
-    q = torch.tensor([[0.1, 0.2, 0.3, -0.9], [0.1, 0.2, 0.3, 0.9], [-0.6, 0.8, 0.0, 0.0],
-                      [0.0, 0.0, -1.0, 0.0]])
+    q = torch.tensor(
+        [[0.1, 0.2, 0.3, -0.9], [0.1, 0.2, 0.3, 0.9], [-0.6, 0.8, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0]]
+    )
     out = canonical_hemisphere(q)
     assert torch.equal(out[0], -q[0]) and torch.equal(out[1], q[1])
     assert torch.equal(out[2], -q[2]) and torch.equal(out[3], -q[3])

@@ -1,5 +1,6 @@
 """The model shipped in models/: loadable by the runtime, carrying its card, log and plots, and
 scoring what its card says on fresh goals judged by pybullet's FK (an independent reference)."""
+
 import json
 from pathlib import Path
 
@@ -45,8 +46,10 @@ def test_the_network_scores_what_its_card_says_on_fresh_goals(kin, capsules, pyb
         err.append(np.linalg.norm(np.asarray(p) - np.asarray(g[:3])))
     mean_mm = 1000 * float(np.mean(err))
     # 400 goals estimate the card's 100 x 1,000 mean to within a few standard errors
-    assert abs(mean_mm - card["pos_err_mm"]["mean"]) < 0.25 * card["pos_err_mm"]["mean"], \
-        (mean_mm, card["pos_err_mm"]["mean"])
+    assert abs(mean_mm - card["pos_err_mm"]["mean"]) < 0.25 * card["pos_err_mm"]["mean"], (
+        mean_mm,
+        card["pos_err_mm"]["mean"],
+    )
 
 
 def test_the_solver_refines_the_shipped_networks_seeds_to_exact_answers(kin, capsules):

@@ -1,7 +1,6 @@
 """IKSolver end to end, checked by independent references: pybullet's FK of the returned joints
 (position/orientation), the torch capsule model (margin), pybullet's meshes (self-collision), the
 joint limits of the URDF; plus networks scripted here to the model-file contract."""
-from typing import List
 
 import numpy as np
 import pytest
@@ -83,7 +82,7 @@ class MidRange(nn.Module):
     """A network meeting docs/model_format.md that answers the middle of the ranges."""
 
     format_version: int
-    joint_names: List[str]
+    joint_names: list[str]
     base_frame: str
     tip_frame: str
 
@@ -123,8 +122,9 @@ def save(tmp_path, module, name="net.pt"):
     return path
 
 
-def test_converges_on_reachable_collision_free_goals_without_a_model(solver, kin, capsules,
-                                                                      pybullet_panda):
+def test_converges_on_reachable_collision_free_goals_without_a_model(
+    solver, kin, capsules, pybullet_panda
+):
     Q = collision_free_joints(kin, capsules, 300, seed=31)
     p, quat = pybullet_poses(pybullet_panda, Q)
     result = solver.solve(p, quat)
@@ -152,12 +152,14 @@ def test_other_tips(solver, kin, capsules, pybullet_panda, tip):
 
 @pytest.mark.parametrize("frame", ["panda_link3", "panda_link8", "panda_hand", "panda_hand_tcp"])
 def test_forward_matches_pybullet(solver, kin, pybullet_panda, frame):
-    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
-        33).random((100, kin.dof))
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(33).random(
+        (100, kin.dof)
+    )
     p, R = solver.forward(Q, frame)
     assert p.shape == (100, 3) and R.shape == (100, 3, 3)
-    ref_p, ref_quat = pybullet_poses(pybullet_panda, Q, "panda_hand" if frame == "panda_hand_tcp"
-                                     else frame)
+    ref_p, ref_quat = pybullet_poses(
+        pybullet_panda, Q, "panda_hand" if frame == "panda_hand_tcp" else frame
+    )
     ref_R = Rotation.from_quat(ref_quat).as_matrix()
     if frame == "panda_hand_tcp":  # Franka's hand TCP: 0.1034 m along the hand's z
         ref_p = ref_p + ref_R[:, :, 2] * 0.1034
@@ -166,8 +168,9 @@ def test_forward_matches_pybullet(solver, kin, pybullet_panda, frame):
 
 
 def test_forward_of_every_known_frame_equals_torch_kinematics(solver, kin):
-    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(
-        34).random((50, kin.dof))
+    Q = kin.model.lower + (kin.model.upper - kin.model.lower) * np.random.default_rng(34).random(
+        (50, kin.dof)
+    )
     for frame in kin.model.frame_names:
         p, R = solver.forward(Q, frame)
         pose = kin.forward(torch.tensor(Q), frame)
@@ -185,22 +188,28 @@ def test_forward_refuses_unknown_frames_and_bad_joints(solver):
         solver.forward(np.zeros(7), "panda_link9")
     with pytest.raises(UnknownFrameError):
         solver.forward(np.zeros(7), None)
-    for q, message in ((np.zeros(6), "shape"), (np.zeros((2, 7, 1)), "shape"),
-                       (np.full(7, np.nan), "NaN"), ([[0.0] * 6 + [np.inf]], "NaN"),
-                       ("abc", "numeric")):
+    for q, message in (
+        (np.zeros(6), "shape"),
+        (np.zeros((2, 7, 1)), "shape"),
+        (np.full(7, np.nan), "NaN"),
+        ([[0.0] * 6 + [np.inf]], "NaN"),
+        ("abc", "numeric"),
+    ):
         with pytest.raises(InvalidInputError, match=message):
             solver.forward(q, "panda_hand")
 
 
-def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(tmp_path, kin, capsules,
-                                                                       pybullet_panda):
+def test_a_network_seeds_the_solver_and_refine_false_returns_its_answer(
+    tmp_path, kin, capsules, pybullet_panda
+):
     """The oracle network learned panda_link8; goals name panda_hand. Its answers are exact only
     if the solver converts the goals into the network's tip frame."""
     Q = collision_free_joints(kin, capsules, 60, seed=33)
     keys = np.concatenate(pybullet_poses(pybullet_panda, Q, "panda_link8"), axis=1)
     keys[:, 3:] *= np.where(keys[:, 6:] < 0, -1, 1)
-    solver = IKSolver.load(save(tmp_path, Oracle(kin.model, "panda_link8", keys, Q)),
-                           network_seed="first")
+    solver = IKSolver.load(
+        save(tmp_path, Oracle(kin.model, "panda_link8", keys, Q)), network_seed="first"
+    )
     p, quat = pybullet_poses(pybullet_panda, Q, "panda_hand")
     alone = solver.solve(p, quat, refine=False)
     np.testing.assert_allclose(alone.q, Q.astype(np.float32), atol=1e-6)  # the network's answer
@@ -216,8 +225,9 @@ def test_midrange_network_plumbing(tmp_path, kin, capsules, pybullet_panda):
     Q = collision_free_joints(kin, capsules, 50, seed=34)
     p, quat = pybullet_poses(pybullet_panda, Q)
     alone = solver.solve(p, quat, refine=False)
-    np.testing.assert_allclose(alone.q, np.broadcast_to((kin.model.lower + kin.model.upper) / 2,
-                                                        (50, 7)), atol=1e-6)
+    np.testing.assert_allclose(
+        alone.q, np.broadcast_to((kin.model.lower + kin.model.upper) / 2, (50, 7)), atol=1e-6
+    )
     assert not alone.success.any()  # mid-range is nowhere near these goals
     result = solver.solve(p, quat)
     check_answers(result, p, quat, kin, capsules, pybullet_panda)
@@ -242,8 +252,12 @@ def test_deterministic_and_independent_of_batching(solver, kin, capsules, pybull
     a, b = solver.solve(p, quat, timeout=NO_DEADLINE), solver.solve(p, quat, timeout=NO_DEADLINE)
     np.testing.assert_array_equal(a.q, b.q)
     np.testing.assert_array_equal(a.iterations, b.iterations)
-    singles = np.array([solver.solve(p[i:i + 1], quat[i:i + 1], timeout=NO_DEADLINE).q[0]
-                        for i in range(len(Q))])
+    singles = np.array(
+        [
+            solver.solve(p[i : i + 1], quat[i : i + 1], timeout=NO_DEADLINE).q[0]
+            for i in range(len(Q))
+        ]
+    )
     np.testing.assert_array_equal(singles, a.q)  # serial and parallel kernels, same answer
 
 
@@ -268,8 +282,9 @@ def test_goals_out_of_reach_fail_at_once(solver):
 def test_timeout_is_honoured(solver):
     # goals inside the reach sphere but unreachable without collision (the hand inside the base)
     rng = np.random.default_rng(38)
-    p = np.column_stack([rng.uniform(-0.05, 0.05, 200), rng.uniform(-0.05, 0.05, 200),
-                         rng.uniform(0.0, 0.1, 200)])
+    p = np.column_stack(
+        [rng.uniform(-0.05, 0.05, 200), rng.uniform(-0.05, 0.05, 200), rng.uniform(0.0, 0.1, 200)]
+    )
     quat = Rotation.random(200, random_state=38).as_quat()
     none = solver.solve(p, quat, timeout=0.0)
     assert np.all(none.attempts == 0) and not none.success.any()
@@ -283,13 +298,15 @@ def hand_inside_the_base(n, seed):
     """(positions, quaternions) of ``n`` goals inside the reach sphere that no collision-free
     configuration meets (the hand inside the robot's base): every attempt of them runs."""
     rng = np.random.default_rng(seed)
-    p = np.column_stack([rng.uniform(-0.05, 0.05, n), rng.uniform(-0.05, 0.05, n),
-                         rng.uniform(0.0, 0.1, n)])
+    p = np.column_stack(
+        [rng.uniform(-0.05, 0.05, n), rng.uniform(-0.05, 0.05, n), rng.uniform(0.0, 0.1, n)]
+    )
     return p, Rotation.random(n, random_state=seed).as_quat()
 
 
-def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, kin, capsules,
-                                                                      pybullet_panda):
+def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(
+    solver, kin, capsules, pybullet_panda
+):
     """A reachable goal behind goals that cannot be met is solved by its cheap attempts (seed
     table) before any goal's perturbations and restarts run: without a network too, a batch's
     plan runs every goal's explicit and table seeds in a first kernel pass, then the remaining
@@ -322,8 +339,9 @@ def test_a_batch_tries_every_goal_cheaply_before_any_goal_expensively(solver, ki
 
 
 @pytest.mark.parametrize("network", [None, "first"])
-def test_two_passes_give_a_batch_the_answers_of_one_pass(tmp_path, kin, capsules,
-                                                         pybullet_panda, network):
+def test_two_passes_give_a_batch_the_answers_of_one_pass(
+    tmp_path, kin, capsules, pybullet_panda, network
+):
     """Batches run in two passes (cheap seeds, then the rest), single goals in one: the same
     seeds and restarts in the same order, so the same answers, perturbations of the caller's
     seed (else the network's) included. A near-useless table and random caller seeds make many
@@ -337,11 +355,13 @@ def test_two_passes_give_a_batch_the_answers_of_one_pass(tmp_path, kin, capsules
     check_answers(batch, p, quat, kin, capsules, pybullet_panda)
     cheap = 1 + (network is not None) + 1
     assert (batch.attempts > cheap).sum() >= 4 and batch.success.mean() > 0.9
-    singles = [solver.solve(p[i], quat[i], seeds=seeds[i], timeout=NO_DEADLINE)
-               for i in range(len(p))]
+    singles = [
+        solver.solve(p[i], quat[i], seeds=seeds[i], timeout=NO_DEADLINE) for i in range(len(p))
+    ]
     for name in ("q", "success", "iterations", "attempts"):
-        np.testing.assert_array_equal(getattr(batch, name),
-                                      np.array([getattr(r, name) for r in singles]))
+        np.testing.assert_array_equal(
+            getattr(batch, name), np.array([getattr(r, name) for r in singles])
+        )
 
 
 def test_success_criteria_come_from_the_config(kin, capsules, pybullet_panda):
@@ -356,21 +376,29 @@ def test_success_criteria_come_from_the_config(kin, capsules, pybullet_panda):
     assert np.all(result.attempts <= 2 * 4)  # the preferred passes, then the fallback
 
 
-@pytest.mark.parametrize("positions, quaternions, kwargs, message", [
-    (np.full((2, 3), np.nan), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "NaN or inf"),
-    (np.zeros((2, 3)), np.array([[0, 0, 0, np.inf]] * 2), {}, "NaN or inf"),
-    (np.zeros((2, 3)), np.zeros((2, 4)), {}, "norm"),
-    (np.zeros((2, 2)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
-    (np.zeros((2, 3, 1)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
-    (np.zeros((3, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "disagree"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"tip": "panda_link42"}, "unknown tip"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((2, 6))}, "seeds"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((3, 7))}, "seeds"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": -1.0}, "timeout"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": float("nan")}, "timeout"),
-    (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"refine": False}, "no network"),
-    ([["a", "b", "c"]], [[0, 0, 0, 1.0]], {}, "numeric"),
-])
+@pytest.mark.parametrize(
+    "positions, quaternions, kwargs, message",
+    [
+        (np.full((2, 3), np.nan), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "NaN or inf"),
+        (np.zeros((2, 3)), np.array([[0, 0, 0, np.inf]] * 2), {}, "NaN or inf"),
+        (np.zeros((2, 3)), np.zeros((2, 4)), {}, "norm"),
+        (np.zeros((2, 2)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
+        (np.zeros((2, 3, 1)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, r"shape \(N, 3\)"),
+        (np.zeros((3, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {}, "disagree"),
+        (
+            np.zeros((2, 3)),
+            np.tile([0, 0, 0, 1.0], (2, 1)),
+            {"tip": "panda_link42"},
+            "unknown tip",
+        ),
+        (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((2, 6))}, "seeds"),
+        (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"seeds": np.zeros((3, 7))}, "seeds"),
+        (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": -1.0}, "timeout"),
+        (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"timeout": float("nan")}, "timeout"),
+        (np.zeros((2, 3)), np.tile([0, 0, 0, 1.0], (2, 1)), {"refine": False}, "no network"),
+        ([["a", "b", "c"]], [[0, 0, 0, 1.0]], {}, "numeric"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_error(solver, positions, quaternions, kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         solver.solve(positions, quaternions, **kwargs)
@@ -408,8 +436,9 @@ def test_seed_table_holds_collision_free_configurations_and_their_poses(solver, 
     ids = (cell[:, 0] * table.dims[1] + cell[:, 1]) * table.dims[2] + cell[:, 2]
     rows = np.arange(len(q))
     assert np.all((table.cell_start[ids] <= rows) & (rows < table.cell_start[ids + 1]))
-    assert np.all(capsules.distance(torch.tensor(q)).distance.numpy()
-                  >= solver.config.seed_table_margin)
+    assert np.all(
+        capsules.distance(torch.tensor(q)).distance.numpy() >= solver.config.seed_table_margin
+    )
     ref = kin.forward(torch.tensor(q), "panda_link7")
     np.testing.assert_allclose(pose[:, :3], ref.position.numpy(), atol=1e-12)
     dots = np.abs((pose[:, 3:] * ref.quaternion.numpy()).sum(1))
@@ -469,8 +498,9 @@ class Broken(MidRange):
         return torch.full((x.shape[0], 7), float("nan"))
 
 
-def test_a_network_answering_nan_does_not_poison_the_answers(tmp_path, kin, capsules,
-                                                              pybullet_panda):
+def test_a_network_answering_nan_does_not_poison_the_answers(
+    tmp_path, kin, capsules, pybullet_panda
+):
     solver = IKSolver.load(save(tmp_path, Broken(kin.model)))
     Q = collision_free_joints(kin, capsules, 20, seed=43)
     p, quat = pybullet_poses(pybullet_panda, Q)
@@ -482,30 +512,40 @@ def test_a_network_answering_nan_does_not_poison_the_answers(tmp_path, kin, caps
     assert np.all(np.isfinite(alone.q)) and not alone.success.any()
 
 
-def test_concurrent_calls_from_threads_give_the_sequential_answers(solver, kin, capsules,
-                                                                    pybullet_panda):
+def test_concurrent_calls_from_threads_give_the_sequential_answers(
+    solver, kin, capsules, pybullet_panda
+):
     from concurrent.futures import ThreadPoolExecutor
+
     Q = collision_free_joints(kin, capsules, 64, seed=44)
     p, quat = pybullet_poses(pybullet_panda, Q)
     chunks = [slice(0, 32), slice(32, 64), slice(0, 3), slice(3, 6)]  # parallel and serial kernels
     expected = [solver.solve(p[c], quat[c], timeout=NO_DEADLINE).q for c in chunks]
     with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda c: solver.solve(p[c], quat[c], timeout=NO_DEADLINE).q,
-                            chunks * 3))
+        got = list(
+            pool.map(lambda c: solver.solve(p[c], quat[c], timeout=NO_DEADLINE).q, chunks * 3)
+        )
     for i, q in enumerate(got):
         np.testing.assert_array_equal(q, expected[i % len(chunks)])
 
 
-def test_network_fallback_runs_the_network_only_for_goals_the_table_left(tmp_path, kin, capsules,
-                                                                         pybullet_panda):
+def test_network_fallback_runs_the_network_only_for_goals_the_table_left(
+    tmp_path, kin, capsules, pybullet_panda
+):
     """With a useless 8-entry table and one table seed, most goals fail their first attempt; in
     fallback mode exactly those get the (oracle) network's seed next and succeed with it."""
     Q = collision_free_joints(kin, capsules, 40, seed=45)
     keys = np.concatenate(pybullet_poses(pybullet_panda, Q, "panda_hand"), axis=1)
     keys[:, 3:] *= np.where(keys[:, 6:] < 0, -1, 1)
     path = save(tmp_path, Oracle(kin.model, "panda_hand", keys, Q))
-    solver = IKSolver.load(path, seed_table_size=8, seed_table_seeds=1, abandon_after=3,
-                           abandon_error=1e-9, network_seed="fallback")
+    solver = IKSolver.load(
+        path,
+        seed_table_size=8,
+        seed_table_seeds=1,
+        abandon_after=3,
+        abandon_error=1e-9,
+        network_seed="fallback",
+    )
     p, quat = pybullet_poses(pybullet_panda, Q)
     table_first, network_next, _ = solver.plan(len(p))
     assert table_first.seeds == () and table_first.params.max_attempts == 1
@@ -532,6 +572,7 @@ def test_solver_yaml_documents_every_setting_with_the_code_default():
 
     from dtd_ik.paths import config_path
     from dtd_ik.solver.config import SolverConfig
+
     text = config_path("solver.yaml").read_text()
     assert yaml.safe_load(text) == {"solver": None}
     fields = {f.name: f.default for f in dataclasses.fields(SolverConfig)}
@@ -543,17 +584,21 @@ def test_solver_yaml_documents_every_setting_with_the_code_default():
     assert documented == fields
 
 
-@pytest.mark.parametrize("text, message", [
-    ("solver: [1, 2\n", "not valid YAML"),
-    ("other: {}\n", "'solver' section"),
-    ("solver: {max_iterations: 2.5}\n", "max_iterations: expected int"),
-    ("solver: {lambda_down: 1.5}\n", "lambda_down: must be < 1"),
-    ("solver: {seed_table_seeds: 17}\n", "seed_table_seeds: must be <= 16"),
-    ("solver: {network_seed: sometimes}\n", "network_seed: unknown value"),
-    ("solver: {position_tolerance: .nan}\n", "finite"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("solver: [1, 2\n", "not valid YAML"),
+        ("other: {}\n", "'solver' section"),
+        ("solver: {max_iterations: 2.5}\n", "max_iterations: expected int"),
+        ("solver: {lambda_down: 1.5}\n", "lambda_down: must be < 1"),
+        ("solver: {seed_table_seeds: 17}\n", "seed_table_seeds: must be <= 16"),
+        ("solver: {network_seed: sometimes}\n", "network_seed: unknown value"),
+        ("solver: {position_tolerance: .nan}\n", "finite"),
+    ],
+)
 def test_bad_solver_config_files_are_refused_naming_the_key(tmp_path, text, message):
     from dtd_ik.solver.config import SolverConfig
+
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     with pytest.raises(ConfigError, match=message):
@@ -562,6 +607,7 @@ def test_bad_solver_config_files_are_refused_naming_the_key(tmp_path, text, mess
 
 def test_solver_config_files_are_checked(tmp_path):
     from dtd_ik.solver.config import SolverConfig
+
     with pytest.raises(ConfigError, match="cannot read"):
         SolverConfig.load(tmp_path / "missing.yaml")
     # convergence thresholds never exceed the success tolerances (a server may tighten those)

@@ -1,5 +1,6 @@
 """Per-goal joint bounds and "no seed" rows in IKSolver.solve, checked by independent references:
 pybullet's FK of the answers, the bounds themselves, and a brute-force search of a window."""
+
 import numpy as np
 import pytest
 import torch
@@ -115,13 +116,16 @@ def test_nan_seed_rows_mean_no_seed(solver, kin, pybullet_panda):
     assert_reaches(pybullet_panda, r.q, p, quat)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(seeds=np.array([[np.nan] + [0.0] * 6])), "whole rows of NaN"),
-    (dict(lower=np.full((2, 7), -1.0)), "lower must have shape"),
-    (dict(upper=np.full(6, 1.0)), "upper must have shape"),
-    (dict(lower=np.full(7, np.nan)), "NaN or inf"),
-    (dict(world="table"), "CollisionWorld"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(seeds=np.array([[np.nan] + [0.0] * 6])), "whole rows of NaN"),
+        (dict(lower=np.full((2, 7), -1.0)), "lower must have shape"),
+        (dict(upper=np.full(6, 1.0)), "upper must have shape"),
+        (dict(lower=np.full(7, np.nan)), "NaN or inf"),
+        (dict(world="table"), "CollisionWorld"),
+    ],
+)
 def test_bad_bounds_seeds_and_worlds_are_refused(solver, kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         solver.solve(np.array([[0.4, 0.0, 0.4]]), np.array([[1.0, 0, 0, 0]]), **kwargs)

@@ -1,15 +1,16 @@
 """The solver's compiled kernels (dtd_ik.solver.kernels.kinematics) against independent references:
 pybullet's Panda for FK, finite differences for the Jacobian and the distance gradients, and the
 torch kinematics / capsule model (a separate implementation of the same constants)."""
+
 import numpy as np
 import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from dtd_ik.exceptions import UnknownFrameError
+from dtd_ik.solver.kernels.batch import CompiledKinematics
 from joint_samples import random_joints
 from pybullet_panda import FK_TOLERANCE
-from dtd_ik.solver.kernels.batch import CompiledKinematics
-from dtd_ik.exceptions import UnknownFrameError
 
 TCP_OFFSET = 0.1034  # panda_hand -> panda_hand_tcp along the hand's z [m] (Franka's hand TCP)
 
@@ -86,6 +87,7 @@ def test_compiled_distance_gradients_match_finite_differences(ck, kin):
 
 def test_segment_kernel_handles_parallel_and_point_segments(ck):
     from dtd_ik.solver.kernels.kinematics import segment_params
+
     # parallel, overlapping in x
     s, t = segment_params(*np.array([0, 0, 0, 1, 0, 0, 0.5, 1, 0, 1.5, 1, 0.0]))
     assert 0 <= s <= 1 and 0 <= t <= 1 and abs((0 + s) - (0.5 + t)) < 1e-12
@@ -100,7 +102,8 @@ def test_compiled_kinematics_refuses_unknown_frames(ck, kin):
 
 def test_far_pairs_get_a_lower_bound_and_near_pairs_their_exact_distance(ck, kin):
     """The solver's inner loop computes exact distances only below its push margin."""
-    from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, joint_axes_world)
+    from dtd_ik.solver.kernels.kinematics import chain_fk, collision_distances, joint_axes_world
+
     r, a = ck.robot, ck.robot.arrays
     Q = random_joints(kin, 500, seed=16)
     exact, _ = ck.pair_distances(Q)
@@ -122,6 +125,7 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
     """The grid-shell search finds exactly the k nearest poses of an exhaustive search, for goals
     inside and outside the grid's box."""
     from dtd_ik.solver.seed_table import SeedTable, nearest_table_entries
+
     rng = np.random.default_rng(17)
     K, k, w2 = 3000, 6, 0.09
     p = rng.uniform(-1, 1, (K, 3)) * [1.0, 0.8, 0.5]
@@ -132,10 +136,10 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
         gp, gq = rng.uniform(-1.5, 1.5, 3), Rotation.random(random_state=rng).as_quat()
         dist = ((pose[:, :3] - gp) ** 2).sum(1) + 4 * w2 * (1 - (pose[:, 3:] @ gq) ** 2)
         out = np.zeros(k, dtype=np.int64)
-        assert nearest_table_entries(table, gp, gq, w2, 10 ** 6, out) == k
+        assert nearest_table_entries(table, gp, gq, w2, 10**6, out) == k
         np.testing.assert_array_equal(out, np.argsort(dist, kind="stable")[:k])
     empty = SeedTable.empty(7)
-    assert nearest_table_entries(empty, gp, gq, w2, 10 ** 6, out) == 0
+    assert nearest_table_entries(empty, gp, gq, w2, 10**6, out) == 0
     # approximate (one shell): still k distinct entries
     approx = np.zeros(k, dtype=np.int64)
     assert nearest_table_entries(table, gp, gq, w2, 1, approx) == k
@@ -144,6 +148,7 @@ def test_nearest_table_entries_equal_a_brute_force_search(kin):
 
 def test_kernel_quaternion_of_a_matrix_matches_scipy():
     from dtd_ik.solver.kernels.refinement import matrix_quaternion
+
     R = Rotation.random(500, random_state=18)
     out = np.empty(4)
     for M, ref in zip(R.as_matrix(), R.as_quat()):
@@ -155,6 +160,7 @@ def test_kernel_rotation_residual_matches_scipy_including_near_pi():
     """axis * angle of Rg R^T, against scipy's rotation vector (independent), away from and near
     a half turn (the kernel's second branch)."""
     from dtd_ik.solver.kernels.lm_attempt import rotation_residual
+
     rng = np.random.default_rng(19)
     R = Rotation.random(400, random_state=19)
     axes = Rotation.random(400, random_state=20).apply([0.0, 0.0, 1.0])
@@ -173,10 +179,12 @@ def test_the_kernels_and_the_solver_config_import_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, dtd_ik.solver.kernels.kinematics, dtd_ik.solver.kernels.refinement, "
-            "dtd_ik.solver.kernels.path_refinement, dtd_ik.solver.kernels.batch, "
-            "dtd_ik.solver.kernels.lm_attempt, dtd_ik.solver.config, dtd_ik.solver.seed_table; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, dtd_ik.solver.kernels.kinematics, dtd_ik.solver.kernels.refinement, "
+        "dtd_ik.solver.kernels.path_refinement, dtd_ik.solver.kernels.batch, "
+        "dtd_ik.solver.kernels.lm_attempt, dtd_ik.solver.config, dtd_ik.solver.seed_table; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -185,12 +193,14 @@ def test_numpy_matrix_to_quaternion_equals_the_torch_one_and_scipy():
     from dtd_ik.robot.spatial import matrix_to_quaternion
 
     R = Rotation.random(2000, random_state=21)
-    half_turns = Rotation.from_rotvec(np.pi * Rotation.random(50, random_state=22).apply(
-        [1.0, 0.0, 0.0]))  # w = 0: the sign rule decides
+    half_turns = Rotation.from_rotvec(
+        np.pi * Rotation.random(50, random_state=22).apply([1.0, 0.0, 0.0])
+    )  # w = 0: the sign rule decides
     M = np.concatenate([R.as_matrix(), half_turns.as_matrix(), np.eye(3)[None]])
     quat = matrix_to_quaternion(M)
-    np.testing.assert_allclose(quat, torch_matrix_to_quaternion(torch.tensor(M)).numpy(),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        quat, torch_matrix_to_quaternion(torch.tensor(M)).numpy(), rtol=0, atol=1e-15
+    )
     ref = Rotation.from_matrix(M).as_quat()
     assert np.minimum(np.abs(quat - ref).max(axis=1), np.abs(quat + ref).max(axis=1)).max() < 1e-12
     assert (quat[:, 3] >= 0).all()

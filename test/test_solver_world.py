@@ -1,6 +1,7 @@
 """IKSolver with a collision world (a table), judged by an independent reference: the same box
 placed in pybullet beside pybullet's own Panda, its distance to every robot link, and pybullet's
 FK of the answers."""
+
 import numpy as np
 import pybullet
 import pytest
@@ -32,8 +33,9 @@ def table_distance(panda, box, q, reach=0.5):
     panda.set_joints(q)
     best = reach
     for link in robot_links(panda):
-        for pt in pybullet.getClosestPoints(panda.body, box, reach, panda.link_index[link], -1,
-                                            physicsClientId=panda.client):
+        for pt in pybullet.getClosestPoints(
+            panda.body, box, reach, panda.link_index[link], -1, physicsClientId=panda.client
+        ):
             best = min(best, pt[8])
     return best + ROBOT_MARGIN
 
@@ -41,8 +43,10 @@ def table_distance(panda, box, q, reach=0.5):
 def lowest_point(panda, q, links):
     """[m] the lowest z of the axis-aligned boxes of ``links`` at joints q (pybullet)."""
     panda.set_joints(q)
-    return min(pybullet.getAABB(panda.body, panda.link_index[link],
-                                physicsClientId=panda.client)[0][2] for link in links)
+    return min(
+        pybullet.getAABB(panda.body, panda.link_index[link], physicsClientId=panda.client)[0][2]
+        for link in links
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +61,14 @@ def scene(solver, pybullet_panda):
     centre = np.array([TABLE_X, 0.0, top - TABLE_SIZE[2] / 2])
     world = CollisionWorld()
     world.add("table", [Box(*TABLE_SIZE)], pose_matrix(centre, [0, 0, 0, 1.0]))
-    shape = pybullet.createCollisionShape(pybullet.GEOM_BOX,
-                                          halfExtents=list(np.array(TABLE_SIZE) / 2),
-                                          physicsClientId=pybullet_panda.client)
-    box = pybullet.createMultiBody(0, shape, basePosition=list(centre),
-                                   physicsClientId=pybullet_panda.client)
+    shape = pybullet.createCollisionShape(
+        pybullet.GEOM_BOX,
+        halfExtents=list(np.array(TABLE_SIZE) / 2),
+        physicsClientId=pybullet_panda.client,
+    )
+    box = pybullet.createMultiBody(
+        0, shape, basePosition=list(centre), physicsClientId=pybullet_panda.client
+    )
     yield goal, world, box, top
     pybullet.removeBody(box, physicsClientId=pybullet_panda.client)
 
@@ -70,8 +77,9 @@ def assert_reaches(panda, q, p, quat):
     panda.set_joints(q)
     hp, hq = panda.link_pose("panda_hand")
     assert np.linalg.norm(hp - p) <= 1e-4 + FK_TOLERANCE
-    assert (Rotation.from_quat(hq) * Rotation.from_quat(quat).inv()).magnitude() \
-        <= 1e-3 + FK_TOLERANCE
+    assert (
+        Rotation.from_quat(hq) * Rotation.from_quat(quat).inv()
+    ).magnitude() <= 1e-3 + FK_TOLERANCE
 
 
 def test_a_goal_just_above_the_table_is_answered_clear_of_it(solver, scene, pybullet_panda):
@@ -93,20 +101,25 @@ def test_an_answer_through_the_table_is_never_returned(solver, scene, pybullet_p
     such an answer by its bounds, the goal fails, with contact reported against the table."""
     goal, world, box, top = scene
     rng = np.random.default_rng(7)
-    below = np.column_stack([rng.uniform(0.35, 0.6, 8), rng.uniform(-0.2, 0.2, 8),
-                             np.full(8, top - 0.1)])
+    below = np.column_stack(
+        [rng.uniform(0.35, 0.6, 8), rng.uniform(-0.2, 0.2, 8), np.full(8, top - 0.1)]
+    )
     quats = np.tile(DOWN, (8, 1))
     blind = solver.solve(below, quats, timeout=NO_DEADLINE)
-    through = [i for i in range(8) if blind.success[i]
-               and table_distance(pybullet_panda, box, blind.q[i]) < -0.005]
+    through = [
+        i
+        for i in range(8)
+        if blind.success[i] and table_distance(pybullet_panda, box, blind.q[i]) < -0.005
+    ]
     assert len(through) >= 4
     seen = solver.solve(below, quats, world=world, timeout=NO_DEADLINE)
     for i in np.flatnonzero(seen.success):
         assert table_distance(pybullet_panda, box, seen.q[i]) > -AGREEMENT
         assert_reaches(pybullet_panda, seen.q[i], below[i], DOWN)
     q = blind.q[through[0]]
-    pinned = solver.solve(below[through[0]], DOWN, lower=q, upper=q, world=world,
-                          timeout=NO_DEADLINE)
+    pinned = solver.solve(
+        below[through[0]], DOWN, lower=q, upper=q, world=world, timeout=NO_DEADLINE
+    )
     assert not pinned.success and pinned.collision_margin <= 0
     assert "table" in pinned.closest_pair
     free = solver.solve(below[through[0]], DOWN, lower=q, upper=q, timeout=NO_DEADLINE)

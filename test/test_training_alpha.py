@@ -1,5 +1,6 @@
 """Stage 2's scale factors both ways (weighting.alpha): refit from Stage 2's first batch, or keep
 Stage 1's from the init_from checkpoint."""
+
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,14 @@ from dtd_ik.training.trainer import Trainer
 TINY = Path(__file__).resolve().parent.parent / "config" / "train_tiny.yaml"
 # Stage 2's tighter targets (config/train_stage2.yaml): they change d_t(0), so a refit alpha must
 # differ from Stage 1's
-STAGE2 = ("stage=2", "epochs=1", "weighting.targets.pos=0.000025",
-          "weighting.targets.ori=0.0175", "optim.lr=1.2e-5", "export=false")
+STAGE2 = (
+    "stage=2",
+    "epochs=1",
+    "weighting.targets.pos=0.000025",
+    "weighting.targets.ori=0.0175",
+    "optim.lr=1.2e-5",
+    "export=false",
+)
 
 
 def tiny(tmp_path, name, *overrides):
@@ -39,8 +46,10 @@ def test_keep_carries_stage_one_alpha_over_exactly(tmp_path, stage1):
     s2 = Trainer(tiny(tmp_path, "keep", f"init_from={stage1}", "weighting.alpha=keep", *STAGE2))
     s2.run()
     assert torch.equal(s2.strategy.alpha, alpha1)
-    assert all(r["alpha"] == pytest.approx(dict(zip(("pos", "ori", "coll"), alpha1.tolist())),
-                                           rel=1e-6) for r in s2.history)
+    assert all(
+        r["alpha"] == pytest.approx(dict(zip(("pos", "ori", "coll"), alpha1.tolist())), rel=1e-6)
+        for r in s2.history
+    )
     assert load_checkpoint(tmp_path / "keep" / "checkpoint.pt")["stage"]["alpha"] == "keep"
 
 
@@ -57,7 +66,7 @@ def test_refit_measures_a_new_alpha_on_stage_two_first_batch(tmp_path, stage1):
     # refit is 100 d(0) / sum d(0) of Stage 2's first batch, under Stage 2's targets
     s2b = Trainer(tiny(tmp_path, "refit_b", f"init_from={stage1}", *STAGE2))
     g = torch.Generator(s2b.source.draw_device(s2b.device)).manual_seed(s2b.cfg.seed)
-    x = s2b.source.draw(s2b.cfg.data.train_per_epoch, g).x[:s2b.cfg.optim.batch_size]
+    x = s2b.source.draw(s2b.cfg.data.train_per_epoch, g).x[: s2b.cfg.optim.batch_size]
     with torch.no_grad():
         losses = s2b.robot.objective(s2b.net(x), x).losses
     targets = torch.tensor([0.000025, 0.0175, 0.009])
@@ -69,5 +78,13 @@ def test_keep_needs_an_init_from_of_the_same_strategy(tmp_path, stage1):
     with pytest.raises(ConfigError, match="weighting.alpha"):
         tiny(tmp_path, "x", "weighting.alpha=keep")
     with pytest.raises(ConfigError, match="weighting.alpha: keep needs"):
-        Trainer(tiny(tmp_path, "y", f"init_from={stage1}", "weighting.alpha=keep",
-                     "weighting.strategy=dtd", *STAGE2))
+        Trainer(
+            tiny(
+                tmp_path,
+                "y",
+                f"init_from={stage1}",
+                "weighting.alpha=keep",
+                "weighting.strategy=dtd",
+                *STAGE2,
+            )
+        )

@@ -1,4 +1,5 @@
 """Grid dataset generator on a reduced grid (3^7) against brute force; resume; training from it."""
+
 import itertools
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ from dtd_ik.training.dataset import GridDatasetWriter, GridSpec
 from dtd_ik.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = GridSpec(points=3, target=600, chunk=3 ** 5, pilot=2000)
+SPEC = GridSpec(points=3, target=600, chunk=3**5, pilot=2000)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def generated(tmp_path_factory, capsules):
 def test_counts_match_brute_force_and_rows_are_valid_grid_samples(generated, brute_force, kin):
     out, meta = generated
     q_all, free = brute_force
-    assert meta["grid_size"] == 3 ** 7 and meta["collision_free"] == int(free.sum())
+    assert meta["grid_size"] == 3**7 and meta["collision_free"] == int(free.sum())
     rows = np.load(out, mmap_mode="r")
     assert rows.dtype == np.float32 and rows.shape == (meta["rows"], 14)
     # stratified sampling to the target: keep x (all valid) rounded cumulatively
@@ -60,8 +61,9 @@ def test_counts_match_brute_force_and_rows_are_valid_grid_samples(generated, bru
     assert np.abs(kept_per_chunk - meta["keep"] * valid_per_chunk).max() <= 1.0
 
 
-def test_interrupted_run_leaves_no_final_file_and_resumes_to_the_same_bytes(tmp_path, generated,
-                                                                            capsules):
+def test_interrupted_run_leaves_no_final_file_and_resumes_to_the_same_bytes(
+    tmp_path, generated, capsules
+):
     out = tmp_path / "grid.npy"
 
     def crash(chunk):
@@ -80,18 +82,28 @@ def test_interrupted_run_leaves_no_final_file_and_resumes_to_the_same_bytes(tmp_
     assert meta["rows"] == generated[1]["rows"]
     assert not out.with_name("grid.npy.part").exists()
     # a rerun that asks for something else refuses to mix it into the unfinished files
-    other = GridDatasetWriter(capsules, GridSpec(points=3, target=601, chunk=3 ** 5, pilot=2000),
-                              tmp_path / "g2.npy")
+    other = GridDatasetWriter(
+        capsules, GridSpec(points=3, target=601, chunk=3**5, pilot=2000), tmp_path / "g2.npy"
+    )
     other.state_path.write_text(json.dumps(state))
     with pytest.raises(ValueError, match="other settings"):
         other.run(progress=False)
 
 
 def test_training_reads_the_dataset(tmp_path, generated):
-    cfg = load_config(ROOT / "config/train_tiny.yaml",
-                      [f"out_dir={tmp_path}", "epochs=1", "data.source=dataset",
-                       f"data.path={generated[0]}", "data.val_size=64", "data.test_size=64",
-                       "data.train_per_epoch=512", "export=false"])
+    cfg = load_config(
+        ROOT / "config/train_tiny.yaml",
+        [
+            f"out_dir={tmp_path}",
+            "epochs=1",
+            "data.source=dataset",
+            f"data.path={generated[0]}",
+            "data.val_size=64",
+            "data.test_size=64",
+            "data.train_per_epoch=512",
+            "export=false",
+        ],
+    )
     trainer = Trainer(cfg)
     held = torch.cat([trainer.val.q, trainer.test.q])
     assert held.shape == (128, 7) and torch.unique(held, dim=0).shape[0] == 128

@@ -1,6 +1,7 @@
 """A data-parallel job (2 CPU processes, gloo) whose rank 0 cannot write its checkpoint or its
 exported model (a real EFBIG: RLIMIT_FSIZE on rank 0 only) stops on every rank, each with one line
 naming the failure, and the previous file is kept."""
+
 import os
 import resource
 import signal
@@ -24,9 +25,11 @@ DEADLINE = 60.0  # [s] for the whole job; a rank that waits on a failed one is k
 
 def limited(max_bytes: int):
     """preexec_fn: no file may grow past ``max_bytes``; SIGXFSZ ignored, so writes get EFBIG."""
+
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
     return apply
 
 
@@ -38,12 +41,25 @@ def two_ranks(args: list[str], rank0_limit: int) -> list[tuple[int, str]]:
         port = s.getsockname()[1]
     procs = []
     for rank in (0, 1):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
-               "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dtd_ik.training", *args], env=env, text=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=limited(rank0_limit) if rank == 0 else None))
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "dtd_ik.training", *args],
+                env=env,
+                text=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=limited(rank0_limit) if rank == 0 else None,
+            )
+        )
     start, results = time.monotonic(), []
     try:
         for rank, proc in enumerate(procs):
@@ -91,8 +107,9 @@ def test_rank_0_failing_the_export_stops_both_ranks_and_keeps_the_previous_model
     model = run / "model.pt"
     before = model.read_bytes()
     # resuming the finished run exports again; rank 1 has nothing to write and must not exit 0
-    (rc0, err0), (rc1, err1) = two_ranks(["--resume", str(run / "checkpoint.pt")],
-                                         len(before) // 2)
+    (rc0, err0), (rc1, err1) = two_ranks(
+        ["--resume", str(run / "checkpoint.pt")], len(before) // 2
+    )
     failure = f"{model}: could not write (File too large); the previous version is unchanged"
     assert (rc0, one_line(err0)) == (1, f"train: {failure}")
     assert (rc1, one_line(err1)) == (1, f"train: rank 0 failed: {failure}")

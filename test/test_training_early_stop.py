@@ -1,5 +1,6 @@
 """A stage that ends when validation stops improving (stop.patience) and exports its best
 epoch's weights."""
+
 import json
 from pathlib import Path
 
@@ -38,11 +39,16 @@ def _weights(net):
 
 def test_a_stage_stops_early_and_exports_its_best_epoch(tmp_path):
     # min_delta so large that only the first epoch improves (on inf): best epoch 1, patience 2
-    cfg = load_config(TINY, [f"out_dir={tmp_path / 'es'}", "epochs=10", "stop.patience=2",
-                             "stop.min_delta=1e9"])
+    cfg = load_config(
+        TINY, [f"out_dir={tmp_path / 'es'}", "epochs=10", "stop.patience=2", "stop.min_delta=1e9"]
+    )
     ends = {}
-    trainer = Trainer(cfg, on_step=lambda e, s: ends.__setitem__(e, _weights(trainer.net))
-                      if s == 2048 // 256 - 1 else None)
+    trainer = Trainer(
+        cfg,
+        on_step=lambda e, s: (
+            ends.__setitem__(e, _weights(trainer.net)) if s == 2048 // 256 - 1 else None
+        ),
+    )
     result = trainer.run()
     assert result.epochs_done == 3 and not result.interrupted
     assert len(read_log(tmp_path / "es")) == 3
@@ -62,8 +68,15 @@ def test_a_stage_stops_early_and_exports_its_best_epoch(tmp_path):
 
 
 def test_a_stage_ends_normally_when_its_wall_time_is_spent(tmp_path):
-    cfg = load_config(TINY, [f"out_dir={tmp_path / 't'}", "epochs=50", "stop.max_seconds=1e-9",
-                             "log.checkpoint_every=10"])
+    cfg = load_config(
+        TINY,
+        [
+            f"out_dir={tmp_path / 't'}",
+            "epochs=50",
+            "stop.max_seconds=1e-9",
+            "log.checkpoint_every=10",
+        ],
+    )
     result = Trainer(cfg).run()
     # one epoch spends more than the budget; the stage still validates, tests and exports
     assert result.epochs_done == 1 and not result.interrupted
@@ -73,8 +86,9 @@ def test_a_stage_ends_normally_when_its_wall_time_is_spent(tmp_path):
 
 def test_checkpoints_every_n_epochs_and_at_the_end(tmp_path):
     saved = []
-    cfg = load_config(TINY, [f"out_dir={tmp_path / 'c'}", "epochs=5", "log.checkpoint_every=2",
-                             "export=false"])
+    cfg = load_config(
+        TINY, [f"out_dir={tmp_path / 'c'}", "epochs=5", "log.checkpoint_every=2", "export=false"]
+    )
     trainer = Trainer(cfg)
     save = trainer.save
     trainer.save = lambda: saved.append(trainer.epoch) or save()

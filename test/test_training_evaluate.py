@@ -1,4 +1,5 @@
 """The evaluate command's metrics against predictors whose errors are known by construction."""
+
 import json
 import math
 from pathlib import Path
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from dtd_ik.robot import COLLISION_MARGIN
-from dtd_ik.training.config import load_config
 from dtd_ik.training.commands.evaluate import main
+from dtd_ik.training.config import load_config
 from dtd_ik.training.evaluate import run_repeat, success_rate, summarise
 from dtd_ik.training.objective import IKObjective, split_errors
 from dtd_ik.training.samples import ConfigurationSampler, Samples
@@ -58,7 +59,8 @@ def test_rms_and_mean_of_a_known_error_distribution(goals, capsules):
     assert s["pos_rms_mm"]["mean"] == pytest.approx(1000 * math.sqrt(s["pos_mse_m2"]["mean"]))
     e = s["position_error_mm"]
     assert e["rms"] == pytest.approx(math.sqrt(32.0), abs=1e-3) and e["mean"] == pytest.approx(
-        4.0, abs=1e-3)
+        4.0, abs=1e-3
+    )
     assert e["p95"] == pytest.approx(8.0, abs=1e-3)
     # the training-side summary (validation, the model card) says the same
     errors = split_errors(lambda _: shifted.q, shifted, objective, torch.device("cpu"))
@@ -84,8 +86,23 @@ def test_evaluate_command_on_an_exported_model(tmp_path, capsys):
     cfg = load_config(ROOT / "config/train_tiny.yaml", [f"out_dir={tmp_path / 'run'}", "epochs=1"])
     model = Trainer(cfg).run().model_path
     out = tmp_path / "report.json"
-    assert main(["--model", str(model), "--goals", "50", "--repeats", "3",
-                 "--single-queries", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(model),
+                "--goals",
+                "50",
+                "--repeats",
+                "3",
+                "--single-queries",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     s = report["summary"]
     assert report["repeats"] == 3 and report["goals"] == 50

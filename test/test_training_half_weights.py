@@ -1,5 +1,6 @@
 """A run's network packed as float16 and unpacked to a model file answers like the original to
 float16's precision, in half the bytes."""
+
 from pathlib import Path
 
 import torch
@@ -14,8 +15,9 @@ TINY = Path(__file__).resolve().parent.parent / "config" / "train_tiny.yaml"
 
 def test_pack_and_unpack_keep_the_network_to_float16_precision(tmp_path):
     run = tmp_path / "run"
-    result = Trainer(load_config(TINY, [f"out_dir={run}", "epochs=1", "model.hidden=256",
-                                        "model.blocks=2"])).run()
+    result = Trainer(
+        load_config(TINY, [f"out_dir={run}", "epochs=1", "model.hidden=256", "model.blocks=2"])
+    ).run()
     packed = pack(run, tmp_path / "net.half.pt")
     model, card = unpack(packed, tmp_path / "back" / "model.pt")
     original, back = load_ik_network(result.model_path), load_ik_network(model)
@@ -27,8 +29,9 @@ def test_pack_and_unpack_keep_the_network_to_float16_precision(tmp_path):
     assert not torch.equal(q0, q1)  # it really is rounded
     assert HALF_NOTE in card.read_text()
     payload = torch.load(packed, weights_only=False)
-    net = Trainer(load_config(TINY, [f"out_dir={tmp_path / 'y'}", "model.hidden=256",
-                                     "model.blocks=2"])).net
+    net = Trainer(
+        load_config(TINY, [f"out_dir={tmp_path / 'y'}", "model.hidden=256", "model.blocks=2"])
+    ).net
     params = {name for name, _ in net.named_parameters()}
     w = payload["weights"]
     assert {k for k, v in w.items() if v.dtype == torch.float16} == params

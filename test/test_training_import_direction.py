@@ -3,6 +3,7 @@
 Every runtime module under ``dtd_ik/`` (the ROS layer only where rclpy is installed) is imported in
 a fresh interpreter, which must then hold no ``dtd_ik.training`` module.
 """
+
 import importlib.util
 import subprocess
 import sys
@@ -12,10 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dtd_ik"
 TRAINING = "dtd_ik.training"
 #: Imports the modules named on its command line, then prints every training module loaded.
-PROBE = ("import importlib, sys\n"
-         "for name in sys.argv[1:]:\n"
-         "    importlib.import_module(name)\n"
-         f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({TRAINING!r}))))\n")
+PROBE = (
+    "import importlib, sys\n"
+    "for name in sys.argv[1:]:\n"
+    "    importlib.import_module(name)\n"
+    f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({TRAINING!r}))))\n"
+)
 
 
 def runtime_modules() -> list[str]:
@@ -38,7 +41,12 @@ def test_no_runtime_module_imports_the_training_pipeline():
     for layer in ("dtd_ik", "dtd_ik.robot", "dtd_ik.kinematics", "dtd_ik.solver"):
         assert layer in modules
     assert any(m.startswith("dtd_ik.solver.kernels.") for m in modules)
-    proc = subprocess.run([sys.executable, "-c", PROBE, *modules], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [], f"the runtime imported {proc.stdout.split()}"

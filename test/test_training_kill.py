@@ -1,5 +1,6 @@
 """A `train` process killed with SIGKILL at random moments resumes from its last checkpoint
 and ends with exactly the weights of a run that was never interrupted."""
+
 import random
 import signal
 import subprocess
@@ -21,10 +22,17 @@ KILLS = 5
 
 
 def train(run: Path, resume: bool) -> subprocess.Popen:
-    args = (["--resume", str(run / "checkpoint.pt"), f"epochs={EPOCHS}"] if resume else
-            ["--config", str(TINY), f"out_dir={run}", f"epochs={EPOCHS}", "export=false"])
-    return subprocess.Popen([sys.executable, "-m", "dtd_ik.training", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = (
+        ["--resume", str(run / "checkpoint.pt"), f"epochs={EPOCHS}"]
+        if resume
+        else ["--config", str(TINY), f"out_dir={run}", f"epochs={EPOCHS}", "export=false"]
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "dtd_ik.training", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigkill_at_random_moments_then_resume_ends_with_the_uninterrupted_weights(tmp_path):
@@ -41,8 +49,11 @@ def test_sigkill_at_random_moments_then_resume_ends_with_the_uninterrupted_weigh
             start_epoch = load_checkpoint(ckpt)["epoch"] if ckpt.exists() else 0
             before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
             deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline and (
-                    not ckpt.exists() or ckpt.stat().st_mtime_ns == before):
+            while (
+                proc.poll() is None
+                and time.monotonic() < deadline
+                and (not ckpt.exists() or ckpt.stat().st_mtime_ns == before)
+            ):
                 time.sleep(0.01)
             time.sleep(rng.uniform(0.0, 0.4))
             if proc.poll() is None:

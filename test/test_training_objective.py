@@ -1,12 +1,13 @@
 """The training objective builds the FK chain once per batch and shares it between the tip pose
 and the capsules; both agree with pybullet's Panda and with the capsule model on its own."""
+
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from joint_samples import random_joints
 from dtd_ik.kinematics.losses import collision_loss
 from dtd_ik.training.objective import IKObjective
+from joint_samples import random_joints
 
 
 def test_losses_match_pybullet_poses_and_the_capsule_distance(kin, capsules, pybullet_panda):
@@ -30,9 +31,18 @@ def test_losses_match_pybullet_poses_and_the_capsule_distance(kin, capsules, pyb
     np.testing.assert_allclose(t.orientation.numpy(), angle, atol=1e-6)
     # the distance from the shared chain is the capsule model's own (tested against meshes)
     assert torch.equal(t.distance, capsules.distance(q).distance)
-    assert torch.allclose(t.losses, torch.stack([
-        torch.tensor(pos_sq).mean(), torch.tensor(angle).mean(),
-        collision_loss(capsules.distance(q).distance).mean()]), rtol=1e-6, atol=1e-9)
+    assert torch.allclose(
+        t.losses,
+        torch.stack(
+            [
+                torch.tensor(pos_sq).mean(),
+                torch.tensor(angle).mean(),
+                collision_loss(capsules.distance(q).distance).mean(),
+            ]
+        ),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_one_fk_chain_per_batch(kin, capsules):

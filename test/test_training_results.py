@@ -1,13 +1,14 @@
 """results_report on tiny runs: every number it prints is the one in the files it read."""
+
 import json
 import re
 import statistics
 from pathlib import Path
 
+from dtd_ik.training.commands.results_report import main as results_main
 from dtd_ik.training.compare import compare
 from dtd_ik.training.config import load_config
 from dtd_ik.training.evaluate import evaluate
-from dtd_ik.training.commands.results_report import main as results_main
 from dtd_ik.training.results import PAPER_TABLE2
 from dtd_ik.training.run_log import read_log
 from dtd_ik.training.ship import ship
@@ -28,13 +29,29 @@ def test_report_carries_the_runs_numbers_and_the_papers(tmp_path):
     solver_md = tmp_path / "solver.md"
     solver_md.write_text("| metric | dtd_ik |\n|---|---|\n| success | 12.34 |\n")
     out = tmp_path / "docs" / "RESULTS.md"
-    assert results_main(["--table1", str(table1), "--model", str(model), "--solver",
-                         str(solver_md), "--solver-log", str(tmp_path / "none.txt"),
-                         "--out", str(out)]) == 0
+    assert (
+        results_main(
+            [
+                "--table1",
+                str(table1),
+                "--model",
+                str(model),
+                "--solver",
+                str(solver_md),
+                "--solver-log",
+                str(tmp_path / "none.txt"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     # Table I: the hybrid row's mean is the mean of each seed's minimum, read back from the logs
-    minima = [min(r["val"]["pos_mse_m2"] for r in read_log(table1 / f"seed{s}" / "hybrid"))
-              for s in (0, 1)]
+    minima = [
+        min(r["val"]["pos_mse_m2"] for r in read_log(table1 / f"seed{s}" / "hybrid"))
+        for s in (0, 1)
+    ]
     row = next(line for line in text.splitlines() if line.startswith("| DTD + Uncertainty"))
     assert f"{statistics.mean(minima):.6f} +/- {statistics.stdev(minima):.6f}" in row
     assert "| 0.000447 | 0.06 |" in row  # the paper's hybrid row

@@ -1,14 +1,15 @@
 """ship_model on a two-stage tiny run: the shipped files are the run's own, complete and
 loadable."""
+
 import json
 from pathlib import Path
 
 import torch
 
 from dtd_ik.solver.network import load_ik_network
+from dtd_ik.training.commands.ship_model import main as ship_main
 from dtd_ik.training.config import load_config
 from dtd_ik.training.run_log import read_log
-from dtd_ik.training.commands.ship_model import main as ship_main
 from dtd_ik.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,16 +19,38 @@ TINY = ROOT / "config" / "train_tiny.yaml"
 def test_ship_copies_the_final_model_and_joins_every_stages_log(tmp_path):
     s1, s2 = tmp_path / "s1", tmp_path / "s2"
     Trainer(load_config(TINY, [f"out_dir={s1}", "epochs=2", "export=false"])).run()
-    Trainer(load_config(TINY, [f"out_dir={s2}", "epochs=1", "stage=2",
-                               f"init_from={s1 / 'checkpoint.pt'}"])).run()
+    Trainer(
+        load_config(
+            TINY, [f"out_dir={s2}", "epochs=1", "stage=2", f"init_from={s1 / 'checkpoint.pt'}"]
+        )
+    ).run()
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(json.dumps({"summary": {"pos_err_mm": {"mean": 1.0}}}))
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"device": "cuda", "runs": {}}))
     out = tmp_path / "models"
-    assert ship_main(["--runs", str(s1), str(s2), "--name", "m", "--out", str(out),
-                      "--evaluation", str(evaluation), "--campaign-plan", str(plan),
-                      "--note", "first", "--note", "second"]) == 0
+    assert (
+        ship_main(
+            [
+                "--runs",
+                str(s1),
+                str(s2),
+                "--name",
+                "m",
+                "--out",
+                str(out),
+                "--evaluation",
+                str(evaluation),
+                "--campaign-plan",
+                str(plan),
+                "--note",
+                "first",
+                "--note",
+                "second",
+            ]
+        )
+        == 0
+    )
     assert (out / "m.pt").read_bytes() == (s2 / "model.pt").read_bytes()
     x = torch.randn(64, 7)
     assert torch.equal(load_ik_network(out / "m.pt")(x), load_ik_network(s2 / "model.pt")(x))

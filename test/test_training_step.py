@@ -1,5 +1,6 @@
 """The training step's three paths: the compiled step against the eager one on this CPU, and the
 CUDA-graph wrapper's bookkeeping (warm-up undone, static input, lr tensors) without a GPU."""
+
 import os
 import signal
 from pathlib import Path
@@ -9,8 +10,14 @@ import torch
 
 from dtd_ik.exceptions import ConfigError
 from dtd_ik.training.config import load_config
-from dtd_ik.training.step import (EagerStep, StaticInput, StepParts, TrainingState, set_group_lr,
-                                  warm_up)
+from dtd_ik.training.step import (
+    EagerStep,
+    StaticInput,
+    StepParts,
+    TrainingState,
+    set_group_lr,
+    warm_up,
+)
 from dtd_ik.training.trainer import Trainer
 
 TINY = Path(__file__).resolve().parent.parent / "config" / "train_tiny.yaml"
@@ -25,16 +32,28 @@ def _params(net):
 
 
 def _parts(trainer):
-    return StepParts(trainer.net, trainer.model, trainer.robot.objective, trainer.strategy,
-                     trainer.optimizer, trainer.cfg.optim.grad_clip)
+    return StepParts(
+        trainer.net,
+        trainer.model,
+        trainer.robot.objective,
+        trainer.strategy,
+        trainer.optimizer,
+        trainer.cfg.optim.grad_clip,
+    )
 
 
 @pytest.mark.slow
 def test_compiled_step_trains_like_the_eager_step(tmp_path):
     # 2 epochs of 4 steps, a cosine lr (the schedule writes into the compiled step's lr tensors)
     # and gradient clipping, so every part of the step is exercised
-    extra = ("epochs=2", "data.train_per_epoch=1024", "optim.schedule=cosine",
-             "optim.final_lr_factor=0.1", "optim.grad_clip=1.0", "optim.compile_mode=default")
+    extra = (
+        "epochs=2",
+        "data.train_per_epoch=1024",
+        "optim.schedule=cosine",
+        "optim.final_lr_factor=0.1",
+        "optim.grad_clip=1.0",
+        "optim.compile_mode=default",
+    )
     eager = Trainer(tiny(tmp_path, "eager", *extra))
     eager.run()
     compiled = Trainer(tiny(tmp_path, "compiled", "optim.step=compiled", *extra))
@@ -86,8 +105,9 @@ def test_warm_up_is_undone_so_training_continues_as_if_it_never_ran(tmp_path):
     before = _params(warmed.net).clone()
     rng, draw = torch.random.get_rng_state(), warmed.generator.get_state()
     it = iter(other)
-    warm_up(lambda: step_w(next(it)), TrainingState([warmed.net, warmed.strategy],
-                                                    warmed.optimizer), 3)
+    warm_up(
+        lambda: step_w(next(it)), TrainingState([warmed.net, warmed.strategy], warmed.optimizer), 3
+    )
     # a step draws no random numbers (a graph would replay them frozen): the samples come from
     # the epoch's draw on the trainer's generator, which the step leaves alone
     assert torch.equal(torch.random.get_rng_state(), rng)
@@ -166,11 +186,14 @@ def test_an_eager_checkpoint_resumes_with_a_captured_steps_optimiser(tmp_path):
             assert step.device == param.device and float(step) == 2048 // 256
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (("optim.step=cuda_graph",), "needs a CUDA device"),
-    (("optim.step=compiled", "weighting.strategy=gradnorm"), "eager step"),
-    (("optim.step=graph",), "optim.step"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("optim.step=cuda_graph",), "needs a CUDA device"),
+        (("optim.step=compiled", "weighting.strategy=gradnorm"), "eager step"),
+        (("optim.step=graph",), "optim.step"),
+    ],
+)
 def test_step_settings_that_cannot_work_are_refused(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         tiny(tmp_path, "bad", *overrides)
@@ -190,8 +213,13 @@ def test_cuda_graph_step_trains_like_the_eager_step(tmp_path):
 
 @pytest.mark.slow
 def test_a_compiled_run_resumes_bit_for_bit(tmp_path):
-    extra = ("epochs=2", "data.train_per_epoch=1024", "optim.step=compiled",
-             "optim.compile_mode=default", "optim.schedule=cosine")
+    extra = (
+        "epochs=2",
+        "data.train_per_epoch=1024",
+        "optim.step=compiled",
+        "optim.compile_mode=default",
+        "optim.schedule=cosine",
+    )
     full = Trainer(tiny(tmp_path, "full", *extra))
     full.run()
 

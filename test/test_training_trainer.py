@@ -1,4 +1,5 @@
 """The trainer end to end on the tiny config: learning, resume, export, two stages, DDP."""
+
 import json
 import math
 import os
@@ -30,9 +31,16 @@ def _val_losses(trainer):
 
 
 def test_tiny_run_lowers_all_three_losses_from_a_colliding_start(tmp_path, capsules):
-    cfg = tiny(tmp_path, "learn", "epochs=3", "optim.lr=0.01",
-               "weighting.targets.pos=0.05", "weighting.targets.ori=1.0",
-               "weighting.targets.coll=0.01", "export=false")
+    cfg = tiny(
+        tmp_path,
+        "learn",
+        "epochs=3",
+        "optim.lr=0.01",
+        "weighting.targets.pos=0.05",
+        "weighting.targets.ori=1.0",
+        "weighting.targets.coll=0.01",
+        "export=false",
+    )
     trainer = Trainer(cfg)
     # brute force: a configuration whose capsules overlap by more than 2 cm
     q = torch.rand(4096, 7, generator=torch.Generator().manual_seed(3))
@@ -51,14 +59,23 @@ def test_tiny_run_lowers_all_three_losses_from_a_colliding_start(tmp_path, capsu
 
 
 def _params(net):
-    return torch.cat([p.detach().flatten() for p in net.state_dict().values()
-                      if p.is_floating_point()])
+    return torch.cat(
+        [p.detach().flatten() for p in net.state_dict().values() if p.is_floating_point()]
+    )
 
 
-@pytest.mark.parametrize("extra", [
-    (),
-    ("optim.schedule=cosine", "optim.final_lr_factor=0.1", "model.input_features=rotation_matrix"),
-], ids=["constant", "cosine"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        (
+            "optim.schedule=cosine",
+            "optim.final_lr_factor=0.1",
+            "model.input_features=rotation_matrix",
+        ),
+    ],
+    ids=["constant", "cosine"],
+)
 def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, extra):
     full = Trainer(tiny(tmp_path, "full", "epochs=3", *extra))
     full.run()
@@ -88,10 +105,19 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, extra):
 
 def test_cosine_schedule_decays_every_group_from_its_start_to_the_final_factor(tmp_path):
     seen = []
-    trainer = Trainer(tiny(tmp_path, "cos", "epochs=2", "optim.schedule=cosine",
-                           "optim.final_lr_factor=0.1", "export=false"),
-                      on_step=lambda e, s: seen.append(
-                          {g["name"]: g["lr"] for g in trainer.optimizer.param_groups}))
+    trainer = Trainer(
+        tiny(
+            tmp_path,
+            "cos",
+            "epochs=2",
+            "optim.schedule=cosine",
+            "optim.final_lr_factor=0.1",
+            "export=false",
+        ),
+        on_step=lambda e, s: seen.append(
+            {g["name"]: g["lr"] for g in trainer.optimizer.param_groups}
+        ),
+    )
     trainer.run()
     steps = 2 * (2048 // 256)
     assert len(seen) == steps
@@ -138,15 +164,30 @@ def test_export_loads_through_the_runtime_loader_and_matches_eager(tmp_path, kin
     # kernels by CPU: allow a few dozen ulps of the largest joint value (|q| <= 3.82 rad, ulp
     # 2.4e-7 there) on top of a relative float32 bound, not one machine's exact rounding.
     q_max = float(max(abs(v) for v in (*kin.model.lower, *kin.model.upper)))
-    torch.testing.assert_close(scripted, eager, rtol=64 * torch.finfo(torch.float32).eps,
-                               atol=64 * torch.finfo(torch.float32).eps * q_max)
+    torch.testing.assert_close(
+        scripted,
+        eager,
+        rtol=64 * torch.finfo(torch.float32).eps,
+        atol=64 * torch.finfo(torch.float32).eps * q_max,
+    )
     lower = torch.as_tensor(kin.model.lower, dtype=torch.float32)
     upper = torch.as_tensor(kin.model.upper, dtype=torch.float32)
     assert bool(((scripted >= lower) & (scripted <= upper)).all())
     assert net.tip_frame == "panda_hand"
     card = json.loads(result.model_path.with_suffix(".json").read_text())
-    for key in ("format_version", "name", "robot", "architecture", "strategy", "stages", "data",
-                "metrics", "torch_version", "git_commit", "created"):
+    for key in (
+        "format_version",
+        "name",
+        "robot",
+        "architecture",
+        "strategy",
+        "stages",
+        "data",
+        "metrics",
+        "torch_version",
+        "git_commit",
+        "created",
+    ):
         assert key in card, key
     assert card["architecture"]["hidden"] == 32 and card["architecture"]["activation"] == "tanh"
     assert card["stages"][0]["targets"] == {"pos": 0.0002, "ori": 0.0525, "coll": 0.009}
@@ -159,9 +200,18 @@ def test_stage_two_starts_from_stage_one(tmp_path):
     s1 = Trainer(tiny(tmp_path, "s1", "epochs=1"))
     s1.run()
     ckpt = tmp_path / "s1" / "checkpoint.pt"
-    s2 = Trainer(tiny(tmp_path, "s2", "epochs=1", "stage=2", f"init_from={ckpt}",
-                      "weighting.targets.pos=0.000025", "weighting.targets.ori=0.0175",
-                      "optim.lr=1.2e-5"))
+    s2 = Trainer(
+        tiny(
+            tmp_path,
+            "s2",
+            "epochs=1",
+            "stage=2",
+            f"init_from={ckpt}",
+            "weighting.targets.pos=0.000025",
+            "weighting.targets.ori=0.0175",
+            "optim.lr=1.2e-5",
+        )
+    )
     assert torch.equal(_params(s2.net), _params(s1.net))
     assert torch.equal(s2.strategy.log_sigma, s1.strategy.log_sigma)
     assert not bool(s2.strategy.alpha_fixed)  # alpha is fixed again from stage 2's losses
@@ -178,9 +228,20 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     single = Trainer(tiny(tmp_path, "one", "epochs=1", "export=false"))
     single.run()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--standalone", "-m", "dtd_ik.training", "--config", str(TINY),
-           f"out_dir={tmp_path / 'ddp'}", "epochs=1", "export=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "dtd_ik.training",
+        "--config",
+        str(TINY),
+        f"out_dir={tmp_path / 'ddp'}",
+        "epochs=1",
+        "export=false",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
@@ -197,8 +258,16 @@ def test_sigterm_to_the_train_command_checkpoints_and_resume_finishes(tmp_path):
     import time
 
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "dtd_ik.training", "--config", str(TINY), f"out_dir={run}",
-           "epochs=50", "export=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dtd_ik.training",
+        "--config",
+        str(TINY),
+        f"out_dir={run}",
+        "epochs=50",
+        "export=false",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ckpt = run / "checkpoint.pt"
     deadline = time.monotonic() + 120
@@ -210,9 +279,19 @@ def test_sigterm_to_the_train_command_checkpoints_and_resume_finishes(tmp_path):
     assert "--resume" in out
     state = load_checkpoint(ckpt)
     assert 1 <= state["epoch"] < 50
-    done = subprocess.run([sys.executable, "-m", "dtd_ik.training", "--resume", str(ckpt),
-                           f"epochs={state['epoch'] + 1}"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dtd_ik.training",
+            "--resume",
+            str(ckpt),
+            f"epochs={state['epoch'] + 1}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert load_checkpoint(ckpt)["epoch"] == state["epoch"] + 1
     assert [r["epoch"] for r in read_log(run)] == list(range(1, state["epoch"] + 2))

@@ -1,11 +1,19 @@
 """Weighting strategies against hand-computed values on a toy case (training/weighting)."""
+
 import math
 
 import pytest
 import torch
 
-from dtd_ik.training.weighting import (STRATEGIES, DtdWeighting, DwaWeighting, GradNormWeighting,
-                                       HybridWeighting, UncertaintyWeighting, make_strategy)
+from dtd_ik.training.weighting import (
+    STRATEGIES,
+    DtdWeighting,
+    DwaWeighting,
+    GradNormWeighting,
+    HybridWeighting,
+    UncertaintyWeighting,
+    make_strategy,
+)
 
 # Toy case: losses twice their targets for pos/ori, at target for coll, eps = 0 so that
 # d = (2, 2, 1), sum d = 5, w = (0.4, 0.4, 0.2), alpha = 100 w = (40, 40, 20).
@@ -65,14 +73,18 @@ def test_uncertainty_eq5_and_its_gradients_by_hand():
     out = s(L)
     alpha = [40.0, 40.0, 20.0]
     sig = [0.5, -0.25, 0.0]
-    expected = sum(a * l / (2 * math.exp(2 * si)) + si for a, l, si in zip(alpha, LOSSES, sig))
+    expected = sum(
+        a * loss / (2 * math.exp(2 * si)) + si for a, loss, si in zip(alpha, LOSSES, sig)
+    )
     assert out.total.item() == pytest.approx(expected, rel=1e-6)
     out.total.backward()
     assert L.grad.tolist() == pytest.approx(
-        [a / (2 * math.exp(2 * si)) for a, si in zip(alpha, sig)], rel=1e-6)
+        [a / (2 * math.exp(2 * si)) for a, si in zip(alpha, sig)], rel=1e-6
+    )
     # d/ds_t [alpha L exp(-2 s) / 2 + s] = -alpha L exp(-2 s) + 1
     assert s.log_sigma.grad.tolist() == pytest.approx(
-        [-a * l * math.exp(-2 * si) + 1 for a, l, si in zip(alpha, LOSSES, sig)], rel=1e-5)
+        [-a * loss * math.exp(-2 * si) + 1 for a, loss, si in zip(alpha, LOSSES, sig)], rel=1e-5
+    )
 
 
 def test_hybrid_eq6_sigma_gets_gradients_and_w_alpha_do_not():
@@ -84,7 +96,8 @@ def test_hybrid_eq6_sigma_gets_gradients_and_w_alpha_do_not():
     out.total.backward()
     assert L.grad.tolist() == pytest.approx([8.0, 8.0, 2.0], rel=1e-6)  # alpha w / 2 only
     assert s.log_sigma.grad.tolist() == pytest.approx(
-        [-16 * 0.02 + 1, -16 * 0.5 + 1, -4 * 0.001 + 1], rel=1e-5)
+        [-16 * 0.02 + 1, -16 * 0.5 + 1, -4 * 0.001 + 1], rel=1e-5
+    )
     assert not s.alpha.requires_grad and not out.extras["w"].requires_grad
     # the s_t learn at lr x 0.1 without weight decay; log sigma carries no alpha or w
     (group,) = s.param_groups(1e-4)

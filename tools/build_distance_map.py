@@ -16,6 +16,7 @@ N x N grid over [-pi, pi)^2 and stored as a certified lower bound:
     .venv/bin/python tools/build_distance_map.py [--size 1024] \\
         [--out config/panda_wrist_distance.npz]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,13 +31,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 from fit_capsules import FINGER_TRAVEL, link_point_sets  # noqa: E402
-from pybullet_panda import PybulletPanda  # noqa: E402
 
 from dtd_ik.kinematics.forward import Kinematics  # noqa: E402
+from pybullet_panda import PybulletPanda  # noqa: E402
 
 UNIT = 1e-5  # storage unit [m]
-STATIC, WRIST, FINGERS = "panda_link5", ("panda_link7", "panda_hand"), ("panda_leftfinger",
-                                                                          "panda_rightfinger")
+STATIC, WRIST, FINGERS = (
+    "panda_link5",
+    ("panda_link7", "panda_hand"),
+    ("panda_leftfinger", "panda_rightfinger"),
+)
 JOINTS = ("panda_joint6", "panda_joint7")  # the two joints the pair's relative pose depends on
 
 
@@ -68,8 +72,9 @@ def lipschitz_constants(kin: Kinematics) -> tuple[float, float]:
 
 
 def pair(pb: PybulletPanda, a: str, b: str, reach: float) -> float:
-    pts = pybullet.getClosestPoints(pb.body, pb.body, reach, pb.link_index[a], pb.link_index[b],
-                                    physicsClientId=pb.client)
+    pts = pybullet.getClosestPoints(
+        pb.body, pb.body, reach, pb.link_index[a], pb.link_index[b], physicsClientId=pb.client
+    )
     return min([reach] + [p[8] for p in pts])
 
 
@@ -106,13 +111,23 @@ def main() -> None:
     stored = np.floor((table - delta) / UNIT).astype(np.int16)
     out = Path(args.out)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, distance=stored, unit=UNIT, start=-np.pi, step=h, delta=delta,
-                        lipschitz=np.array([L6, L7]), reach=args.reach,
-                        joints=np.array(JOINTS),
-                        links=np.array([STATIC, "panda_link7", "panda_hand"]))
+    np.savez_compressed(
+        tmp,
+        distance=stored,
+        unit=UNIT,
+        start=-np.pi,
+        step=h,
+        delta=delta,
+        lipschitz=np.array([L6, L7]),
+        reach=args.reach,
+        joints=np.array(JOINTS),
+        links=np.array([STATIC, "panda_link7", "panda_hand"]),
+    )
     tmp.replace(out)
-    print(f"L6 {L6:.4f} L7 {L7:.4f} m/rad, h {h:.5f} rad, delta {delta * 1e3:.2f} mm; "
-          f"min {table.min():.4f} m; wrote {out} in {time.time() - start:.0f} s")
+    print(
+        f"L6 {L6:.4f} L7 {L7:.4f} m/rad, h {h:.5f} rad, delta {delta * 1e3:.2f} mm; "
+        f"min {table.min():.4f} m; wrote {out} in {time.time() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

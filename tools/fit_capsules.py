@@ -11,6 +11,7 @@ robot YAML; nothing else changes.
 
     .venv/bin/python tools/fit_capsules.py [--config config/panda_robot.yaml] [--padding 0.001]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,14 @@ def fit_capsule(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         def volume(x: np.ndarray) -> float:
             a, b = x[:3], x[3:]
             r = segment_distance(points, a, b).max()
-            return np.pi * r * r * np.linalg.norm(b - a) + 4.0 / 3.0 * np.pi * r ** 3
+            return np.pi * r * r * np.linalg.norm(b - a) + 4.0 / 3.0 * np.pi * r**3
 
-        res = minimize(volume, x0, method="Nelder-Mead",
-                       options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 20000, "maxfev": 20000})
+        res = minimize(
+            volume,
+            x0,
+            method="Nelder-Mead",
+            options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 20000, "maxfev": 20000},
+        )
         if best is None or res.fun < best.fun:
             best = res
     a, b = best.x[:3], best.x[3:]
@@ -65,12 +70,21 @@ def fit_capsule(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 def clip_to_slab(points: np.ndarray, axis: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Vertices of conv(points) intersected with the slab lo <= axis . x <= hi."""
     hull = ConvexHull(points)
-    halfspaces = np.vstack([hull.equations,  # rows n . x + c <= 0
-                            np.append(-axis, lo), np.append(axis, -hi)])
+    halfspaces = np.vstack(
+        [
+            hull.equations,  # rows n . x + c <= 0
+            np.append(-axis, lo),
+            np.append(axis, -hi),
+        ]
+    )
     # Chebyshev centre: a point strictly inside, needed by HalfspaceIntersection
     norms = np.linalg.norm(halfspaces[:, :3], axis=1)
-    lp = linprog(c=[0, 0, 0, -1], A_ub=np.column_stack([halfspaces[:, :3], norms]),
-                 b_ub=-halfspaces[:, 3], bounds=[(None, None)] * 3 + [(0, None)])
+    lp = linprog(
+        c=[0, 0, 0, -1],
+        A_ub=np.column_stack([halfspaces[:, :3], norms]),
+        b_ub=-halfspaces[:, 3],
+        bounds=[(None, None)] * 3 + [(0, None)],
+    )
     return HalfspaceIntersection(halfspaces, lp.x[:3]).intersections
 
 
@@ -105,8 +119,9 @@ def fit_capsules(points: np.ndarray, regions) -> list[tuple]:
             for piece in pieces:
                 proj = piece @ direction
                 cuts = np.linspace(proj.min(), proj.max(), count + 1)
-                cut_pieces += [clip_to_slab(piece, direction, a, b)
-                               for a, b in zip(cuts, cuts[1:])]
+                cut_pieces += [
+                    clip_to_slab(piece, direction, a, b) for a, b in zip(cuts, cuts[1:])
+                ]
             pieces = cut_pieces
         fits += [fit_capsule(piece) for piece in pieces]
     return fits
@@ -139,9 +154,11 @@ def main() -> None:
             a, b = np.round(a, 4), np.round(b, 4)
             # rounding moved the end points by <= 0.087 mm: add 0.1 mm, then round the radius up
             radius = np.ceil((r + args.padding + 1e-4) * 1e4) / 1e4
-            lines.append(f"    - {{link: {link}, a: [{a[0]:.4f}, {a[1]:.4f}, {a[2]:.4f}], "
-                         f"b: [{b[0]:.4f}, {b[1]:.4f}, {b[2]:.4f}], radius: {radius:.4f}}}"
-                         f"  # {name}")
+            lines.append(
+                f"    - {{link: {link}, a: [{a[0]:.4f}, {a[1]:.4f}, {a[2]:.4f}], "
+                f"b: [{b[0]:.4f}, {b[1]:.4f}, {b[2]:.4f}], radius: {radius:.4f}}}"
+                f"  # {name}"
+            )
             print(lines[-1])
     path = Path(args.config)
     text = path.read_text()

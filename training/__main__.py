@@ -1,4 +1,5 @@
 """``python -m dtd_ik.training ...`` is the ``train`` command."""
+
 import sys
 
 from .commands.train import main

@@ -8,6 +8,7 @@ share of ``budget_s`` (at most the configured ``epochs``). Stage 2 starts from S
 checkpoint. A run still going ``grace_s`` past the budget is stopped with SIGTERM (it writes its
 checkpoint). ``<out>/plan.json`` holds the probe, every command as run, and the outcomes.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from dtd_ik.config_files import load, parse_overrides, setting
 from dtd_ik.exceptions import ConfigError
@@ -41,9 +42,9 @@ class RunSpec:
 
     stages: tuple[str, ...] = ()
     share: tuple[float, ...] = ()
-    epochs: Optional[tuple[Optional[int], ...]] = None
+    epochs: tuple[int | None, ...] | None = None
     overrides: tuple[str, ...] = ()
-    stage_overrides: Optional[tuple[tuple[str, ...], ...]] = None
+    stage_overrides: tuple[tuple[str, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.epochs is None:
@@ -75,22 +76,40 @@ def load_campaign(path: Path, overrides: Sequence[str] = ()) -> Campaign:
         raise ConfigError(f"runs: campaign config {path} needs at least one run")
     for name, run in campaign.runs.items():
         n = len(run.stages)
-        if not n or len(run.share) != n or len(run.epochs) != n \
-                or len(run.stage_overrides) != n or any(s <= 0 for s in run.share) \
-                or sum(run.share) > 1.0 + SHARE_SUM_SLACK:
-            raise ConfigError(f"runs.{name}: needs stages, one positive share per stage "
-                              f"(sum <= 1) and, if given, one epoch cap and one override list "
-                              f"per stage")
+        if (
+            not n
+            or len(run.share) != n
+            or len(run.epochs) != n
+            or len(run.stage_overrides) != n
+            or any(s <= 0 for s in run.share)
+            or sum(run.share) > 1.0 + SHARE_SUM_SLACK
+        ):
+            raise ConfigError(
+                f"runs.{name}: needs stages, one positive share per stage "
+                f"(sum <= 1) and, if given, one epoch cap and one override list "
+                f"per stage"
+            )
     return campaign
 
 
 def train_command(config: str, out: Path, device: str, overrides: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "dtd_ik.training", "--config", config, "--out", str(out),
-            "--device", device, *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "dtd_ik.training",
+        "--config",
+        config,
+        "--out",
+        str(out),
+        "--device",
+        device,
+        *overrides,
+    ]
 
 
-def run_side_by_side(commands: dict[str, list[str]], logs: Path,
-             deadline: float = math.inf) -> dict[str, dict]:
+def run_side_by_side(
+    commands: dict[str, list[str]], logs: Path, deadline: float = math.inf
+) -> dict[str, dict]:
     """Runs the commands side by side; SIGTERM to any still going at ``deadline``.
     Returns {name: {"rc", "wall_s", "stopped"}}."""
     logs.mkdir(parents=True, exist_ok=True)
@@ -102,8 +121,11 @@ def run_side_by_side(commands: dict[str, list[str]], logs: Path,
     while procs:
         for name, p in list(procs.items()):
             if p.poll() is not None:
-                out[name] = {"rc": p.returncode, "wall_s": time.monotonic() - started,
-                             "stopped": name in stopped}
+                out[name] = {
+                    "rc": p.returncode,
+                    "wall_s": time.monotonic() - started,
+                    "stopped": name in stopped,
+                }
                 del procs[name]
             elif time.monotonic() > deadline and name not in stopped:
                 p.send_signal(signal.SIGTERM)
@@ -115,11 +137,22 @@ def run_side_by_side(commands: dict[str, list[str]], logs: Path,
 def probe(campaign: Campaign, out: Path, device: str, extra: Sequence[str]) -> dict[str, dict]:
     """Every run's Stage 1 for ``probe_epochs`` at once: epoch time (the first epoch left out)
     and the rest of the process's wall time (start-up, test, export) [s]."""
-    commands = {name: train_command(r.stages[0], out / name / "probe", device,
-                                    [*r.overrides, *r.stage_overrides[0], *extra,
-                                     f"epochs={campaign.probe_epochs}",
-                                     "export=false", "log.tensorboard=false"])
-                for name, r in campaign.runs.items()}
+    commands = {
+        name: train_command(
+            r.stages[0],
+            out / name / "probe",
+            device,
+            [
+                *r.overrides,
+                *r.stage_overrides[0],
+                *extra,
+                f"epochs={campaign.probe_epochs}",
+                "export=false",
+                "log.tensorboard=false",
+            ],
+        )
+        for name, r in campaign.runs.items()
+    }
     results = run_side_by_side(commands, out / "logs" / "probe")
     for name, res in results.items():
         if res["rc"] != 0:
@@ -141,8 +174,9 @@ def plan_epochs(run: RunSpec, budget_s: float, epoch_s: float, overhead_s: float
     return plan
 
 
-def _stage_commands(name: str, run: RunSpec, epochs: list[int], out: Path, device: str,
-                    extra: Sequence[str]) -> list[list[str]]:
+def _stage_commands(
+    name: str, run: RunSpec, epochs: list[int], out: Path, device: str, extra: Sequence[str]
+) -> list[list[str]]:
     commands = []
     for i, (config, n) in enumerate(zip(run.stages, epochs)):
         overrides = [*run.overrides, *run.stage_overrides[i], *extra, f"epochs={n}"]
@@ -152,14 +186,17 @@ def _stage_commands(name: str, run: RunSpec, epochs: list[int], out: Path, devic
     return commands
 
 
-def run_campaign(campaign: Campaign, out: Path, device: str,
-                 extra: Sequence[str] = ()) -> dict:
+def run_campaign(campaign: Campaign, out: Path, device: str, extra: Sequence[str] = ()) -> dict:
     """Probe, plan, then every run's stages in order, the runs side by side. Returns the plan
     (also written to ``<out>/plan.json``)."""
     # every stage's config and overrides are checked before any work (ConfigError naming the key)
-    samples = {name: [samples_per_epoch(c, [*run.overrides, *o, *extra])
-                      for c, o in zip(run.stages, run.stage_overrides)]
-               for name, run in campaign.runs.items()}
+    samples = {
+        name: [
+            samples_per_epoch(c, [*run.overrides, *o, *extra])
+            for c, o in zip(run.stages, run.stage_overrides)
+        ]
+        for name, run in campaign.runs.items()
+    }
     out.mkdir(parents=True, exist_ok=True)
     plan: dict = {"device": device, "budget_s": campaign.budget_s, "extra_overrides": list(extra)}
     t0 = time.monotonic()
@@ -170,10 +207,12 @@ def run_campaign(campaign: Campaign, out: Path, device: str,
     for name, run in campaign.runs.items():
         p = plan["probe"][name]
         epochs = plan_epochs(run, campaign.budget_s, p["epoch_s"], p["overhead_s"])
-        runs[name] = {"epochs": epochs,
-                      "commands": _stage_commands(name, run, epochs, out, device, extra),
-                      "samples_per_epoch": samples[name],
-                      "stages": []}
+        runs[name] = {
+            "epochs": epochs,
+            "commands": _stage_commands(name, run, epochs, out, device, extra),
+            "samples_per_epoch": samples[name],
+            "stages": [],
+        }
     plan["runs"] = runs
     (out / "plan.json").write_text(json.dumps(plan, indent=1))
 
@@ -203,20 +242,24 @@ def samples_per_epoch(config: str, overrides: Sequence[str]) -> int:
 
 def summary(plan: dict, out: Path) -> str:
     """One line per stage: epochs done, wall time, exit code, samples, last validation errors."""
-    lines = [f"{'run':10s} {'stage':>5s} {'epochs':>6s} {'wall_s':>7s} {'rc':>3s} "
-             f"{'samples':>12s} {'pos_rms':>7s} {'pos_mean':>8s} {'ori_deg':>7s} "
-             f"{'coll_free':>9s}"]
+    lines = [
+        f"{'run':10s} {'stage':>5s} {'epochs':>6s} {'wall_s':>7s} {'rc':>3s} "
+        f"{'samples':>12s} {'pos_rms':>7s} {'pos_mean':>8s} {'ori_deg':>7s} "
+        f"{'coll_free':>9s}"
+    ]
     for name, run in plan["runs"].items():
         for i, res in enumerate(run["stages"]):
             folder = out / name / f"stage{i + 1}"
             log = read_log(folder) if (folder / "log.jsonl").exists() else []
             val = log[-1]["val"] if log else {}
-            lines.append(f"{name:10s} {i + 1:5d} {len(log):6d} {res['wall_s']:7.1f} "
-                         f"{res['rc']:3d} {len(log) * run['samples_per_epoch'][i]:12,d} "
-                         f"{val.get('pos_err_mm_rms', math.nan):7.2f} "
-                         f"{val.get('pos_err_mm', math.nan):8.2f} "
-                         f"{val.get('ori_err_deg', math.nan):7.2f} "
-                         f"{val.get('collision_free_fraction', math.nan):9.4f}")
+            lines.append(
+                f"{name:10s} {i + 1:5d} {len(log):6d} {res['wall_s']:7.1f} "
+                f"{res['rc']:3d} {len(log) * run['samples_per_epoch'][i]:12,d} "
+                f"{val.get('pos_err_mm_rms', math.nan):7.2f} "
+                f"{val.get('pos_err_mm', math.nan):8.2f} "
+                f"{val.get('ori_err_deg', math.nan):7.2f} "
+                f"{val.get('collision_free_fraction', math.nan):9.4f}"
+            )
     return "\n".join(lines)
 
 
@@ -232,10 +275,23 @@ def select_runs(campaign: Campaign, names: Sequence[str]) -> None:
 def unfinished_runs(plan: dict) -> list[str]:
     """The runs of a finished :func:`run_campaign` plan with a stage that failed, was stopped or
     never started."""
-    return [n for n, r in plan["runs"].items()
-            if len(r["stages"]) < len(r["commands"]) or any(s["rc"] for s in r["stages"])]
+    return [
+        n
+        for n, r in plan["runs"].items()
+        if len(r["stages"]) < len(r["commands"]) or any(s["rc"] for s in r["stages"])
+    ]
 
 
-__all__ = ["EPOCH_TIME_MARGIN", "Campaign", "RunSpec", "load_campaign", "plan_epochs",
-           "run_campaign", "run_side_by_side", "samples_per_epoch", "select_runs", "summary",
-           "unfinished_runs"]
+__all__ = [
+    "EPOCH_TIME_MARGIN",
+    "Campaign",
+    "RunSpec",
+    "load_campaign",
+    "plan_epochs",
+    "run_campaign",
+    "run_side_by_side",
+    "samples_per_epoch",
+    "select_runs",
+    "summary",
+    "unfinished_runs",
+]

@@ -6,6 +6,7 @@ removes its temporary file, leaves the previous version in place and raises
 :class:`FileWriteError` naming the file and the reason. A checkpoint that cannot be read raises
 :class:`CheckpointError`, again one line naming the file and the reason.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,9 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -22,8 +24,21 @@ from dtd_ik.exceptions import DtdIkError
 from dtd_ik.solver.network import torch_archive_kind
 
 #: What a training checkpoint holds (``Trainer.state``); ``--resume`` and ``init_from`` read these.
-CHECKPOINT_KEYS = ("config", "model", "strategy", "optimizer", "epoch", "step", "global_step",
-                   "generator", "epoch_generator", "sums", "history", "previous_stages", "stage")
+CHECKPOINT_KEYS = (
+    "config",
+    "model",
+    "strategy",
+    "optimizer",
+    "epoch",
+    "step",
+    "global_step",
+    "generator",
+    "epoch_generator",
+    "sums",
+    "history",
+    "previous_stages",
+    "stage",
+)
 
 
 class CheckpointError(DtdIkError):
@@ -128,14 +143,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint file not found")
     kind = torch_archive_kind(path)
     if kind == "torchscript":
-        raise CheckpointError(f"{path}: an exported TorchScript model, not a training checkpoint "
-                              f"(use the checkpoint.pt of its run)")
+        raise CheckpointError(
+            f"{path}: an exported TorchScript model, not a training checkpoint "
+            f"(use the checkpoint.pt of its run)"
+        )
     if kind != "pickle":
         size = path.stat().st_size
-        what = "an empty file" if size == 0 else (
-            "a zip archive without torch.save's data.pkl" if kind == "zip" else
-            f"{size} bytes without a complete zip directory: truncated, or not written by "
-            f"torch.save")
+        what = (
+            "an empty file"
+            if size == 0
+            else (
+                "a zip archive without torch.save's data.pkl"
+                if kind == "zip"
+                else f"{size} bytes without a complete zip directory: truncated, or not "
+                "written by torch.save"
+            )
+        )
         raise CheckpointError(f"{path}: not a readable checkpoint ({what})")
     try:
         with warnings.catch_warnings():
@@ -143,21 +166,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # zip, pickle and storage errors all mean the same to the user
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint, corrupt "
-                              f"({type(exc).__name__}: {reason})") from exc
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint, corrupt ({type(exc).__name__}: {reason})"
+        ) from exc
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a training checkpoint (holds a "
-                              f"{type(state).__name__}, not the trainer's state)")
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (holds a "
+            f"{type(state).__name__}, not the trainer's state)"
+        )
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise CheckpointError(f"{path}: not a training checkpoint (no "
-                              f"{', '.join(map(repr, missing[:3]))}{more})")
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (no {', '.join(map(repr, missing[:3]))}{more})"
+        )
     if not isinstance(state["config"], dict) or not isinstance(state["model"], dict):
-        raise CheckpointError(f"{path}: not a training checkpoint (config or model is not a "
-                              f"mapping)")
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (config or model is not a mapping)"
+        )
     return state
 
 
-__all__ = ["CHECKPOINT_KEYS", "CheckpointError", "FileWriteError", "atomic_write",
-           "load_checkpoint", "remove_temporaries", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_KEYS",
+    "CheckpointError",
+    "FileWriteError",
+    "atomic_write",
+    "load_checkpoint",
+    "remove_temporaries",
+    "save_checkpoint",
+]

@@ -5,12 +5,13 @@ and values outside a field's range are refused with a
 :class:`~dtd_ik.exceptions.ConfigError` naming the key (``weighting.targets.pos: must be > 0``),
 before any training starts; :func:`validate` adds the checks that span several keys or files.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from dtd_ik.config_files import build, check, load, merge_trees, parse_overrides, setting
 from dtd_ik.exceptions import ConfigError
@@ -155,8 +156,9 @@ def config_from_dict(tree: dict, overrides: Iterable[str] = ()) -> TrainConfig:
     return cfg
 
 
-def run_config(path: str | Path | None, overrides: Iterable[str] = (),
-               resume: Path | None = None) -> TrainConfig:
+def run_config(
+    path: str | Path | None, overrides: Iterable[str] = (), resume: Path | None = None
+) -> TrainConfig:
     """The config of a ``train`` run: the YAML at ``path`` with ``key=value`` overrides, or, when
     ``resume`` names a checkpoint, the checkpoint's own config with the overrides on top.
 
@@ -183,14 +185,19 @@ def run_config(path: str | Path | None, overrides: Iterable[str] = (),
 
 def _same_network(cfg: TrainConfig, saved: TrainConfig) -> None:
     """A resumed run keeps the checkpoint's network and weighting (its weights fit no other)."""
-    changed = [f"model.{f.name}" for f in dataclasses.fields(saved.model)
-               if getattr(cfg.model, f.name) != getattr(saved.model, f.name)]
+    changed = [
+        f"model.{f.name}"
+        for f in dataclasses.fields(saved.model)
+        if getattr(cfg.model, f.name) != getattr(saved.model, f.name)
+    ]
     if cfg.weighting.strategy != saved.weighting.strategy:
         changed.append("weighting.strategy")
     if changed:
-        raise ConfigError(f"--resume: {', '.join(changed)} cannot change in a resumed run (the "
-                          f"checkpoint's network and strategy state are kept); start a new stage "
-                          f"with init_from instead")
+        raise ConfigError(
+            f"--resume: {', '.join(changed)} cannot change in a resumed run (the "
+            f"checkpoint's network and strategy state are kept); start a new stage "
+            f"with init_from instead"
+        )
 
 
 def validate(cfg: TrainConfig, check_files: bool = True) -> None:
@@ -201,11 +208,14 @@ def validate(cfg: TrainConfig, check_files: bool = True) -> None:
     if check_files and d.source == "dataset" and not Path(d.path).is_file():
         raise ConfigError(f"data.path: dataset file {d.path!r} not found")
     if o.batch_size > d.train_per_epoch:
-        raise ConfigError(f"optim.batch_size: {o.batch_size} exceeds data.train_per_epoch "
-                          f"{d.train_per_epoch}")
+        raise ConfigError(
+            f"optim.batch_size: {o.batch_size} exceeds data.train_per_epoch {d.train_per_epoch}"
+        )
     if cfg.weighting.alpha == "keep" and not cfg.init_from:
-        raise ConfigError("weighting.alpha: keep carries alpha over from init_from's checkpoint; "
-                          "no init_from given")
+        raise ConfigError(
+            "weighting.alpha: keep carries alpha over from init_from's checkpoint; "
+            "no init_from given"
+        )
     if check_files and cfg.init_from and not Path(cfg.init_from).is_file():
         raise ConfigError(f"init_from: checkpoint {cfg.init_from!r} not found")
     if check_files and cfg.robot_config and not resolve(cfg.robot_config).is_file():

@@ -17,14 +17,15 @@ holding the counts and the rate; a run killed between the two is finished by a r
 open the file with :func:`.samples.open_rows`, which refuses an unfinished or truncated file by
 name.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ class GridSpec:
 
     points: int = 16  # intervals per joint
     target: int = 32_462_548  # rows wanted after stratified sampling
-    chunk: int = 16 ** 5  # grid configurations per chunk (one stratum)
+    chunk: int = 16**5  # grid configurations per chunk (one stratum)
     min_distance: float = 0.0  # keep configurations with capsule distance >= this [m]
     tip_frame: str = "panda_hand"
     seed: int = 0
@@ -50,8 +51,9 @@ class GridSpec:
     batch: int = 65_536  # configurations per capsule evaluation (bounds memory)
 
 
-def grid_joints(index: torch.Tensor, points: int, lower: torch.Tensor,
-                span: torch.Tensor) -> torch.Tensor:
+def grid_joints(
+    index: torch.Tensor, points: int, lower: torch.Tensor, span: torch.Tensor
+) -> torch.Tensor:
     """(N,) linear grid indices -> (N, n) interval-centre joints [rad].
 
     Joint 1 is the most significant digit.
@@ -74,7 +76,7 @@ class GridDatasetWriter:
         self.lower, upper = kin.limits(torch.float64)
         self.span = upper - self.lower
         self.dof = kin.dof
-        self.total = spec.points ** self.dof
+        self.total = spec.points**self.dof
         if self.total % spec.chunk:
             raise ValueError(f"chunk {spec.chunk} must divide the grid size {self.total}")
         self.part = self.out.with_name(self.out.name + ".part")
@@ -85,7 +87,7 @@ class GridDatasetWriter:
         """(N, n) joints -> (N,) bool, capsule distance >= min_distance, in bounded batches."""
         out = []
         for start in range(0, q.shape[0], self.spec.batch):
-            part = q[start:start + self.spec.batch].to(torch.float32)
+            part = q[start : start + self.spec.batch].to(torch.float32)
             out.append(self.capsules.distance(part).distance >= self.spec.min_distance)
         return torch.cat(out)
 
@@ -99,19 +101,29 @@ class GridDatasetWriter:
     def _fresh_state(self) -> dict:
         fraction = self.estimate_valid_fraction()
         keep = min(1.0, self.spec.target / max(fraction * self.total, 1.0))
-        return {"spec": asdict(self.spec), "pilot_valid_fraction": fraction, "keep": keep,
-                "next_chunk": 0, "rows": 0, "valid": 0, "seen": 0, "seconds": 0.0}
+        return {
+            "spec": asdict(self.spec),
+            "pilot_valid_fraction": fraction,
+            "keep": keep,
+            "next_chunk": 0,
+            "rows": 0,
+            "valid": 0,
+            "seen": 0,
+            "seconds": 0.0,
+        }
 
     def _save_state(self, state: dict) -> None:
         atomic_write(self.state_path, lambda tmp: tmp.write_text(json.dumps(state)))
 
-    def _load_state(self) -> Optional[dict]:
+    def _load_state(self) -> dict | None:
         if not self.state_path.is_file():
             return None
         state = json.loads(self.state_path.read_text())
         if state["spec"] != asdict(self.spec):
-            raise ValueError(f"{self.state_path}: an unfinished run with other settings "
-                             f"({state['spec']}); delete it or ask for the same")
+            raise ValueError(
+                f"{self.state_path}: an unfinished run with other settings "
+                f"({state['spec']}); delete it or ask for the same"
+            )
         return state
 
     def _chunk_rows(self, c: int, state: dict) -> np.ndarray:
@@ -131,8 +143,7 @@ class GridDatasetWriter:
         return torch.cat([x, q], dim=1).to(torch.float32).numpy()
 
     # --- the run ------------------------------------------------------------------------
-    def run(self, progress: bool = True,
-            after_chunk: Optional[Callable[[int], None]] = None) -> dict:
+    def run(self, progress: bool = True, after_chunk: Callable[[int], None] | None = None) -> dict:
         """Generate (or finish) the dataset; returns the metadata written to ``<out>.json``."""
         n_chunks = self.total // self.spec.chunk
         for path in (self.out, self.out.with_suffix(".json"), self.state_path):
@@ -146,9 +157,14 @@ class GridDatasetWriter:
         state = state or self._fresh_state()
         with open(self.part, "ab") as f:
             f.truncate(state["rows"] * ROW * 4)  # drop rows written after the last state
-        bar = tqdm(range(state["next_chunk"], n_chunks), total=n_chunks,
-                   initial=state["next_chunk"], unit="chunk", disable=not progress,
-                   desc=f"grid {self.spec.points}^{self.dof}")
+        bar = tqdm(
+            range(state["next_chunk"], n_chunks),
+            total=n_chunks,
+            initial=state["next_chunk"],
+            unit="chunk",
+            disable=not progress,
+            desc=f"grid {self.spec.points}^{self.dof}",
+        )
         for c in bar:
             t0 = time.perf_counter()
             rows = self._chunk_rows(c, state)
@@ -158,9 +174,10 @@ class GridDatasetWriter:
                     f.flush()
                     os.fsync(f.fileno())
             except OSError as exc:  # disk full: the state still ends at the previous chunk
-                raise FileWriteError(f"{self.part}: could not append chunk {c} "
-                                     f"({exc.strerror or exc}); a rerun continues from it"
-                                     ) from exc
+                raise FileWriteError(
+                    f"{self.part}: could not append chunk {c} "
+                    f"({exc.strerror or exc}); a rerun continues from it"
+                ) from exc
             state["rows"] += rows.shape[0]
             state["seen"] += self.spec.chunk
             state["next_chunk"] = c + 1
@@ -178,23 +195,46 @@ class GridDatasetWriter:
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as out, open(self.part, "rb") as src:
                 np.lib.format.write_array_header_1_0(
-                    out, {"descr": "<f4", "fortran_order": False, "shape": (rows, ROW)})
+                    out, {"descr": "<f4", "fortran_order": False, "shape": (rows, ROW)}
+                )
                 while block := src.read(64 << 20):
                     out.write(block)
 
         if not self.out.is_file():  # present: renamed into place, so complete
             atomic_write(self.out, write)
-        meta = {"file": self.out.name, "rows": rows, "columns": ["px", "py", "pz", "qx", "qy",
-                                                                    "qz", "qw", "q1", "q2", "q3",
-                                                                    "q4", "q5", "q6", "q7"],
-                "grid_points": self.spec.points, "grid_size": self.total,
-                "collision_free": state["valid"],
-                "colliding": self.total - state["valid"],
-                "pilot_valid_fraction": state["pilot_valid_fraction"], "keep": state["keep"],
-                "spec": asdict(self.spec), "seconds": state["seconds"],
-                "configurations_per_s": state["seen"] / max(state["seconds"], 1e-9)}
-        atomic_write(self.out.with_suffix(".json"),
-                     lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+        meta = {
+            "file": self.out.name,
+            "rows": rows,
+            "columns": [
+                "px",
+                "py",
+                "pz",
+                "qx",
+                "qy",
+                "qz",
+                "qw",
+                "q1",
+                "q2",
+                "q3",
+                "q4",
+                "q5",
+                "q6",
+                "q7",
+            ],
+            "grid_points": self.spec.points,
+            "grid_size": self.total,
+            "collision_free": state["valid"],
+            "colliding": self.total - state["valid"],
+            "pilot_valid_fraction": state["pilot_valid_fraction"],
+            "keep": state["keep"],
+            "spec": asdict(self.spec),
+            "seconds": state["seconds"],
+            "configurations_per_s": state["seen"] / max(state["seconds"], 1e-9),
+        }
+        atomic_write(
+            self.out.with_suffix(".json"),
+            lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"),
+        )
         self.part.unlink(missing_ok=True)
         self.state_path.unlink()  # last: while it exists, a rerun finishes these steps
         return meta

@@ -5,11 +5,13 @@ trainer runs single-process. Work that only rank 0 does (validation, log, checkp
 through :meth:`DistContext.together`, so a rank 0 that fails there stops every rank at once with
 its error, not later with the transport's error (or a timeout) in the next collective.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, TypeVar
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -76,14 +78,15 @@ class DistContext:
         try:
             result = action()
         except Exception as exc:
-            self._share_failure(str(exc) if isinstance(exc, DtdIkError) else
-                                f"{type(exc).__name__}: {exc}")
+            self._share_failure(
+                str(exc) if isinstance(exc, DtdIkError) else f"{type(exc).__name__}: {exc}"
+            )
             raise
         self._share_failure(None)
         return result
 
-    def _share_failure(self, failure: Optional[str]) -> None:
-        failures: list[Optional[str]] = [None] * self.world_size
+    def _share_failure(self, failure: str | None) -> None:
+        failures: list[str | None] = [None] * self.world_size
         dist.all_gather_object(failures, failure)
         if failure is None:
             for rank, message in enumerate(failures):

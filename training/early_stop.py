@@ -3,10 +3,11 @@
 The decision reads only the validation records the trainer keeps, and the best weights travel in
 the checkpoint, so a resumed stage stops where an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ class EarlyStop:
         self.metric, self.patience, self.min_delta = metric, int(patience), float(min_delta)
         self.best = math.inf
         self.best_epoch = 0
-        self.best_weights: Optional[dict[str, torch.Tensor]] = None
+        self.best_weights: dict[str, torch.Tensor] | None = None
 
     def update(self, epoch: int, val: dict[str, float], net: nn.Module) -> None:
         """After epoch ``epoch``'s validation: remember the network if it is the best so far."""
@@ -38,8 +39,9 @@ class EarlyStop:
         if value < self.best - self.min_delta:
             self.best, self.best_epoch = value, epoch
             if self.patience:
-                self.best_weights = {k: v.detach().cpu().clone()
-                                     for k, v in net.state_dict().items()}
+                self.best_weights = {
+                    k: v.detach().cpu().clone() for k, v in net.state_dict().items()
+                }
 
     def should_stop(self, epoch: int) -> bool:
         """True when ``patience`` epochs have passed since the best one."""
@@ -53,8 +55,12 @@ class EarlyStop:
         return True
 
     def record(self) -> dict[str, Any]:
-        return {"metric": self.metric, "patience": self.patience, "best": self.best,
-                "best_epoch": self.best_epoch}
+        return {
+            "metric": self.metric,
+            "patience": self.patience,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.record(), "best_weights": self.best_weights}

@@ -9,14 +9,15 @@ per query and the success rates at 1 mm / 0.57 deg and 5 mm / 2 deg; report mean
 the repeats. The position errors of all answers pooled give RMS, mean, median and p95; their
 minimum capsule distances the margin distribution.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -50,16 +51,18 @@ def success_rate(position_sq: Tensor, orientation: Tensor, pos_mm: float, ori_de
     return float(ok.double().mean())
 
 
-def run_repeat(predict: Callable[[Tensor], Tensor], goals: Samples,
-               objective: IKObjective) -> RepeatResult:
+def run_repeat(
+    predict: Callable[[Tensor], Tensor], goals: Samples, objective: IKObjective
+) -> RepeatResult:
     """Answer ``goals`` in one batch with ``predict`` and measure the errors."""
     with torch.inference_mode():
         t0 = time.perf_counter()
         q = predict(goals.x)
         seconds = (time.perf_counter() - t0) / len(goals)
         t = objective(q.to(goals.x), goals.x)
-    return RepeatResult(t.position_sq.double(), t.orientation.double(), t.distance.double(),
-                        seconds)
+    return RepeatResult(
+        t.position_sq.double(), t.orientation.double(), t.distance.double(), seconds
+    )
 
 
 def summarise(repeats: Sequence[RepeatResult], margin: float) -> dict:
@@ -74,14 +77,22 @@ def summarise(repeats: Sequence[RepeatResult], margin: float) -> dict:
     }
     for pos_mm, ori_deg in THRESHOLDS:
         per[f"success_{pos_mm:g}mm_{ori_deg:g}deg"] = [
-            success_rate(r.position_sq, r.orientation, pos_mm, ori_deg) for r in repeats]
-    out = {k: {"mean": float(torch.tensor(v).mean()),
-               "std": float(torch.tensor(v).std()) if len(v) > 1 else 0.0}
-           for k, v in per.items()}
+            success_rate(r.position_sq, r.orientation, pos_mm, ori_deg) for r in repeats
+        ]
+    out = {
+        k: {
+            "mean": float(torch.tensor(v).mean()),
+            "std": float(torch.tensor(v).std()) if len(v) > 1 else 0.0,
+        }
+        for k, v in per.items()
+    }
     e = 1000 * torch.cat([r.position_sq for r in repeats]).sqrt()  # (N,) [mm]
-    out["position_error_mm"] = {"rms": float(e.square().mean().sqrt()), "mean": float(e.mean()),
-                                "median": float(e.median()),
-                                "p95": float(torch.quantile(e, 0.95))}
+    out["position_error_mm"] = {
+        "rms": float(e.square().mean().sqrt()),
+        "mean": float(e.mean()),
+        "median": float(e.median()),
+        "p95": float(torch.quantile(e, 0.95)),
+    }
     d = torch.cat([r.distance for r in repeats])
     out["margin_m"] = {
         "quantiles": {f"{q:g}": float(torch.quantile(d, q)) for q in MARGIN_QUANTILES},
@@ -92,15 +103,14 @@ def summarise(repeats: Sequence[RepeatResult], margin: float) -> dict:
     return out
 
 
-def single_query_latency(predict: Callable[[Tensor], Tensor], goals: Samples,
-                         n: int) -> dict:
+def single_query_latency(predict: Callable[[Tensor], Tensor], goals: Samples, n: int) -> dict:
     """Mean and std [s] of answering one goal at a time (the server's case), ``n`` goals."""
     times = []
     with torch.inference_mode():
         predict(goals.x[:1])  # warm-up
         for i in range(min(n, len(goals))):
             t0 = time.perf_counter()
-            predict(goals.x[i:i + 1])
+            predict(goals.x[i : i + 1])
             times.append(time.perf_counter() - t0)
     t = torch.tensor(times, dtype=torch.float64)
     return {"mean": float(t.mean()), "std": float(t.std()) if len(t) > 1 else 0.0, "n": len(t)}
@@ -108,35 +118,57 @@ def single_query_latency(predict: Callable[[Tensor], Tensor], goals: Samples,
 
 def markdown(report: dict) -> str:
     """Table II layout: metric | mean | std."""
-    rows = [("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"),
-            ("Pos. error RMS (mm)", "pos_rms_mm", "{:.2f}"),
-            ("Pos. error mean (mm)", "pos_err_mm", "{:.2f}"),
-            ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
-            ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
-            ("Inference time, batched (s / query)", "seconds_per_query_batched", "{:.2e}")]
-    rows += [(f"Success <= {p:g} mm & {o:g} deg", f"success_{p:g}mm_{o:g}deg", "{:.4f}")
-             for p, o in THRESHOLDS]
+    rows = [
+        ("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"),
+        ("Pos. error RMS (mm)", "pos_rms_mm", "{:.2f}"),
+        ("Pos. error mean (mm)", "pos_err_mm", "{:.2f}"),
+        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
+        ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
+        ("Inference time, batched (s / query)", "seconds_per_query_batched", "{:.2e}"),
+    ]
+    rows += [
+        (f"Success <= {p:g} mm & {o:g} deg", f"success_{p:g}mm_{o:g}deg", "{:.4f}")
+        for p, o in THRESHOLDS
+    ]
     s = report["summary"]
-    lines = [f"Model `{report['model']}`: {report['repeats']} x {report['goals']} goals, "
-             f"tip frame {report['tip_frame']}", "", "| Metric | Mean | Std |", "|---|---|---|"]
+    lines = [
+        f"Model `{report['model']}`: {report['repeats']} x {report['goals']} goals, "
+        f"tip frame {report['tip_frame']}",
+        "",
+        "| Metric | Mean | Std |",
+        "|---|---|---|",
+    ]
     for label, key, fmt in rows:
         lines.append(f"| {label} | {fmt.format(s[key]['mean'])} | {fmt.format(s[key]['std'])} |")
     lat = report["single_query_latency_s"]
-    lines.append(f"| Inference time, one query at a time (s) | {lat['mean']:.2e} "
-                 f"| {lat['std']:.2e} |")
+    lines.append(
+        f"| Inference time, one query at a time (s) | {lat['mean']:.2e} | {lat['std']:.2e} |"
+    )
     e = s["position_error_mm"]
-    lines += ["", f"Position error of all answers (mm): RMS {e['rms']:.2f}, mean {e['mean']:.2f}, "
-              f"median {e['median']:.2f}, p95 {e['p95']:.2f}"]
+    lines += [
+        "",
+        f"Position error of all answers (mm): RMS {e['rms']:.2f}, mean {e['mean']:.2f}, "
+        f"median {e['median']:.2f}, p95 {e['p95']:.2f}",
+    ]
     m = s["margin_m"]
-    lines += ["", "Collision margin of the answers (minimum capsule distance, m): "
-              + ", ".join(f"q{k}={v:.4f}" for k, v in m["quantiles"].items())
-              + f"; colliding {m['colliding_fraction']:.4f}"]
+    lines += [
+        "",
+        "Collision margin of the answers (minimum capsule distance, m): "
+        + ", ".join(f"q{k}={v:.4f}" for k, v in m["quantiles"].items())
+        + f"; colliding {m['colliding_fraction']:.4f}",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model_path: str | Path, goals: int = 1000, repeats: int = 100, seed: int = 0,
-             device: str = "cpu", single_queries: int = 200,
-             margin: float = COLLISION_MARGIN) -> dict:
+def evaluate(
+    model_path: str | Path,
+    goals: int = 1000,
+    repeats: int = 100,
+    seed: int = 0,
+    device: str = "cpu",
+    single_queries: int = 200,
+    margin: float = COLLISION_MARGIN,
+) -> dict:
     """Run the protocol on the model file; returns the report (JSON-ready)."""
     robot = load_robot_model()
     net = load_ik_network(model_path, robot, device)
@@ -153,11 +185,17 @@ def evaluate(model_path: str | Path, goals: int = 1000, repeats: int = 100, seed
             for _ in range(3):
                 net(batch.x)
         results.append(run_repeat(lambda x: net(x).cpu(), batch, objective))
-    return {"model": str(model_path), "goals": goals, "repeats": repeats, "seed": seed,
-            "tip_frame": net.tip_frame, "device": device, "threads": torch.get_num_threads(),
-            "summary": summarise(results, margin),
-            "single_query_latency_s": single_query_latency(lambda x: net(x), first,
-                                                           single_queries)}
+    return {
+        "model": str(model_path),
+        "goals": goals,
+        "repeats": repeats,
+        "seed": seed,
+        "tip_frame": net.tip_frame,
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "summary": summarise(results, margin),
+        "single_query_latency_s": single_query_latency(lambda x: net(x), first, single_queries),
+    }
 
 
 def write_report(report: dict, out: Path) -> None:

@@ -1,4 +1,5 @@
 """Export a trained network as docs/model_format.md asks: TorchScript file + JSON model card."""
+
 from __future__ import annotations
 
 import copy
@@ -7,7 +8,7 @@ import json
 import os
 import subprocess
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +28,46 @@ def git_commit(root: Path | None = None) -> str:
         return os.environ["DTD_IK_GIT_COMMIT"]
     root = root or Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def model_card(model: IKNet, name: str, architecture: dict[str, Any], strategy: str,
-               stages: list[dict[str, Any]], data: dict[str, Any],
-               metrics: dict[str, Any]) -> dict[str, Any]:
+def model_card(
+    model: IKNet,
+    name: str,
+    architecture: dict[str, Any],
+    strategy: str,
+    stages: list[dict[str, Any]],
+    data: dict[str, Any],
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
     """The JSON model card of docs/model_format.md."""
     return {
         "format_version": FORMAT_VERSION,
         "name": name,
-        "robot": {"joint_names": list(model.joint_names), "base_frame": model.base_frame,
-                  "tip_frame": model.tip_frame, "q_min": model.q_min.tolist(),
-                  "q_max": model.q_max.tolist()},
+        "robot": {
+            "joint_names": list(model.joint_names),
+            "base_frame": model.base_frame,
+            "tip_frame": model.tip_frame,
+            "q_min": model.q_min.tolist(),
+            "q_max": model.q_max.tolist(),
+        },
         "architecture": architecture,
         "strategy": strategy,
         "stages": stages,
@@ -53,7 +75,7 @@ def model_card(model: IKNet, name: str, architecture: dict[str, Any], strategy: 
         "metrics": metrics,
         "torch_version": torch.__version__,
         "git_commit": git_commit(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -72,8 +94,9 @@ def export_model(model: IKNet, path: str | Path, card: dict[str, Any]) -> tuple[
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer)
     atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
-    card_path = atomic_write(path.with_suffix(".json"),
-                             lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    card_path = atomic_write(
+        path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n")
+    )
     return path, card_path
 
 

@@ -1,8 +1,9 @@
 """Fig. 1 of the paper from run logs: loss curves per strategy and the weight dynamics (PNG)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -11,8 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .weighting import TASKS  # noqa: E402
 
-LABELS = {"baseline": "Baseline", "dtd": "DTD only", "uncertainty": "Uncertainty only",
-          "hybrid": "DTD + Uncertainty", "gradnorm": "GradNorm", "dwa": "DWA"}
+LABELS = {
+    "baseline": "Baseline",
+    "dtd": "DTD only",
+    "uncertainty": "Uncertainty only",
+    "hybrid": "DTD + Uncertainty",
+    "gradnorm": "GradNorm",
+    "dwa": "DWA",
+}
 
 
 def plot_losses(logs: Mapping[str, list[dict]], path: Path) -> Path:
@@ -23,8 +30,11 @@ def plot_losses(logs: Mapping[str, list[dict]], path: Path) -> Path:
         label = LABELS.get(name, name)
         axes[0].plot(epochs, [r["val"]["pos_mse_m2"] for r in records], label=label)
         axes[1].plot(epochs, [r["val"]["ori_err_rad"] for r in records], label=label)
-    for ax, title, unit in zip(axes, ("(a) position loss", "(b) orientation loss"),
-                               ("val. position MSE [m^2]", "val. orientation error [rad]")):
+    for ax, title, unit in zip(
+        axes,
+        ("(a) position loss", "(b) orientation loss"),
+        ("val. position MSE [m^2]", "val. orientation error [rad]"),
+    ):
         ax.set_ylabel(unit)
         _log_panel(ax, title)
     return _save(fig, path)
@@ -51,17 +61,21 @@ def plot_run(records: Sequence[dict], losses_path: Path, weights_path: Path) -> 
     orientation [deg], collision-free fraction) and weight dynamics (effective weights, DTD w_t,
     sigma_t), with a dashed line where a stage starts."""
     x = list(range(1, len(records) + 1))
-    starts = [i + 1 for i in range(1, len(records))
-              if records[i]["stage"] != records[i - 1]["stage"]]
+    starts = [
+        i + 1 for i in range(1, len(records)) if records[i]["stage"] != records[i - 1]["stage"]
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, key, unit in zip(axes, ("pos_err_mm", "ori_err_deg"),
-                             ("val. position error, mean [mm]",
-                              "val. orientation error, mean [deg]")):
+    for ax, key, unit in zip(
+        axes,
+        ("pos_err_mm", "ori_err_deg"),
+        ("val. position error, mean [mm]", "val. orientation error, mean [deg]"),
+    ):
         ax.plot(x, [r["val"][key] for r in records], label="mean")
         ax.plot(x, [r["val"][key + "_median"] for r in records], label="median")
         ax.set_ylabel(unit)
-    axes[2].plot(x, [1.0 - r["val"]["collision_free_fraction"] for r in records],
-                 label="colliding answers")
+    axes[2].plot(
+        x, [1.0 - r["val"]["collision_free_fraction"] for r in records], label="colliding answers"
+    )
     axes[2].set_ylabel("fraction of val. answers in collision")
     for ax, title in zip(axes, ("position", "orientation", "self-collision")):
         _stage_lines(ax, starts)

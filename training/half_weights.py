@@ -6,6 +6,7 @@ joint limits) as they are, with the run's config and model card; :func:`unpack` 
 network in float32 from them and exports it as ``train`` does (TorchScript + card), noting the
 rounding in the card. A 1024 x 5 network: 42 MB -> 21 MB.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,16 @@ def _network(config: dict, weights: dict[str, torch.Tensor]) -> IKNet:
     """An IKNet of the run's architecture and robot holding ``weights`` (as float32)."""
     cfg = config_from_dict(config)
     robot = load_robot_model(cfg.robot_config or None)
-    net = IKNet(network_spec(cfg), weights["q_min"], weights["q_max"], weights["input_mean"],
-                weights["input_std"], list(robot.joint_names), robot.base_frame,
-                cfg.model.tip_frame)
+    net = IKNet(
+        network_spec(cfg),
+        weights["q_min"],
+        weights["q_max"],
+        weights["input_mean"],
+        weights["input_std"],
+        list(robot.joint_names),
+        robot.base_frame,
+        cfg.model.tip_frame,
+    )
     net.load_state_dict({k: v.float() for k, v in weights.items()})
     return net
 

@@ -6,14 +6,17 @@ passes a bounded activation (sigmoid or tanh) scaled linearly to [q_min, q_max] 
 joint-limit parameterisation, so no limit penalty is needed). The module is TorchScript-ready and
 carries the attributes docs/model_format.md asks for.
 """
+
 from dataclasses import dataclass
-from typing import List
 
 import torch
 from torch import Tensor, nn
 
-from dtd_ik.kinematics.rotations import (canonical_hemisphere, quaternion_matrix_basis,
-                                         quaternion_to_matrix)
+from dtd_ik.kinematics.rotations import (
+    canonical_hemisphere,
+    quaternion_matrix_basis,
+    quaternion_to_matrix,
+)
 from dtd_ik.solver.network import FORMAT_VERSION  # the file format the runtime reads
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
@@ -55,28 +58,42 @@ class IKNet(nn.Module):
 
     __jit_unused_properties__ = ["last_shared_layer"]
     format_version: int
-    joint_names: List[str]
+    joint_names: list[str]
     base_frame: str
     tip_frame: str
     output_activation: str
     input_features: str
 
-    def __init__(self, spec: NetworkSpec, q_min: Tensor, q_max: Tensor, input_mean: Tensor,
-                 input_std: Tensor, joint_names: List[str], base_frame: str, tip_frame: str):
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        q_min: Tensor,
+        q_max: Tensor,
+        input_mean: Tensor,
+        input_std: Tensor,
+        joint_names: list[str],
+        base_frame: str,
+        tip_frame: str,
+    ):
         super().__init__()
         if spec.activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {OUTPUT_ACTIVATIONS}, "
-                             f"got {spec.activation!r}")
+            raise ValueError(
+                f"activation must be one of {OUTPUT_ACTIVATIONS}, got {spec.activation!r}"
+            )
         if spec.hidden_activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(f"hidden_activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, "
-                             f"got {spec.hidden_activation!r}")
+            raise ValueError(
+                f"hidden_activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, "
+                f"got {spec.hidden_activation!r}"
+            )
         self.format_version = FORMAT_VERSION
         self.joint_names = list(joint_names)
         self.base_frame = base_frame
         self.tip_frame = tip_frame
         if spec.input_features not in INPUT_FEATURES:
-            raise ValueError(f"input_features must be one of {sorted(INPUT_FEATURES)}, "
-                             f"got {spec.input_features!r}")
+            raise ValueError(
+                f"input_features must be one of {sorted(INPUT_FEATURES)}, "
+                f"got {spec.input_features!r}"
+            )
         self.output_activation = spec.activation
         self.input_features = spec.input_features
         f32 = dict(dtype=torch.float32)
@@ -85,11 +102,13 @@ class IKNet(nn.Module):
         self.register_buffer("input_mean", torch.as_tensor(input_mean, **f32).clone())  # (7,)
         self.register_buffer("input_std", torch.as_tensor(input_std, **f32).clone())  # (7,)
         # a constant, not a weight: kept out of state_dict, so checkpoints do not change
-        self.register_buffer("rotation_basis", quaternion_matrix_basis(torch.empty(0)).clone(),
-                             persistent=False)  # (16, 9)
+        self.register_buffer(
+            "rotation_basis", quaternion_matrix_basis(torch.empty(0)).clone(), persistent=False
+        )  # (16, 9)
         self.stem = nn.Linear(INPUT_FEATURES[spec.input_features], spec.hidden)
-        self.blocks = nn.Sequential(*[ResidualBlock(spec.hidden, spec.hidden_activation)
-                                      for _ in range(spec.blocks)])
+        self.blocks = nn.Sequential(
+            *[ResidualBlock(spec.hidden, spec.hidden_activation) for _ in range(spec.blocks)]
+        )
         self.head_act = HIDDEN_ACTIVATIONS[spec.hidden_activation]()
         self.head = nn.Linear(spec.hidden, len(self.joint_names))
 
@@ -123,5 +142,11 @@ class IKNet(nn.Module):
         return self.stem.weight
 
 
-__all__ = ["HIDDEN_ACTIVATIONS", "INPUT_FEATURES", "OUTPUT_ACTIVATIONS", "IKNet", "NetworkSpec",
-           "ResidualBlock"]
+__all__ = [
+    "HIDDEN_ACTIVATIONS",
+    "INPUT_FEATURES",
+    "OUTPUT_ACTIVATIONS",
+    "IKNet",
+    "NetworkSpec",
+    "ResidualBlock",
+]

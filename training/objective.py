@@ -5,19 +5,25 @@ Nothing here re-implements kinematics or a loss: it evaluates :mod:`dtd_ik.kinem
 :mod:`dtd_ik.kinematics.capsules` and :mod:`dtd_ik.kinematics.losses` (Eq. 1-3) on the
 network's output and reduces by the mean.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
 
 from dtd_ik.kinematics.capsules import CapsuleModel
 from dtd_ik.kinematics.forward import Kinematics
-from dtd_ik.kinematics.losses import (COLLISION_MARGIN, COLLISION_TAU, collision_loss,
-                                      orientation_loss, position_loss)
+from dtd_ik.kinematics.losses import (
+    COLLISION_MARGIN,
+    COLLISION_TAU,
+    collision_loss,
+    orientation_loss,
+    position_loss,
+)
 from dtd_ik.kinematics.rotations import quaternion_to_matrix
 
 from .samples import POSITION, QUATERNION, Samples
@@ -42,8 +48,14 @@ class IKObjective:
         margin: m of Eq. 3 [m]; ``tau``: its smoothness [m].
     """
 
-    def __init__(self, kinematics: Kinematics, capsules: CapsuleModel, tip_frame: str,
-                 margin: float = COLLISION_MARGIN, tau: float = COLLISION_TAU):
+    def __init__(
+        self,
+        kinematics: Kinematics,
+        capsules: CapsuleModel,
+        tip_frame: str,
+        margin: float = COLLISION_MARGIN,
+        tau: float = COLLISION_TAU,
+    ):
         self.kinematics, self.capsules = kinematics, capsules
         self.tip_frame, self.margin, self.tau = tip_frame, float(margin), float(tau)
         kinematics.model.frame(tip_frame)  # raises UnknownFrameError early
@@ -90,16 +102,22 @@ class SplitErrors:
 
 
 @torch.no_grad()
-def split_errors(predict: Callable[[Tensor], Tensor], samples: Samples, objective: IKObjective,
-                 device: torch.device, batch: int = 8192) -> SplitErrors:
+def split_errors(
+    predict: Callable[[Tensor], Tensor],
+    samples: Samples,
+    objective: IKObjective,
+    device: torch.device,
+    batch: int = 8192,
+) -> SplitErrors:
     """Run ``predict`` ((B, 7) poses -> (B, 7) joints) over ``samples`` in batches."""
     parts = []
     for start in range(0, len(samples), batch):
-        x = samples.x[start:start + batch].to(device)
+        x = samples.x[start : start + batch].to(device)
         t = objective(predict(x), x)
         coll = collision_loss(t.distance, objective.margin, objective.tau)
-        parts.append([v.detach().double().cpu() for v in (t.position_sq, t.orientation,
-                                                          t.distance, coll)])
+        parts.append(
+            [v.detach().double().cpu() for v in (t.position_sq, t.orientation, t.distance, coll)]
+        )
     return SplitErrors(*[torch.cat(col) for col in zip(*parts)])
 
 

@@ -1,4 +1,5 @@
 """Per-epoch records of a run: one JSON object per line (``log.jsonl``) and TensorBoard scalars."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,11 @@ class RunLog:
         self.path = Path(run_dir) / "log.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if keep_epochs is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("epoch", math.inf) <= keep_epochs]
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("epoch", math.inf) <= keep_epochs
+            ]
             self.path.write_text("".join(line + "\n" for line in kept))
         elif keep_epochs is None and self.path.exists():
             self.path.unlink()

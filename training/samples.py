@@ -8,6 +8,7 @@ within the limits, self-collision filtered, FK for the pose; no file), and
 (:func:`open_rows`). Every draw comes from the caller's ``torch.Generator`` only, so a run that
 restores the generator state redraws exactly the same samples.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,14 +40,14 @@ class Samples:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def slice(self, start: int, stop: int, step: int = 1) -> "Samples":
+    def slice(self, start: int, stop: int, step: int = 1) -> Samples:
         return Samples(self.x[start:stop:step], self.q[start:stop:step])
 
-    def to(self, device) -> "Samples":
+    def to(self, device) -> Samples:
         return Samples(self.x.to(device), self.q.to(device))
 
     @staticmethod
-    def cat(parts: list["Samples"]) -> "Samples":
+    def cat(parts: list[Samples]) -> Samples:
         return Samples(torch.cat([p.x for p in parts]), torch.cat([p.q for p in parts]))
 
 
@@ -66,8 +67,9 @@ class ConfigurationSampler:
         chunk: configurations drawn and checked per round.
     """
 
-    def __init__(self, capsules: CapsuleModel, tip_frame: str, min_distance: float = 0.0,
-                 chunk: int = 16384):
+    def __init__(
+        self, capsules: CapsuleModel, tip_frame: str, min_distance: float = 0.0, chunk: int = 16384
+    ):
         self.capsules, self.kinematics = capsules, capsules.kinematics
         self.tip_frame, self.min_distance, self.chunk = tip_frame, float(min_distance), int(chunk)
 
@@ -79,8 +81,9 @@ class ConfigurationSampler:
         lower, upper = self.kinematics.limits(torch.float32, device)
         kept, count = [], 0
         while count < n:
-            q = lower + (upper - lower) * torch.rand(self.chunk, self.kinematics.dof,
-                                                     generator=generator, device=device)
+            q = lower + (upper - lower) * torch.rand(
+                self.chunk, self.kinematics.dof, generator=generator, device=device
+            )
             q = q[self.capsules.distance(q).distance >= self.min_distance]
             kept.append(q)
             count += q.shape[0]
@@ -103,27 +106,36 @@ def open_rows(path: str | Path) -> np.ndarray:
     path = Path(path)
     unfinished = path if path.name.endswith(".part") else path.with_name(path.name + ".part")
     if unfinished.is_file():
-        raise ConfigError(f"{path}: an unfinished generate_dataset run ({unfinished.name} is "
-                          f"there); rerun generate_dataset with the same --out to finish it")
+        raise ConfigError(
+            f"{path}: an unfinished generate_dataset run ({unfinished.name} is "
+            f"there); rerun generate_dataset with the same --out to finish it"
+        )
     if not path.is_file():
         raise ConfigError(f"{path}: dataset file not found")
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                           np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read_header(f)
             offset = f.tell()
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a .npy dataset file ({exc})") from exc
     if dtype != np.float32 or fortran or len(shape) != 2 or shape[1] != ROW:
-        raise ConfigError(f"{path}: expected (N, {ROW}) float32 rows [x, q], got {shape} "
-                          f"{dtype}{' (Fortran order)' if fortran else ''}")
+        raise ConfigError(
+            f"{path}: expected (N, {ROW}) float32 rows [x, q], got {shape} "
+            f"{dtype}{' (Fortran order)' if fortran else ''}"
+        )
     expected = offset + shape[0] * ROW * 4
     if size != expected:
-        raise ConfigError(f"{path}: {size} bytes, its header promises {shape[0]} rows "
-                          f"({expected} bytes): {'truncated' if size < expected else 'damaged'}")
+        raise ConfigError(
+            f"{path}: {size} bytes, its header promises {shape[0]} rows "
+            f"({expected} bytes): {'truncated' if size < expected else 'damaged'}"
+        )
     return np.load(path, mmap_mode="r")
 
 
@@ -163,11 +175,12 @@ class DatasetSource:
             raise ConfigError(f"data.path: {exc}") from exc
         self.size = self.array.shape[0]
         if val + test >= self.size:
-            raise ConfigError(f"data.path: {self.path}: {self.size} rows cannot hold {val} val + "
-                              f"{test} test")
+            raise ConfigError(
+                f"data.path: {self.path}: {self.size} rows cannot hold {val} val + {test} test"
+            )
         self.description = f"dataset {self.path.name} ({self.size} rows)"
         g = torch.Generator().manual_seed(split_seed)
-        held = torch.randperm(self.size, generator=g)[:val + test]
+        held = torch.randperm(self.size, generator=g)[: val + test]
         self._held = torch.zeros(self.size, dtype=torch.bool)
         self._held[held] = True
         self._val_rows, self._test_rows = held[:val], held[val:]
@@ -201,5 +214,15 @@ class DatasetSource:
         return Samples(rows.x[inverse], rows.q[inverse])
 
 
-__all__ = ["POSITION", "POSE_WIDTH", "QUATERNION", "ROW", "ConfigurationSampler", "DatasetSource",
-           "SamplerSource", "Samples", "open_rows", "poses_of"]
+__all__ = [
+    "POSITION",
+    "POSE_WIDTH",
+    "QUATERNION",
+    "ROW",
+    "ConfigurationSampler",
+    "DatasetSource",
+    "SamplerSource",
+    "Samples",
+    "open_rows",
+    "poses_of",
+]

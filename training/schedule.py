@@ -3,6 +3,7 @@
 The factor depends only on (step, steps in the stage), never on state of its own, so a resumed
 run sets exactly the learning rates the uninterrupted run did.
 """
+
 import math
 
 #: optim.schedule values.

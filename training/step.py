@@ -13,10 +13,11 @@ device tensor (the schedule writes into it, :func:`set_group_lr`), no host reads
 one process. A step returns its values as device tensors; the caller sums them on the device, so
 no step waits for the host.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -49,8 +50,12 @@ class StepParts:
 def step_values(losses: Tensor, out) -> dict[str, Tensor]:
     """The detached per-step values the epoch sums keep: (T,) ``loss``, (T,) ``weights``,
     the scalar ``total`` and the strategy's extras."""
-    return {"loss": losses.detach(), "weights": out.weights.detach(),
-            "total": out.total.detach(), **{k: v.detach() for k, v in out.extras.items()}}
+    return {
+        "loss": losses.detach(),
+        "weights": out.weights.detach(),
+        "total": out.total.detach(),
+        **{k: v.detach() for k, v in out.extras.items()},
+    }
 
 
 class EagerStep:
@@ -128,8 +133,9 @@ class TrainingState:
 
     def _tensors(self) -> list[Tensor]:
         out = [t for m in self.modules for t in (*m.parameters(), *m.buffers())]
-        out += [v for s in self.optimizer.state.values() for v in s.values()
-                if isinstance(v, Tensor)]
+        out += [
+            v for s in self.optimizer.state.values() for v in s.values() if isinstance(v, Tensor)
+        ]
         out += [g["lr"] for g in self.optimizer.param_groups if isinstance(g["lr"], Tensor)]
         return out
 
@@ -171,8 +177,10 @@ class StaticInput:
 
     def load(self, x: Tensor) -> Tensor:
         if x.shape != self.buffer.shape or x.dtype != self.buffer.dtype:
-            raise ValueError(f"a captured step takes batches of {tuple(self.buffer.shape)} "
-                             f"{self.buffer.dtype}, got {tuple(x.shape)} {x.dtype}")
+            raise ValueError(
+                f"a captured step takes batches of {tuple(self.buffer.shape)} "
+                f"{self.buffer.dtype}, got {tuple(x.shape)} {x.dtype}"
+            )
         self.buffer.copy_(x, non_blocking=True)
         return self.buffer
 
@@ -189,8 +197,8 @@ class CudaGraphStep:
         self.parts = parts
         self.warmup_steps = warmup_steps
         self._eager = EagerStep(parts)
-        self._graph: Optional[torch.cuda.CUDAGraph] = None
-        self._input: Optional[StaticInput] = None
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._input: StaticInput | None = None
         self._values: dict[str, Tensor] = {}
 
     def _body(self) -> dict[str, Tensor]:
@@ -212,9 +220,11 @@ class CudaGraphStep:
         side = torch.cuda.Stream(x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):
+
             def one() -> None:
                 self.parts.optimizer.zero_grad(set_to_none=True)
                 self._body()
+
             warm_up(one, state, self.warmup_steps)
         torch.cuda.current_stream(x.device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
@@ -260,6 +270,18 @@ def make_step(mode: str, parts: StepParts, compile_mode: str = "reduce-overhead"
     raise ValueError(f"unknown step mode {mode!r}; known: {', '.join(STEP_MODES)}")
 
 
-__all__ = ["COMPILE_MODES", "STEP_MODES", "CompiledStep", "CudaGraphStep", "EagerStep",
-           "StaticInput", "StepParts", "TrainingState", "lr_tensors", "make_step",
-           "set_group_lr", "step_values", "warm_up"]
+__all__ = [
+    "COMPILE_MODES",
+    "STEP_MODES",
+    "CompiledStep",
+    "CudaGraphStep",
+    "EagerStep",
+    "StaticInput",
+    "StepParts",
+    "TrainingState",
+    "lr_tensors",
+    "make_step",
+    "set_group_lr",
+    "step_values",
+    "warm_up",
+]

@@ -5,15 +5,17 @@ A checkpoint holds everything the loop's future depends on (network, strategy, o
 sample generator's state at the start of the current epoch, the step reached in it and the epoch's
 running sums), so a resumed run replays exactly what an uninterrupted run would have done.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -21,8 +23,14 @@ from tqdm import tqdm
 
 from dtd_ik.exceptions import ConfigError
 
-from .builder import (build_network, build_optimizer, build_robot, build_source, build_strategy,
-                      network_spec)
+from .builder import (
+    build_network,
+    build_optimizer,
+    build_robot,
+    build_source,
+    build_strategy,
+    network_spec,
+)
 from .checkpoint import load_checkpoint, remove_temporaries, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .distributed import setup_distributed
@@ -47,13 +55,13 @@ class TrainResult:
     epochs_done: int
     interrupted: bool
     test_metrics: dict[str, float] = field(default_factory=dict)
-    model_path: Optional[Path] = None
+    model_path: Path | None = None
 
 
 class _EpochSums:
     """Running sums of an epoch's per-step values, keyed by name, each a (T,) tensor."""
 
-    def __init__(self, state: Optional[dict] = None):
+    def __init__(self, state: dict | None = None):
         self.sums: dict[str, torch.Tensor] = dict(state["sums"]) if state else {}
         self.steps: int = state["steps"] if state else 0
         self.seconds: float = state["seconds"] if state else 0.0
@@ -70,8 +78,12 @@ class _EpochSums:
         return {k: v.cpu() / max(self.steps, 1) for k, v in self.sums.items()}
 
     def state(self) -> dict:
-        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "steps": self.steps,
-                "seconds": self.seconds, "samples": self.samples}
+        return {
+            "sums": {k: v.cpu() for k, v in self.sums.items()},
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "samples": self.samples,
+        }
 
 
 def _per_task(t: torch.Tensor) -> dict[str, float]:
@@ -86,15 +98,17 @@ class Trainer:
         on_step: called as ``on_step(epoch, step)`` after every optimiser step (tests use it).
     """
 
-    def __init__(self, cfg: TrainConfig, on_step: Optional[Callable[[int, int], None]] = None):
+    def __init__(self, cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None):
         self.cfg = cfg
         self.on_step = on_step
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dist, self.device = setup_distributed(cfg.device)
         if cfg.optim.batch_size % self.dist.world_size:
-            raise ConfigError(f"optim.batch_size: {cfg.optim.batch_size} does not split over "
-                              f"{self.dist.world_size} processes")
+            raise ConfigError(
+                f"optim.batch_size: {cfg.optim.batch_size} does not split over "
+                f"{self.dist.world_size} processes"
+            )
         self.run_dir = Path(cfg.out_dir)
         self.robot = build_robot(cfg)
         self.source = build_source(cfg, self.robot)
@@ -111,35 +125,54 @@ class Trainer:
         for group in self.optimizer.param_groups:  # the schedule scales each group's start lr
             group.setdefault("initial_lr", group["lr"])
         self._lr_kind()
-        self.model = (DistributedDataParallel(self.net) if self.dist.enabled else self.net)
+        self.model = DistributedDataParallel(self.net) if self.dist.enabled else self.net
         if cfg.optim.step != "eager" and self.dist.enabled:
             raise ConfigError(f"optim.step: {cfg.optim.step} runs single-process only")
-        self.train_step = make_step(cfg.optim.step, StepParts(
-            self.net, self.model, self.robot.objective, self.strategy, self.optimizer,
-            cfg.optim.grad_clip, self.dist.mean, self.dist.average_grads), cfg.optim.compile_mode)
+        self.train_step = make_step(
+            cfg.optim.step,
+            StepParts(
+                self.net,
+                self.model,
+                self.robot.objective,
+                self.strategy,
+                self.optimizer,
+                cfg.optim.grad_clip,
+                self.dist.mean,
+                self.dist.average_grads,
+            ),
+            cfg.optim.compile_mode,
+        )
         self.generator = torch.Generator(self.source.draw_device(self.device))
         self.generator.manual_seed(cfg.seed)
         self.epoch, self.step, self.global_step = 0, 0, 0
-        self.epoch_generator_state: Optional[torch.Tensor] = None
+        self.epoch_generator_state: torch.Tensor | None = None
         self.sums = _EpochSums()
         self.history: list[dict[str, Any]] = []
         s = cfg.stop
         self.early_stop = EarlyStop(s.metric, s.patience, s.min_delta)
         self._stop = False
-        self._epoch_started: Optional[float] = None
+        self._epoch_started: float | None = None
 
     # --- stages and checkpoints ----------------------------------------------------------
     def _init_from(self, path: Path) -> None:
         """Start this stage from a previous stage's network (and s_t when the strategy agrees)."""
         prev = load_checkpoint(path)
         prev_model = prev["config"]["model"]
-        for key in ("hidden", "blocks", "activation", "hidden_activation", "tip_frame",
-                    "input_features"):
+        for key in (
+            "hidden",
+            "blocks",
+            "activation",
+            "hidden_activation",
+            "tip_frame",
+            "input_features",
+        ):
             # checkpoints from before a key existed used its default
             theirs = prev_model.get(key, getattr(ModelConfig(), key))
             if theirs != getattr(self.cfg.model, key):
-                raise ConfigError(f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
-                                  f"the init_from checkpoint's {theirs!r}")
+                raise ConfigError(
+                    f"model.{key}: {getattr(self.cfg.model, key)!r} differs from "
+                    f"the init_from checkpoint's {theirs!r}"
+                )
         self.net.load_state_dict(prev["model"])
         w = self.cfg.weighting
         if prev["config"]["weighting"]["strategy"] == w.strategy:
@@ -147,36 +180,51 @@ class Trainer:
             t = w.targets
             self.strategy.start_stage((t.pos, t.ori, t.coll), refit_alpha=w.alpha == "refit")
         elif w.alpha == "keep":
-            raise ConfigError(f"weighting.alpha: keep needs the init_from checkpoint's strategy "
-                              f"({prev['config']['weighting']['strategy']}), not {w.strategy}")
+            raise ConfigError(
+                f"weighting.alpha: keep needs the init_from checkpoint's strategy "
+                f"({prev['config']['weighting']['strategy']}), not {w.strategy}"
+            )
         self.stages = list(prev["previous_stages"]) + [prev["stage"]]
 
     def _stage_record(self) -> dict[str, Any]:
         t = self.cfg.weighting.targets
-        return {"stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
-                "alpha": self.cfg.weighting.alpha,
-                # patience > 0: the best validation epoch (its weights exported if restore_best)
-                "early_stop": self.early_stop.record() if self.cfg.stop.patience else None,
-                "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
-                "lr": self.cfg.optim.lr,
-                "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
-                "epochs": self.epoch, "batch_size": self.cfg.optim.batch_size,
-                "train_per_epoch": self.cfg.data.train_per_epoch,
-                "init_from": self.cfg.init_from, "device": str(self.device),
-                "world_size": self.dist.world_size}
+        return {
+            "stage": self.cfg.stage,
+            "strategy": self.cfg.weighting.strategy,
+            "alpha": self.cfg.weighting.alpha,
+            # patience > 0: the best validation epoch (its weights exported if restore_best)
+            "early_stop": self.early_stop.record() if self.cfg.stop.patience else None,
+            "targets": {"pos": t.pos, "ori": t.ori, "coll": t.coll},
+            "lr": self.cfg.optim.lr,
+            "param_lr": self.cfg.optim.lr * self.cfg.weighting.param_lr_scale,
+            "epochs": self.epoch,
+            "batch_size": self.cfg.optim.batch_size,
+            "train_per_epoch": self.cfg.data.train_per_epoch,
+            "init_from": self.cfg.init_from,
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+        }
 
     def state(self) -> dict[str, Any]:
-        return {"config": self.cfg.to_dict(), "model": self.net.state_dict(),
-                "strategy": self.strategy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
-                "generator": self.generator.get_state(),
-                "epoch_generator": self.epoch_generator_state,
-                "sums": self.sums.state() if self.step else None, "history": self.history,
-                "early_stop": self.early_stop.state_dict(),
-                "previous_stages": self.stages, "stage": self._stage_record(),
-                "world_size": self.dist.world_size}
+        return {
+            "config": self.cfg.to_dict(),
+            "model": self.net.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "generator": self.generator.get_state(),
+            "epoch_generator": self.epoch_generator_state,
+            "sums": self.sums.state() if self.step else None,
+            "history": self.history,
+            "early_stop": self.early_stop.state_dict(),
+            "previous_stages": self.stages,
+            "stage": self._stage_record(),
+            "world_size": self.dist.world_size,
+        }
 
-    def save(self) -> Optional[Path]:
+    def save(self) -> Path | None:
         if not self.dist.is_main:
             return None
         return save_checkpoint(self.run_dir / CHECKPOINT, self.state())
@@ -218,8 +266,7 @@ class Trainer:
             for param in group["params"]:
                 st = self.optimizer.state.get(param, {})
                 if "step" in st:
-                    st["step"] = st["step"].to(param.device if captured else "cpu",
-                                               torch.float32)
+                    st["step"] = st["step"].to(param.device if captured else "cpu", torch.float32)
         if captured:
             lr_tensors(self.optimizer, self.device)
 
@@ -227,16 +274,24 @@ class Trainer:
     def _request_stop(self, signum, frame) -> None:
         self._stop = True
 
-    def run(self, resume: Optional[Path] = None) -> TrainResult:
+    def run(self, resume: Path | None = None) -> TrainResult:
         """Train to ``cfg.epochs``. Under DDP, what only rank 0 does (log, validation, checkpoint,
         export) is joined by every rank (``DistContext.together``): when it fails there, rank 0
         raises its error and the others :class:`~.distributed.PeerFailedError`."""
         together = self.dist.together
         if resume is not None:
             together(lambda: self.resume(resume))
-        log = together(lambda: RunLog(self.run_dir, self.cfg.log.tensorboard,
-                                      keep_epochs=self.epoch if resume is not None else None)
-                       if self.dist.is_main else None)
+        log = together(
+            lambda: (
+                RunLog(
+                    self.run_dir,
+                    self.cfg.log.tensorboard,
+                    keep_epochs=self.epoch if resume is not None else None,
+                )
+                if self.dist.is_main
+                else None
+            )
+        )
         old = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.epoch < self.cfg.epochs:
@@ -270,9 +325,15 @@ class Trainer:
         B = cfg.optim.batch_size
         steps = cfg.data.train_per_epoch // B
         self.net.train()
-        bar = tqdm(range(self.step, steps), total=steps, initial=self.step, unit="batch",
-                   desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (cfg.log.progress and dist.is_main))
+        bar = tqdm(
+            range(self.step, steps),
+            total=steps,
+            initial=self.step,
+            unit="batch",
+            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not (cfg.log.progress and dist.is_main),
+        )
         for step in bar:
             t0 = time.perf_counter()
             batch = data.slice(step * B + dist.rank, (step + 1) * B, dist.world_size)
@@ -285,8 +346,10 @@ class Trainer:
             # the bar reads losses on the host: eager only (a captured step never waits)
             if bar.disable is False and step % 10 == 0 and cfg.optim.step == "eager":
                 stats = values["loss"]
-                bar.set_postfix(pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
-                                ori_deg=f"{math.degrees(float(stats[1])):.1f}")
+                bar.set_postfix(
+                    pos_mm=f"{1000 * float(stats[0]) ** 0.5:.1f}",
+                    ori_deg=f"{math.degrees(float(stats[1])):.1f}",
+                )
             if self.on_step is not None:
                 self.on_step(self.epoch, step)
             if dist.any(self._stop, self.device) and self.step < steps:
@@ -299,8 +362,12 @@ class Trainer:
     def _set_lr(self, steps_per_epoch: int) -> None:
         """Every group's lr for the coming step, from the stage's schedule."""
         o = self.cfg.optim
-        factor = lr_factor(o.schedule, self.epoch * steps_per_epoch + self.step,
-                           self.cfg.epochs * steps_per_epoch, o.final_lr_factor)
+        factor = lr_factor(
+            o.schedule,
+            self.epoch * steps_per_epoch + self.step,
+            self.cfg.epochs * steps_per_epoch,
+            o.final_lr_factor,
+        )
         for group in self.optimizer.param_groups:
             set_group_lr(group, group["initial_lr"] * factor)
 
@@ -311,7 +378,7 @@ class Trainer:
         spent = sum(r.get("epoch_s", 0.0) for r in self.history)
         return self.early_stop.should_stop(self.epoch) or (budget > 0 and spent >= budget)
 
-    def _close_epoch(self, log: Optional[RunLog]) -> None:
+    def _close_epoch(self, log: RunLog | None) -> None:
         record = self._end_epoch()
         if log is not None:
             log.write(record)
@@ -324,11 +391,17 @@ class Trainer:
         self.strategy.end_epoch(means["loss"].to(self.device))
         self.epoch, self.step = self.epoch + 1, 0
         record: dict[str, Any] = {
-            "epoch": self.epoch, "stage": self.cfg.stage, "strategy": self.cfg.weighting.strategy,
-            "global_step": self.global_step, "train": _per_task(means["loss"]),
-            "train_total": float(means["total"]), "weights": _per_task(means["weights"]),
-            "lr": {g.get("name", str(i)): float(g["lr"]) for i, g in
-                   enumerate(self.optimizer.param_groups)},
+            "epoch": self.epoch,
+            "stage": self.cfg.stage,
+            "strategy": self.cfg.weighting.strategy,
+            "global_step": self.global_step,
+            "train": _per_task(means["loss"]),
+            "train_total": float(means["total"]),
+            "weights": _per_task(means["weights"]),
+            "lr": {
+                g.get("name", str(i)): float(g["lr"])
+                for i, g in enumerate(self.optimizer.param_groups)
+            },
             "samples_per_s": self.sums.samples / max(self.sums.seconds, 1e-9),
             "world_size": self.dist.world_size,
         }
@@ -347,8 +420,9 @@ class Trainer:
 
     def validate(self, samples) -> dict[str, float]:
         self.net.eval()
-        errors = split_errors(self.net, samples, self.robot.objective, self.device,
-                              self.cfg.log.val_batch)
+        errors = split_errors(
+            self.net, samples, self.robot.objective, self.device, self.cfg.log.val_batch
+        )
         self.net.train()
         return errors.summary()
 
@@ -367,21 +441,36 @@ class Trainer:
         result.test_metrics = self.validate(self.test)
         if self.cfg.export:
             stages = self.stages + [self._stage_record()]
-            val = next((r["val"] for r in self.history
-                        if r["epoch"] == self.early_stop.best_epoch), {}) if restored else (
-                self.history[-1]["val"] if self.history else {})
+            val = (
+                next(
+                    (r["val"] for r in self.history if r["epoch"] == self.early_stop.best_epoch),
+                    {},
+                )
+                if restored
+                else (self.history[-1]["val"] if self.history else {})
+            )
             card = model_card(
-                self.net, self.cfg.name, {**dataclasses.asdict(network_spec(self.cfg)),
-                                          "type": "resnet_mlp"},
-                self.cfg.weighting.strategy, stages,
-                {"source": self.source.description, "size": self.source.size,
-                 "train_per_epoch": self.cfg.data.train_per_epoch,
-                 "val_size": self.cfg.data.val_size, "test_size": self.cfg.data.test_size},
-                {"position_error_mm_rms": val.get("pos_err_mm_rms"),
-                 "position_error_mm_mean": val.get("pos_err_mm"),
-                 "orientation_error_deg": val.get("ori_err_deg"),
-                 "collision_free_fraction": val.get("collision_free_fraction"),
-                 "validation": val, "test": result.test_metrics})
+                self.net,
+                self.cfg.name,
+                {**dataclasses.asdict(network_spec(self.cfg)), "type": "resnet_mlp"},
+                self.cfg.weighting.strategy,
+                stages,
+                {
+                    "source": self.source.description,
+                    "size": self.source.size,
+                    "train_per_epoch": self.cfg.data.train_per_epoch,
+                    "val_size": self.cfg.data.val_size,
+                    "test_size": self.cfg.data.test_size,
+                },
+                {
+                    "position_error_mm_rms": val.get("pos_err_mm_rms"),
+                    "position_error_mm_mean": val.get("pos_err_mm"),
+                    "orientation_error_deg": val.get("ori_err_deg"),
+                    "collision_free_fraction": val.get("collision_free_fraction"),
+                    "validation": val,
+                    "test": result.test_metrics,
+                },
+            )
             result.model_path, _ = export_model(self.net, self.run_dir / MODEL, card)
         self.save()
 

@@ -1,4 +1,5 @@
 """Errors of the exact collision library; all derive from :class:`dtd_ik.exceptions.DtdIkError`."""
+
 from dtd_ik.exceptions import DtdIkError
 
 

@@ -1,4 +1,5 @@
 """Triangle meshes: a checked (vertices, triangles) pair and a reader for Wavefront OBJ files."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ class TriangleMesh:
             vertices = np.array(self.vertices, dtype=np.float64)
             triangles = np.array(self.triangles, dtype=np.int64)
         except (TypeError, ValueError) as exc:
-            raise InvalidShapeError(f"mesh: vertices and triangles must be numeric ({exc})"
-                                    ) from exc
+            raise InvalidShapeError(
+                f"mesh: vertices and triangles must be numeric ({exc})"
+            ) from exc
         if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) < 3:
             raise InvalidShapeError(f"mesh: vertices must be (V >= 3, 3), got {vertices.shape}")
         if triangles.ndim != 2 or triangles.shape[1] != 3 or len(triangles) < 1:

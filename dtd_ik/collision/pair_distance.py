@@ -1,4 +1,5 @@
 """The one FCL distance query of the library: two placed objects -> signed distance [m]."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -36,8 +37,9 @@ class DistanceResult(NamedTuple):
 NO_PAIR = DistanceResult(float("inf"), ("", ""), None)
 
 
-def pair_distance(a: fcl.CollisionObject, b: fcl.CollisionObject,
-                  nearest_points: bool = False) -> tuple[float, tuple | None]:
+def pair_distance(
+    a: fcl.CollisionObject, b: fcl.CollisionObject, nearest_points: bool = False
+) -> tuple[float, tuple | None]:
     """(signed distance [m], nearest points on a and b or None) of two placed FCL objects."""
     result = fcl.DistanceResult()
     d = fcl.distance(a, b, _REQUEST_POINTS if nearest_points else _REQUEST, result)

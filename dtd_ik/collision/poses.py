@@ -1,4 +1,5 @@
 """Rigid transforms for the collision library: checked (4, 4) matrices and their FCL form."""
+
 from __future__ import annotations
 
 import fcl
@@ -28,8 +29,11 @@ def rigid_transform(pose, what: str = "pose") -> np.ndarray:
     if not np.isfinite(T).all():
         raise InvalidShapeError(f"{what}: contains NaN or inf")
     R = T[:3, :3]
-    if (np.abs(R.T @ R - np.eye(3)).max() > ROTATION_TOLERANCE or np.linalg.det(R) < 0
-            or np.abs(T[3] - (0, 0, 0, 1)).max() > 0):
+    if (
+        np.abs(R.T @ R - np.eye(3)).max() > ROTATION_TOLERANCE
+        or np.linalg.det(R) < 0
+        or np.abs(T[3] - (0, 0, 0, 1)).max() > 0
+    ):
         raise InvalidShapeError(f"{what}: not a rigid transform (rotation block or bottom row)")
     return T
 

@@ -4,6 +4,7 @@ The meshes and where they sit come from the robot YAML (``collision.meshes``); t
 checked are the robot model's (every pair of capsule links the SRDF does not disable), so the
 capsules and the meshes answer for the same pairs. No kinematics here: callers pass link poses.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -69,8 +70,9 @@ def _offset(entry: MeshEntry, where: str) -> np.ndarray:
 def load_mesh_pieces(model: RobotModel) -> tuple[MeshPiece, ...]:
     """The mesh pieces of ``model``'s robot YAML (``collision.meshes``), files read once each."""
     tree = read_yaml(model.source, "robot config") or {}
-    section = build(MeshSection, {"meshes": (tree.get("collision") or {}).get("meshes") or []},
-                    "collision.")
+    section = build(
+        MeshSection, {"meshes": (tree.get("collision") or {}).get("meshes") or []}, "collision."
+    )
     if not section.meshes:
         raise ConfigError(f"{model.source}: collision.meshes is missing or empty")
     cache: dict[Path, TriangleMesh] = {}
@@ -83,8 +85,9 @@ def load_mesh_pieces(model: RobotModel) -> tuple[MeshPiece, ...]:
                 cache[path] = read_obj(path)
             except ValueError as exc:
                 raise ConfigError(f"{where}.file: {exc}") from exc
-        pieces.append(MeshPiece(entry.name or entry.link, entry.link, _offset(entry, where),
-                                cache[path]))
+        pieces.append(
+            MeshPiece(entry.name or entry.link, entry.link, _offset(entry, where), cache[path])
+        )
     return tuple(pieces)
 
 
@@ -110,8 +113,14 @@ class RobotGeometry:
         if unknown:
             raise ConfigError(f"checked pairs name links without meshes: {sorted(unknown)}")
         self.pair_index = np.array(
-            [(i, j) for i, a in enumerate(self.pieces) for j, b in enumerate(self.pieces)
-             if i < j and frozenset((a.link, b.link)) in pairs], dtype=np.int64).reshape(-1, 2)
+            [
+                (i, j)
+                for i, a in enumerate(self.pieces)
+                for j, b in enumerate(self.pieces)
+                if i < j and frozenset((a.link, b.link)) in pairs
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 2)
 
     @classmethod
     def from_config(cls, model: RobotModel | None = None) -> RobotGeometry:
@@ -121,9 +130,11 @@ class RobotGeometry:
         capsule_links = {c.link for c in model.capsules}
         mesh_links = {p.link for p in pieces}
         if capsule_links != mesh_links:
-            raise ConfigError(f"{model.source}: collision.meshes cover {sorted(mesh_links)} but "
-                              f"the capsules {sorted(capsule_links)}; both must name the same "
-                              f"links")
+            raise ConfigError(
+                f"{model.source}: collision.meshes cover {sorted(mesh_links)} but "
+                f"the capsules {sorted(capsule_links)}; both must name the same "
+                f"links"
+            )
         return cls(pieces, model.collision_pairs)
 
     @property
@@ -137,13 +148,16 @@ class RobotGeometry:
         if isinstance(link_poses, Mapping):
             missing = [link for link in self.links if link not in link_poses]
             if missing:
-                raise UnknownFrameError(f"link poses lack {', '.join(missing)} (needed: "
-                                        f"{', '.join(self.links)})")
+                raise UnknownFrameError(
+                    f"link poses lack {', '.join(missing)} (needed: {', '.join(self.links)})"
+                )
             link_poses = [link_poses[link] for link in self.links]
         poses = np.asarray(link_poses, dtype=np.float64)
         if poses.shape != (len(self.links), 4, 4):
-            raise InvalidInputError(f"link poses must be ({len(self.links)}, 4, 4) in the order "
-                                    f"{', '.join(self.links)}; got shape {poses.shape}")
+            raise InvalidInputError(
+                f"link poses must be ({len(self.links)}, 4, 4) in the order "
+                f"{', '.join(self.links)}; got shape {poses.shape}"
+            )
         if not np.isfinite(poses).all():
             raise InvalidInputError("link poses contain NaN or inf")
         return poses

@@ -4,11 +4,11 @@ Every shape is centred at its pose's origin (its bounding box centred there); cy
 stand along +z, the cone's tip up at +height/2 and its base at -height/2 (FCL's convention too).
 Meshes are :class:`~dtd_ik.collision.mesh_file.TriangleMesh`.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Union
 
 import fcl
 import numpy as np
@@ -24,11 +24,13 @@ class _Primitive:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise InvalidShapeError(f"{type(self).__name__}.{f.name}: must be a number, "
-                                        f"got {value!r}")
+                raise InvalidShapeError(
+                    f"{type(self).__name__}.{f.name}: must be a number, got {value!r}"
+                )
             if not (math.isfinite(value) and value > 0):
-                raise InvalidShapeError(f"{type(self).__name__}.{f.name}: must be finite and "
-                                        f"> 0, got {value!r}")
+                raise InvalidShapeError(
+                    f"{type(self).__name__}.{f.name}: must be finite and > 0, got {value!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Cone(_Primitive):
     radius: float
 
 
-Shape = Union[Box, Sphere, Cylinder, Cone, TriangleMesh]
+Shape = Box | Sphere | Cylinder | Cone | TriangleMesh
 
 
 def fcl_geometry(shape: Shape) -> fcl.CollisionGeometry:
@@ -83,8 +85,9 @@ def fcl_geometry(shape: Shape) -> fcl.CollisionGeometry:
         bvh.addSubModel(shape.vertices, shape.triangles)
         bvh.endModel()
         return bvh
-    raise InvalidShapeError(f"not a shape: {type(shape).__name__} (known: Box, Sphere, "
-                            f"Cylinder, Cone, TriangleMesh)")
+    raise InvalidShapeError(
+        f"not a shape: {type(shape).__name__} (known: Box, Sphere, Cylinder, Cone, TriangleMesh)"
+    )
 
 
 def bounding_sphere(shape: Shape) -> tuple[np.ndarray, float]:
@@ -94,7 +97,7 @@ def bounding_sphere(shape: Shape) -> tuple[np.ndarray, float]:
         centre = (shape.vertices.min(0) + shape.vertices.max(0)) / 2
         return centre, float(np.linalg.norm(shape.vertices - centre, axis=1).max())
     if isinstance(shape, Box):
-        return np.zeros(3), 0.5 * math.sqrt(shape.x ** 2 + shape.y ** 2 + shape.z ** 2)
+        return np.zeros(3), 0.5 * math.sqrt(shape.x**2 + shape.y**2 + shape.z**2)
     if isinstance(shape, Sphere):
         return np.zeros(3), shape.radius
     if isinstance(shape, (Cylinder, Cone)):

@@ -10,6 +10,7 @@ World objects are never checked against each other; attached objects ride on a l
 checked against the world and against every robot link except their touch links.
 Every operation validates all of its input before it changes anything.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -20,12 +21,19 @@ import fcl
 import numpy as np
 
 from dtd_ik.collision.exceptions import InvalidShapeError, UnknownObjectError
+from dtd_ik.collision.mesh_file import TriangleMesh
 from dtd_ik.collision.pair_distance import NO_PAIR, DistanceResult, pair_distance
 from dtd_ik.collision.poses import fcl_transform, rigid_transform
 from dtd_ik.collision.robot_geometry import RobotGeometry
-from dtd_ik.collision.mesh_file import TriangleMesh
-from dtd_ik.collision.shapes import (Box, Cone, Cylinder, Shape, Sphere, bounding_sphere,
-                                     fcl_geometry)
+from dtd_ik.collision.shapes import (
+    Box,
+    Cone,
+    Cylinder,
+    Shape,
+    Sphere,
+    bounding_sphere,
+    fcl_geometry,
+)
 
 
 class Operation(IntEnum):
@@ -46,8 +54,10 @@ class PlacedShape:
 
     def __post_init__(self) -> None:
         if not isinstance(self.shape, (Box, Sphere, Cylinder, Cone, TriangleMesh)):
-            raise InvalidShapeError(f"not a shape: {type(self.shape).__name__} (known: Box, "
-                                    f"Sphere, Cylinder, Cone, TriangleMesh)")
+            raise InvalidShapeError(
+                f"not a shape: {type(self.shape).__name__} (known: Box, "
+                f"Sphere, Cylinder, Cone, TriangleMesh)"
+            )
         object.__setattr__(self, "pose", rigid_transform(self.pose, "shape pose"))
 
 
@@ -150,37 +160,48 @@ class CollisionWorld:
             self._world.clear()
             return
         if object_id not in self._world:
-            raise UnknownObjectError(f"REMOVE: no world object {object_id!r} "
-                                     f"(known: {', '.join(self._world) or 'none'})")
+            raise UnknownObjectError(
+                f"REMOVE: no world object {object_id!r} "
+                f"(known: {', '.join(self._world) or 'none'})"
+            )
         del self._world[object_id]
 
     def move(self, object_id: str, pose, shape_poses: Sequence | None = None) -> None:
         """MOVE: the existing object to ``pose`` (4, 4, base frame); with ``shape_poses`` (one
         (4, 4) per shape, relative to the object) every shape moves too."""
         if object_id not in self._world:
-            raise UnknownObjectError(f"MOVE: no world object {object_id!r} "
-                                     f"(known: {', '.join(self._world) or 'none'})")
+            raise UnknownObjectError(
+                f"MOVE: no world object {object_id!r} (known: {', '.join(self._world) or 'none'})"
+            )
         pose = rigid_transform(pose, f"{object_id} pose")
         old = self._world[object_id][0]
         shapes = old.shapes
         if shape_poses is not None:
             if len(shape_poses) != len(old.shapes):
-                raise InvalidShapeError(f"MOVE {object_id}: {len(shape_poses)} shape poses for "
-                                        f"{len(old.shapes)} shapes")
+                raise InvalidShapeError(
+                    f"MOVE {object_id}: {len(shape_poses)} shape poses for "
+                    f"{len(old.shapes)} shapes"
+                )
             shapes = tuple(PlacedShape(s.shape, p) for s, p in zip(old.shapes, shape_poses))
         self._set_world(WorldObject(object_id, pose, shapes))
 
-    def apply(self, operation: Operation | int, object_id: str,
-              shapes: Iterable[PlacedShape | Shape] = (), pose=None,
-              shape_poses: Sequence | None = None) -> None:
+    def apply(
+        self,
+        operation: Operation | int,
+        object_id: str,
+        shapes: Iterable[PlacedShape | Shape] = (),
+        pose=None,
+        shape_poses: Sequence | None = None,
+    ) -> None:
         """One CollisionObject operation by its code (0 ADD, 1 REMOVE, 2 APPEND, 3 MOVE);
         REMOVE and MOVE ignore ``shapes`` (MoveIt warns and ignores a MOVE's geometry)."""
         try:
             op = Operation(operation)
         except ValueError:
-            raise InvalidShapeError(f"unknown operation {operation!r} (known: "
-                                    f"{', '.join(f'{o.value} {o.name}' for o in Operation)})"
-                                    ) from None
+            raise InvalidShapeError(
+                f"unknown operation {operation!r} (known: "
+                f"{', '.join(f'{o.value} {o.name}' for o in Operation)})"
+            ) from None
         if op is Operation.ADD:
             self.add(object_id, shapes, pose)
         elif op is Operation.APPEND:
@@ -202,28 +223,39 @@ class CollisionWorld:
         """The attached objects by id."""
         return {k: obj for k, (obj, _) in self._attached.items()}
 
-    def attach(self, object_id: str, link: str, shapes: Iterable[PlacedShape | Shape],
-               pose=None, touch_links: Iterable[str] = ()) -> None:
+    def attach(
+        self,
+        object_id: str,
+        link: str,
+        shapes: Iterable[PlacedShape | Shape],
+        pose=None,
+        touch_links: Iterable[str] = (),
+    ) -> None:
         """Fix an object to ``link`` at ``pose`` (4, 4, link frame), replacing an attached one
         of the same id; a world object of that id leaves the world (MoveIt moves it onto the
         robot). ``touch_links``: link names it may touch besides ``link``."""
         object_id = _check_id(object_id)
         if link not in self.robot.links:
-            raise UnknownObjectError(f"attach {object_id}: unknown link {link!r} "
-                                     f"(known: {', '.join(self.robot.links)})")
+            raise UnknownObjectError(
+                f"attach {object_id}: unknown link {link!r} (known: {', '.join(self.robot.links)})"
+            )
         pose = rigid_transform(pose, f"{object_id} pose")
         placed = _placed(shapes, f"attach {object_id}")
         touch = frozenset([link, *touch_links])
-        self._attached[object_id] = (AttachedObject(object_id, link, pose, placed, touch),
-                                     _Body(placed))
+        self._attached[object_id] = (
+            AttachedObject(object_id, link, pose, placed, touch),
+            _Body(placed),
+        )
         self._world.pop(object_id, None)
 
     def detach(self, object_id: str, link_pose=None) -> None:
         """Release an attached object; given its link's current pose (4, 4, base frame) it
         stays in the world where it is, as MoveIt's detach does, else it is dropped."""
         if object_id not in self._attached:
-            raise UnknownObjectError(f"detach: no attached object {object_id!r} "
-                                     f"(known: {', '.join(self._attached) or 'none'})")
+            raise UnknownObjectError(
+                f"detach: no attached object {object_id!r} "
+                f"(known: {', '.join(self._attached) or 'none'})"
+            )
         obj = self._attached[object_id][0]
         if link_pose is not None:
             frame = rigid_transform(link_pose, f"{obj.link} pose") @ obj.pose
@@ -248,8 +280,7 @@ class CollisionWorld:
         pairs = [robot.pair_index]
         robot_ids = np.arange(len(objects))
         world_ids = self._gather(self._world.values(), None, objects, names, centres, radii)
-        attached_ids = self._gather(self._attached.values(), poses, objects, names, centres,
-                                    radii)
+        attached_ids = self._gather(self._attached.values(), poses, objects, names, centres, radii)
         pairs.append(_cross(robot_ids, world_ids))
         pairs.append(_cross(attached_ids, world_ids))
         for a in attached_ids:
@@ -258,8 +289,11 @@ class CollisionWorld:
             pairs.append(_cross(np.array([a]), allowed))
         pair_index = np.concatenate(pairs)
         centre, radius = np.concatenate(centres), np.concatenate(radii)
-        bound = (np.linalg.norm(centre[pair_index[:, 0]] - centre[pair_index[:, 1]], axis=1)
-                 - radius[pair_index[:, 0]] - radius[pair_index[:, 1]])
+        bound = (
+            np.linalg.norm(centre[pair_index[:, 0]] - centre[pair_index[:, 1]], axis=1)
+            - radius[pair_index[:, 0]]
+            - radius[pair_index[:, 1]]
+        )
         best = NO_PAIR
         for k in np.argsort(bound, kind="stable"):
             if bound[k] >= best.distance:
@@ -270,8 +304,15 @@ class CollisionWorld:
                 best = DistanceResult(d, (names[i], names[j]), points)
         return best
 
-    def _gather(self, entries, link_poses: np.ndarray | None, objects: list, names: list,
-                centres: list, radii: list) -> np.ndarray:
+    def _gather(
+        self,
+        entries,
+        link_poses: np.ndarray | None,
+        objects: list,
+        names: list,
+        centres: list,
+        radii: list,
+    ) -> np.ndarray:
         """Append the placed FCL objects of world (``link_poses`` None) or attached objects to
         the query's lists; returns their indices there."""
         start = len(objects)

@@ -4,6 +4,7 @@ The distance of two capsules is the distance of their segments minus both radii;
 when they overlap. This is the ``d`` of the paper's collision loss (Eq. 3) and the collision margin
 the solver and the server report.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ class CollisionDistance:
     pair_distances: Tensor  # (..., P) [m], every checked capsule pair
 
 
-def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor,
-                           dim: int = -1) -> SegmentClosestPoints:
+def segment_closest_points(
+    p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor, dim: int = -1
+) -> SegmentClosestPoints:
     """Closest points of segments p1-q1 and p2-q2, each (..., 3) [m] (coordinates along ``dim``).
 
     Ericson, Real-Time Collision Detection, 5.1.9, vectorised with ``where``: handles parallel
@@ -60,8 +62,9 @@ def segment_closest_points(p1: Tensor, q1: Tensor, p2: Tensor, q2: Tensor,
         skew = denom > _DEGENERATE * a * e  # not parallel
         s = torch.where(skew, ((b * f - c * e) / torch.where(skew, denom, one)).clamp(0, 1), 0 * a)
         t = (b * s + f) / e_safe
-        s = torch.where(t < 0, (-c / a_safe).clamp(0, 1),
-                        torch.where(t > 1, ((b - c) / a_safe).clamp(0, 1), s))
+        s = torch.where(
+            t < 0, (-c / a_safe).clamp(0, 1), torch.where(t > 1, ((b - c) / a_safe).clamp(0, 1), s)
+        )
         t = t.clamp(0, 1)
         # first segment a point: t from projecting it; second a point: s likewise
         s, t = torch.where(a_ok, s, 0 * a), torch.where(a_ok, t, (f / e_safe).clamp(0, 1))
@@ -86,7 +89,8 @@ class CapsuleModel:
         pairs, capsule_pair_names = model.capsule_pairs()  # (P, 2) capsule indices
         self.maps = [(spec, DistanceMap(spec.file)) for spec in model.distance_maps]
         self.pair_names: tuple[tuple[str, str], ...] = capsule_pair_names + tuple(
-            (spec.link, "|".join(spec.links)) for spec, _ in self.maps)
+            (spec.link, "|".join(spec.links)) for spec, _ in self.maps
+        )
         n_frames, n_caps = model.dof + 1, len(model.capsules)
         # Gathers as small matrix products (exact: one 1.0 and zeros per output), which torch
         # runs far faster on the CPU than index_select on inner dimensions:
@@ -102,15 +106,19 @@ class CapsuleModel:
         select[pairs[:, 0], np.arange(len(pairs))] = 1.0
         select[pairs[:, 1], len(pairs) + np.arange(len(pairs))] = 1.0
         radii = np.array([c.radius for c in model.capsules])
-        self._numpy = dict(place=place.reshape(n_frames * 4, n_caps * 2), select=select,
-                           radius_sum=radii[pairs[:, 0]] + radii[pairs[:, 1]])
+        self._numpy = dict(
+            place=place.reshape(n_frames * 4, n_caps * 2),
+            select=select,
+            radius_sum=radii[pairs[:, 0]] + radii[pairs[:, 1]],
+        )
         self._cache: dict[tuple[torch.dtype, torch.device], dict[str, Tensor]] = {}
 
     def _constants(self, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
         key = (dtype, device)
         if key not in self._cache:
-            self._cache[key] = {k: torch.as_tensor(v, dtype=dtype, device=device)
-                                for k, v in self._numpy.items()}
+            self._cache[key] = {
+                k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in self._numpy.items()
+            }
         return self._cache[key]
 
     def _segments(self, q: Tensor, chain: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -121,8 +129,9 @@ class CapsuleModel:
         ends = (top @ self._constants(q.dtype, q.device)["place"]).unflatten(-1, (-1, 2))
         return ends[..., 0], ends[..., 1]
 
-    def distance(self, q: Tensor, validate: bool = True,
-                 chain: Tensor | None = None) -> CollisionDistance:
+    def distance(
+        self, q: Tensor, validate: bool = True, chain: Tensor | None = None
+    ) -> CollisionDistance:
         """Minimum signed capsule distance over all checked pairs for (..., n) joints [rad].
         ``validate=False``: no NaN/inf check (see :meth:`Kinematics.forward`). ``chain``: the
         (..., n + 1, 4, 4) :meth:`Kinematics.chain_transforms` of ``q`` when the caller has
@@ -137,8 +146,9 @@ class CapsuleModel:
         # one gather for all four end-point sets: rows a.xyz, b.xyz; columns first | second
         ends = torch.cat([a, b], dim=1) @ const["select"]  # (B, 6, 2P)
         P = radius_sum.shape[0]
-        seg = segment_closest_points(ends[:, :3, :P], ends[:, 3:, :P], ends[:, :3, P:],
-                                     ends[:, 3:, P:], dim=1)
+        seg = segment_closest_points(
+            ends[:, :3, :P], ends[:, 3:, :P], ends[:, :3, P:], ends[:, 3:, P:], dim=1
+        )
         columns = [seg.distance - radius_sum]  # (B, P)
         flat = q.reshape(-1, self.kinematics.dof)
         for spec, table in self.maps:

@@ -6,6 +6,7 @@ function of those two angles. ``tools/build_distance_map.py`` tabulates it on a 
 stores a certified lower bound (the bilinear interpolation error bound is subtracted), so the map
 stays conservative like the capsules, and is differentiable almost everywhere.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,7 @@ class DistanceMap:
         """The table row-major as a (N * N,) tensor, cached per dtype and device."""
         key = (dtype, device)
         if key not in self._cache:
-            self._cache[key] = torch.as_tensor(self._table.reshape(-1), dtype=dtype,
-                                               device=device)
+            self._cache[key] = torch.as_tensor(self._table.reshape(-1), dtype=dtype, device=device)
         return self._cache[key]
 
     def distance(self, qa: Tensor, qb: Tensor) -> Tensor:
@@ -56,7 +56,7 @@ class DistanceMap:
         flat = self._flat(qa.dtype, qa.device)
         d00, d01 = flat[ia0 * n + ib0], flat[ia0 * n + ib1]
         d10, d11 = flat[ia1 * n + ib0], flat[ia1 * n + ib1]
-        return ((1 - ta) * ((1 - tb) * d00 + tb * d01) + ta * ((1 - tb) * d10 + tb * d11))
+        return (1 - ta) * ((1 - tb) * d00 + tb * d01) + ta * ((1 - tb) * d10 + tb * d11)
 
 
 __all__ = ["DistanceMap"]

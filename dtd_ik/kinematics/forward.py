@@ -5,6 +5,7 @@ formula ``Rot = I + sin(q) K + (1 - cos q) K^2`` every local transform is the af
 ``M0 + sin(q) M1 + (1 - cos q) M2`` of three constant 4x4 matrices, so FK of all joints costs a few
 elementwise ops and n - 1 small matrix products, whatever the batch size.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ import torch
 from torch import Tensor
 
 from dtd_ik.exceptions import InvalidInputError
+from dtd_ik.kinematics.rotations import matrix_to_quaternion
 from dtd_ik.robot.model import RobotModel, load_robot_model
 from dtd_ik.robot.spatial import rodrigues_constants
-from dtd_ik.kinematics.rotations import matrix_to_quaternion
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ class Kinematics:
         self.model = model if model is not None else load_robot_model()
         m = self.model
         M0, M1, M2 = rodrigues_constants(m.joint_origins, m.joint_axes)
-        self._numpy = dict(M0=M0, M1=M1, M2=M2, axes=m.joint_axes, eye=np.eye(4),
-                           lower=m.lower, upper=m.upper)
+        self._numpy = dict(
+            M0=M0, M1=M1, M2=M2, axes=m.joint_axes, eye=np.eye(4), lower=m.lower, upper=m.upper
+        )
         self._cache: dict[tuple[torch.dtype, torch.device], _Constants] = {}
         self._frame_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
 
@@ -95,13 +97,15 @@ class Kinematics:
             try:
                 q = torch.as_tensor(np.asarray(q, dtype=np.float64))
             except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"joint angles must be numeric, got "
-                                        f"{type(q).__name__}") from exc
+                raise InvalidInputError(
+                    f"joint angles must be numeric, got {type(q).__name__}"
+                ) from exc
         if not q.is_floating_point():
             q = q.to(torch.float64)
         if q.ndim == 0 or q.shape[-1] != self.dof:
             raise InvalidInputError(
-                f"joint angles must have shape (..., {self.dof}), got {tuple(q.shape)}")
+                f"joint angles must have shape (..., {self.dof}), got {tuple(q.shape)}"
+            )
         if finite and not bool(torch.isfinite(q).all()):
             raise InvalidInputError("joint angles contain NaN or inf")
         return q
@@ -189,8 +193,10 @@ class Kinematics:
         lever = T[:, None, :3, 3] - joint_frames[..., :3, 3]
         J = torch.cat([torch.linalg.cross(axes, lever, dim=-1), axes], dim=-1).transpose(1, 2)
         batch = q.shape[:-1]
-        return (Pose(T[:, :3, 3].reshape(batch + (3,)), T[:, :3, :3].reshape(batch + (3, 3))),
-                J.reshape(batch + (6, self.dof)))
+        return (
+            Pose(T[:, :3, 3].reshape(batch + (3,)), T[:, :3, :3].reshape(batch + (3, 3))),
+            J.reshape(batch + (6, self.dof)),
+        )
 
     def jacobian(self, q: Tensor, tip: str | None = None) -> Tensor:
         """(..., n) -> (..., 6, n) geometric Jacobian of ``tip``; see

@@ -2,6 +2,7 @@
 
 Each returns a tensor of the batch shape; reduction (mean) and weighting are the caller's.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -24,8 +25,9 @@ def orientation_loss(R_hat: Tensor, R: Tensor) -> Tensor:
     return geodesic_angle(R_hat, R)
 
 
-def collision_loss(distance: Tensor, margin: float = COLLISION_MARGIN,
-                   tau: float = COLLISION_TAU) -> Tensor:
+def collision_loss(
+    distance: Tensor, margin: float = COLLISION_MARGIN, tau: float = COLLISION_TAU
+) -> Tensor:
     """Eq. 3: tau * log(1 + exp((margin - distance) / tau)) [m], a smooth hinge on the margin.
 
     ``distance`` is the minimum capsule distance [m]; ``tau`` [m] sets the smoothness (the loss is
@@ -36,5 +38,10 @@ def collision_loss(distance: Tensor, margin: float = COLLISION_MARGIN,
     return tau * F.softplus((margin - distance) / tau)
 
 
-__all__ = ["COLLISION_MARGIN", "COLLISION_TAU", "collision_loss", "orientation_loss",
-           "position_loss"]
+__all__ = [
+    "COLLISION_MARGIN",
+    "COLLISION_TAU",
+    "collision_loss",
+    "orientation_loss",
+    "position_loss",
+]

@@ -3,6 +3,7 @@
 Quaternions are x-y-z-w (the ROS order) everywhere in dtd_ik. Rotation matrices are (..., 3, 3)
 and act on column vectors.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,8 +19,9 @@ def safe_norm(v: Tensor, dim: int = -1) -> Tensor:
     """Euclidean norm along ``dim`` whose gradient is finite (zero) where the norm is zero."""
     sq = (v * v).sum(dim)
     nonzero = sq > _TINY
-    return torch.where(nonzero, torch.sqrt(torch.where(nonzero, sq, torch.ones_like(sq))),
-                       torch.zeros_like(sq))
+    return torch.where(
+        nonzero, torch.sqrt(torch.where(nonzero, sq, torch.ones_like(sq))), torch.zeros_like(sq)
+    )
 
 
 # The rotation matrix of q = (x, y, z, w), row-major, as quadratic forms in q: entry r is the sum
@@ -45,7 +47,7 @@ for _r, _terms in enumerate(_MATRIX_TERMS):
         _BASIS_ROWS[4 * _i + _j][_r] = _c
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _basis(dtype: torch.dtype, device: torch.device) -> Tensor:
     # made once per dtype and device: the training objective calls quaternion_to_matrix every
     # step, and a fresh host-to-device copy there would stall a GPU step
@@ -84,15 +86,20 @@ def matrix_to_quaternion(R: Tensor) -> Tensor:
     m10, m11, m12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
     m20, m21, m22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
     # pivots 4w^2, 4x^2, 4y^2, 4z^2
-    pivots = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
-                          1 - m00 + m11 - m22, 1 - m00 - m11 + m22], dim=-1)
+    pivots = torch.stack(
+        [1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22],
+        dim=-1,
+    )
     # rows: 4 * (w, x, y, z) * (w, x, y, z)[pivot], in x-y-z-w order
-    candidates = torch.stack([
-        torch.stack([m21 - m12, m02 - m20, m10 - m01, pivots[..., 0]], dim=-1),
-        torch.stack([pivots[..., 1], m01 + m10, m02 + m20, m21 - m12], dim=-1),
-        torch.stack([m01 + m10, pivots[..., 2], m12 + m21, m02 - m20], dim=-1),
-        torch.stack([m02 + m20, m12 + m21, pivots[..., 3], m10 - m01], dim=-1),
-    ], dim=-2)  # (..., 4, 4)
+    candidates = torch.stack(
+        [
+            torch.stack([m21 - m12, m02 - m20, m10 - m01, pivots[..., 0]], dim=-1),
+            torch.stack([pivots[..., 1], m01 + m10, m02 + m20, m21 - m12], dim=-1),
+            torch.stack([m01 + m10, pivots[..., 2], m12 + m21, m02 - m20], dim=-1),
+            torch.stack([m02 + m20, m12 + m21, pivots[..., 3], m10 - m01], dim=-1),
+        ],
+        dim=-2,
+    )  # (..., 4, 4)
     best = pivots.argmax(dim=-1, keepdim=True)  # (..., 1)
     q = torch.gather(candidates, -2, best[..., None].expand(best.shape[:-1] + (1, 4)))[..., 0, :]
     return canonical_hemisphere(q / q.norm(dim=-1, keepdim=True))
@@ -123,8 +130,10 @@ def _relative_angle(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(angle (...,), 2 sin(angle) * axis (..., 3), sin(angle) (...,)) of rotation R
     (..., 3, 3)."""
     cos = (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2
-    axis_times_2sin = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0],
-                                   R[..., 1, 0] - R[..., 0, 1]], dim=-1)
+    axis_times_2sin = torch.stack(
+        [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]],
+        dim=-1,
+    )
     sin = safe_norm(axis_times_2sin) / 2
     return torch.atan2(sin, cos), axis_times_2sin, sin
 
@@ -138,10 +147,12 @@ def rotation_error_vector(R_goal: Tensor, R: Tensor) -> Tensor:
     angle, v, sin = _relative_angle(R_rel)
     # angle / (2 sin(angle)) -> 1/2 at angle 0; near pi the axis comes from the symmetric part.
     away_from_0 = sin > 1e-6
-    scale = torch.where(away_from_0,
-                        angle / (2 * torch.where(away_from_0, sin, torch.ones_like(sin))),
-                        torch.full_like(sin, 0.5))
-    near_pi = (angle > 3.0)
+    scale = torch.where(
+        away_from_0,
+        angle / (2 * torch.where(away_from_0, sin, torch.ones_like(sin))),
+        torch.full_like(sin, 0.5),
+    )
+    near_pi = angle > 3.0
     if bool(near_pi.any()):
         # sym(R_rel) - cos I = (1 - cos) a a^T: the axis is its largest-diagonal column
         cos = torch.cos(angle)[..., None, None]

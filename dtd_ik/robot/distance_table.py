@@ -4,6 +4,7 @@ distance [m] over two joint angles [rad].
 ``tools/build_distance_map.py`` writes it (an ``.npz``); the torch
 :class:`~dtd_ik.kinematics.distance_map.DistanceMap` and the compiled solver both read it here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ the MoveIt facts the IK node answers with).
 Everything here is plain numpy built once at load time; :mod:`dtd_ik.kinematics.forward` and
 :mod:`dtd_ik.kinematics.capsules` turn it into tensors.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,13 +139,21 @@ class RobotModel:
 
 def rpy_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
     """URDF fixed-axis roll-pitch-yaw [rad] -> 3x3 rotation Rz(yaw) Ry(pitch) Rx(roll)."""
-    cr, sr, cp, sp, cy, sy = (math.cos(roll), math.sin(roll), math.cos(pitch),
-                              math.sin(pitch), math.cos(yaw), math.sin(yaw))
-    return np.array([
-        [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-        [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-        [-sp, cp * sr, cp * cr],
-    ])
+    cr, sr, cp, sp, cy, sy = (
+        math.cos(roll),
+        math.sin(roll),
+        math.cos(pitch),
+        math.sin(pitch),
+        math.cos(yaw),
+        math.sin(yaw),
+    )
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
 
 
 def _floats(text: str | None, n: int, default: float, what: str) -> np.ndarray:
@@ -187,8 +196,16 @@ def parse_urdf(text: str, source: str = "<urdf>") -> dict[str, UrdfJoint]:
         limit = el.find("limit")
         lower = float(limit.get("lower", "-inf")) if limit is not None else -math.inf
         upper = float(limit.get("upper", "inf")) if limit is not None else math.inf
-        joints[name] = UrdfJoint(name, el.get("type", ""), parent.get("link", ""),
-                                 child.get("link", ""), origin, axis, lower, upper)
+        joints[name] = UrdfJoint(
+            name,
+            el.get("type", ""),
+            parent.get("link", ""),
+            child.get("link", ""),
+            origin,
+            axis,
+            lower,
+            upper,
+        )
     return joints
 
 
@@ -199,9 +216,13 @@ def _chain(joints: dict[str, UrdfJoint], names: list[str], base: str, source: st
             raise ConfigError(f"{source}: joint {name!r} is not in the URDF")
         j = joints[name]
         if j.type != "revolute":
-            raise ConfigError(f"{source}: joint {name!r} is {j.type!r}; only revolute is supported")
+            raise ConfigError(
+                f"{source}: joint {name!r} is {j.type!r}; only revolute is supported"
+            )
         if j.parent != links[-1]:
-            raise ConfigError(f"{source}: joint {name!r} hangs from {j.parent!r}, not {links[-1]!r}")
+            raise ConfigError(
+                f"{source}: joint {name!r} hangs from {j.parent!r}, not {links[-1]!r}"
+            )
         if not (math.isfinite(j.lower) and math.isfinite(j.upper) and j.lower < j.upper):
             raise ConfigError(f"{source}: joint {name!r} needs finite limits lower < upper")
         links.append(j.child)
@@ -239,22 +260,31 @@ def _capsules(section: dict, frames: set[str], source: str):
         radius = float(c.get("radius", -1))
         if not radius > 0:
             raise ConfigError(f"{where}.radius: must be > 0, got {c.get('radius')!r}")
-        capsules.append(Capsule(c["link"], _vec3(c.get("a"), f"{where}.a"),
-                                _vec3(c.get("b"), f"{where}.b"), radius))
+        capsules.append(
+            Capsule(
+                c["link"], _vec3(c.get("a"), f"{where}.a"), _vec3(c.get("b"), f"{where}.b"), radius
+            )
+        )
     links = sorted({c.link for c in capsules}, key=[c.link for c in capsules].index)
     disabled = set()
     for i, pair in enumerate(section.get("disabled_pairs", [])):
         if len(pair) != 2 or any(p not in frames for p in pair):
             raise ConfigError(f"{source}: collision.disabled_pairs[{i}]: bad pair {pair!r}")
         disabled.add(frozenset(pair))
-    pairs = tuple((a, b) for i, a in enumerate(links) for b in links[i + 1:]
-                  if frozenset((a, b)) not in disabled)
+    pairs = tuple(
+        (a, b)
+        for i, a in enumerate(links)
+        for b in links[i + 1 :]
+        if frozenset((a, b)) not in disabled
+    )
     return tuple(capsules), pairs
 
 
-def _distance_maps(section: dict, names: list[str], chain_links: list[str],
-                   fixed: dict, pairs, source: str) -> tuple[DistanceMapSpec, ...]:
+def _distance_maps(
+    section: dict, names: list[str], chain_links: list[str], fixed: dict, pairs, source: str
+) -> tuple[DistanceMapSpec, ...]:
     """Check each map: its joints are consecutive and decide the links' relative pose alone."""
+
     def chain_index(link: str) -> int:
         return chain_links.index(link) if link in chain_links else fixed[link][0]
 
@@ -274,10 +304,15 @@ def _distance_maps(section: dict, names: list[str], chain_links: list[str],
             raise ConfigError(f"{where}: unknown link in {[m['link'], *links]!r}")
         # joint k moves chain frame k + 1: the static link must sit on frame j0, the moving
         # links on frame j1 + 1, with j1 = j0 + 1
-        if j1 != j0 + 1 or chain_index(m["link"]) != j0 or any(
-                chain_index(link) != j1 + 1 for link in links):
-            raise ConfigError(f"{where}: the pose of {links} relative to {m['link']!r} is not "
-                              f"decided by {joints} alone")
+        if (
+            j1 != j0 + 1
+            or chain_index(m["link"]) != j0
+            or any(chain_index(link) != j1 + 1 for link in links)
+        ):
+            raise ConfigError(
+                f"{where}: the pose of {links} relative to {m['link']!r} is not "
+                f"decided by {joints} alone"
+            )
         for link in links:
             if (m["link"], link) not in pairs and (link, m["link"]) not in pairs:
                 raise ConfigError(f"{where}: ({m['link']}, {link}) is not a checked pair")
@@ -288,27 +323,41 @@ def _distance_maps(section: dict, names: list[str], chain_links: list[str],
     return tuple(maps)
 
 
-def _moveit(section, names: list[str], lower: np.ndarray, upper: np.ndarray,
-            ik_frames: tuple[str, ...], source: str) -> MoveItDescription:
+def _moveit(
+    section,
+    names: list[str],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    ik_frames: tuple[str, ...],
+    source: str,
+) -> MoveItDescription:
     """The ``moveit`` section, checked against the chain: a ready state within the limits,
     aliases whose tips the solver takes, other joints that are not the group's."""
     moveit = build(MoveItDescription, section, f"{source}: moveit.")
     ready = moveit.ready_state or (0.0,) * len(names)
     if len(ready) != len(names):
-        raise ConfigError(f"{source}: moveit.ready_state: expected {len(names)} joint values, "
-                          f"got {len(ready)}")
+        raise ConfigError(
+            f"{source}: moveit.ready_state: expected {len(names)} joint values, got {len(ready)}"
+        )
     if not np.all((lower <= ready) & (ready <= upper)):
         raise ConfigError(f"{source}: moveit.ready_state: outside the joint limits")
     for group, tip in moveit.group_aliases.items():
         if tip not in ik_frames:
-            raise ConfigError(f"{source}: moveit.group_aliases.{group}: {tip!r} is not one of "
-                              f"robot.ik_frames")
+            raise ConfigError(
+                f"{source}: moveit.group_aliases.{group}: {tip!r} is not one of robot.ik_frames"
+            )
     shared = set(moveit.other_joints) & set(names)
     if shared:
-        raise ConfigError(f"{source}: moveit.other_joints: {', '.join(sorted(shared))} are "
-                          "joints of the group")
-    return MoveItDescription(tuple(map(float, ready)), moveit.other_joints, moveit.virtual_joint,
-                             dict(moveit.group_aliases), moveit.groups_without_ik)
+        raise ConfigError(
+            f"{source}: moveit.other_joints: {', '.join(sorted(shared))} are joints of the group"
+        )
+    return MoveItDescription(
+        tuple(map(float, ready)),
+        moveit.other_joints,
+        moveit.virtual_joint,
+        dict(moveit.group_aliases),
+        moveit.groups_without_ik,
+    )
 
 
 def load_robot_model(path: str | Path | None = None) -> RobotModel:

@@ -5,6 +5,7 @@ The torch versions in :mod:`dtd_ik.kinematics.rotations` serve training and batc
 are the tests' reference for these); these avoid torch's per-call overhead on the single-goal
 paths. No message types here: :mod:`dtd_ik.ros.conversions` turns messages into these arrays.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ def quaternion_norms(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (scale * length)[..., 0], unit
 
 
-def checked_pose(position: Sequence[float], quaternion: Sequence[float],
-                 what: str = "pose") -> tuple[np.ndarray, np.ndarray]:
+def checked_pose(
+    position: Sequence[float], quaternion: Sequence[float], what: str = "pose"
+) -> tuple[np.ndarray, np.ndarray]:
     """One pose from plain numbers -> (position (3,) [m], unit quaternion (4,) x-y-z-w).
 
     Raises InvalidInputError for NaN/inf or a quaternion of norm below
@@ -52,7 +54,8 @@ def checked_pose(position: Sequence[float], quaternion: Sequence[float],
     if scale * length < MIN_QUATERNION_NORM:
         raise InvalidInputError(
             f"{what} has a zero orientation quaternion (norm {scale * length:.1e}); "
-            "send a unit quaternion, e.g. w=1 for no rotation")
+            "send a unit quaternion, e.g. w=1 for no rotation"
+        )
     return np.array(position, dtype=np.float64), np.array([c / length for c in scaled])
 
 
@@ -60,11 +63,20 @@ def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) unit quaternions x-y-z-w -> (..., 3, 3) rotation matrices."""
     q = np.asarray(q, dtype=np.float64)
     x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], axis=-1).reshape(q.shape[:-1] + (3, 3))
+    return np.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    ).reshape(q.shape[:-1] + (3, 3))
 
 
 def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
@@ -78,14 +90,19 @@ def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     m00, m01, m02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
     m10, m11, m12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
     m20, m21, m22 = R[..., 2, 0], R[..., 2, 1], R[..., 2, 2]
-    pivots = np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22,
-                       1 - m00 + m11 - m22, 1 - m00 - m11 + m22], axis=-1)
-    candidates = np.stack([  # (..., 4 pivots, 4) rows 4 * (x, y, z, w) * the pivot's component
-        np.stack([m21 - m12, m02 - m20, m10 - m01, pivots[..., 0]], axis=-1),
-        np.stack([pivots[..., 1], m01 + m10, m02 + m20, m21 - m12], axis=-1),
-        np.stack([m01 + m10, pivots[..., 2], m12 + m21, m02 - m20], axis=-1),
-        np.stack([m02 + m20, m12 + m21, pivots[..., 3], m10 - m01], axis=-1),
-    ], axis=-2)
+    pivots = np.stack(
+        [1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22],
+        axis=-1,
+    )
+    candidates = np.stack(
+        [  # (..., 4 pivots, 4) rows 4 * (x, y, z, w) * the pivot's component
+            np.stack([m21 - m12, m02 - m20, m10 - m01, pivots[..., 0]], axis=-1),
+            np.stack([pivots[..., 1], m01 + m10, m02 + m20, m21 - m12], axis=-1),
+            np.stack([m01 + m10, pivots[..., 2], m12 + m21, m02 - m20], axis=-1),
+            np.stack([m02 + m20, m12 + m21, pivots[..., 3], m10 - m01], axis=-1),
+        ],
+        axis=-2,
+    )
     best = pivots.argmax(axis=-1)[..., None, None]
     q = np.take_along_axis(candidates, best, axis=-2)[..., 0, :]
     q = q / np.sqrt((q * q).sum(axis=-1, keepdims=True))
@@ -117,12 +134,14 @@ def xyz_quat_to_matrix(values: Sequence[float], what: str) -> np.ndarray:
     values = [float(v) for v in values]
     if len(values) != 7:
         raise InvalidInputError(
-            f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers")
+            f"{what} must be [x, y, z, qx, qy, qz, qw], got {len(values)} numbers"
+        )
     return transform_matrix(*checked_pose(values[:3], values[3:], what))
 
 
-def rodrigues_constants(origins: np.ndarray, axes: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rodrigues_constants(
+    origins: np.ndarray, axes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Constants of revolute joints' local transforms: ``origins`` (n, 4, 4) parent->child at
     q = 0 [m], unit ``axes`` (n, 3) in the child frame -> M0, M1, M2 (n, 4, 4) with
 
@@ -140,6 +159,14 @@ def rodrigues_constants(origins: np.ndarray, axes: np.ndarray
     return np.array(origins, dtype=np.float64), M1, M2
 
 
-__all__ = ["MIN_QUATERNION_NORM", "checked_pose", "invert_transform", "matrix_to_quaternion",
-           "quaternion_norms", "quaternion_to_matrix", "rodrigues_constants", "transform_matrix",
-           "xyz_quat_to_matrix"]
+__all__ = [
+    "MIN_QUATERNION_NORM",
+    "checked_pose",
+    "invert_transform",
+    "matrix_to_quaternion",
+    "quaternion_norms",
+    "quaternion_to_matrix",
+    "rodrigues_constants",
+    "transform_matrix",
+    "xyz_quat_to_matrix",
+]

@@ -7,6 +7,7 @@ no thread hand-off; a burst is solved in a few large batches. A caller may also 
 at once (:meth:`GoalBatcher.solve_many`), as the IK node does with the requests it drains from its
 service queue. No ROS here.
 """
+
 from __future__ import annotations
 
 import threading
@@ -120,8 +121,8 @@ class GoalBatcher:
                 if all(g.done for g in goals):
                     break
                 self._busy = True
-                batch = self._pending[:self.max_batch]
-                del self._pending[:len(batch)]
+                batch = self._pending[: self.max_batch]
+                del self._pending[: len(batch)]
             try:
                 self._run(batch)
             finally:
@@ -164,8 +165,14 @@ class GoalBatcher:
                 self._run_tip(tip, [g for g in goals if g.seed is None])
                 return
         budget = max(g.deadline for g in goals) - time.monotonic()
-        result = self._solve(positions, quaternions, seeds=seeds, tip=tip,
-                             timeout=max(budget, 0.0), **_constraints(goals, self._dof))
+        result = self._solve(
+            positions,
+            quaternions,
+            seeds=seeds,
+            tip=tip,
+            timeout=max(budget, 0.0),
+            **_constraints(goals, self._dof),
+        )
         self.batches += 1
         self.largest_batch = max(self.largest_batch, n)
         for i, g in enumerate(goals):

@@ -10,6 +10,7 @@ Also the client-side helpers the benchmarks and tests share: :func:`reachable_go
 :func:`make_request` and :func:`call_with_retry` (resend after a timeout, for a server that
 restarts); clients take their QoS from :mod:`dtd_ik.ros.qos`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,14 @@ def reachable_goals(count: int, seed: int = 7, tip: str = "panda_hand", margin: 
     return found
 
 
-def make_request(position, quaternion, group="panda_arm", link="panda_hand", frame="panda_link0",
-                 avoid_collisions=True) -> GetPositionIK.Request:
+def make_request(
+    position,
+    quaternion,
+    group="panda_arm",
+    link="panda_hand",
+    frame="panda_link0",
+    avoid_collisions=True,
+) -> GetPositionIK.Request:
     req = GetPositionIK.Request()
     ik = req.ik_request
     ik.group_name, ik.ik_link_name, ik.avoid_collisions = group, link, avoid_collisions
@@ -63,8 +70,16 @@ def call(node, client, request, timeout: float = 10.0):
     return future.result(), time.perf_counter() - t0
 
 
-def call_with_retry(node, client, request, *, timeout: float = 2.0, attempts: int = 5,
-                    wait: float = 30.0, executor=None):
+def call_with_retry(
+    node,
+    client,
+    request,
+    *,
+    timeout: float = 2.0,
+    attempts: int = 5,
+    wait: float = 30.0,
+    executor=None,
+):
     """(response, tries): ``request`` sent until answered, at most ``attempts`` times.
 
     Each try waits ``timeout`` [s] for the answer; an unanswered call is forgotten (a late answer
@@ -95,11 +110,16 @@ def main(argv=None) -> int:
     try:
         client = node.create_client(GetPositionIK, args.service, qos_profile=CLIENT_QOS)
         if not client.wait_for_service(timeout_sec=args.wait):
-            print(f"ik_client: no {args.service} service after {args.wait:.0f} s; start the "
-                  "server with scripts/main", file=sys.stderr)
+            print(
+                f"ik_client: no {args.service} service after {args.wait:.0f} s; start the "
+                "server with scripts/main",
+                file=sys.stderr,
+            )
             return 1
-        requests = [(f"reachable goal {i + 1}", make_request(p, quat))
-                    for i, (_, p, quat) in enumerate(reachable_goals(args.count))]
+        requests = [
+            (f"reachable goal {i + 1}", make_request(p, quat))
+            for i, (_, p, quat) in enumerate(reachable_goals(args.count))
+        ]
         requests.append(("unknown group", make_request([0.4, 0, 0.5], [1, 0, 0, 0], group="arm")))
         requests.append(("out of reach", make_request([3.0, 0, 0.5], [1, 0, 0, 0])))
         latencies = []
@@ -111,12 +131,16 @@ def main(argv=None) -> int:
             latencies.append(dt)
             code = res.error_code
             q = ", ".join(f"{v:+.4f}" for v in res.solution.joint_state.position[:7])
-            print(f"{label:18s} {error_name(code.val):24s} {dt * 1e3:7.2f} ms  "
-                  f"{'q = [' + q + ']' if q else ''}\n{'':18s} {code.message}")
+            print(
+                f"{label:18s} {error_name(code.val):24s} {dt * 1e3:7.2f} ms  "
+                f"{'q = [' + q + ']' if q else ''}\n{'':18s} {code.message}"
+            )
         if latencies:
             lat = np.array(latencies) * 1e3
-            print(f"round trip over {len(lat)} requests: median {np.median(lat):.2f} ms, "
-                  f"max {lat.max():.2f} ms")
+            print(
+                f"round trip over {len(lat)} requests: median {np.median(lat):.2f} ms, "
+                f"max {lat.max():.2f} ms"
+            )
         return 0
     finally:
         node.destroy_node()

@@ -5,6 +5,7 @@ homogeneous matrices [m]; the maths on them lives in :mod:`dtd_ik.robot.spatial`
 import message types only, never rclpy's node layer, so they are tested with hand-built messages
 (test/test_ros_conversions.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,14 +60,14 @@ def duration_to_seconds(d: Duration) -> float:
     return float(d.sec) + float(d.nanosec) * 1e-9
 
 
-def joint_state_positions(js: JointState,
-                          what: str = "robot_state.joint_state") -> dict[str, float]:
+def joint_state_positions(
+    js: JointState, what: str = "robot_state.joint_state"
+) -> dict[str, float]:
     """name -> position of a JointState; InvalidInputError when lengths differ or values are not
     finite (move_group silently ignores such a state; dtd_ik says what is wrong)."""
     names, positions = list(js.name), list(js.position)
     if len(names) != len(positions):
-        raise InvalidInputError(
-            f"{what} has {len(names)} names but {len(positions)} positions")
+        raise InvalidInputError(f"{what} has {len(names)} names but {len(positions)} positions")
     if len(set(names)) != len(names):
         raise InvalidInputError(f"{what} names a joint twice")
     values = np.asarray(positions, dtype=np.float64)
@@ -76,8 +77,13 @@ def joint_state_positions(js: JointState,
     return dict(zip(names, values.tolist()))
 
 
-def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
-                     frame_id: str = "", msg: JointState | None = None) -> JointState:
+def make_joint_state(
+    names: Sequence[str],
+    positions: Sequence[float],
+    stamp: Time,
+    frame_id: str = "",
+    msg: JointState | None = None,
+) -> JointState:
     """A sensor_msgs/JointState with positions only (filling ``msg`` when given)."""
     js = JointState() if msg is None else msg
     js.header.stamp = stamp
@@ -87,10 +93,15 @@ def make_joint_state(names: Sequence[str], positions: Sequence[float], stamp: Ti
     return js
 
 
-def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Time,
-                     frame_id: str, virtual_joint: str | None = None,
-                     virtual_transform: np.ndarray | Transform | None = None,
-                     state: RobotState | None = None) -> RobotState:
+def make_robot_state(
+    names: Sequence[str],
+    positions: Sequence[float],
+    stamp: Time,
+    frame_id: str,
+    virtual_joint: str | None = None,
+    virtual_transform: np.ndarray | Transform | None = None,
+    state: RobotState | None = None,
+) -> RobotState:
     """A full (is_diff false) moveit_msgs/RobotState: every single-DOF joint in ``names`` order
     and, when given, the virtual joint tying the model frame to the robot's base (a (4, 4)
     matrix, or a ready Transform message that callers may cache). Fills ``state`` when given
@@ -105,7 +116,8 @@ def make_robot_state(names: Sequence[str], positions: Sequence[float], stamp: Ti
         mdof.joint_names = [virtual_joint]
         if not isinstance(virtual_transform, Transform):
             virtual_transform = matrix_to_transform(
-                np.eye(4) if virtual_transform is None else virtual_transform)
+                np.eye(4) if virtual_transform is None else virtual_transform
+            )
         mdof.transforms = [virtual_transform]
     return state
 
@@ -128,8 +140,11 @@ def make_pose_stamped(T: np.ndarray, frame_id: str, stamp: Time) -> PoseStamped:
     return ps
 
 
-ERROR_NAMES = {getattr(MoveItErrorCodes, k): k for k in dir(MoveItErrorCodes)
-               if k.isupper() and isinstance(getattr(MoveItErrorCodes, k), int)}
+ERROR_NAMES = {
+    getattr(MoveItErrorCodes, k): k
+    for k in dir(MoveItErrorCodes)
+    if k.isupper() and isinstance(getattr(MoveItErrorCodes, k), int)
+}
 
 
 def error_name(val: int) -> str:

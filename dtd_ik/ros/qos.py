@@ -1,5 +1,6 @@
 """QoS shared by the IK server and its clients (no node code here, so clients need not import
 the server)."""
+
 from __future__ import annotations
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy

@@ -6,6 +6,7 @@ sentence; judges a solver answer against the request (:func:`judge_answer`); and
 GetPositionFK (:func:`answer_fk`). The behaviour mirrors move_group's kinematics service
 capability; the table of codes is in docs/ik_server.md.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,17 +83,23 @@ class ServerConfig:
         """Fill the empty robot parameters from ``robot``; ConfigError where one disagrees."""
         joint_names = params.joint_names or robot.joint_names
         if joint_names != robot.joint_names:
-            raise ConfigError(f"parameter joint_names {list(joint_names)} differs from the robot "
-                              f"description's {list(robot.joint_names)}")
+            raise ConfigError(
+                f"parameter joint_names {list(joint_names)} differs from the robot "
+                f"description's {list(robot.joint_names)}"
+            )
         base = params.base_frame or robot.base_frame
         if base != robot.base_frame:
-            raise ConfigError(f"parameter base_frame '{base}' differs from the robot "
-                              f"description's '{robot.base_frame}'")
+            raise ConfigError(
+                f"parameter base_frame '{base}' differs from the robot "
+                f"description's '{robot.base_frame}'"
+            )
         ik_links = params.ik_links or robot.ik_frames
         for link in ik_links:
             if link not in robot.ik_frames:
-                raise ConfigError(f"parameter ik_links names '{link}'; the solver takes "
-                                  f"{', '.join(robot.ik_frames)}")
+                raise ConfigError(
+                    f"parameter ik_links names '{link}'; the solver takes "
+                    f"{', '.join(robot.ik_frames)}"
+                )
         tip = params.tip_link or robot.tip_frame
         if tip not in ik_links:
             raise ConfigError(f"parameter tip_link '{tip}' is not one of ik_links")
@@ -109,8 +116,9 @@ class ServerConfig:
 
     def is_base_frame(self, frame: str) -> bool:
         """Whether a pose in ``frame`` ("" = the model frame) is already in the base frame."""
-        return frame == self.robot.base_frame or (frame in ("", self.params.model_frame)
-                                                  and self.base_at_model_origin)
+        return frame == self.robot.base_frame or (
+            frame in ("", self.params.model_frame) and self.base_at_model_origin
+        )
 
     @property
     def all_joints(self) -> tuple[str, ...]:
@@ -141,12 +149,14 @@ def _resolve_group(cfg: ServerConfig, group: str) -> str:
     if group in aliases:
         return aliases[group]
     if group in cfg.robot.moveit.groups_without_ik:
-        raise RequestError(Codes.NO_IK_SOLUTION,
-                           f"group '{group}' has no IK solver here; use '{served}'")
+        raise RequestError(
+            Codes.NO_IK_SOLUTION, f"group '{group}' has no IK solver here; use '{served}'"
+        )
     known = ", ".join([served, *aliases])
     shown = f"'{group}'" if group else "an empty group_name"
-    raise RequestError(Codes.INVALID_GROUP_NAME,
-                       f"unknown group {shown}; this server solves {known}")
+    raise RequestError(
+        Codes.INVALID_GROUP_NAME, f"unknown group {shown}; this server solves {known}"
+    )
 
 
 def _merge_state(cfg: ServerConfig, request_js, current: dict[str, float] | None):
@@ -169,16 +179,22 @@ def _pick_pose(req: PositionIKRequest, default_link: str):
     if len(req.pose_stamped_vector) == 1:
         names = list(req.ik_link_names)
         if len(names) > 1:
-            raise RequestError(Codes.INVALID_LINK_NAME,
-                               f"one pose in pose_stamped_vector but {len(names)} ik_link_names")
+            raise RequestError(
+                Codes.INVALID_LINK_NAME,
+                f"one pose in pose_stamped_vector but {len(names)} ik_link_names",
+            )
         return req.pose_stamped_vector[0], (names[0] if names else "") or default_link
     if len(req.ik_link_names) != len(req.pose_stamped_vector):
-        raise RequestError(Codes.INVALID_LINK_NAME,
-                           f"{len(req.pose_stamped_vector)} poses but {len(req.ik_link_names)} "
-                           "ik_link_names; they must have the same length")
-    raise RequestError(Codes.INVALID_LINK_NAME,
-                       f"{len(req.pose_stamped_vector)} poses for a group with one tip; send one "
-                       "pose per request (concurrent requests are solved together in one batch)")
+        raise RequestError(
+            Codes.INVALID_LINK_NAME,
+            f"{len(req.pose_stamped_vector)} poses but {len(req.ik_link_names)} "
+            "ik_link_names; they must have the same length",
+        )
+    raise RequestError(
+        Codes.INVALID_LINK_NAME,
+        f"{len(req.pose_stamped_vector)} poses for a group with one tip; send one "
+        "pose per request (concurrent requests are solved together in one batch)",
+    )
 
 
 def _tip_for_link(cfg: ServerConfig, link: str) -> tuple[str, np.ndarray | None]:
@@ -192,15 +208,19 @@ def _tip_for_link(cfg: ServerConfig, link: str) -> tuple[str, np.ndarray | None]
         if index == model.dof:
             _, offset_tip = model.frame(cfg.tip_link)
             return cfg.tip_link, invert_transform(offset_link) @ offset_tip
-        raise RequestError(Codes.INVALID_LINK_NAME,
-                           f"link '{link}' is not rigidly attached to the tip of the group; IK "
-                           f"links: {', '.join(cfg.ik_links)} (or a link fixed to panda_link7)")
-    raise RequestError(Codes.INVALID_LINK_NAME,
-                       f"unknown link '{link}'; IK links: {', '.join(cfg.ik_links)}")
+        raise RequestError(
+            Codes.INVALID_LINK_NAME,
+            f"link '{link}' is not rigidly attached to the tip of the group; IK "
+            f"links: {', '.join(cfg.ik_links)} (or a link fixed to panda_link7)",
+        )
+    raise RequestError(
+        Codes.INVALID_LINK_NAME, f"unknown link '{link}'; IK links: {', '.join(cfg.ik_links)}"
+    )
 
 
-def frame_in_base(cfg: ServerConfig, fk: ForwardKinematics, frame: str,
-                  state: dict[str, float]) -> np.ndarray:
+def frame_in_base(
+    cfg: ServerConfig, fk: ForwardKinematics, frame: str, state: dict[str, float]
+) -> np.ndarray:
     """T_base_frame for the model frame, the base frame or any robot link (at ``state``)."""
     model_frame, base_frame = cfg.params.model_frame, cfg.robot.base_frame
     if frame in ("", model_frame):
@@ -210,9 +230,10 @@ def frame_in_base(cfg: ServerConfig, fk: ForwardKinematics, frame: str,
     if frame in cfg.robot.frame_names:
         return _frame_transform(fk, np.array([state[n] for n in cfg.robot.joint_names]), frame)
     known = ", ".join(dict.fromkeys([model_frame, base_frame, *cfg.robot.frame_names]))
-    raise RequestError(Codes.FRAME_TRANSFORM_FAILURE,
-                       f"cannot transform from frame '{frame}' (no tf here); "
-                       f"known frames: {known}")
+    raise RequestError(
+        Codes.FRAME_TRANSFORM_FAILURE,
+        f"cannot transform from frame '{frame}' (no tf here); known frames: {known}",
+    )
 
 
 def _joint_bounds(cfg: ServerConfig, constraints) -> tuple[np.ndarray, np.ndarray] | None:
@@ -228,33 +249,45 @@ def _joint_bounds(cfg: ServerConfig, constraints) -> tuple[np.ndarray, np.ndarra
     if len(constraints.visibility_constraints):
         others.append("visibility")
     if others:
-        raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
-                           f"{' and '.join(others)} constraints are not supported by this IK "
-                           "server; only joint constraints are honoured")
+        raise RequestError(
+            Codes.INVALID_GOAL_CONSTRAINTS,
+            f"{' and '.join(others)} constraints are not supported by this IK "
+            "server; only joint constraints are honoured",
+        )
     for jc in constraints.joint_constraints:
         name = jc.joint_name
         if name not in cfg.robot.joint_names:
-            raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
-                               f"joint constraint on '{name}', which is not a joint of group "
-                               f"'{cfg.params.group_name}'")
+            raise RequestError(
+                Codes.INVALID_GOAL_CONSTRAINTS,
+                f"joint constraint on '{name}', which is not a joint of group "
+                f"'{cfg.params.group_name}'",
+            )
         values = np.array([jc.position, jc.tolerance_above, jc.tolerance_below])
         if not np.all(np.isfinite(values)) or jc.tolerance_above < 0 or jc.tolerance_below < 0:
-            raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
-                               f"joint constraint on '{name}' needs a finite position and "
-                               "tolerances >= 0")
+            raise RequestError(
+                Codes.INVALID_GOAL_CONSTRAINTS,
+                f"joint constraint on '{name}' needs a finite position and tolerances >= 0",
+            )
         i = cfg.robot.joint_names.index(name)
         lower[i] = max(lower[i], jc.position - jc.tolerance_below)
         upper[i] = min(upper[i], jc.position + jc.tolerance_above)
         if lower[i] > upper[i]:
-            raise RequestError(Codes.INVALID_GOAL_CONSTRAINTS,
-                               f"joint constraint on '{name}' ({jc.position:.4f} "
-                               f"-{jc.tolerance_below:.4f}/+{jc.tolerance_above:.4f} rad) lies "
-                               "outside the joint's limits")
+            raise RequestError(
+                Codes.INVALID_GOAL_CONSTRAINTS,
+                f"joint constraint on '{name}' ({jc.position:.4f} "
+                f"-{jc.tolerance_below:.4f}/+{jc.tolerance_above:.4f} rad) lies "
+                "outside the joint's limits",
+            )
     return (lower, upper) if len(constraints.joint_constraints) else None
 
 
-def _request_world(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
-                   state: dict[str, float], scene: WorldKeeper | None) -> CollisionWorld | None:
+def _request_world(
+    req: PositionIKRequest,
+    cfg: ServerConfig,
+    fk: ForwardKinematics,
+    state: dict[str, float],
+    scene: WorldKeeper | None,
+) -> CollisionWorld | None:
     """The world this request is solved against: None (self-collision only) without
     avoid_collisions or objects; attached objects are placed at the request's state."""
     attached = req.robot_state.attached_collision_objects
@@ -262,8 +295,10 @@ def _request_world(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinemat
         return None
     if scene is None:
         if len(attached):
-            raise RequestError(Codes.COLLISION_CHECKING_UNAVAILABLE,
-                               "attached collision objects need the node's collision world")
+            raise RequestError(
+                Codes.COLLISION_CHECKING_UNAVAILABLE,
+                "attached collision objects need the node's collision world",
+            )
         return None
 
     def frame(name: str) -> np.ndarray:
@@ -271,6 +306,7 @@ def _request_world(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinemat
             return frame_in_base(cfg, fk, name, state)
         except RequestError as exc:
             raise KeyError(exc.message) from None
+
     try:
         specs = [attached_object(a, scene.world.robot.links, frame) for a in attached]
         return scene.for_request(specs)
@@ -278,9 +314,13 @@ def _request_world(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinemat
         raise RequestError(Codes.INVALID_ROBOT_STATE, str(exc)) from None
 
 
-def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinematics,
-                     current: dict[str, float] | None = None,
-                     scene: WorldKeeper | None = None) -> IKQuery:
+def parse_ik_request(
+    req: PositionIKRequest,
+    cfg: ServerConfig,
+    fk: ForwardKinematics,
+    current: dict[str, float] | None = None,
+    scene: WorldKeeper | None = None,
+) -> IKQuery:
     """Check and convert one PositionIKRequest; raises :class:`RequestError` when refused.
     ``scene``: the node's world (None: self-collision only, and attached objects refused)."""
     group_tip = _resolve_group(cfg, req.group_name)
@@ -310,9 +350,20 @@ def parse_ik_request(req: PositionIKRequest, cfg: ServerConfig, fk: ForwardKinem
     lower, upper = bounds if bounds is not None else (None, None)
     if seed is not None and bounds is not None:  # the caller's state, moved into the window
         seed = np.clip(seed, lower, upper)
-    return IKQuery(position=position, quaternion=quaternion, tip=tip, ik_link=link, seed=seed,
-                   state=state, timeout=timeout, avoid_collisions=bool(req.avoid_collisions),
-                   lower=lower, upper=upper, world=world, stamp=pose_stamped.header.stamp)
+    return IKQuery(
+        position=position,
+        quaternion=quaternion,
+        tip=tip,
+        ik_link=link,
+        seed=seed,
+        state=state,
+        timeout=timeout,
+        avoid_collisions=bool(req.avoid_collisions),
+        lower=lower,
+        upper=upper,
+        world=world,
+        stamp=pose_stamped.header.stamp,
+    )
 
 
 def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
@@ -323,11 +374,16 @@ def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
     q, params = query.q, cfg.params
     position_error, orientation_error = query.position_error, query.orientation_error
     margin = query.collision_margin
-    shown = (f"{position_error * 1e6:.3g} um" if position_error < 1e-3
-             else f"{position_error * 1e3:.1f} mm")
+    shown = (
+        f"{position_error * 1e6:.3g} um"
+        if position_error < 1e-3
+        else f"{position_error * 1e3:.1f} mm"
+    )
     pair = "/".join(name for name in query.closest_pair if name)
-    numbers = (f"position error {shown}, orientation error {orientation_error:.2e} rad, "
-               f"collision margin {margin * 1e3:.2f} mm" + (f" ({pair})" if pair else ""))
+    numbers = (
+        f"position error {shown}, orientation error {orientation_error:.2e} rad, "
+        f"collision margin {margin * 1e3:.2f} mm" + (f" ({pair})" if pair else "")
+    )
     problems = []
     if not np.all(np.isfinite(q)):
         problems.append("the answer is not finite")
@@ -338,26 +394,37 @@ def judge_answer(query: IKQuery, cfg: ServerConfig) -> None:
     eps = 1e-9
     lower = cfg.robot.lower if query.lower is None else query.lower
     upper = cfg.robot.upper if query.upper is None else query.upper
-    outside = [cfg.robot.joint_names[i] for i in range(len(q))
-               if not lower[i] - eps <= q[i] <= upper[i] + eps]
+    outside = [
+        cfg.robot.joint_names[i]
+        for i in range(len(q))
+        if not lower[i] - eps <= q[i] <= upper[i] + eps
+    ]
     if outside:
         problems.append(f"{', '.join(outside)} outside the allowed bounds")
     if query.avoid_collisions and not margin > params.collision_padding:
-        problems.append(f"in collision (distance not above the padding "
-                        f"{params.collision_padding * 1e3:g} mm)")
+        problems.append(
+            f"in collision (distance not above the padding {params.collision_padding * 1e3:g} mm)"
+        )
     if query.avoid_collisions and not margin >= params.required_clearance:
         problems.append(f"clearance below the required {params.required_clearance * 1e3:g} mm")
     if problems:
         query.code = Codes.NO_IK_SOLUTION
-        query.message = (f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
-                         f"best answer has {'; '.join(problems)} ({numbers})")
+        query.message = (
+            f"no IK solution for {query.ik_link} within {query.timeout:.3f} s: "
+            f"best answer has {'; '.join(problems)} ({numbers})"
+        )
     else:
         query.code, query.message = Codes.SUCCESS, f"solved {query.ik_link}: {numbers}"
 
 
-def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, fk: ForwardKinematics,
-              current: dict[str, float] | None, stamp: Time,
-              source: str) -> GetPositionFK.Response:
+def answer_fk(
+    req: GetPositionFK.Request,
+    cfg: ServerConfig,
+    fk: ForwardKinematics,
+    current: dict[str, float] | None,
+    stamp: Time,
+    source: str,
+) -> GetPositionFK.Response:
     """GetPositionFK as move_group answers it (poses in the model frame or header.frame_id)."""
     res = GetPositionFK.Response()
     if len(req.fk_link_names) == 0:
@@ -377,13 +444,17 @@ def answer_fk(req: GetPositionFK.Request, cfg: ServerConfig, fk: ForwardKinemati
         return res
     known = [name for name in req.fk_link_names if name in cfg.robot.frame_names]
     unknown = [name for name in req.fk_link_names if name not in cfg.robot.frame_names]
-    res.pose_stamped = [make_pose_stamped(base_in_frame @ _frame_transform(fk, q, name), frame,
-                                          stamp) for name in known]
+    res.pose_stamped = [
+        make_pose_stamped(base_in_frame @ _frame_transform(fk, q, name), frame, stamp)
+        for name in known
+    ]
     res.fk_link_names = known
     if unknown:
         res.error_code = make_error_code(
-            Codes.INVALID_LINK_NAME, f"unknown links skipped: {', '.join(unknown)}", source)
+            Codes.INVALID_LINK_NAME, f"unknown links skipped: {', '.join(unknown)}", source
+        )
     else:
-        res.error_code = make_error_code(Codes.SUCCESS, f"{len(known)} link poses in {frame}",
-                                         source)
+        res.error_code = make_error_code(
+            Codes.SUCCESS, f"{len(known)} link poses in {frame}", source
+        )
     return res

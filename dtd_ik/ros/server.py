@@ -16,6 +16,7 @@ A thin rclpy layer. Request semantics live in :mod:`dtd_ik.ros.requests`, messag
 Parameters follow ros2/demos' pattern: checked in the on-set callback, applied in the post-set
 callback. A bad model file stops the node at start-up with one line and exit code 1.
 """
+
 from __future__ import annotations
 
 import signal
@@ -126,20 +127,27 @@ class IKServer(Node):
         self.robot = load_robot_model()
         table = parameter_table(self.robot)
         for p in table:
-            self.declare_parameter(p.name, p.default, ParameterDescriptor(
-                description=p.description, read_only=p.read_only))
+            self.declare_parameter(
+                p.name,
+                p.default,
+                ParameterDescriptor(description=p.description, read_only=p.read_only),
+            )
         self._parameter_names = [p.name for p in table]
         for name, reason in REMOVED_PARAMETERS.items():  # untyped and unset: refused if given
-            self.declare_parameter(name, None, ParameterDescriptor(
-                description=reason, dynamic_typing=True))
+            self.declare_parameter(
+                name, None, ParameterDescriptor(description=reason, dynamic_typing=True)
+            )
             if self.get_parameter(name).value is not None:
                 raise ConfigError(reason)
         self.cfg = self._config()
         params = self.cfg.params
         self.model_path = resolve_model_path(params.model_path)
         self.solver = IKSolver.load(
-            None if self.model_path is None else str(self.model_path), device=params.device,
-            max_attempts=params.max_attempts, **solver_targets(params))
+            None if self.model_path is None else str(self.model_path),
+            device=params.device,
+            max_attempts=params.max_attempts,
+            **solver_targets(params),
+        )
         self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -152,32 +160,57 @@ class IKServer(Node):
         self._solved = 0
 
         services = ReentrantCallbackGroup()
-        self._ik_service = self.create_service(GetPositionIK, "compute_ik", self._on_ik,
-                                               qos_profile=SERVICE_QOS, callback_group=services)
-        self.create_service(GetPositionFK, "compute_fk", self._on_fk, qos_profile=SERVICE_QOS,
-                            callback_group=services)
+        self._ik_service = self.create_service(
+            GetPositionIK,
+            "compute_ik",
+            self._on_ik,
+            qos_profile=SERVICE_QOS,
+            callback_group=services,
+        )
+        self.create_service(
+            GetPositionFK,
+            "compute_fk",
+            self._on_fk,
+            qos_profile=SERVICE_QOS,
+            callback_group=services,
+        )
         self.solution_pub = self.create_publisher(JointState, params.solution_topic, 10)
         self.margin_pub = self.create_publisher(Float64, params.margin_topic, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         other = MutuallyExclusiveCallbackGroup()
         self.world = WorldKeeper()
-        self.world_pub = self.create_publisher(String, params.world_topic, QoSProfile(
-            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))  # latched: late joiners see it
+        self.world_pub = self.create_publisher(
+            String,
+            params.world_topic,
+            QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+        )  # latched: late joiners see it
         self._publish_world()
         if params.collision_object_topic:
-            self.create_subscription(CollisionObject, params.collision_object_topic,
-                                     self._on_collision_object, 100, callback_group=other)
+            self.create_subscription(
+                CollisionObject,
+                params.collision_object_topic,
+                self._on_collision_object,
+                100,
+                callback_group=other,
+            )
         if params.joint_state_topic:
-            self.create_subscription(JointState, params.joint_state_topic, self._on_joint_state,
-                                     10, callback_group=other)
+            self.create_subscription(
+                JointState,
+                params.joint_state_topic,
+                self._on_joint_state,
+                10,
+                callback_group=other,
+            )
         if params.diagnostics_period > 0:
-            self.create_timer(params.diagnostics_period, self._publish_diagnostics,
-                              callback_group=other)
+            self.create_timer(
+                params.diagnostics_period, self._publish_diagnostics, callback_group=other
+            )
         model = str(self.model_path) if self.model_path else "none (refinement only)"
         self.get_logger().info(
             f"serving {self.resolve_service_name('compute_ik')} and "
             f"{self.resolve_service_name('compute_fk')} for group '{params.group_name}' "
-            f"(tip {self.cfg.tip_link}); model: {model}")
+            f"(tip {self.cfg.tip_link}); model: {model}"
+        )
 
     # -- parameters ------------------------------------------------------------------------
     def _config(self, changes: list[Parameter] = ()) -> ServerConfig:
@@ -185,8 +218,10 @@ class IKServer(Node):
         naming the parameter that is out of range or disagrees with the robot description."""
         values = {p.name: p.value for p in self.get_parameters(self._parameter_names)}
         values.update({p.name: p.value for p in changes})
-        values = {name: v if isinstance(v, (str, bool, int, float)) else list(v)
-                  for name, v in values.items()}  # arrays come as array.array
+        values = {
+            name: v if isinstance(v, (str, bool, int, float)) else list(v)
+            for name, v in values.items()
+        }  # arrays come as array.array
         return ServerConfig.resolve(ServerParameters.from_values(values), self.robot)
 
     def _check_parameters(self, changes: list[Parameter]) -> SetParametersResult:
@@ -234,8 +269,9 @@ class IKServer(Node):
         self._publish_world()
 
     def _publish_world(self) -> None:
-        self.world_pub.publish(String(data=describe_world(self.world.world,
-                                                          self.cfg.robot.base_frame)))
+        self.world_pub.publish(
+            String(data=describe_world(self.world.world, self.cfg.robot.base_frame))
+        )
 
     def _on_ik(self, request: GetPositionIK.Request, response: GetPositionIK.Response):
         """Answer this request and every other one already waiting in the service queue, as one
@@ -261,8 +297,14 @@ class IKServer(Node):
         queries: list[tuple[IKQuery, GetPositionIK.Response]] = []
         for request, response in pairs:
             try:
-                queries.append((parse_ik_request(request.ik_request, cfg, self.solver, current,
-                                                 self.world), response))
+                queries.append(
+                    (
+                        parse_ik_request(
+                            request.ik_request, cfg, self.solver, current, self.world
+                        ),
+                        response,
+                    )
+                )
             except RequestError as exc:
                 response.error_code = make_error_code(exc.code, exc.message, source)
         if queries:
@@ -284,18 +326,30 @@ class IKServer(Node):
                 self._publish_solution(query, cfg, response)
         latency = time.perf_counter() - t0
         for _, response in pairs:
-            self._record(latency, response.error_code.val == Codes.SUCCESS,
-                         margins.get(id(response), float("nan")), len(pairs))
+            self._record(
+                latency,
+                response.error_code.val == Codes.SUCCESS,
+                margins.get(id(response), float("nan")),
+                len(pairs),
+            )
 
-    def _publish_solution(self, query: IKQuery, cfg: ServerConfig,
-                          response: GetPositionIK.Response) -> None:
+    def _publish_solution(
+        self, query: IKQuery, cfg: ServerConfig, response: GetPositionIK.Response
+    ) -> None:
         names = cfg.all_joints
         moveit = cfg.robot.moveit
         values = [*query.q, *(query.state[n] for n in moveit.other_joints)]
         if self._virtual[0] is not cfg:  # the Transform message, rebuilt when the config changes
             self._virtual = (cfg, matrix_to_transform(cfg.world_to_base))
-        make_robot_state(names, values, query.stamp, cfg.params.model_frame, moveit.virtual_joint,
-                         self._virtual[1], state=response.solution)
+        make_robot_state(
+            names,
+            values,
+            query.stamp,
+            cfg.params.model_frame,
+            moveit.virtual_joint,
+            self._virtual[1],
+            state=response.solution,
+        )
         if self.solution_pub.get_subscription_count():  # build the message only when heard
             now = self.get_clock().now().to_msg()
             self.solution_pub.publish(make_joint_state(names, values, now))
@@ -306,12 +360,19 @@ class IKServer(Node):
         with self._lock:
             current = self._current
         try:
-            return answer_fk(request, self.cfg, self.solver, current,
-                             self.get_clock().now().to_msg(), self.get_name())
+            return answer_fk(
+                request,
+                self.cfg,
+                self.solver,
+                current,
+                self.get_clock().now().to_msg(),
+                self.get_name(),
+            )
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"FK request failed: {type(exc).__name__}: {exc}")
             response.error_code = make_error_code(
-                Codes.FAILURE, f"internal error: {type(exc).__name__}: {exc}", self.get_name())
+                Codes.FAILURE, f"internal error: {type(exc).__name__}: {exc}", self.get_name()
+            )
             return response
 
     # -- diagnostics -----------------------------------------------------------------------
@@ -324,22 +385,29 @@ class IKServer(Node):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             stats, requests, solved = list(self._stats), self._requests, self._solved
-        status = DiagnosticStatus(name=f"{self.get_name()}: IK service",
-                                  hardware_id=self.robot.name)  # the URDF robot: "panda"
-        values = {"requests": str(requests), "solved": str(solved),
-                  "solver_calls": str(self.batcher.batches),
-                  "largest_batch": str(self.batcher.largest_batch),
-                  "model": str(self.model_path) if self.model_path else "none (refinement only)"}
+        status = DiagnosticStatus(
+            name=f"{self.get_name()}: IK service", hardware_id=self.robot.name
+        )  # the URDF robot: "panda"
+        values = {
+            "requests": str(requests),
+            "solved": str(solved),
+            "solver_calls": str(self.batcher.batches),
+            "largest_batch": str(self.batcher.largest_batch),
+            "model": str(self.model_path) if self.model_path else "none (refinement only)",
+        }
         if stats:
             lat = np.array([s[0] for s in stats]) * 1e3
             ok = np.array([s[1] for s in stats])
             margins = np.array([s[2] for s in stats if s[1]])
-            values.update({
-                "success_rate_recent": f"{ok.mean():.4f}",
-                "latency_p50_ms": f"{np.percentile(lat, 50):.3f}",
-                "latency_p99_ms": f"{np.percentile(lat, 99):.3f}",
-                "min_margin_mm": f"{margins.min() * 1e3:.2f}" if margins.size else "n/a",
-                "mean_batch": f"{np.mean([s[3] for s in stats]):.2f}"})
+            values.update(
+                {
+                    "success_rate_recent": f"{ok.mean():.4f}",
+                    "latency_p50_ms": f"{np.percentile(lat, 50):.3f}",
+                    "latency_p99_ms": f"{np.percentile(lat, 99):.3f}",
+                    "min_margin_mm": f"{margins.min() * 1e3:.2f}" if margins.size else "n/a",
+                    "mean_batch": f"{np.mean([s[3] for s in stats]):.2f}",
+                }
+            )
             status.level = DiagnosticStatus.OK if ok.mean() >= 0.5 else DiagnosticStatus.WARN
             status.message = f"{ok.mean() * 100:.1f} % of the last {len(stats)} requests solved"
         else:
@@ -366,8 +434,10 @@ class _SigintWhileServing:
         self._previous = None
 
     def __enter__(self) -> _SigintWhileServing:
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # e.g. started with &
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):  # e.g. started with &
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
@@ -389,8 +459,7 @@ def main(args=None) -> int:
         try:
             node = IKServer()
             threads = node.cfg.params.executor_threads
-            executor = (SingleThreadedExecutor() if threads <= 1
-                        else MultiThreadedExecutor(threads))
+            executor = SingleThreadedExecutor() if threads <= 1 else MultiThreadedExecutor(threads)
             executor.add_node(node)
             sigint.serving = True
             executor.spin()

@@ -9,6 +9,7 @@ that it exited with 0 and without a traceback. The tests and the server benchmar
 their nodes here; user scripts can too. No rclpy here: readiness is the node's ``serving`` log
 line, so this module works without a ROS context.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,10 +33,13 @@ class ServerProcessError(DtdIkError, RuntimeError):
     """The node did not come up in time, or did not stop cleanly; the message holds its log."""
 
 
-def ik_server_command(*params: str, namespace: str = "/",
-                      params_file: str | Path | None = None,
-                      remaps: Mapping[str, str] | None = None,
-                      executable: Sequence[str] | None = None) -> list[str]:
+def ik_server_command(
+    *params: str,
+    namespace: str = "/",
+    params_file: str | Path | None = None,
+    remaps: Mapping[str, str] | None = None,
+    executable: Sequence[str] | None = None,
+) -> list[str]:
     """The command line that starts the node.
 
     Args:
@@ -48,11 +52,18 @@ def ik_server_command(*params: str, namespace: str = "/",
     """
     if executable is None:
         script = Path(sys.prefix) / "bin" / "ik_server"
-        executable = [str(script)] if script.exists() else [sys.executable, "-m",
-                                                              "dtd_ik.ros.server"]
+        executable = (
+            [str(script)] if script.exists() else [sys.executable, "-m", "dtd_ik.ros.server"]
+        )
     params_file = config_path("ik_server.yaml") if params_file is None else params_file
-    cmd = [*executable, "--ros-args", "-r", f"__ns:={namespace}",
-           "--params-file", str(params_file)]
+    cmd = [
+        *executable,
+        "--ros-args",
+        "-r",
+        f"__ns:={namespace}",
+        "--params-file",
+        str(params_file),
+    ]
     for source, target in (remaps or {}).items():
         cmd += ["-r", f"{source}:={target}"]
     for p in params:
@@ -85,11 +96,13 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.log():
             if self.proc.poll() is not None:
-                raise ServerProcessError(f"ik_server exited with {self.proc.returncode} before "
-                                         f"serving:\n{self.log()}")
+                raise ServerProcessError(
+                    f"ik_server exited with {self.proc.returncode} before serving:\n{self.log()}"
+                )
             if time.monotonic() > deadline:
-                raise ServerProcessError(f"ik_server not serving after {timeout:g} s:\n"
-                                         f"{self.log()}")
+                raise ServerProcessError(
+                    f"ik_server not serving after {timeout:g} s:\n{self.log()}"
+                )
             time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> int:
@@ -101,8 +114,10 @@ class ServerProcess:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-                raise ServerProcessError(f"ik_server did not stop within {timeout:g} s of "
-                                         f"{signal.Signals(sig).name}:\n{self.log()}") from None
+                raise ServerProcessError(
+                    f"ik_server did not stop within {timeout:g} s of "
+                    f"{signal.Signals(sig).name}:\n{self.log()}"
+                ) from None
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -113,12 +128,16 @@ class ServerProcess:
 
 
 @contextmanager
-def running_ik_server(*params: str, namespace: str = "/",
-                      params_file: str | Path | None = None,
-                      remaps: Mapping[str, str] | None = None,
-                      env: Mapping[str, str] | None = None, log: str | Path | None = None,
-                      wait: float = 120.0, executable: Sequence[str] | None = None,
-                      ) -> Iterator[ServerProcess]:
+def running_ik_server(
+    *params: str,
+    namespace: str = "/",
+    params_file: str | Path | None = None,
+    remaps: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    log: str | Path | None = None,
+    wait: float = 120.0,
+    executable: Sequence[str] | None = None,
+) -> Iterator[ServerProcess]:
     """Start the node (see :func:`ik_server_command` for the arguments), wait until it serves,
     hand it over, then stop it with SIGINT.
 
@@ -138,11 +157,13 @@ def running_ik_server(*params: str, namespace: str = "/",
         os.close(fd)
         log = name
     log_path = Path(log)
-    cmd = ik_server_command(*params, namespace=namespace, params_file=params_file,
-                            remaps=remaps, executable=executable)
+    cmd = ik_server_command(
+        *params, namespace=namespace, params_file=params_file, remaps=remaps, executable=executable
+    )
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env=None if env is None else dict(env))
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
+        )
     server = ServerProcess(proc, log_path, namespace)
     try:
         server.wait_until_serving(wait)
@@ -162,5 +183,10 @@ def running_ik_server(*params: str, namespace: str = "/",
             log_path.unlink(missing_ok=True)
 
 
-__all__ = ["READY_LINE", "ServerProcess", "ServerProcessError", "ik_server_command",
-           "running_ik_server"]
+__all__ = [
+    "READY_LINE",
+    "ServerProcess",
+    "ServerProcessError",
+    "ik_server_command",
+    "running_ik_server",
+]

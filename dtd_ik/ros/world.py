@@ -13,6 +13,7 @@ Pure conversions (hand-built messages in, :mod:`dtd_ik.collision` values out, no
 :class:`~dtd_ik.collision.CollisionWorld` and swaps it in whole, so a solve in progress keeps
 the world it started with and a refused message changes nothing. Units: m, quaternions x-y-z-w.
 """
+
 from __future__ import annotations
 
 import threading
@@ -92,13 +93,16 @@ def message_pose(pose: Pose, what: str) -> np.ndarray:
 def primitive_shape(primitive: SolidPrimitive, what: str) -> Shape:
     """A shape_msgs/SolidPrimitive (box, sphere, cylinder, cone) -> a collision shape."""
     if primitive.type not in _PRIMITIVES:
-        raise WorldMessageError(f"{what}: unsupported primitive type {primitive.type} (known: "
-                                "1 BOX, 2 SPHERE, 3 CYLINDER, 4 CONE)")
+        raise WorldMessageError(
+            f"{what}: unsupported primitive type {primitive.type} (known: "
+            "1 BOX, 2 SPHERE, 3 CYLINDER, 4 CONE)"
+        )
     cls, count = _PRIMITIVES[primitive.type]
     dims = [float(d) for d in primitive.dimensions]
     if len(dims) < count:
-        raise WorldMessageError(f"{what}: {cls.__name__} needs {count} dimensions, got "
-                                f"{len(dims)}")
+        raise WorldMessageError(
+            f"{what}: {cls.__name__} needs {count} dimensions, got {len(dims)}"
+        )
     try:
         return cls(*dims[:count])
     except CollisionError as exc:
@@ -110,8 +114,10 @@ def mesh_shape(mesh: Mesh, what: str) -> TriangleMesh:
     vertices = [(v.x, v.y, v.z) for v in mesh.vertices]
     triangles = [tuple(t.vertex_indices) for t in mesh.triangles]
     try:
-        return TriangleMesh(np.array(vertices, dtype=np.float64).reshape(-1, 3),
-                            np.array(triangles, dtype=np.int64).reshape(-1, 3))
+        return TriangleMesh(
+            np.array(vertices, dtype=np.float64).reshape(-1, 3),
+            np.array(triangles, dtype=np.int64).reshape(-1, 3),
+        )
     except CollisionError as exc:
         raise WorldMessageError(f"{what}: {exc}") from None
 
@@ -122,11 +128,11 @@ def _shapes_with_poses(msg: CollisionObject, what: str) -> tuple[PlacedShape, ..
         raise WorldMessageError(f"{what}: planes are not supported (send a thin box instead)")
     out = []
     for kind, shapes, poses, convert in (
-            ("primitive", msg.primitives, msg.primitive_poses, primitive_shape),
-            ("mesh", msg.meshes, msg.mesh_poses, mesh_shape)):
+        ("primitive", msg.primitives, msg.primitive_poses, primitive_shape),
+        ("mesh", msg.meshes, msg.mesh_poses, mesh_shape),
+    ):
         if len(shapes) != len(poses):
-            raise WorldMessageError(f"{what}: {len(shapes)} {kind}s but {len(poses)} "
-                                    f"{kind}_poses")
+            raise WorldMessageError(f"{what}: {len(shapes)} {kind}s but {len(poses)} {kind}_poses")
         for k, (shape, pose) in enumerate(zip(shapes, poses)):
             label = f"{what} {kind} {k}"
             out.append(PlacedShape(convert(shape, label), message_pose(pose, f"{label} pose")))
@@ -141,17 +147,21 @@ def _shape_poses(msg: CollisionObject, what: str) -> tuple[np.ndarray, ...] | No
     return tuple(message_pose(p, f"{what} shape pose {k}") for k, p in enumerate(poses))
 
 
-def fixed_frames(base_frame: str, model_frame: str,
-                 world_to_base: np.ndarray) -> Callable[[str], np.ndarray]:
+def fixed_frames(
+    base_frame: str, model_frame: str, world_to_base: np.ndarray
+) -> Callable[[str], np.ndarray]:
     """frame -> T_base_frame (4, 4) for the frames world objects may be given in: the base
     frame and the model frame (``world_to_base``: T_model_base); KeyError for any other."""
     frames = {base_frame: np.eye(4), model_frame: np.linalg.inv(world_to_base)}
 
     def frame_in_base(frame: str) -> np.ndarray:
         if frame not in frames:
-            raise KeyError(f"unknown frame '{frame}': collision objects must be given in "
-                           f"{base_frame} or {model_frame}")
+            raise KeyError(
+                f"unknown frame '{frame}': collision objects must be given in "
+                f"{base_frame} or {model_frame}"
+            )
         return frames[frame]
+
     return frame_in_base
 
 
@@ -168,11 +178,16 @@ def world_change(msg: CollisionObject, frame_in_base: Callable[[str], np.ndarray
             ADD/APPEND, an empty id where one is needed.
     """
     try:
-        operation = Operation(int.from_bytes(msg.operation, "little")
-                              if isinstance(msg.operation, bytes) else int(msg.operation))
+        operation = Operation(
+            int.from_bytes(msg.operation, "little")
+            if isinstance(msg.operation, bytes)
+            else int(msg.operation)
+        )
     except ValueError:
-        raise WorldMessageError(f"collision object '{msg.id}': unknown operation "
-                                f"{msg.operation!r} (0 ADD, 1 REMOVE, 2 APPEND, 3 MOVE)") from None
+        raise WorldMessageError(
+            f"collision object '{msg.id}': unknown operation "
+            f"{msg.operation!r} (0 ADD, 1 REMOVE, 2 APPEND, 3 MOVE)"
+        ) from None
     what = f"{operation.name} '{msg.id}'"
     if operation is Operation.REMOVE:
         return WorldChange(operation, msg.id, (), None, None)
@@ -191,8 +206,9 @@ def world_change(msg: CollisionObject, frame_in_base: Callable[[str], np.ndarray
     return WorldChange(operation, msg.id, shapes, pose, None)
 
 
-def attached_object(msg: AttachedCollisionObject, links: Sequence[str],
-                    frame_in_base: Callable[[str], np.ndarray]) -> AttachedSpec:
+def attached_object(
+    msg: AttachedCollisionObject, links: Sequence[str], frame_in_base: Callable[[str], np.ndarray]
+) -> AttachedSpec:
     """Check one attached object of a request's robot_state, in its link's frame.
 
     ``header.frame_id`` empty means the link's frame; any other frame goes through
@@ -204,13 +220,18 @@ def attached_object(msg: AttachedCollisionObject, links: Sequence[str],
     if not obj.id:
         raise WorldMessageError("an attached object has an empty id")
     if msg.link_name not in links:
-        raise WorldMessageError(f"{what}: unknown link '{msg.link_name}' (known: "
-                                f"{', '.join(links)})")
-    operation = int.from_bytes(obj.operation, "little") if isinstance(obj.operation, bytes) \
+        raise WorldMessageError(
+            f"{what}: unknown link '{msg.link_name}' (known: {', '.join(links)})"
+        )
+    operation = (
+        int.from_bytes(obj.operation, "little")
+        if isinstance(obj.operation, bytes)
         else int(obj.operation)
+    )
     if operation != Operation.ADD:
-        raise WorldMessageError(f"{what}: operation {operation}; a robot state's attached "
-                                "objects must be ADD")
+        raise WorldMessageError(
+            f"{what}: operation {operation}; a robot state's attached objects must be ADD"
+        )
     shapes = _shapes_with_poses(obj, what)
     if not shapes:
         raise WorldMessageError(f"{what}: no primitives or meshes")
@@ -267,8 +288,13 @@ class WorldKeeper:
         with self._lock:
             new = _copy_world(self._world)
             try:
-                new.apply(change.operation, change.object_id, change.shapes, change.pose,
-                          change.shape_poses)
+                new.apply(
+                    change.operation,
+                    change.object_id,
+                    change.shapes,
+                    change.pose,
+                    change.shape_poses,
+                )
             except CollisionError as exc:
                 raise WorldMessageError(str(exc)) from None
             self._world = new
@@ -289,6 +315,16 @@ class WorldKeeper:
         return world
 
 
-__all__ = ["AttachedSpec", "WorldChange", "WorldKeeper", "WorldMessageError", "attached_object",
-           "describe_world", "fixed_frames", "message_pose", "mesh_shape", "primitive_shape",
-           "world_change"]
+__all__ = [
+    "AttachedSpec",
+    "WorldChange",
+    "WorldKeeper",
+    "WorldMessageError",
+    "attached_object",
+    "describe_world",
+    "fixed_frames",
+    "message_pose",
+    "mesh_shape",
+    "primitive_shape",
+    "world_change",
+]

@@ -4,6 +4,7 @@ exact, self-collision-free answers. Knows nothing of ROS.
 ``IKSolver`` and ``IKResult`` (which load torch for the network) are imported on first use, so
 that ``dtd_ik.solver.kernels`` and ``dtd_ik.solver.config`` stay torch-free.
 """
+
 from __future__ import annotations
 
 from typing import Any

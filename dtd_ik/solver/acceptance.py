@@ -8,6 +8,7 @@ capsule distance above both proves it for the self pairs without FCL; FCL (~0.5 
 on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where it does not, or
 where the world has objects the capsules know nothing of.
 """
+
 from __future__ import annotations
 
 import threading
@@ -68,8 +69,16 @@ class MeshAcceptance:
             poses[:, i, :3, :3], poses[:, i, :3, 3] = R, p
         return poses
 
-    def judge(self, q: np.ndarray, capsule_margin: np.ndarray, world: CollisionWorld | None, *,
-              padding: float, required: float, exact: bool = False) -> Verdict:
+    def judge(
+        self,
+        q: np.ndarray,
+        capsule_margin: np.ndarray,
+        world: CollisionWorld | None,
+        *,
+        padding: float,
+        required: float,
+        exact: bool = False,
+    ) -> Verdict:
         """Accept or reject answers ``q`` (B, n) [rad] whose capsule distance is
         ``capsule_margin`` (B,) [m]; ``world`` None: self-collision only. ``exact``: measure
         the meshes even where the capsules already prove clearance."""
@@ -100,8 +109,14 @@ class Judge:
     """One solve's acceptance: judges the kernels' successes as they come, remembers what the
     meshes said of each goal's answer, and reports every final answer's margin."""
 
-    def __init__(self, acceptance: MeshAcceptance, config: SolverConfig,
-                 world: CollisionWorld | None, n_goals: int, dof: int):
+    def __init__(
+        self,
+        acceptance: MeshAcceptance,
+        config: SolverConfig,
+        world: CollisionWorld | None,
+        n_goals: int,
+        dof: int,
+    ):
         self._acceptance, self._world = acceptance, world
         self._padding, self._required = config.collision_padding, config.required_clearance
         self._exact = config.exact_margin
@@ -110,9 +125,14 @@ class Judge:
         self._pair = [NO_PAIR] * n_goals
 
     def _run(self, goals: np.ndarray, q: np.ndarray, capsule_margin: np.ndarray) -> Verdict:
-        verdict = self._acceptance.judge(q, capsule_margin, self._world,
-                                         padding=self._padding, required=self._required,
-                                         exact=self._exact)
+        verdict = self._acceptance.judge(
+            q,
+            capsule_margin,
+            self._world,
+            padding=self._padding,
+            required=self._required,
+            exact=self._exact,
+        )
         self._q[goals], self._margin[goals] = q, verdict.margin
         for g, pair in zip(goals, verdict.pair):
             self._pair[g] = pair

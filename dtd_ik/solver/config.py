@@ -3,6 +3,7 @@
 Every setting's default and valid range is declared here, once; the YAML file documents them and
 holds a deployment's changes. Read through :mod:`dtd_ik.config_files`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -77,13 +78,13 @@ class SolverConfig:
         check(self)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides) -> "SolverConfig":
+    def load(cls, path: str | Path | None = None, **overrides) -> SolverConfig:
         """Read the ``solver`` section of ``path`` (default config/solver.yaml), then lay the
         keyword ``overrides`` over it. Raises ConfigError naming the key of a bad value."""
         path = config_path(DEFAULT_SOLVER_CONFIG) if path is None else resolve(path)
         return load(cls, path, "solver config", section="solver", overrides=overrides)
 
-    def with_options(self, **overrides) -> "SolverConfig":
+    def with_options(self, **overrides) -> SolverConfig:
         """This config with ``overrides`` (checked as :meth:`load` checks them)."""
         return build(type(self), {**asdict(self), **overrides})
 
@@ -98,33 +99,47 @@ class SolverConfig:
         passes the kernel (the meshes decide), pairs pushed to ``fallback_push_margin`` +
         ``required_clearance``."""
         return self.kernel_params()._replace(
-            min_margin=-np.inf, push_margin=self.fallback_push_margin + self.required_clearance)
+            min_margin=-np.inf, push_margin=self.fallback_push_margin + self.required_clearance
+        )
 
     def path_params(self) -> PathParams:
         """The path settings of :func:`dtd_ik.solver.kernels.path_refinement.solve_path`."""
-        return PathParams(jump_factor=self.path_jump_factor, jump_slack=self.path_jump_slack,
-                          attempts=self.path_attempts, perturb_scale=self.path_perturb_scale,
-                          warrant_damping=self.path_warrant_damping,
-                          centering=self.path_centering)
+        return PathParams(
+            jump_factor=self.path_jump_factor,
+            jump_slack=self.path_jump_slack,
+            attempts=self.path_attempts,
+            perturb_scale=self.path_perturb_scale,
+            warrant_damping=self.path_warrant_damping,
+            centering=self.path_centering,
+        )
 
     def kernel_params(self) -> KernelParams:
         """The kernels' settings (:class:`dtd_ik.solver.kernels.lm_attempt.KernelParams`)."""
         return KernelParams(
-            tol_position=self.position_tolerance, tol_orientation=self.orientation_tolerance,
+            tol_position=self.position_tolerance,
+            tol_orientation=self.orientation_tolerance,
             min_margin=self.strict_clearance,
             push_margin=self.strict_clearance + self.push_headroom,
             # an attempt never stops above a success tolerance, whatever the two settings say
             converge_position=min(self.converge_position, self.position_tolerance),
             converge_orientation=min(self.converge_orientation, self.orientation_tolerance),
-            orientation_weight=self.orientation_weight, collision_weight=self.collision_weight,
-            lambda_init=self.lambda_init, lambda_up=self.lambda_up,
-            lambda_down=self.lambda_down, lambda_min=self.lambda_min,
-            lambda_max=self.lambda_max, max_iterations=self.max_iterations,
-            max_attempts=self.max_attempts, perturbed_seeds=self.perturbed_seeds,
-            perturb_scale=self.perturb_scale, abandon_after=self.abandon_after,
-            abandon_cost=self.abandon_error ** 2, table_seeds=self.seed_table_seeds,
+            orientation_weight=self.orientation_weight,
+            collision_weight=self.collision_weight,
+            lambda_init=self.lambda_init,
+            lambda_up=self.lambda_up,
+            lambda_down=self.lambda_down,
+            lambda_min=self.lambda_min,
+            lambda_max=self.lambda_max,
+            max_iterations=self.max_iterations,
+            max_attempts=self.max_attempts,
+            perturbed_seeds=self.perturbed_seeds,
+            perturb_scale=self.perturb_scale,
+            abandon_after=self.abandon_after,
+            abandon_cost=self.abandon_error**2,
+            table_seeds=self.seed_table_seeds,
             table_orientation_weight=self.seed_table_orientation_weight,
-            table_search_rings=self.seed_table_search_rings)
+            table_search_rings=self.seed_table_search_rings,
+        )
 
 
 __all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "SolverConfig"]

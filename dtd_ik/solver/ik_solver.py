@@ -10,6 +10,7 @@ numpy in -> numpy out, torch in -> torch out (on the positions' device); forward
 A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
 :mod:`dtd_ik.solver.kernels`.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,12 @@ import torch
 
 from dtd_ik.collision import CollisionWorld
 from dtd_ik.exceptions import InvalidInputError, UnknownFrameError
-from dtd_ik.robot.spatial import (MIN_QUATERNION_NORM, matrix_to_quaternion, quaternion_norms,
-                                  quaternion_to_matrix)
+from dtd_ik.robot.spatial import (
+    MIN_QUATERNION_NORM,
+    matrix_to_quaternion,
+    quaternion_norms,
+    quaternion_to_matrix,
+)
 from dtd_ik.solver.acceptance import NO_PAIR, Judge, MeshAcceptance
 from dtd_ik.solver.config import SolverConfig
 from dtd_ik.solver.kernels import path_refinement as pr
@@ -78,14 +83,16 @@ def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, torch.device | None]:
     return arr, None
 
 
-def _batch(x: Any, name: str, width: int, nan_rows: bool = False
-           ) -> tuple[np.ndarray, bool, torch.device | None]:
+def _batch(
+    x: Any, name: str, width: int, nan_rows: bool = False
+) -> tuple[np.ndarray, bool, torch.device | None]:
     """``x`` as a contiguous (N, width) float64 array, whether it was one (width,) row, and
     its torch device (None: not a tensor). ``nan_rows``: rows entirely NaN are allowed."""
     arr, device = _to_numpy(x, name)
     if arr.ndim not in (1, 2) or arr.shape[-1] != width:
-        raise InvalidInputError(f"{name} must have shape (N, {width}) or ({width},), got "
-                                f"{tuple(arr.shape)}")
+        raise InvalidInputError(
+            f"{name} must have shape (N, {width}) or ({width},), got {tuple(arr.shape)}"
+        )
     single = arr.ndim == 1
     if single:
         arr = arr[None]
@@ -93,16 +100,22 @@ def _batch(x: Any, name: str, width: int, nan_rows: bool = False
     if nan_rows:
         finite |= np.isnan(arr).all(axis=1, keepdims=True)
     if not finite.all():
-        raise InvalidInputError(f"{name} contain NaN or inf" + (
-            " (only whole rows of NaN, meaning no seed, are allowed)" if nan_rows else ""))
+        raise InvalidInputError(
+            f"{name} contain NaN or inf"
+            + (" (only whole rows of NaN, meaning no seed, are allowed)" if nan_rows else "")
+        )
     return np.ascontiguousarray(arr), single, device
 
 
 class IKSolver:
     """Network seeds (optional) + batched Levenberg-Marquardt refinement with restarts."""
 
-    def __init__(self, network: IKNetwork | None = None, config: SolverConfig | None = None,
-                 robot: CompiledRobot | None = None):
+    def __init__(
+        self,
+        network: IKNetwork | None = None,
+        config: SolverConfig | None = None,
+        robot: CompiledRobot | None = None,
+    ):
         self.network = network
         self._use_config(config if config is not None else SolverConfig.load())
         self.robot = robot if robot is not None else CompiledRobot.from_model()
@@ -117,9 +130,13 @@ class IKSolver:
         self._tables: dict[int, SeedTable] = {}
         origins = r.arrays.M0[:, :3, 3]  # (n, 3) each joint's origin in its parent frame [m]
         self._shoulder = origins[0].copy()  # joint 1's origin: fixed in the base frame
-        self._reach = {name: float(np.linalg.norm(origins[1:index], axis=1).sum()
-                                   + np.linalg.norm(offset[:3, 3])) + REACH_SLACK
-                       for name, (index, offset) in self._tips.items()}
+        self._reach = {
+            name: float(
+                np.linalg.norm(origins[1:index], axis=1).sum() + np.linalg.norm(offset[:3, 3])
+            )
+            + REACH_SLACK
+            for name, (index, offset) in self._tips.items()
+        }
 
     def _use_config(self, config: SolverConfig) -> None:
         """Make ``config`` the solver's: its kernel settings, and no plan made for another."""
@@ -128,12 +145,16 @@ class IKSolver:
         self._path_params = self.config.path_params()
         self._plans: dict[tuple[bool, bool, bool], tuple[Pass, ...]] = {}  # filled by plan()
 
-    def set_targets(self, *, position_tolerance: float | None = None,
-                    orientation_tolerance: float | None = None,
-                    collision_padding: float | None = None,
-                    required_clearance: float | None = None,
-                    preferred_clearance: float | None = None,
-                    min_collision_margin: float | None = None) -> None:
+    def set_targets(
+        self,
+        *,
+        position_tolerance: float | None = None,
+        orientation_tolerance: float | None = None,
+        collision_padding: float | None = None,
+        required_clearance: float | None = None,
+        preferred_clearance: float | None = None,
+        min_collision_margin: float | None = None,
+    ) -> None:
         """Change the success criteria that later ``solve`` calls refine to.
 
         Args:
@@ -151,18 +172,29 @@ class IKSolver:
         """
         if preferred_clearance is None:
             preferred_clearance = min_collision_margin
-        changes = {name: value for name, value in (
-            ("position_tolerance", position_tolerance),
-            ("orientation_tolerance", orientation_tolerance),
-            ("collision_padding", collision_padding),
-            ("required_clearance", required_clearance),
-            ("preferred_clearance", preferred_clearance)) if value is not None}
+        changes = {
+            name: value
+            for name, value in (
+                ("position_tolerance", position_tolerance),
+                ("orientation_tolerance", orientation_tolerance),
+                ("collision_padding", collision_padding),
+                ("required_clearance", required_clearance),
+                ("preferred_clearance", preferred_clearance),
+            )
+            if value is not None
+        }
         if changes:
             self._use_config(self.config.with_options(**changes))
 
     @classmethod
-    def load(cls, model_path: str | Path | None = None, device: str | torch.device = "cpu", *,
-             config_path: str | Path | None = None, **options) -> "IKSolver":
+    def load(
+        cls,
+        model_path: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        *,
+        config_path: str | Path | None = None,
+        **options,
+    ) -> IKSolver:
         """A solver with the network at ``model_path`` (None: no network) on ``device``.
 
         ``options`` override keys of config/solver.yaml (or of ``config_path``). Raises
@@ -205,8 +237,9 @@ class IKSolver:
         """The seed table of chain frame ``index`` (built on first use, then kept)."""
         if index not in self._tables:
             c = self.config
-            self._tables[index] = SeedTable.build(self._kinematics, index, c.seed_table_size,
-                                                  c.seed_table_margin, c.random_seed)
+            self._tables[index] = SeedTable.build(
+                self._kinematics, index, c.seed_table_size, c.seed_table_margin, c.random_seed
+            )
         return self._tables[index]
 
     def warm_up(self) -> None:
@@ -220,29 +253,79 @@ class IKSolver:
         quat = matrix_to_quaternion(R)
         params = self._params._replace(max_attempts=1)
         for parallel_min_goals in (2, 1):  # the serial kernel, then the parallel one
-            self._run_kernel(p, quat, mid, self._no_seeds, r.lower[None], r.upper[None], tip,
-                             params, 0, np.inf, parallel_min_goals)
+            self._run_kernel(
+                p,
+                quat,
+                mid,
+                self._no_seeds,
+                r.lower[None],
+                r.upper[None],
+                tip,
+                params,
+                0,
+                np.inf,
+                parallel_min_goals,
+            )
         # the meshes are read here, not in the first solve that needs them
         self._acceptance.judge(mid, np.zeros(1), None, padding=0.0, required=0.0)
         self._acceptance.reset_counts()
         if self.network is not None:  # TorchScript optimises a graph on its first calls
             for _ in range(2):
                 self._network_seeds(p, quat, self.network.tip_frame)
-        pr.solve_path(np.repeat(p, 2, axis=0), np.repeat(quat, 2, axis=0), mid[0], index, offset,
-                      r.arrays, params, self._path_params, np.inf, 0, rf.new_answers(2, r.dof))
+        pr.solve_path(
+            np.repeat(p, 2, axis=0),
+            np.repeat(quat, 2, axis=0),
+            mid[0],
+            index,
+            offset,
+            r.arrays,
+            params,
+            self._path_params,
+            np.inf,
+            0,
+            rf.new_answers(2, r.dof),
+        )
 
-    def _run_kernel(self, positions, quaternions, caller_seeds, net_seeds, lower, upper, tip,
-                    params, first_attempt, deadline, parallel_min_goals=None) -> rf.Answers:
+    def _run_kernel(
+        self,
+        positions,
+        quaternions,
+        caller_seeds,
+        net_seeds,
+        lower,
+        upper,
+        tip,
+        params,
+        first_attempt,
+        deadline,
+        parallel_min_goals=None,
+    ) -> rf.Answers:
         """One kernel pass (:func:`dtd_ik.solver.kernels.refinement.solve_goals`);
         ``first_attempt`` an int or (N,) per goal."""
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         answers = rf.new_answers(N, r.dof)
         first = np.ascontiguousarray(np.broadcast_to(np.asarray(first_attempt, np.int64), (N,)))
-        rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
-                       offset, self._arrays, self.seed_table(index), params, first, deadline,
-                       self.config.random_seed, self._shoulder, self._reach[tip], answers,
-                       parallel_min_goals or self.config.parallel_min_goals)
+        rf.solve_goals(
+            positions,
+            quaternions,
+            caller_seeds,
+            net_seeds,
+            lower,
+            upper,
+            index,
+            offset,
+            self._arrays,
+            self.seed_table(index),
+            params,
+            first,
+            deadline,
+            self.config.random_seed,
+            self._shoulder,
+            self._reach[tip],
+            answers,
+            parallel_min_goals or self.config.parallel_min_goals,
+        )
         return answers
 
     def _bounds(self, x, name: str, limit: np.ndarray, n_goals: int) -> np.ndarray:
@@ -252,8 +335,10 @@ class IKSolver:
             return np.ascontiguousarray(np.broadcast_to(limit, (n_goals, limit.shape[0])))
         arr, _, _ = _batch(x, name, self.robot.dof)
         if arr.shape[0] not in (1, n_goals):
-            raise InvalidInputError(f"{name} must have shape ({n_goals}, {self.robot.dof}) or "
-                                    f"({self.robot.dof},), got {tuple(np.shape(x))}")
+            raise InvalidInputError(
+                f"{name} must have shape ({n_goals}, {self.robot.dof}) or "
+                f"({self.robot.dof},), got {tuple(np.shape(x))}"
+            )
         arr = np.clip(arr, self.robot.lower, self.robot.upper)
         return np.ascontiguousarray(np.broadcast_to(arr, (n_goals, limit.shape[0])))
 
@@ -261,8 +346,10 @@ class IKSolver:
         p, single_p, device = _batch(positions, "positions", 3)
         quat, single_q, _ = _batch(quaternions, "quaternions", 4)
         if p.shape[0] != quat.shape[0] or single_p != single_q:
-            raise InvalidInputError(f"positions and quaternions disagree on the number of goals: "
-                                    f"{p.shape[0]} vs {quat.shape[0]}")
+            raise InvalidInputError(
+                f"positions and quaternions disagree on the number of goals: "
+                f"{p.shape[0]} vs {quat.shape[0]}"
+            )
         norm, quat = quaternion_norms(quat)
         small = norm < MIN_QUATERNION_NORM
         if small.any():
@@ -272,11 +359,20 @@ class IKSolver:
         if seeds is not None:
             s, single_s, _ = _batch(seeds, "seeds", self.robot.dof, nan_rows=True)
             if s.shape[0] != p.shape[0] or single_s != single_p:
-                raise InvalidInputError(f"seeds must have shape ({p.shape[0]}, {self.robot.dof}) "
-                                        f"like the goals, got {tuple(np.shape(seeds))}")
+                raise InvalidInputError(
+                    f"seeds must have shape ({p.shape[0]}, {self.robot.dof}) "
+                    f"like the goals, got {tuple(np.shape(seeds))}"
+                )
         N, r = p.shape[0], self.robot
-        return _Goals(p, quat, s, self._bounds(lower, "lower", r.lower, N),
-                      self._bounds(upper, "upper", r.upper, N), single_p, device)
+        return _Goals(
+            p,
+            quat,
+            s,
+            self._bounds(lower, "lower", r.lower, N),
+            self._bounds(upper, "upper", r.upper, N),
+            single_p,
+            device,
+        )
 
     def _network_seeds(self, p: np.ndarray, quat: np.ndarray, tip: str) -> np.ndarray:
         """(N, n) float64 network answers for goals (N, 3) [m], (N, 4) x-y-z-w of frame
@@ -285,8 +381,9 @@ class IKSolver:
         if net.tip_frame != tip:
             (i_tip, off_tip), (i_net, off_net) = self._tips[tip], self._tips[net.tip_frame]
             if i_tip != i_net:
-                raise InvalidInputError(f"tip {tip!r} is not rigidly attached to the network's "
-                                        f"tip {net.tip_frame!r}")
+                raise InvalidInputError(
+                    f"tip {tip!r} is not rigidly attached to the network's tip {net.tip_frame!r}"
+                )
             X = np.linalg.solve(off_tip, off_net)  # tip -> network tip
             R = quaternion_to_matrix(quat)
             p = p + R @ X[:3, 3]
@@ -306,9 +403,19 @@ class IKSolver:
                 torch.set_num_threads(threads)
         return np.ascontiguousarray(q.detach().to("cpu", torch.float64).numpy())
 
-    def solve(self, positions, quaternions, seeds=None, tip: str = "panda_hand",
-              timeout: float | None = None, refine: bool = True, *, lower=None, upper=None,
-              world: CollisionWorld | None = None) -> IKResult:
+    def solve(
+        self,
+        positions,
+        quaternions,
+        seeds=None,
+        tip: str = "panda_hand",
+        timeout: float | None = None,
+        refine: bool = True,
+        *,
+        lower=None,
+        upper=None,
+        world: CollisionWorld | None = None,
+    ) -> IKResult:
         """Joint angles that put frame ``tip`` at each goal pose, free of collision.
 
         Args:
@@ -345,13 +452,15 @@ class IKSolver:
         N = goals.positions.shape[0]
         deadline = time.monotonic() + self._timeout(timeout, N)
         if not refine and self.network is None:
-            raise InvalidInputError("refine=False returns the network's answer: this solver has "
-                                    "no network")
+            raise InvalidInputError(
+                "refine=False returns the network's answer: this solver has no network"
+            )
         caller = goals.seeds if goals.seeds is not None and refine else self._no_seeds
         plan = self.plan(N, seeds=caller.shape[0] > 0, refine=refine)
         judge = Judge(self._acceptance, self.config, world, N, self.robot.dof)
-        out, network_time = self._run_plan(plan, goals, caller, tip,
-                                           deadline if refine else np.inf, judge)
+        out, network_time = self._run_plan(
+            plan, goals, caller, tip, deadline if refine else np.inf, judge
+        )
         margin, pairs = judge.report(out)
         return self._result(goals, out, time.perf_counter() - t0, network_time, margin, pairs)
 
@@ -363,12 +472,24 @@ class IKSolver:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = plan_passes(
-                self.config, self._params, n_goals=n_goals, has_caller=seeds,
-                has_network=self.network is not None, refine=refine)
+                self.config,
+                self._params,
+                n_goals=n_goals,
+                has_caller=seeds,
+                has_network=self.network is not None,
+                refine=refine,
+            )
         return plan
 
-    def _run_plan(self, plan: tuple[Pass, ...], goals: _Goals, caller: np.ndarray, tip: str,
-                  deadline: float, judge: Judge) -> tuple[rf.Answers, float]:
+    def _run_plan(
+        self,
+        plan: tuple[Pass, ...],
+        goals: _Goals,
+        caller: np.ndarray,
+        tip: str,
+        deadline: float,
+        judge: Judge,
+    ) -> tuple[rf.Answers, float]:
         """Run the passes in order, each over all goals or over those still unsolved (none
         once the deadline has passed), and fold their answers together. The network answers a
         goal once, when a pass first needs its seed. Returns the answers and the time spent in
@@ -396,21 +517,37 @@ class IKSolver:
                         net[missing] = self._network_seeds(pos[missing], quat[missing], tip)
                         network_time += time.perf_counter() - t_net
                         has_net[missing] = True
-            answers = self._run_pass(step, np.arange(N) if rows is None else rows, goals,
-                                     caller if "caller" in step.seeds else self._no_seeds,
-                                     net if "network" in step.seeds else self._no_seeds, tip,
-                                     deadline, judge)
+            answers = self._run_pass(
+                step,
+                np.arange(N) if rows is None else rows,
+                goals,
+                caller if "caller" in step.seeds else self._no_seeds,
+                net if "network" in step.seeds else self._no_seeds,
+                tip,
+                deadline,
+                judge,
+            )
             if out is None:
                 out = answers
             else:
                 self._merge(out, rows, answers)
         return out, network_time
 
-    def _run_pass(self, step: Pass, rows: np.ndarray, goals: _Goals, caller: np.ndarray,
-                  net: np.ndarray, tip: str, deadline: float, judge: Judge) -> rf.Answers:
+    def _run_pass(
+        self,
+        step: Pass,
+        rows: np.ndarray,
+        goals: _Goals,
+        caller: np.ndarray,
+        net: np.ndarray,
+        tip: str,
+        deadline: float,
+        judge: Judge,
+    ) -> rf.Answers:
         """One pass over goals ``rows``, its answers judged on the meshes: a goal whose answer
         is refused goes on with the next attempts of its enumeration until one is accepted,
         its attempts run out or the deadline passes."""
+
         def take(x: np.ndarray, sub: np.ndarray) -> np.ndarray:
             return x if x.shape[0] == 0 else np.ascontiguousarray(x[sub])
 
@@ -420,9 +557,17 @@ class IKSolver:
         while True:
             sub = rows[left]
             answers = self._run_kernel(
-                take(goals.positions, sub), take(goals.quaternions, sub), take(caller, sub),
-                take(net, sub), take(goals.lower, sub), take(goals.upper, sub), tip,
-                step.params, first[left], deadline)
+                take(goals.positions, sub),
+                take(goals.quaternions, sub),
+                take(caller, sub),
+                take(net, sub),
+                take(goals.lower, sub),
+                take(goals.upper, sub),
+                tip,
+                step.params,
+                first[left],
+                deadline,
+            )
             refused = judge.judge(sub, answers)
             if out is None:
                 out = answers
@@ -446,16 +591,23 @@ class IKSolver:
         """Fold a later pass over goals ``left`` into the answers so far ``out``: the better
         answer (a success, else the lower cost), the counts summed."""
         left = np.arange(out.q.shape[0]) if left is None else left
-        better = (second.attempts > 0) & (second.success | (~out.success[left]
-                                                             & (second.cost < out.cost[left])))
+        better = (second.attempts > 0) & (
+            second.success | (~out.success[left] & (second.cost < out.cost[left]))
+        )
         for name in ("q", "position_error", "orientation_error", "margin", "cost"):
             getattr(out, name)[left[better]] = getattr(second, name)[better]
         out.success[left] |= second.success
         out.iterations[left] += second.iterations
         out.attempts[left] += second.attempts
 
-    def solve_path(self, positions, quaternions, seed=None, tip: str = "panda_hand",
-                   timeout: float | None = None) -> IKResult:
+    def solve_path(
+        self,
+        positions,
+        quaternions,
+        seed=None,
+        tip: str = "panda_hand",
+        timeout: float | None = None,
+    ) -> IKResult:
         """Consistency mode: answers to nearby goals in sequence (a Cartesian path), one branch.
 
         Waypoint 0 is solved like :meth:`solve` (``seed`` (n,) tried first, e.g. the current
@@ -476,53 +628,90 @@ class IKSolver:
         if seed is not None:
             first_seed, _, _ = _batch(seed, "seed", self.robot.dof)
             if first_seed.shape[0] != 1:
-                raise InvalidInputError(f"seed must have shape ({self.robot.dof},), got "
-                                        f"{tuple(np.shape(seed))}")
+                raise InvalidInputError(
+                    f"seed must have shape ({self.robot.dof},), got {tuple(np.shape(seed))}"
+                )
         out = rf.new_answers(N, self.robot.dof)
         network_time = 0.0
         if N > 0:
-            first = self.solve(goals.positions[:1], goals.quaternions[:1], seeds=first_seed,
-                               tip=tip, timeout=max(deadline - time.monotonic(), 0.0))
+            first = self.solve(
+                goals.positions[:1],
+                goals.quaternions[:1],
+                seeds=first_seed,
+                tip=tip,
+                timeout=max(deadline - time.monotonic(), 0.0),
+            )
             network_time = first.network_time
             out.q[0], out.success[0] = first.q[0], first.success[0]
-            out.position_error[0], out.orientation_error[0] = (first.position_error[0],
-                                                               first.orientation_error[0])
+            out.position_error[0], out.orientation_error[0] = (
+                first.position_error[0],
+                first.orientation_error[0],
+            )
             out.margin[0], out.cost[0] = first.collision_margin[0], np.nan
             out.iterations[0], out.attempts[0] = first.iterations[0], first.attempts[0]
             index, offset = self._tips[tip]
-            pr.solve_path(goals.positions, goals.quaternions, out.q[0], index, offset,
-                          self._arrays, self._params, self._path_params, float(deadline),
-                          self.config.random_seed, out)
+            pr.solve_path(
+                goals.positions,
+                goals.quaternions,
+                out.q[0],
+                index,
+                offset,
+                self._arrays,
+                self._params,
+                self._path_params,
+                float(deadline),
+                self.config.random_seed,
+                out,
+            )
         pairs = [NO_PAIR] * N  # waypoints after the first keep the capsule rule: no FCL pair
         if N > 0:
             pairs[0] = first.closest_pair[0]
-        return self._result(goals, out, time.perf_counter() - t0, network_time, out.margin,
-                            pairs)
+        return self._result(goals, out, time.perf_counter() - t0, network_time, out.margin, pairs)
 
     def _timeout(self, timeout, n_goals: int) -> float:
         if timeout is None:
             return self.config.timeout_per_goal * n_goals
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.number)) \
-                or not np.isfinite(timeout) or timeout < 0:
-            raise InvalidInputError(f"timeout must be a finite number of seconds >= 0, got "
-                                    f"{timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float, np.number))
+            or not np.isfinite(timeout)
+            or timeout < 0
+        ):
+            raise InvalidInputError(
+                f"timeout must be a finite number of seconds >= 0, got {timeout!r}"
+            )
         return float(timeout)
 
     @staticmethod
-    def _result(goals: _Goals, out: rf.Answers, solve_time: float, network_time: float,
-                margin: np.ndarray, pairs: list[tuple[str, str]]) -> IKResult:
-        arrays = dict(q=out.q, success=out.success, position_error=out.position_error,
-                      orientation_error=out.orientation_error, collision_margin=margin,
-                      iterations=out.iterations, attempts=out.attempts)
+    def _result(
+        goals: _Goals,
+        out: rf.Answers,
+        solve_time: float,
+        network_time: float,
+        margin: np.ndarray,
+        pairs: list[tuple[str, str]],
+    ) -> IKResult:
+        arrays = dict(
+            q=out.q,
+            success=out.success,
+            position_error=out.position_error,
+            orientation_error=out.orientation_error,
+            collision_margin=margin,
+            iterations=out.iterations,
+            attempts=out.attempts,
+        )
         closest = tuple(pairs)
         if goals.single:
             arrays = {k: v[0] for k, v in arrays.items()}
             closest = closest[0]
         if goals.torch_device is not None:
-            arrays = {k: torch.as_tensor(np.ascontiguousarray(v)).to(goals.torch_device)
-                      for k, v in arrays.items()}
-        return IKResult(solve_time=solve_time, network_time=network_time, closest_pair=closest,
-                        **arrays)
+            arrays = {
+                k: torch.as_tensor(np.ascontiguousarray(v)).to(goals.torch_device)
+                for k, v in arrays.items()
+            }
+        return IKResult(
+            solve_time=solve_time, network_time=network_time, closest_pair=closest, **arrays
+        )
 
 
 __all__ = ["IKResult", "IKSolver"]

@@ -2,6 +2,7 @@
 
 The file format is documented in docs/model_format.md; this module is the only reader of it.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,8 +38,9 @@ class IKNetwork:
 
     def __call__(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[-1] != POSE_WIDTH:
-            raise InvalidInputError(f"network input must have shape (N, {POSE_WIDTH}), "
-                                    f"got {tuple(x.shape)}")
+            raise InvalidInputError(
+                f"network input must have shape (N, {POSE_WIDTH}), got {tuple(x.shape)}"
+            )
         with torch.inference_mode():
             return self.module(x.to(device=self.device, dtype=torch.float32))
 
@@ -53,7 +55,8 @@ def _attribute(module, name: str, path: Path):
 def torch_archive_kind(path: Path) -> str:
     """What ``path`` holds, from its zip directory alone: 'torchscript' (constants.pkl),
     'pickle' (a torch.save archive: data.pkl, no constants), 'zip' (other) or '' (not a whole
-    zip). Model and checkpoint loading both use it to say which file was given in place of which."""
+    zip). Model and checkpoint loading both use it to say which file was given in place of
+    which."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
@@ -64,8 +67,9 @@ def torch_archive_kind(path: Path) -> str:
     return "pickle" if any(n.endswith("/data.pkl") for n in names) else "zip"
 
 
-def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
-                    device: str | torch.device = "cpu") -> IKNetwork:
+def load_ik_network(
+    path: str | Path, robot_model: RobotModel | None = None, device: str | torch.device = "cpu"
+) -> IKNetwork:
     """Load ``path`` onto ``device`` and check it against ``robot_model`` (default: the Panda).
 
     Raises :class:`ModelLoadError` with one line naming the file and the reason.
@@ -82,25 +86,29 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
             module = torch.jit.load(str(path), map_location=torch.device(device))
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors alike
         if torch_archive_kind(path) == "pickle":
-            raise ModelLoadError(f"{path}: not a readable TorchScript file (a torch.save archive, "
-                                 f"such as a training checkpoint; train exports model.pt)"
-                                 ) from exc
+            raise ModelLoadError(
+                f"{path}: not a readable TorchScript file (a torch.save archive, "
+                f"such as a training checkpoint; train exports model.pt)"
+            ) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.split(" This is an internal miniz error")[0]  # then: "...corrupted"
         raise ModelLoadError(f"{path}: not a readable TorchScript file ({reason})") from exc
     module.eval()
     version = _attribute(module, "format_version", path)
     if version != FORMAT_VERSION:
-        raise ModelLoadError(f"{path}: model format version {version}, this dtd_ik reads "
-                             f"{FORMAT_VERSION}")
+        raise ModelLoadError(
+            f"{path}: model format version {version}, this dtd_ik reads {FORMAT_VERSION}"
+        )
     names = tuple(_attribute(module, "joint_names", path))
     if names != robot.joint_names:
-        raise ModelLoadError(f"{path}: made for joints {list(names)}, the robot has "
-                             f"{list(robot.joint_names)}")
+        raise ModelLoadError(
+            f"{path}: made for joints {list(names)}, the robot has {list(robot.joint_names)}"
+        )
     base = str(_attribute(module, "base_frame", path))
     if base != robot.base_frame:
-        raise ModelLoadError(f"{path}: made for base frame {base!r}, the robot's is "
-                             f"{robot.base_frame!r}")
+        raise ModelLoadError(
+            f"{path}: made for base frame {base!r}, the robot's is {robot.base_frame!r}"
+        )
     tip = str(_attribute(module, "tip_frame", path))
     if tip not in robot.frame_names:
         raise ModelLoadError(f"{path}: tip frame {tip!r} is not a frame of {robot.name}")
@@ -114,8 +122,14 @@ def load_ik_network(path: str | Path, robot_model: RobotModel | None = None,
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
             module = torch.jit.optimize_for_inference(torch.jit.freeze(module))
-    return IKNetwork(module=module, path=path, joint_names=names, base_frame=base, tip_frame=tip,
-                     device=torch.device(device))
+    return IKNetwork(
+        module=module,
+        path=path,
+        joint_names=names,
+        base_frame=base,
+        tip_frame=tip,
+        device=torch.device(device),
+    )
 
 
 __all__ = ["FORMAT_VERSION", "IKNetwork", "load_ik_network", "torch_archive_kind"]

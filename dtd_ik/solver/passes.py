@@ -17,6 +17,7 @@ they left unsolved, runs the whole enumeration again with any capsule distance a
 (:meth:`~dtd_ik.solver.config.SolverConfig.fallback_params`): the meshes then decide, so a
 reachable collision-free goal is not refused for lack of the preferred clearance.
 """
+
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
@@ -44,8 +45,15 @@ def cheap_attempts(config: SolverConfig, n_explicit: int) -> int:
     return min(config.max_attempts, n_explicit + table)
 
 
-def plan_passes(config: SolverConfig, params: KernelParams, *, n_goals: int, has_caller: bool,
-                has_network: bool, refine: bool = True) -> tuple[Pass, ...]:
+def plan_passes(
+    config: SolverConfig,
+    params: KernelParams,
+    *,
+    n_goals: int,
+    has_caller: bool,
+    has_network: bool,
+    refine: bool = True,
+) -> tuple[Pass, ...]:
     """The passes that solve ``n_goals`` goals; ``params`` is ``config.kernel_params()``.
 
     ``refine=False`` (with a network): the network's answer, evaluated, no iteration.
@@ -57,8 +65,9 @@ def plan_passes(config: SolverConfig, params: KernelParams, *, n_goals: int, has
     return _preferred_passes(config, params, n_goals, has_caller, has_network) + (fallback,)
 
 
-def _preferred_passes(config: SolverConfig, params: KernelParams, n_goals: int,
-                      has_caller: bool, has_network: bool) -> tuple[Pass, ...]:
+def _preferred_passes(
+    config: SolverConfig, params: KernelParams, n_goals: int, has_caller: bool, has_network: bool
+) -> tuple[Pass, ...]:
     """The passes that seek answers with the preferred capsule clearance."""
     caller = ("caller",) if has_caller else ()
     if has_network and config.network_seed == "fallback":
@@ -72,8 +81,10 @@ def _preferred_passes(config: SolverConfig, params: KernelParams, n_goals: int,
     seeds = caller + (("network",) if has_network else ())
     cheap = cheap_attempts(config, len(seeds))
     if n_goals >= TWO_PASS_MIN_GOALS and 0 < cheap < config.max_attempts:
-        return (Pass(params._replace(max_attempts=cheap), seeds),
-                Pass(params, seeds, "unsolved", first_attempt=cheap))
+        return (
+            Pass(params._replace(max_attempts=cheap), seeds),
+            Pass(params, seeds, "unsolved", first_attempt=cheap),
+        )
     return (Pass(params, seeds),)
 
 

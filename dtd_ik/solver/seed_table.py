@@ -6,6 +6,7 @@ load time, deterministically from the solver's ``random_seed``, with the compile
 bucketed in a uniform grid over positions; :func:`nearest_table_entries` (compiled) finds a
 goal's nearest entries by scanning grid shells outwards.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -37,31 +38,46 @@ class SeedTable(NamedTuple):
     dims: np.ndarray  # (3,) int64 cells along x, y, z
 
     @classmethod
-    def from_samples(cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray,
-                     cell: float = CELL) -> "SeedTable":
+    def from_samples(
+        cls, q: np.ndarray, p: np.ndarray, quat: np.ndarray, cell: float = CELL
+    ) -> SeedTable:
         """Bucket configurations (K, n) with positions (K, 3) [m] and quaternions (K, 4)."""
         K = len(q)
         origin = p.min(axis=0) - 1e-9 if K else np.zeros(3)
-        dims = (np.floor((p.max(axis=0) - origin) / cell).astype(np.int64) + 1 if K
-                else np.ones(3, dtype=np.int64))
+        dims = (
+            np.floor((p.max(axis=0) - origin) / cell).astype(np.int64) + 1
+            if K
+            else np.ones(3, dtype=np.int64)
+        )
         ijk = np.minimum(np.floor((p - origin) / cell).astype(np.int64), dims - 1)
         cell_id = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
         order = np.argsort(cell_id, kind="stable")
         counts = np.bincount(cell_id, minlength=int(np.prod(dims)))
         cell_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         pose = np.concatenate([p, quat], axis=1)[order]
-        return cls(np.ascontiguousarray(q[order], dtype=np.float64),
-                   np.ascontiguousarray(pose, dtype=np.float64), cell_start,
-                   np.ascontiguousarray(origin, dtype=np.float64), float(cell), dims)
+        return cls(
+            np.ascontiguousarray(q[order], dtype=np.float64),
+            np.ascontiguousarray(pose, dtype=np.float64),
+            cell_start,
+            np.ascontiguousarray(origin, dtype=np.float64),
+            float(cell),
+            dims,
+        )
 
     @classmethod
-    def empty(cls, dof: int) -> "SeedTable":
+    def empty(cls, dof: int) -> SeedTable:
         """A table without entries (``seed_table_size: 0``)."""
         return cls.from_samples(np.zeros((0, dof)), np.zeros((0, 3)), np.zeros((0, 4)))
 
     @classmethod
-    def build(cls, kinematics: CompiledKinematics, index: int, size: int, min_margin: float,
-              random_seed: int) -> "SeedTable":
+    def build(
+        cls,
+        kinematics: CompiledKinematics,
+        index: int,
+        size: int,
+        min_margin: float,
+        random_seed: int,
+    ) -> SeedTable:
         """``size`` uniform configurations, every checked pair >= ``min_margin`` [m] apart, and
         the poses of chain frame ``index``."""
         robot = kinematics.robot
@@ -78,8 +94,10 @@ class SeedTable(NamedTuple):
             if count >= size:
                 break
         else:
-            raise ConfigError(f"seed table: only {count} of {size} sampled configurations have a "
-                              f"margin >= {min_margin} m")
+            raise ConfigError(
+                f"seed table: only {count} of {size} sampled configurations have a "
+                f"margin >= {min_margin} m"
+            )
         Q = np.ascontiguousarray(np.concatenate(kept)[:size])
         R, p = kinematics.forward(Q, robot.model.chain_links[index])
         quat = matrix_to_quaternion(R)
@@ -150,8 +168,21 @@ def nearest_table_entries(table, goal_p, goal_quat, w2, max_ring, out):
                     if kk < 0 or kk >= nz:
                         continue
                     cell = (i * ny + j) * nz + kk
-                    _scan_cell(pose, cell_start[cell], cell_start[cell + 1], gx, gy, gz,
-                               qx, qy, qz, qw, w4, best, out)
+                    _scan_cell(
+                        pose,
+                        cell_start[cell],
+                        cell_start[cell + 1],
+                        gx,
+                        gy,
+                        gz,
+                        qx,
+                        qy,
+                        qz,
+                        qw,
+                        w4,
+                        best,
+                        out,
+                    )
     found = 0
     while found < k and best[found] < np.inf:
         found += 1

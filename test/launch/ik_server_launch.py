@@ -1,9 +1,10 @@
-"""launch_testing test of launch/ik_server.launch.py, run by ``launch_test`` (see test_ros_tools.py).
+"""launch_testing test of launch/ik_server.launch.py, run by ``launch_test`` (test_ros_tools.py).
 
 Starts the launch file as ``ros2 launch`` would (in a namespace of its own, without a network),
 calls ``compute_ik`` once with a goal made by FK of a known configuration, and after the launch
 is shut down (SIGINT to the server) checks that every process exited cleanly.
 """
+
 import os
 import unittest
 from pathlib import Path
@@ -29,7 +30,8 @@ SERVICE_WAIT = 300.0  # [s]
 def generate_test_description():
     server = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-        launch_arguments={"namespace": NAMESPACE, "model_path": "none"}.items())
+        launch_arguments={"namespace": NAMESPACE, "model_path": "none"}.items(),
+    )
     return LaunchDescription([server, launch_testing.actions.ReadyToTest()])
 
 
@@ -50,8 +52,9 @@ class TestComputeIK(unittest.TestCase):
         try:
             node = rclpy.create_node("launch_test_client", namespace=NAMESPACE)
             client = node.create_client(GetPositionIK, "compute_ik")
-            self.assertTrue(client.wait_for_service(timeout_sec=SERVICE_WAIT),
-                            "compute_ik was not served")
+            self.assertTrue(
+                client.wait_for_service(timeout_sec=SERVICE_WAIT), "compute_ik was not served"
+            )
             position, quaternion = hand_goal(Q_GOAL)
             request = GetPositionIK.Request()
             ik = request.ik_request

@@ -5,12 +5,13 @@
 
 Exit codes: 0 done, 2 bad arguments or a bad config.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from dtd_ik.exceptions import DtdIkError
 
@@ -18,27 +19,34 @@ from ..compare import compare
 from ..weighting import STRATEGIES
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="compare_strategies", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="config/train_compare.yaml")
     p.add_argument("--out", type=Path, default=Path("runs/compare"))
-    p.add_argument("--strategies", default=",".join(STRATEGIES),
-                   help="comma-separated (default: all)")
-    p.add_argument("--seeds", default="",
-                   help="comma-separated seeds, each a full comparison (default: the config's)")
+    p.add_argument(
+        "--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all)"
+    )
+    p.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds, each a full comparison (default: the config's)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value")
     args = p.parse_args(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
-        print(f"compare_strategies: --seeds: expected integers, got {args.seeds!r}",
-              file=sys.stderr)
+        print(
+            f"compare_strategies: --seeds: expected integers, got {args.seeds!r}", file=sys.stderr
+        )
         return 2
     names = [s for s in args.strategies.split(",") if s]
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
-        print(f"compare_strategies: --strategies: unknown {unknown} (known: {list(STRATEGIES)})",
-              file=sys.stderr)
+        print(
+            f"compare_strategies: --strategies: unknown {unknown} (known: {list(STRATEGIES)})",
+            file=sys.stderr,
+        )
         return 2
     try:
         print(compare(args.config, args.out, names, args.overrides, seeds))

@@ -6,13 +6,14 @@
 Rerunning the same command after a crash continues where it stopped. Exit codes: 0 done, 2 bad
 arguments or a file that cannot be written.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import torch
 
@@ -22,7 +23,7 @@ from dtd_ik.kinematics.capsules import CapsuleModel
 from ..dataset import GridDatasetWriter, GridSpec
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     d = GridSpec()
     p = argparse.ArgumentParser(prog="generate_dataset", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
@@ -41,8 +42,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if a.threads:
         torch.set_num_threads(a.threads)
-    spec = GridSpec(a.points, a.target, a.chunk or a.points ** 5, a.min_distance, a.tip_frame,
-                    a.seed, a.pilot)
+    spec = GridSpec(
+        a.points, a.target, a.chunk or a.points**5, a.min_distance, a.tip_frame, a.seed, a.pilot
+    )
     try:
         meta = GridDatasetWriter(CapsuleModel(), spec, a.out).run(progress=not a.no_progress)
     except (DtdIkError, ValueError, FileExistsError) as exc:

@@ -8,13 +8,14 @@ Every config value can be overridden as a dotted ``key=value`` (``optim.lr=1e-5`
 Exit codes: 0 done, 2 a bad config or checkpoint (nothing trained), 1 a checkpoint that cannot
 be written or read back, 130 stopped by SIGINT/SIGTERM (resume from its checkpoint).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from dtd_ik.exceptions import DtdIkError
 
@@ -22,10 +23,13 @@ from ..checkpoint import CheckpointError
 from ..config import run_config
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     p.add_argument("--config", help="training YAML (config/train_*.yaml)")
     p.add_argument("--resume", type=Path, help="checkpoint to continue bit-for-bit")
     p.add_argument("--out", help="run folder (overrides out_dir)")
@@ -34,14 +38,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # torch.distributed and the trainer load after the arguments, so --help answers at once
     from ..distributed import teardown_distributed
     from ..trainer import Trainer
 
-    extra = [*args.overrides, *([f"out_dir={args.out}"] if args.out else []),
-             *([f"device={args.device}"] if args.device else [])]
+    extra = [
+        *args.overrides,
+        *([f"out_dir={args.out}"] if args.out else []),
+        *([f"device={args.device}"] if args.device else []),
+    ]
     try:
         cfg = run_config(args.config, extra, args.resume)
     except DtdIkError as exc:
@@ -63,12 +70,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         teardown_distributed()
     if trainer.dist.is_main:
         if result.interrupted:
-            print(f"train: stopped at epoch {result.epochs_done} step {trainer.step}; resume with "
-                  f"--resume {result.run_dir / 'checkpoint.pt'}")
+            print(
+                f"train: stopped at epoch {result.epochs_done} step {trainer.step}; resume with "
+                f"--resume {result.run_dir / 'checkpoint.pt'}"
+            )
         else:
-            print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs_done,
-                              "model": str(result.model_path) if result.model_path else None,
-                              "test": result.test_metrics}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "run_dir": str(result.run_dir),
+                        "epochs": result.epochs_done,
+                        "model": str(result.model_path) if result.model_path else None,
+                        "test": result.test_metrics,
+                    },
+                    indent=2,
+                )
+            )
     return 130 if result.interrupted else 0
 
 

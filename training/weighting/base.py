@@ -5,9 +5,10 @@ it never sees the network's outputs. ``stats`` are the same losses detached (and
 data-parallel training, averaged over all processes) from which every weight is computed, so no
 gradient flows through a weight and all processes weigh alike.
 """
+
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +27,7 @@ class WeightedLoss:
 
     total: Tensor
     weights: Tensor
-    extras: Dict[str, Tensor] = field(default_factory=dict)
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
 
 class WeightingStrategy(nn.Module, ABC):
@@ -43,8 +44,9 @@ class WeightingStrategy(nn.Module, ABC):
         super().__init__()
         targets = torch.as_tensor(targets, dtype=torch.float32)
         if targets.shape != (len(TASKS),) or not bool((targets > 0).all()):
-            raise ValueError(f"targets must be {len(TASKS)} positive numbers, "
-                             f"got {targets.tolist()}")
+            raise ValueError(
+                f"targets must be {len(TASKS)} positive numbers, got {targets.tolist()}"
+            )
         self.eps = float(eps)
         self.register_buffer("targets", targets)
         # alpha_t = 100 d_t(0) / sum d(0), set from the first losses seen, then fixed
@@ -52,7 +54,7 @@ class WeightingStrategy(nn.Module, ABC):
         self.register_buffer("alpha_fixed", torch.zeros((), dtype=torch.bool))
 
     @abstractmethod
-    def forward(self, losses: Tensor, stats: Optional[Tensor] = None) -> WeightedLoss:
+    def forward(self, losses: Tensor, stats: Tensor | None = None) -> WeightedLoss:
         """(T,) task losses (with grad) -> :class:`WeightedLoss`; ``stats`` default: detached."""
 
     # --- hooks the trainer calls; the default does nothing -------------------------------
@@ -65,7 +67,7 @@ class WeightingStrategy(nn.Module, ABC):
     def end_epoch(self, epoch_losses: Tensor) -> None:
         """Called with the epoch's mean (T,) task losses (DWA keeps them)."""
 
-    def param_groups(self, lr: float) -> List[dict]:
+    def param_groups(self, lr: float) -> list[dict]:
         """AdamW parameter groups of the strategy's learnable parameters (none by default)."""
         return []
 
@@ -91,13 +93,14 @@ class WeightingStrategy(nn.Module, ABC):
 
         Branch-free (torch.where on the flag) so that no step waits for a GPU to read the flag."""
         with torch.no_grad():
-            self.alpha.copy_(torch.where(self.alpha_fixed, self.alpha,
-                                         100.0 * self.dtd_weights(stats)))
+            self.alpha.copy_(
+                torch.where(self.alpha_fixed, self.alpha, 100.0 * self.dtd_weights(stats))
+            )
             self.alpha_fixed.fill_(True)
         return self.alpha
 
     @staticmethod
-    def _stats(losses: Tensor, stats: Optional[Tensor]) -> Tensor:
+    def _stats(losses: Tensor, stats: Tensor | None) -> Tensor:
         return (losses if stats is None else stats).detach()
 
 

@@ -1,5 +1,4 @@
 """Baseline: equal weights, L = L_pos + L_ori + L_coll."""
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -12,5 +11,5 @@ class BaselineWeighting(WeightingStrategy):
 
     name = "baseline"
 
-    def forward(self, losses: Tensor, stats: Optional[Tensor] = None) -> WeightedLoss:
+    def forward(self, losses: Tensor, stats: Tensor | None = None) -> WeightedLoss:
         return WeightedLoss(losses.sum(), torch.ones_like(losses).detach())

@@ -1,5 +1,4 @@
 """DTD only: L = sum_t alpha_t w_t L_t with the distance-to-target weights of Eq. 4."""
-from typing import Optional
 
 from torch import Tensor
 
@@ -11,7 +10,7 @@ class DtdWeighting(WeightingStrategy):
 
     name = "dtd"
 
-    def forward(self, losses: Tensor, stats: Optional[Tensor] = None) -> WeightedLoss:
+    def forward(self, losses: Tensor, stats: Tensor | None = None) -> WeightedLoss:
         stats = self._stats(losses, stats)
         alpha, w = self.fixed_alpha(stats), self.dtd_weights(stats)
         weights = alpha * w

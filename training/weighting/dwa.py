@@ -3,7 +3,8 @@
 w_t(e) = T exp(r_t(e-1) / temperature) / sum_k exp(r_k(e-1) / temperature),
 r_t(e-1) = L_t(e-1) / L_t(e-2) on epoch mean losses; w = 1 during the first two epochs.
 """
-from typing import Optional, Sequence
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -25,7 +26,7 @@ class DwaWeighting(WeightingStrategy):
         self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("current", torch.ones(len(TASKS)))
 
-    def forward(self, losses: Tensor, stats: Optional[Tensor] = None) -> WeightedLoss:
+    def forward(self, losses: Tensor, stats: Tensor | None = None) -> WeightedLoss:
         w = self.current
         return WeightedLoss((w * losses).sum(), w.clone(), {"w": w.clone()})
 

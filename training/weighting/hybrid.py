@@ -1,6 +1,5 @@
 """DTD + uncertainty hybrid (Eq. 6, Algorithm 1):
 L = sum_t [alpha_t w_t / (2 sigma_t^2) L_t + log sigma_t]."""
-from typing import Dict, Tuple
 
 from torch import Tensor
 
@@ -15,6 +14,6 @@ class HybridWeighting(UncertaintyWeighting):
 
     name = "hybrid"
 
-    def data_weights(self, stats: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def data_weights(self, stats: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         alpha, w = self.fixed_alpha(stats), self.dtd_weights(stats)
         return alpha * w, {"alpha": alpha.clone(), "w": w}

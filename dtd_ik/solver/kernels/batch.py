@@ -8,13 +8,20 @@ not one function compiled twice: numba's on-disk cache is keyed by the Python fu
 the parallel flag. For float64 numpy batches on the CPU; the torch modules remain the
 differentiable path.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from dtd_ik.solver.kernels.kinematics import (CompiledRobot, chain_fk, collision_distances,
-                                              geometric_jacobian, joint_axes_world, tip_pose)
+from dtd_ik.solver.kernels.kinematics import (
+    CompiledRobot,
+    chain_fk,
+    collision_distances,
+    geometric_jacobian,
+    joint_axes_world,
+    tip_pose,
+)
 
 #: Batches this large run on all cores (numba ``prange``) unless told otherwise.
 PARALLEL_MIN_ROWS = 8
@@ -28,8 +35,13 @@ def _scratch(robot, n):
     """Per-configuration scratch: chain frames F, joint axes A, capsule ends W, pair distances D
     and gradients G (a loop allocates it once, a parallel loop once per row)."""
     P = robot.pairs.shape[0] + robot.map_joints.shape[0]
-    return (np.empty((n + 1, 3, 4)), np.empty((n, 3)), np.empty((robot.cap_frame.shape[0], 2, 3)),
-            np.empty(P), np.empty((P, n)))
+    return (
+        np.empty((n + 1, 3, 4)),
+        np.empty((n, 3)),
+        np.empty((robot.cap_frame.shape[0], 2, 3)),
+        np.empty(P),
+        np.empty((P, n)),
+    )
 
 
 @njit(cache=True, inline="always")
@@ -116,8 +128,9 @@ class CompiledKinematics:
     kernels (the solver's FK, seed tables, tests and benchmarks); batches of at least
     ``parallel_min_rows`` run on all cores."""
 
-    def __init__(self, robot: CompiledRobot | None = None,
-                 parallel_min_rows: int = PARALLEL_MIN_ROWS):
+    def __init__(
+        self, robot: CompiledRobot | None = None, parallel_min_rows: int = PARALLEL_MIN_ROWS
+    ):
         self.robot = robot if robot is not None else CompiledRobot.from_model()
         self.parallel_min_rows = parallel_min_rows
 
@@ -141,8 +154,9 @@ class CompiledKinematics:
         R, p, _ = self._poses(q, tip, jacobian=False)
         return R, p
 
-    def forward_and_jacobian(self, q: np.ndarray, tip: str
-                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def forward_and_jacobian(
+        self, q: np.ndarray, tip: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(B, n) joints [rad] -> R (B, 3, 3), p (B, 3) [m], J (B, 6, n) of frame ``tip``
         (rows linear [m/rad], then angular [1])."""
         return self._poses(q, tip, jacobian=True)

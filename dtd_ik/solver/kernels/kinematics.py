@@ -15,6 +15,7 @@ Layouts (float64, one configuration): chain frames ``F`` (n + 1, 3, 4) = [R | p]
 measured by a distance map, as in :class:`~dtd_ik.kinematics.capsules.CapsuleModel`), < 0 means
 overlap. Batches of configurations: :mod:`dtd_ik.solver.kernels.batch`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ class CompiledRobot:
         return index, np.ascontiguousarray(offset, dtype=np.float64)
 
     @classmethod
-    def from_model(cls, model: RobotModel | None = None) -> "CompiledRobot":
+    def from_model(cls, model: RobotModel | None = None) -> CompiledRobot:
         model = model if model is not None else load_robot_model()
         M0, M1, M2 = rodrigues_constants(model.joint_origins, model.joint_axes)
         cap_frame, cap_ends = [], []
@@ -102,26 +103,34 @@ class CompiledRobot:
             grid.append((table.start, table.step))
             names.append((spec.link, "|".join(spec.links)))
         if len({t.shape for t in tables}) > 1:
-            raise ConfigError(f"{model.source}: the compiled solver needs distance maps of one "
-                              f"size")
+            raise ConfigError(
+                f"{model.source}: the compiled solver needs distance maps of one size"
+            )
         radii = np.array([c.radius for c in model.capsules], dtype=np.float64)
 
         def f64(x):
             return np.ascontiguousarray(x, dtype=np.float64)
 
         arrays = RobotArrays(
-            M0=f64(M0), M1=f64(M1), M2=f64(M2), axes=f64(model.joint_axes),
-            lower=f64(model.lower), upper=f64(model.upper),
+            M0=f64(M0),
+            M1=f64(M1),
+            M2=f64(M2),
+            axes=f64(model.joint_axes),
+            lower=f64(model.lower),
+            upper=f64(model.upper),
             cap_frame=np.array(cap_frame, dtype=np.int64).reshape(-1),
             cap_ends=f64(np.array(cap_ends).reshape(-1, 2, 3)),
             cap_half=f64(np.array([np.linalg.norm(c.b - c.a) / 2 for c in model.capsules])),
             pairs=pairs_arr,
-            radius_sum=f64(radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]]
-                           if len(pairs_arr) else np.zeros(0)),
-            map_tables=f64(np.array(tables).reshape(len(tables), *(
-                tables[0].shape if tables else (1, 1)))),
+            radius_sum=f64(
+                radii[pairs_arr[:, 0]] + radii[pairs_arr[:, 1]] if len(pairs_arr) else np.zeros(0)
+            ),
+            map_tables=f64(
+                np.array(tables).reshape(len(tables), *(tables[0].shape if tables else (1, 1)))
+            ),
             map_joints=np.array(map_joints, dtype=np.int64).reshape(-1, 2),
-            map_grid=f64(np.array(grid).reshape(-1, 2)))
+            map_grid=f64(np.array(grid).reshape(-1, 2)),
+        )
         return cls(arrays=arrays, pair_names=tuple(names), model=model)
 
 
@@ -149,10 +158,17 @@ def tip_pose(F, index, offset, R, p):
     """Fill ``R`` (3, 3) and ``p`` (3,) [m] with the pose of ``F[index] @ offset`` (4, 4)."""
     for r in range(3):
         for k in range(3):
-            R[r, k] = F[index, r, 0] * offset[0, k] + F[index, r, 1] * offset[1, k] \
+            R[r, k] = (
+                F[index, r, 0] * offset[0, k]
+                + F[index, r, 1] * offset[1, k]
                 + F[index, r, 2] * offset[2, k]
-        p[r] = F[index, r, 0] * offset[0, 3] + F[index, r, 1] * offset[1, 3] \
-            + F[index, r, 2] * offset[2, 3] + F[index, r, 3]
+            )
+        p[r] = (
+            F[index, r, 0] * offset[0, 3]
+            + F[index, r, 1] * offset[1, 3]
+            + F[index, r, 2] * offset[2, 3]
+            + F[index, r, 3]
+        )
 
 
 @njit(cache=True)
@@ -160,8 +176,11 @@ def joint_axes_world(F, axes, A):
     """Fill ``A`` (n, 3) with every joint axis in the base frame (joint j's child frame j + 1)."""
     for j in range(axes.shape[0]):
         for r in range(3):
-            A[j, r] = F[j + 1, r, 0] * axes[j, 0] + F[j + 1, r, 1] * axes[j, 1] \
+            A[j, r] = (
+                F[j + 1, r, 0] * axes[j, 0]
+                + F[j + 1, r, 1] * axes[j, 1]
                 + F[j + 1, r, 2] * axes[j, 2]
+            )
 
 
 @njit(cache=True)
@@ -229,13 +248,18 @@ def capsule_ends_world(F, cap_frame, cap_ends, W):
         f = cap_frame[c]
         for e in range(2):
             for r in range(3):
-                W[c, e, r] = F[f, r, 0] * cap_ends[c, e, 0] + F[f, r, 1] * cap_ends[c, e, 1] \
-                    + F[f, r, 2] * cap_ends[c, e, 2] + F[f, r, 3]
+                W[c, e, r] = (
+                    F[f, r, 0] * cap_ends[c, e, 0]
+                    + F[f, r, 1] * cap_ends[c, e, 1]
+                    + F[f, r, 2] * cap_ends[c, e, 2]
+                    + F[f, r, 3]
+                )
 
 
 @njit(cache=True)
-def capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
-                           grad_below, D, G):
+def capsule_pair_distances(
+    F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below, grad_below, D, G
+):
     """Signed distance of every checked capsule pair and, below ``grad_below`` [m], its gradient.
 
     Fills ``D`` (P,) [m] and, for pairs with ``D < grad_below``, row ``G[k]`` (n,) = dD_k/dq
@@ -285,12 +309,18 @@ def capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exac
                 ax, ay, az = A[jj, 0], A[jj, 1], A[jj, 2]
                 if jj + 1 <= fi:  # (a x r) . u
                     rx, ry, rz = c1x - ox, c1y - oy, c1z - oz
-                    g += ((ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy
-                          + (ax * ry - ay * rx) * uz)
+                    g += (
+                        (ay * rz - az * ry) * ux
+                        + (az * rx - ax * rz) * uy
+                        + (ax * ry - ay * rx) * uz
+                    )
                 if jj + 1 <= fj:
                     rx, ry, rz = c2x - ox, c2y - oy, c2z - oz
-                    g -= ((ay * rz - az * ry) * ux + (az * rx - ax * rz) * uy
-                          + (ax * ry - ay * rx) * uz)
+                    g -= (
+                        (ay * rz - az * ry) * ux
+                        + (az * rx - ax * rz) * uy
+                        + (ax * ry - ay * rx) * uz
+                    )
                 G[k, jj] = g
     return best_k
 
@@ -330,19 +360,38 @@ def collision_distances(q, F, A, W, robot, exact_below, grad_below, D, G):
     pairs, radius_sum, map_tables = robot.pairs, robot.radius_sum, robot.map_tables
     map_joints, map_grid = robot.map_joints, robot.map_grid
     capsule_ends_world(F, cap_frame, cap_ends, W)
-    best_k = capsule_pair_distances(F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below,
-                                    grad_below, D, G)
+    best_k = capsule_pair_distances(
+        F, A, cap_frame, cap_half, W, pairs, radius_sum, exact_below, grad_below, D, G
+    )
     best = D[best_k] if best_k >= 0 else np.inf
     P = pairs.shape[0]
     for m in range(map_joints.shape[0]):
-        d = map_distance(q, map_tables[m], map_joints[m, 0], map_joints[m, 1], map_grid[m, 0],
-                         map_grid[m, 1], grad_below, G[P + m])
+        d = map_distance(
+            q,
+            map_tables[m],
+            map_joints[m, 0],
+            map_joints[m, 1],
+            map_grid[m, 0],
+            map_grid[m, 1],
+            grad_below,
+            G[P + m],
+        )
         D[P + m] = d
         if d < best:
             best, best_k = d, P + m
     return best_k
 
 
-__all__ = ["RobotArrays", "CompiledRobot", "chain_fk", "tip_pose", "joint_axes_world",
-           "geometric_jacobian", "segment_params", "capsule_ends_world", "capsule_pair_distances",
-           "map_distance", "collision_distances"]
+__all__ = [
+    "RobotArrays",
+    "CompiledRobot",
+    "chain_fk",
+    "tip_pose",
+    "joint_axes_world",
+    "geometric_jacobian",
+    "segment_params",
+    "capsule_ends_world",
+    "capsule_pair_distances",
+    "map_distance",
+    "collision_distances",
+]

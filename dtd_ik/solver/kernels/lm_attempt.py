@@ -15,6 +15,7 @@ The settings arrive as :class:`KernelParams` (built by
 :meth:`dtd_ik.solver.config.SolverConfig.kernel_params`), an attempt's outcome leaves as
 :class:`Metrics`; both are NamedTuples, which numba types field by field.
 """
+
 from __future__ import annotations
 
 from math import atan2, sqrt
@@ -26,9 +27,13 @@ from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from dtd_ik.solver.kernels.kinematics import (chain_fk, collision_distances, geometric_jacobian,
-                                  joint_axes_world, tip_pose)
-
+from dtd_ik.solver.kernels.kinematics import (
+    chain_fk,
+    collision_distances,
+    geometric_jacobian,
+    joint_axes_world,
+    tip_pose,
+)
 
 
 class KernelParams(NamedTuple):
@@ -105,17 +110,20 @@ def _monotonic_ns(typingctx):
     An intrinsic that calls libc's clock_gettime by name, so the kernels stay cacheable (a ctypes
     pointer would make numba refuse the cache and recompile in every process).
     """
+
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         timespec = ir.LiteralStructType([i64, i64])
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i32, [i32, timespec.as_pointer()]), "clock_gettime")
+            builder.module, ir.FunctionType(i32, [i32, timespec.as_pointer()]), "clock_gettime"
+        )
         ts = cgutils.alloca_once(builder, timespec)
         builder.call(fn, [ir.Constant(i32, 1), ts])  # 1 = CLOCK_MONOTONIC on Linux
         zero = ir.Constant(i32, 0)
         sec = builder.load(builder.gep(ts, [zero, zero]))
         nsec = builder.load(builder.gep(ts, [zero, ir.Constant(i32, 1)]))
         return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
+
     return types.int64(), codegen
 
 
@@ -232,16 +240,24 @@ def cholesky_solve(M, b, L, x):
 def normal_equations(J, e, D, G, params, H, g):
     """H = Jw^T Jw and g = Jw^T rw of the weighted stacked rows (pose, then active pairs)."""
     n = J.shape[1]
-    wo2 = params.orientation_weight ** 2
-    wc2 = params.collision_weight ** 2
+    wo2 = params.orientation_weight**2
+    wc2 = params.collision_weight**2
     push = params.push_margin
     for a in range(n):
         for b in range(a + 1):
-            s = J[0, a] * J[0, b] + J[1, a] * J[1, b] + J[2, a] * J[2, b] \
+            s = (
+                J[0, a] * J[0, b]
+                + J[1, a] * J[1, b]
+                + J[2, a] * J[2, b]
                 + wo2 * (J[3, a] * J[3, b] + J[4, a] * J[4, b] + J[5, a] * J[5, b])
+            )
             H[a, b] = s
-        g[a] = J[0, a] * e[0] + J[1, a] * e[1] + J[2, a] * e[2] \
+        g[a] = (
+            J[0, a] * e[0]
+            + J[1, a] * e[1]
+            + J[2, a] * e[2]
             + wo2 * (J[3, a] * e[3] + J[4, a] * e[4] + J[5, a] * e[5])
+        )
     for k in range(D.shape[0]):
         if D[k] < push:
             r = push - D[k]  # want d + G dq = push
@@ -271,8 +287,9 @@ def damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q_new):
         return False
     held = False
     for a in range(n):
-        if (q[a] <= lower[a] + _AT_LIMIT and dq[a] < 0.0) or \
-                (q[a] >= upper[a] - _AT_LIMIT and dq[a] > 0.0):
+        if (q[a] <= lower[a] + _AT_LIMIT and dq[a] < 0.0) or (
+            q[a] >= upper[a] - _AT_LIMIT and dq[a] > 0.0
+        ):
             held = True
             for b in range(n):
                 M[a, b] = 0.0
@@ -290,15 +307,20 @@ def damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q_new):
 @njit(cache=True)
 def meets(m, params):
     """Whether :class:`Metrics` ``m`` meet every success criterion of ``params``."""
-    return (m.position_error <= params.tol_position
-            and m.orientation_error <= params.tol_orientation and m.margin >= params.min_margin)
+    return (
+        m.position_error <= params.tol_position
+        and m.orientation_error <= params.tol_orientation
+        and m.margin >= params.min_margin
+    )
 
 
 @njit(cache=True)
 def _converged(m, params):
-    return (m.position_error <= params.converge_position
-            and m.orientation_error <= params.converge_orientation
-            and m.margin >= params.min_margin)
+    return (
+        m.position_error <= params.converge_position
+        and m.orientation_error <= params.converge_orientation
+        and m.margin >= params.min_margin
+    )
 
 
 @njit(cache=True)
@@ -307,11 +329,28 @@ def new_workspace(robot):
     n, C = robot.lower.shape[0], robot.cap_frame.shape[0]
     P = robot.pairs.shape[0] + robot.map_joints.shape[0]
     return Workspace(
-        F=np.empty((n + 1, 3, 4)), A=np.empty((n, 3)), W=np.empty((C, 2, 3)), R=np.empty((3, 3)),
-        p=np.empty(3), e=np.empty(6), J=np.empty((6, n)), D=np.empty(P), G=np.zeros((P, n)),
-        e2=np.empty(6), J2=np.empty((6, n)), D2=np.empty(P), G2=np.zeros((P, n)),
-        H=np.empty((n, n)), g=np.empty(n), M=np.empty((n, n)), L=np.zeros((n, n)),
-        dq=np.empty(n), q=np.empty(n), q2=np.empty(n), rhs=np.empty(n))
+        F=np.empty((n + 1, 3, 4)),
+        A=np.empty((n, 3)),
+        W=np.empty((C, 2, 3)),
+        R=np.empty((3, 3)),
+        p=np.empty(3),
+        e=np.empty(6),
+        J=np.empty((6, n)),
+        D=np.empty(P),
+        G=np.zeros((P, n)),
+        e2=np.empty(6),
+        J2=np.empty((6, n)),
+        D2=np.empty(P),
+        G2=np.zeros((P, n)),
+        H=np.empty((n, n)),
+        g=np.empty(n),
+        M=np.empty((n, n)),
+        L=np.zeros((n, n)),
+        dq=np.empty(n),
+        q=np.empty(n),
+        q2=np.empty(n),
+        rhs=np.empty(n),
+    )
 
 
 @njit(cache=True)
@@ -326,19 +365,35 @@ def _clamped_seed(seed, lower, upper, q):
 
 
 @njit(cache=True)
-def evaluate_seed(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper,
-                  q_result):
+def evaluate_seed(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper, q_result):
     """The :class:`Metrics` of ``seed`` (n,) as it is (clamped into the box ``lower`` ..
     ``upper`` (n,) [rad], into ``q_result``), no iteration: the answer for a goal that got no
     attempt."""
     _clamped_seed(seed, lower, upper, q_result)
-    return evaluate(q_result, goal_R, goal_p, index, offset, robot, params, ws.F, ws.A, ws.W,
-                    ws.R, ws.p, ws.e, ws.J, ws.D, ws.G)
+    return evaluate(
+        q_result,
+        goal_R,
+        goal_p,
+        index,
+        offset,
+        robot,
+        params,
+        ws.F,
+        ws.A,
+        ws.W,
+        ws.R,
+        ws.p,
+        ws.e,
+        ws.J,
+        ws.D,
+        ws.G,
+    )
 
 
 @njit(cache=True)
-def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper, deadline,
-                q_result):
+def run_attempt(
+    ws, seed, goal_R, goal_p, index, offset, robot, params, lower, upper, deadline, q_result
+):
     """One LM run from ``seed`` (n,) with the scratch arrays ``ws`` of :func:`new_workspace`,
     inside the joint box ``lower`` .. ``upper`` (n,) [rad] (within the robot's limits): final
     joints into ``q_result`` (n,). ``deadline`` in seconds of :func:`monotonic`.
@@ -361,8 +416,9 @@ def run_attempt(ws, seed, goal_R, goal_p, index, offset, robot, params, lower, u
         accepted, m2 = False, m
         while lam <= params.lambda_max:
             if damped_step(H, g, lam, q, lower, upper, M, L, rhs, dq, q2):
-                m2 = evaluate(q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p,
-                              e2, J2, D2, G2)
+                m2 = evaluate(
+                    q2, goal_R, goal_p, index, offset, robot, params, F, A, W, R, p, e2, J2, D2, G2
+                )
                 if m2.cost < m.cost:
                     accepted = True
                     lam = max(lam * params.lambda_down, params.lambda_min)
@@ -397,6 +453,19 @@ def exact_margin(q, robot) -> float:
     return D[k] if k >= 0 else np.inf
 
 
-__all__ = ["KernelParams", "Metrics", "Workspace", "monotonic", "rotation_residual", "evaluate",
-           "cholesky_solve", "normal_equations", "damped_step", "meets", "new_workspace",
-           "evaluate_seed", "run_attempt", "exact_margin"]
+__all__ = [
+    "KernelParams",
+    "Metrics",
+    "Workspace",
+    "monotonic",
+    "rotation_residual",
+    "evaluate",
+    "cholesky_solve",
+    "normal_equations",
+    "damped_step",
+    "meets",
+    "new_workspace",
+    "evaluate_seed",
+    "run_attempt",
+    "exact_margin",
+]

@@ -8,6 +8,7 @@ previous answer), bounds every joint's change by ``jump_factor * max_j |dq_w_j| 
 A branch switch (elbow flip, wrist flip) moves joints by far more and is refused; the waypoint
 is then reported with ``success=False``.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,9 +16,16 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from dtd_ik.solver.kernels.lm_attempt import (cholesky_solve, evaluate_seed, exact_margin, meets,
-                                              monotonic, new_workspace, pose_residual,
-                                              run_attempt)
+from dtd_ik.solver.kernels.lm_attempt import (
+    cholesky_solve,
+    evaluate_seed,
+    exact_margin,
+    meets,
+    monotonic,
+    new_workspace,
+    pose_residual,
+    run_attempt,
+)
 from dtd_ik.solver.kernels.refinement import _quaternion_matrix, goal_key, hash_uniform, store
 
 
@@ -43,8 +51,14 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
     F, A = np.empty((n + 1, 3, 4)), np.empty((n, 3))
     R, p, J, e = np.empty((3, 3)), np.empty(3), np.empty((6, n)), np.empty(6)
     pose_residual(q, goal_R, goal_p, index, offset, robot, F, A, R, p, e, J)
-    H, g, L, z, Jz, y = (np.empty((n, n)), np.empty(n), np.zeros((n, n)), np.empty(n),
-                         np.empty(6), np.empty(n))
+    H, g, L, z, Jz, y = (
+        np.empty((n, n)),
+        np.empty(n),
+        np.zeros((n, n)),
+        np.empty(n),
+        np.empty(6),
+        np.empty(n),
+    )
     lower, upper = robot.lower, robot.upper
     for a in range(n):
         half = 0.5 * (upper[a] - lower[a])
@@ -80,8 +94,19 @@ def warranted_step(q, goal_R, goal_p, index, offset, robot, damping, centering, 
 
 
 @njit(cache=True, nogil=True)
-def solve_path(positions, quaternions, q_first, index, offset, robot, params, path_params,
-               deadline, random_seed, answers):
+def solve_path(
+    positions,
+    quaternions,
+    q_first,
+    index,
+    offset,
+    robot,
+    params,
+    path_params,
+    deadline,
+    random_seed,
+    answers,
+):
     """Waypoints 1..N-1 of a path whose waypoint 0 is answered by ``q_first`` (n,) (row 0 of
     ``answers`` is left to the caller). Inputs and outputs as
     :func:`dtd_ik.solver.kernels.refinement.solve_goals`; ``path_params`` a :class:`PathParams`.
@@ -96,8 +121,18 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
     success, iterations, attempts = answers.success, answers.iterations, answers.attempts
     for i in range(1, N):
         _quaternion_matrix(quaternions[i], goal_R)
-        warranted_step(prev, goal_R, positions[i], index, offset, robot,
-                       path_params.warrant_damping, path_params.centering, dq_w, dq_null)
+        warranted_step(
+            prev,
+            goal_R,
+            positions[i],
+            index,
+            offset,
+            robot,
+            path_params.warrant_damping,
+            path_params.centering,
+            dq_w,
+            dq_null,
+        )
         key = goal_key(p_bits[i], q_bits[i], random_seed)
         step = 0.0
         for a in range(n):
@@ -115,9 +150,22 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                     s[a] = prev[a]
                 else:
                     s[a] = prev[a] + path_params.perturb_scale * (
-                        2.0 * hash_uniform(key, attempt, a) - 1.0)
-            it, timed_out, m = run_attempt(ws, s, goal_R, positions[i], index, offset, robot,
-                                           params, robot.lower, robot.upper, deadline, q)
+                        2.0 * hash_uniform(key, attempt, a) - 1.0
+                    )
+            it, timed_out, m = run_attempt(
+                ws,
+                s,
+                goal_R,
+                positions[i],
+                index,
+                offset,
+                robot,
+                params,
+                robot.lower,
+                robot.upper,
+                deadline,
+                q,
+            )
             iterations[i] += it
             attempts[i] += 1
             continuous = True
@@ -126,8 +174,11 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
                     continuous = False
             ok = continuous and meets(m, params)
             # keep: a success, else continuous answers before jumps, then the lowest cost
-            better = attempts[i] == 1 or (continuous and not best_continuous) or (
-                continuous == best_continuous and m.cost < best_cost)
+            better = (
+                attempts[i] == 1
+                or (continuous and not best_continuous)
+                or (continuous == best_continuous and m.cost < best_cost)
+            )
             if ok or better:
                 best_cost, best_continuous = m.cost, continuous
                 store(answers, i, q, m)
@@ -137,8 +188,19 @@ def solve_path(positions, quaternions, q_first, index, offset, robot, params, pa
             if timed_out:
                 break
         if attempts[i] == 0:  # no time left: stay where the path was, evaluated
-            m = evaluate_seed(ws, prev, goal_R, positions[i], index, offset, robot, params,
-                              robot.lower, robot.upper, q)
+            m = evaluate_seed(
+                ws,
+                prev,
+                goal_R,
+                positions[i],
+                index,
+                offset,
+                robot,
+                params,
+                robot.lower,
+                robot.upper,
+                q,
+            )
             store(answers, i, q, m)
         answers.margin[i] = exact_margin(answers.q[i], robot)
         for a in range(n):

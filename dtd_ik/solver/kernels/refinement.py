@@ -10,6 +10,7 @@ deterministic for a fixed seed whatever the batch or thread schedule, unless the
 attempts short. The batch kernels release the GIL (a ROS executor's other threads keep running)
 and may be called from several threads at once.
 """
+
 from __future__ import annotations
 
 from math import sqrt
@@ -18,8 +19,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from dtd_ik.solver.kernels.lm_attempt import (evaluate_seed, exact_margin, meets, monotonic,
-                                              new_workspace, run_attempt)
+from dtd_ik.solver.kernels.lm_attempt import (
+    evaluate_seed,
+    exact_margin,
+    meets,
+    monotonic,
+    new_workspace,
+    run_attempt,
+)
 from dtd_ik.solver.seed_table import nearest_table_entries
 
 #: Most table seeds a goal may take (the length of its neighbour list).
@@ -73,16 +80,21 @@ def _chain_goal(goal_R, goal_p, offset, Rc, pc):
     """Goal of the chain frame that carries the tip: T_c = T_goal @ offset^-1."""
     for r in range(3):
         for c in range(3):
-            Rc[r, c] = goal_R[r, 0] * offset[c, 0] + goal_R[r, 1] * offset[c, 1] \
+            Rc[r, c] = (
+                goal_R[r, 0] * offset[c, 0]
+                + goal_R[r, 1] * offset[c, 1]
                 + goal_R[r, 2] * offset[c, 2]
+            )
     for r in range(3):
-        pc[r] = goal_p[r] - (Rc[r, 0] * offset[0, 3] + Rc[r, 1] * offset[1, 3]
-                             + Rc[r, 2] * offset[2, 3])
+        pc[r] = goal_p[r] - (
+            Rc[r, 0] * offset[0, 3] + Rc[r, 1] * offset[1, 3] + Rc[r, 2] * offset[2, 3]
+        )
 
 
 @njit(cache=True)
-def _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower, upper,
-               params, key, s):
+def _make_seed(
+    attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower, upper, params, key, s
+):
     """The seed of attempt ``attempt``: explicit seeds, table seeds, perturbed, random.
 
     ``explicit`` (2, n): the goal's caller seed and network seed rows, the first ``n_explicit``
@@ -144,11 +156,16 @@ class Answers(NamedTuple):
 
 def new_answers(n_goals: int, dof: int) -> Answers:
     """Output arrays for ``n_goals`` goals of a ``dof``-joint robot (filled by the kernels)."""
-    return Answers(q=np.empty((n_goals, dof)), success=np.zeros(n_goals, dtype=np.bool_),
-                   iterations=np.zeros(n_goals, dtype=np.int64),
-                   attempts=np.zeros(n_goals, dtype=np.int64),
-                   position_error=np.empty(n_goals), orientation_error=np.empty(n_goals),
-                   margin=np.empty(n_goals), cost=np.empty(n_goals))
+    return Answers(
+        q=np.empty((n_goals, dof)),
+        success=np.zeros(n_goals, dtype=np.bool_),
+        iterations=np.zeros(n_goals, dtype=np.int64),
+        attempts=np.zeros(n_goals, dtype=np.int64),
+        position_error=np.empty(n_goals),
+        orientation_error=np.empty(n_goals),
+        margin=np.empty(n_goals),
+        cost=np.empty(n_goals),
+    )
 
 
 @njit(cache=True)
@@ -171,9 +188,26 @@ def _empty_box(lower, upper):
 
 
 @njit(cache=True, nogil=True)
-def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, upper_all,
-                index, offset, robot, table, params, first_attempt, deadline, random_seed,
-                reach_center, reach_radius, answers):
+def _solve_goal(
+    g,
+    positions,
+    quaternions,
+    caller_seeds,
+    net_seeds,
+    lower_all,
+    upper_all,
+    index,
+    offset,
+    robot,
+    table,
+    params,
+    first_attempt,
+    deadline,
+    random_seed,
+    reach_center,
+    reach_radius,
+    answers,
+):
     """Solve goal ``g`` of :func:`solve_goals` (same arguments), writing its row of
     ``answers``."""
     # fields read once into locals: numba re-references a NamedTuple field at every use
@@ -181,7 +215,7 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, u
     success, iterations, attempts = answers.success, answers.iterations, answers.attempts
     n = lower.shape[0]
     k_table = min(params.table_seeds, MAX_TABLE_SEEDS, table_q.shape[0])
-    w2 = params.table_orientation_weight ** 2
+    w2 = params.table_orientation_weight**2
     # a caller's row of NaN means "no seed for this goal"
     has_caller = caller_seeds.shape[0] > 0 and not np.isnan(caller_seeds[g, 0])
     has_net = net_seeds.shape[0] > 0
@@ -207,8 +241,11 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, u
     success[g] = False
     iterations[g] = 0
     attempts[g] = 0
-    dx, dy, dz = (goal_p[0] - reach_center[0], goal_p[1] - reach_center[1],
-                  goal_p[2] - reach_center[2])
+    dx, dy, dz = (
+        goal_p[0] - reach_center[0],
+        goal_p[1] - reach_center[1],
+        goal_p[2] - reach_center[2],
+    )
     empty = _empty_box(lower, upper)
     if dx * dx + dy * dy + dz * dz <= reach_radius * reach_radius and not empty:
         for attempt in range(first_attempt[g], params.max_attempts):
@@ -219,12 +256,26 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, u
                 if k_table > 0:
                     _chain_goal(goal_R, goal_p, offset, Rc, pc)
                     matrix_quaternion(Rc, qc)
-                    n_table = nearest_table_entries(table, pc, qc, w2, params.table_search_rings,
-                                                    nearest[:k_table])
-            _make_seed(attempt, explicit, n_explicit, base, table_q, nearest, n_table, lower,
-                       upper, params, key, s)
-            it, timed_out, m = run_attempt(ws, s, goal_R, goal_p, index, offset, robot, params,
-                                           lower, upper, deadline, q)
+                    n_table = nearest_table_entries(
+                        table, pc, qc, w2, params.table_search_rings, nearest[:k_table]
+                    )
+            _make_seed(
+                attempt,
+                explicit,
+                n_explicit,
+                base,
+                table_q,
+                nearest,
+                n_table,
+                lower,
+                upper,
+                params,
+                key,
+                s,
+            )
+            it, timed_out, m = run_attempt(
+                ws, s, goal_R, goal_p, index, offset, robot, params, lower, upper, deadline, q
+            )
             iterations[g] += it
             attempts[g] += 1
             ok = meets(m, params)
@@ -255,30 +306,111 @@ def _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower_all, u
 # function (its name and line), not by the parallel flag, so one function wrapped serial and
 # parallel would load whichever variant was cached first for both.
 @njit(cache=True, nogil=True)
-def _solve_goals_serial(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
-                        offset, robot, table, params, first_attempt, deadline, random_seed,
-                        reach_center, reach_radius, answers):
+def _solve_goals_serial(
+    positions,
+    quaternions,
+    caller_seeds,
+    net_seeds,
+    lower,
+    upper,
+    index,
+    offset,
+    robot,
+    table,
+    params,
+    first_attempt,
+    deadline,
+    random_seed,
+    reach_center,
+    reach_radius,
+    answers,
+):
     for g in range(positions.shape[0]):
-        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
-                    offset, robot, table, params, first_attempt, deadline, random_seed,
-                    reach_center, reach_radius, answers)
+        _solve_goal(
+            g,
+            positions,
+            quaternions,
+            caller_seeds,
+            net_seeds,
+            lower,
+            upper,
+            index,
+            offset,
+            robot,
+            table,
+            params,
+            first_attempt,
+            deadline,
+            random_seed,
+            reach_center,
+            reach_radius,
+            answers,
+        )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _solve_goals_parallel(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
-                          offset, robot, table, params, first_attempt, deadline, random_seed,
-                          reach_center, reach_radius, answers):
+def _solve_goals_parallel(
+    positions,
+    quaternions,
+    caller_seeds,
+    net_seeds,
+    lower,
+    upper,
+    index,
+    offset,
+    robot,
+    table,
+    params,
+    first_attempt,
+    deadline,
+    random_seed,
+    reach_center,
+    reach_radius,
+    answers,
+):
     for g in prange(positions.shape[0]):
-        _solve_goal(g, positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
-                    offset, robot, table, params, first_attempt, deadline, random_seed,
-                    reach_center, reach_radius, answers)
+        _solve_goal(
+            g,
+            positions,
+            quaternions,
+            caller_seeds,
+            net_seeds,
+            lower,
+            upper,
+            index,
+            offset,
+            robot,
+            table,
+            params,
+            first_attempt,
+            deadline,
+            random_seed,
+            reach_center,
+            reach_radius,
+            answers,
+        )
 
 
-def solve_goals(positions: np.ndarray, quaternions: np.ndarray, caller_seeds: np.ndarray,
-                net_seeds: np.ndarray, lower: np.ndarray, upper: np.ndarray, index: int,
-                offset: np.ndarray, robot, table, params, first_attempt: np.ndarray,
-                deadline: float, random_seed: int, reach_center: np.ndarray,
-                reach_radius: float, answers: Answers, parallel_min_goals: int) -> None:
+def solve_goals(
+    positions: np.ndarray,
+    quaternions: np.ndarray,
+    caller_seeds: np.ndarray,
+    net_seeds: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    index: int,
+    offset: np.ndarray,
+    robot,
+    table,
+    params,
+    first_attempt: np.ndarray,
+    deadline: float,
+    random_seed: int,
+    reach_center: np.ndarray,
+    reach_radius: float,
+    answers: Answers,
+    parallel_min_goals: int,
+) -> None:
     """Solve N goals of chain frame ``index`` @ ``offset`` (4, 4): positions (N, 3) [m] and unit
     quaternions x-y-z-w (N, 4), into ``answers`` (:func:`new_answers`); on all cores (numba
     ``prange``) from ``parallel_min_goals`` goals on, else one after the other.
@@ -298,12 +430,37 @@ def solve_goals(positions: np.ndarray, quaternions: np.ndarray, caller_seeds: np
     get no attempt; ``deadline`` is in seconds of
     :func:`~dtd_ik.solver.kernels.lm_attempt.monotonic`.
     """
-    kernel = (_solve_goals_parallel if positions.shape[0] >= parallel_min_goals
-              else _solve_goals_serial)
-    kernel(positions, quaternions, caller_seeds, net_seeds, lower, upper, index, offset, robot,
-           table, params, first_attempt, float(deadline), random_seed, reach_center, float(reach_radius),
-           answers)
+    kernel = (
+        _solve_goals_parallel if positions.shape[0] >= parallel_min_goals else _solve_goals_serial
+    )
+    kernel(
+        positions,
+        quaternions,
+        caller_seeds,
+        net_seeds,
+        lower,
+        upper,
+        index,
+        offset,
+        robot,
+        table,
+        params,
+        first_attempt,
+        float(deadline),
+        random_seed,
+        reach_center,
+        float(reach_radius),
+        answers,
+    )
 
 
-__all__ = ["MAX_TABLE_SEEDS", "Answers", "hash_uniform", "goal_key", "matrix_quaternion",
-           "new_answers", "solve_goals", "store"]
+__all__ = [
+    "MAX_TABLE_SEEDS",
+    "Answers",
+    "hash_uniform",
+    "goal_key",
+    "matrix_quaternion",
+    "new_answers",
+    "solve_goals",
+    "store",
+]
