@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
@@ -112,9 +113,31 @@ def setup_distributed(device: str) -> tuple[DistContext, torch.device]:
     return DistContext(rank, world), torch.device("cpu")
 
 
+#: How long a finished rank waits for the others before tearing the group down [s].
+FINISH_TIMEOUT = 120.0
+
+
+def finish_distributed() -> None:
+    """After a run that ended normally: wait until every rank has finished too. Without it the
+    first rank to leave destroys its gloo context while a peer's still runs, and that peer can
+    abort at exit ("terminate called without an active exception", exit code -6)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() == "gloo":  # a peer that died is named after the timeout, not hung on
+        dist.monitored_barrier(timeout=timedelta(seconds=FINISH_TIMEOUT))
+    else:
+        dist.barrier()
+
+
 def teardown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
-__all__ = ["DistContext", "PeerFailedError", "setup_distributed", "teardown_distributed"]
+__all__ = [
+    "DistContext",
+    "PeerFailedError",
+    "finish_distributed",
+    "setup_distributed",
+    "teardown_distributed",
+]

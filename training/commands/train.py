@@ -41,7 +41,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # torch.distributed and the trainer load after the arguments, so --help answers at once
-    from ..distributed import teardown_distributed
+    from ..distributed import finish_distributed, teardown_distributed
     from ..trainer import Trainer
 
     extra = [
@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trainer.clear_temporaries()
         result = trainer.run(args.resume)
+        finish_distributed()
     except DtdIkError as exc:  # a checkpoint that cannot be written or read back
         print(f"train: {exc}", file=sys.stderr)
         return 1
