@@ -5,8 +5,8 @@ when its mesh distance over the robot's checked self pairs, the world's objects 
 attached objects exceeds the padding, and clear enough when that distance is at least the
 required clearance. The capsules enclose the meshes (test/test_collision_meshes.py), so a
 capsule distance above both proves it for the self pairs without FCL; FCL (~0.5 ms an answer
-on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where it does not, or
-where the world has objects the capsules know nothing of.
+on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where
+it does not, or where the world has objects the capsules know nothing of.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ class Verdict(NamedTuple):
     accepted: np.ndarray  # (B,) bool: mesh distance > padding and >= required clearance
     margin: np.ndarray  # (B,) [m] mesh distance, or the capsule bound where it proved enough
     pair: list[tuple[str, str]]  # B closest pairs (NO_PAIR where the capsules decided)
-    meshed: np.ndarray  # (B,) bool: FCL ran for this answer
 
 
 class MeshAcceptance:
@@ -77,7 +76,7 @@ class MeshAcceptance:
         world_empty = world is None or not (world.objects or world.attached)
         proven = (capsule_margin > padding) & (capsule_margin >= required) & world_empty
         need = np.flatnonzero(~proven | exact)
-        accepted, margin = proven.copy(), np.asarray(capsule_margin, dtype=np.float64).copy()
+        accepted, margin = proven, np.array(capsule_margin, dtype=np.float64)
         pair = [NO_PAIR] * B
         if need.size:
             target = world if world is not None else self.self_world()
@@ -91,9 +90,7 @@ class MeshAcceptance:
             self.check_time += time.perf_counter() - t0
         self.checks += need.size
         self.skipped += B - need.size
-        meshed = np.zeros(B, dtype=np.bool_)
-        meshed[need] = True
-        return Verdict(accepted, margin, pair, meshed)
+        return Verdict(accepted, margin, pair)
 
 
 class Judge:

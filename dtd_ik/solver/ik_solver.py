@@ -238,7 +238,8 @@ class IKSolver:
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         answers = rf.new_answers(N, r.dof)
-        first = np.ascontiguousarray(np.broadcast_to(np.asarray(first_attempt, np.int64), (N,)))
+        first = (first_attempt if isinstance(first_attempt, np.ndarray)
+                 else np.full(N, first_attempt, dtype=np.int64))
         rf.solve_goals(positions, quaternions, caller_seeds, net_seeds, lower, upper, index,
                        offset, self._arrays, self.seed_table(index), params, first, deadline,
                        self.config.random_seed, self._shoulder, self._reach[tip], answers,
@@ -249,7 +250,7 @@ class IKSolver:
         """Per-goal joint bounds ``x`` ((N, n), (n,) or None: the robot's ``limit``) as an
         (N, n) array, clipped into the robot's limits."""
         if x is None:
-            return np.ascontiguousarray(np.broadcast_to(limit, (n_goals, limit.shape[0])))
+            return np.repeat(limit[None], n_goals, axis=0)
         arr, _, _ = _batch(x, name, self.robot.dof)
         if arr.shape[0] not in (1, n_goals):
             raise InvalidInputError(f"{name} must have shape ({n_goals}, {self.robot.dof}) or "
@@ -419,10 +420,13 @@ class IKSolver:
         out = None
         while True:
             sub = rows[left]
-            answers = self._run_kernel(
-                take(goals.positions, sub), take(goals.quaternions, sub), take(caller, sub),
-                take(net, sub), take(goals.lower, sub), take(goals.upper, sub), tip,
-                step.params, first[left], deadline)
+            if out is None and rows.size == goals.positions.shape[0]:  # every goal: no copies
+                arrays = (goals.positions, goals.quaternions, caller, net, goals.lower,
+                          goals.upper)
+            else:
+                arrays = tuple(take(x, sub) for x in (goals.positions, goals.quaternions,
+                                                      caller, net, goals.lower, goals.upper))
+            answers = self._run_kernel(*arrays, tip, step.params, first[left], deadline)
             refused = judge.judge(sub, answers)
             if out is None:
                 out = answers
