@@ -149,7 +149,7 @@ class IKSolver:
         None keeps a value. Raises ConfigError for an invalid value (nothing is changed then).
         A ``solve`` already running keeps the criteria it started with.
         """
-        if preferred_clearance is None:
+        if preferred_clearance is None:  # the former name (RENAMED in dtd_ik.solver.config)
             preferred_clearance = min_collision_margin
         changes = {name: value for name, value in (
             ("position_tolerance", position_tolerance),
