@@ -50,9 +50,9 @@ def check_answers(result, positions, quaternions, kin, capsules, panda, link="pa
     """Every claimed success holds by the references; returns pybullet's errors (pos, ori).
 
     Success: pose within tolerance by pybullet's FK, and pybullet's hulls clear, or where they
-    touch, pybullet's meshes not intersecting (brute force). The reported margin is the capsule distance (a lower bound of the
-    mesh distance) where no pair is named, else the mesh distance FCL found, which pybullet's
-    hull distance bounds from below."""
+    touch, pybullet's meshes not intersecting (brute force). The reported margin is the capsule
+    distance (a lower bound of the mesh distance) where no pair is named, else the mesh
+    distance FCL found, which pybullet's hull distance bounds from below."""
     q = np.asarray(result.q)
     assert np.all(q >= kin.model.lower) and np.all(q <= kin.model.upper), "joint limits violated"
     p, quat = pybullet_poses(panda, q, link)
