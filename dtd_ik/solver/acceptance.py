@@ -73,11 +73,15 @@ class MeshAcceptance:
         ``capsule_margin`` (B,) [m]; ``world`` None: self-collision only. ``exact``: measure
         the meshes even where the capsules already prove clearance."""
         B = q.shape[0]
-        world_empty = world is None or not (world.objects or world.attached)
-        proven = (capsule_margin > padding) & (capsule_margin >= required) & world_empty
-        need = np.flatnonzero(~proven | exact)
-        accepted, margin = proven, np.array(capsule_margin, dtype=np.float64)
-        pair = [NO_PAIR] * B
+        margin, pair = np.array(capsule_margin, dtype=np.float64), [NO_PAIR] * B
+        if world is None or not (world.objects or world.attached):
+            accepted = (margin > padding) & (margin >= required)
+            if not exact and accepted.all():  # the usual case: the capsules decided
+                self.skipped += B
+                return Verdict(accepted, margin, pair)
+        else:
+            accepted = np.zeros(B, dtype=np.bool_)
+        need = np.arange(B) if exact else np.flatnonzero(~accepted)
         if need.size:
             target = world if world is not None else self.self_world()
             t0 = time.perf_counter()

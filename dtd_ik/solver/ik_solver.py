@@ -430,6 +430,8 @@ class IKSolver:
             refused = judge.judge(sub, answers)
             if out is None:
                 out = answers
+                if not refused.any():  # the usual case: nothing to retry
+                    return out
             else:
                 self._merge(out, left, answers)
             first[left] += answers.attempts
