@@ -2,13 +2,15 @@
 
     from dtd_ik import IKSolver
     solver = IKSolver.load("models/panda.pt")          # or IKSolver.load(None): no network
-    result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand")
-    result.q, result.success, result.position_error, ...
+    result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand",
+                          lower=None, upper=None, world=None)  # per-goal bounds, a CollisionWorld
+    result.q, result.success, result.position_error, result.collision_margin, ...
     p, R = solver.forward(result.q, "panda_hand_tcp")  # FK of any frame: (N, 3) [m], (N, 3, 3)
 
 numpy in -> numpy out, torch in -> torch out (on the positions' device); forward returns numpy.
 A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
-:mod:`dtd_ik.solver.kernels`.
+:mod:`dtd_ik.solver.kernels`; each answer the kernels find is then judged on the collision meshes
+(:mod:`dtd_ik.solver.acceptance`), a refused one making way for the goal's next attempts.
 """
 from __future__ import annotations
 
