@@ -13,7 +13,7 @@ and how often the capsule bound made it unneeded.
 Runs on any commit whose IKSolver.solve takes (positions, quaternions).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_collision_free_goals.py [--goals 300]
-        [--seed 0] [--model models/dtd_w_panda.pt]
+        [--seed 0] [--model models/dtd_w_panda.pt] [--solver exact_margin=true ...]
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy.spatial.transform import Rotation
 
 from dtd_ik import IKSolver
@@ -53,9 +54,12 @@ def main() -> None:
     parser.add_argument("--goals", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="network file (default: none)")
+    parser.add_argument("--solver", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="solver settings (YAML values), e.g. exact_margin=true")
     args = parser.parse_args()
     panda = PybulletPanda()
-    solver = IKSolver.load(args.model)
+    options = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.solver)}
+    solver = IKSolver.load(args.model, **options)
     Q, P, X = free_goals(panda, solver.robot.lower, solver.robot.upper, args.goals, args.seed)
     answered = wrong = hull_contact = colliding = 0
     times = []
@@ -75,7 +79,8 @@ def main() -> None:
             hull_contact += 1
             colliding += panda.meshes_in_contact(r.q)
     times = np.array(times) * 1e3
-    print(f"goals {args.goals} (seed {args.seed}, model {args.model}): answered {answered}, "
+    print(f"goals {args.goals} (seed {args.seed}, model {args.model}, solver {options}): "
+          f"answered {answered}, "
           f"refused {args.goals - answered}, wrong {wrong}, in hull contact {hull_contact}, "
           f"in mesh collision {colliding}")
     print(f"latency per goal: p50 {np.median(times):.3f} ms, p99 "
