@@ -115,9 +115,79 @@ class PybulletPanda:
         """Minimum mesh distance [m] over the SRDF-checked pairs (capped at ``reach``)."""
         return min(self.pair_distance(a, b, reach) for a, b in CHECKED_PAIRS)
 
+    def collision_meshes(self, link: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The triangle meshes of ``link``'s collision shapes at the current joints: vertices
+        (V, 3) in the base frame [m] and triangles (T, 3) int, read from pybullet's own files
+        and placed by pybullet (shape frames are relative to the link's inertial frame)."""
+        index = self.link_index[link]
+        if index == -1:
+            pos, orn = pybullet.getBasePositionAndOrientation(
+                self.body, physicsClientId=self.client
+            )
+        else:
+            pos, orn = pybullet.getLinkState(
+                self.body, index, computeForwardKinematics=True, physicsClientId=self.client
+            )[:2]
+        out = []
+        for shape in pybullet.getCollisionShapeData(self.body, index, physicsClientId=self.client):
+            scale, path, local_pos, local_orn = shape[3], shape[4].decode(), shape[5], shape[6]
+            vertices, faces = [], []
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if parts and parts[0] == "v":
+                        vertices.append([float(x) for x in parts[1:4]])
+                    elif parts and parts[0] == "f":
+                        idx = [int(x.split("/")[0]) - 1 for x in parts[1:]]
+                        faces += [[idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1)]
+            p, o = pybullet.multiplyTransforms(pos, orn, local_pos, local_orn)
+            R = np.array(pybullet.getMatrixFromQuaternion(o)).reshape(3, 3)
+            out.append(((np.array(vertices) * scale) @ R.T + p, np.array(faces)))
+        return out
+
+    def meshes_cross(self, link_a: str, link_b: str) -> bool:
+        """Whether the collision meshes of two links (hand = hand cluster) intersect at the
+        current joints: some triangle edge of one passes through a triangle of the other
+        (brute force, Moller-Trumbore on every edge-triangle pair; no FCL, no hulls)."""
+        meshes_a = [m for name in self._links(link_a) for m in self.collision_meshes(name)]
+        meshes_b = [m for name in self._links(link_b) for m in self.collision_meshes(name)]
+        return any(_edges_cross(a, b) or _edges_cross(b, a) for a in meshes_a for b in meshes_b)
+
+    def meshes_in_contact(self, q: np.ndarray) -> bool:
+        """Whether any SRDF-checked pair's collision meshes intersect at joints ``q`` (7,)."""
+        self.set_joints(q)
+        return any(self.meshes_cross(a, b) for a, b in CHECKED_PAIRS)
+
     def hull_distance(self, q: np.ndarray, reach: float = 0.3) -> float:
         """[m] smallest distance of the SRDF-checked links' convex hulls at joints ``q`` (7,)
         (Bullet's margin removed; capped near ``reach``): the hulls hold the meshes, so > 0
         proves the meshes clear."""
         self.set_joints(q)
         return self.min_distance(reach) + BULLET_PAIR_MARGIN
+
+
+def _edges_cross(
+    edges_of: tuple[np.ndarray, np.ndarray], triangles_of: tuple[np.ndarray, np.ndarray]
+) -> bool:
+    """Whether an edge of mesh ``edges_of`` (vertices, faces) passes through a triangle of mesh
+    ``triangles_of`` (Moller-Trumbore, vectorised over every pair)."""
+    (va, fa), (vb, fb) = edges_of, triangles_of
+    edges = np.unique(
+        np.sort(np.concatenate([fa[:, [0, 1]], fa[:, [1, 2]], fa[:, [2, 0]]]), axis=1), axis=0
+    )
+    origin, direction = va[edges[:, 0]], va[edges[:, 1]] - va[edges[:, 0]]  # (E, 3)
+    t0, e1, e2 = vb[fb[:, 0]], vb[fb[:, 1]] - vb[fb[:, 0]], vb[fb[:, 2]] - vb[fb[:, 0]]  # (T, 3)
+    for start in range(0, len(edges), 256):
+        o, d = origin[start : start + 256, None], direction[start : start + 256, None]  # (e, 1, 3)
+        h = np.cross(d, e2)  # (e, T, 3)
+        det = np.einsum("etk,tk->et", h, e1)
+        ok = np.abs(det) > 1e-15
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        s = o - t0
+        u = np.einsum("etk,etk->et", s, h) * inv
+        qv = np.cross(s, e1)
+        v = np.einsum("etk,eik->et", qv, d) * inv
+        t = np.einsum("etk,tk->et", qv, e2) * inv
+        if (ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t >= 0) & (t <= 1)).any():
+            return True
+    return False

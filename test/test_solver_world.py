@@ -132,3 +132,24 @@ def test_without_the_table_the_old_answers_come_back(solver, scene):
     a = solver.solve(goal, DOWN, world=CollisionWorld(), timeout=NO_DEADLINE)
     b = solver.solve(goal, DOWN, timeout=NO_DEADLINE)
     np.testing.assert_array_equal(a.q, b.q)
+
+
+def test_an_attached_object_must_clear_the_table_too(solver, scene):
+    """A 20 cm stick held below the hand (attached to panda_hand, touching the hand): for the goal
+    above the table its lower end lies 20 cm below the hand frame, under the table top (plain
+    arithmetic on the goal pose), so every answer puts it through the table: the goal fails
+    with the stick and the table named. Without the stick the goal is answered."""
+    goal, _, _, top = scene
+    world = CollisionWorld()
+    table = scene[1].objects["table"]
+    world.add("table", table.shapes, table.pose)
+    stick = np.eye(4)
+    stick[2, 3] = 0.1 + 0.06  # the stick's centre, along the hand's z (down here) [m]
+    world.attach("stick", "panda_hand", [Box(0.01, 0.01, 0.2)], stick)
+    lowest = goal[2] - (stick[2, 3] + 0.1)  # the hand points down: its z is the world's -z
+    assert lowest < top - 0.05
+    r = solver.solve(goal, DOWN, world=world, timeout=1.0)
+    assert not r.success and r.collision_margin <= 0
+    assert set(r.closest_pair) == {"stick", "table"}
+    world.detach("stick")
+    assert solver.solve(goal, DOWN, world=world, timeout=NO_DEADLINE).success

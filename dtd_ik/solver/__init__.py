@@ -1,5 +1,5 @@
 """The IK solver: network or table seeds refined by compiled Levenberg-Marquardt attempts to
-exact, self-collision-free answers. Knows nothing of ROS.
+exact answers, collision-free on the meshes (self and a collision world). Knows nothing of ROS.
 
 ``IKSolver`` and ``IKResult`` (which load torch for the network) are imported on first use, so
 that ``dtd_ik.solver.kernels`` and ``dtd_ik.solver.config`` stay torch-free.

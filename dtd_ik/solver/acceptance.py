@@ -5,8 +5,8 @@ when its mesh distance over the robot's checked self pairs, the world's objects 
 attached objects exceeds the padding, and clear enough when that distance is at least the
 required clearance. The capsules enclose the meshes (test/test_collision_meshes.py), so a
 capsule distance above both proves it for the self pairs without FCL; FCL (~0.5 ms an answer
-on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where it does not, or
-where the world has objects the capsules know nothing of.
+on this machine with the links' FK, benchmarks/bench_collision_free_goals.py) runs only where
+it does not, or where the world has objects the capsules know nothing of.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class Verdict(NamedTuple):
     accepted: np.ndarray  # (B,) bool: mesh distance > padding and >= required clearance
     margin: np.ndarray  # (B,) [m] mesh distance, or the capsule bound where it proved enough
     pair: list[tuple[str, str]]  # B closest pairs (NO_PAIR where the capsules decided)
-    meshed: np.ndarray  # (B,) bool: FCL ran for this answer
 
 
 class MeshAcceptance:
@@ -83,11 +82,15 @@ class MeshAcceptance:
         ``capsule_margin`` (B,) [m]; ``world`` None: self-collision only. ``exact``: measure
         the meshes even where the capsules already prove clearance."""
         B = q.shape[0]
-        world_empty = world is None or not (world.objects or world.attached)
-        proven = (capsule_margin > padding) & (capsule_margin >= required) & world_empty
-        need = np.flatnonzero(~proven | exact)
-        accepted, margin = proven.copy(), np.asarray(capsule_margin, dtype=np.float64).copy()
-        pair = [NO_PAIR] * B
+        margin, pair = np.array(capsule_margin, dtype=np.float64), [NO_PAIR] * B
+        if world is None or not (world.objects or world.attached):
+            accepted = (margin > padding) & (margin >= required)
+            if not exact and accepted.all():  # the usual case: the capsules decided
+                self.skipped += B
+                return Verdict(accepted, margin, pair)
+        else:
+            accepted = np.zeros(B, dtype=np.bool_)
+        need = np.arange(B) if exact else np.flatnonzero(~accepted)
         if need.size:
             target = world if world is not None else self.self_world()
             t0 = time.perf_counter()
@@ -100,9 +103,7 @@ class MeshAcceptance:
             self.check_time += time.perf_counter() - t0
         self.checks += need.size
         self.skipped += B - need.size
-        meshed = np.zeros(B, dtype=np.bool_)
-        meshed[need] = True
-        return Verdict(accepted, margin, pair, meshed)
+        return Verdict(accepted, margin, pair)
 
 
 class Judge:

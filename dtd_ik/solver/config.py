@@ -20,8 +20,15 @@ from dtd_ik.solver.kernels.path_refinement import PathParams
 from dtd_ik.solver.kernels.refinement import MAX_TABLE_SEEDS
 
 DEFAULT_SOLVER_CONFIG = "solver.yaml"
+#: Former setting names still accepted as overrides (the ROS layer passes them), by their new one.
+RENAMED = {"min_collision_margin": "preferred_clearance"}
 #: When the network's seed is tried: before the seed table, or only for goals it left unsolved.
 NETWORK_SEED_MODES = ("first", "fallback")
+
+
+def _renamed(overrides: dict) -> dict:
+    """``overrides`` with former setting names (:data:`RENAMED`) replaced by their new ones."""
+    return {RENAMED.get(key, key): value for key, value in overrides.items()}
 
 
 @dataclass(frozen=True)
@@ -82,11 +89,16 @@ class SolverConfig:
         """Read the ``solver`` section of ``path`` (default config/solver.yaml), then lay the
         keyword ``overrides`` over it. Raises ConfigError naming the key of a bad value."""
         path = config_path(DEFAULT_SOLVER_CONFIG) if path is None else resolve(path)
-        return load(cls, path, "solver config", section="solver", overrides=overrides)
+        return load(cls, path, "solver config", section="solver", overrides=_renamed(overrides))
 
     def with_options(self, **overrides) -> SolverConfig:
         """This config with ``overrides`` (checked as :meth:`load` checks them)."""
-        return build(type(self), {**asdict(self), **overrides})
+        return build(type(self), {**asdict(self), **_renamed(overrides)})
+
+    @property
+    def min_collision_margin(self) -> float:
+        """The former name of :attr:`preferred_clearance` [m]."""
+        return self.preferred_clearance
 
     @property
     def strict_clearance(self) -> float:
@@ -142,4 +154,4 @@ class SolverConfig:
         )
 
 
-__all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "SolverConfig"]
+__all__ = ["DEFAULT_SOLVER_CONFIG", "NETWORK_SEED_MODES", "RENAMED", "SolverConfig"]

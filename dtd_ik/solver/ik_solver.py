@@ -2,13 +2,15 @@
 
     from dtd_ik import IKSolver
     solver = IKSolver.load("models/panda.pt")          # or IKSolver.load(None): no network
-    result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand")
-    result.q, result.success, result.position_error, ...
+    result = solver.solve(positions, quaternions_xyzw, seeds=None, tip="panda_hand",
+                          lower=None, upper=None, world=None)  # per-goal bounds, a CollisionWorld
+    result.q, result.success, result.position_error, result.collision_margin, ...
     p, R = solver.forward(result.q, "panda_hand_tcp")  # FK of any frame: (N, 3) [m], (N, 3, 3)
 
 numpy in -> numpy out, torch in -> torch out (on the positions' device); forward returns numpy.
 A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
-:mod:`dtd_ik.solver.kernels`.
+:mod:`dtd_ik.solver.kernels`; each answer the kernels find is then judged on the collision meshes
+(:mod:`dtd_ik.solver.acceptance`), a refused one making way for the goal's next attempts.
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ class IKSolver:
         None keeps a value. Raises ConfigError for an invalid value (nothing is changed then).
         A ``solve`` already running keeps the criteria it started with.
         """
-        if preferred_clearance is None:
+        if preferred_clearance is None:  # the former name (RENAMED in dtd_ik.solver.config)
             preferred_clearance = min_collision_margin
         changes = {
             name: value
@@ -305,7 +307,11 @@ class IKSolver:
         r, N = self.robot, positions.shape[0]
         index, offset = self._tips[tip]
         answers = rf.new_answers(N, r.dof)
-        first = np.ascontiguousarray(np.broadcast_to(np.asarray(first_attempt, np.int64), (N,)))
+        first = (
+            first_attempt
+            if isinstance(first_attempt, np.ndarray)
+            else np.full(N, first_attempt, dtype=np.int64)
+        )
         rf.solve_goals(
             positions,
             quaternions,
@@ -332,7 +338,7 @@ class IKSolver:
         """Per-goal joint bounds ``x`` ((N, n), (n,) or None: the robot's ``limit``) as an
         (N, n) array, clipped into the robot's limits."""
         if x is None:
-            return np.ascontiguousarray(np.broadcast_to(limit, (n_goals, limit.shape[0])))
+            return np.repeat(limit[None], n_goals, axis=0)
         arr, _, _ = _batch(x, name, self.robot.dof)
         if arr.shape[0] not in (1, n_goals):
             raise InvalidInputError(
@@ -556,21 +562,33 @@ class IKSolver:
         out = None
         while True:
             sub = rows[left]
-            answers = self._run_kernel(
-                take(goals.positions, sub),
-                take(goals.quaternions, sub),
-                take(caller, sub),
-                take(net, sub),
-                take(goals.lower, sub),
-                take(goals.upper, sub),
-                tip,
-                step.params,
-                first[left],
-                deadline,
-            )
+            if out is None and rows.size == goals.positions.shape[0]:  # every goal: no copies
+                arrays = (
+                    goals.positions,
+                    goals.quaternions,
+                    caller,
+                    net,
+                    goals.lower,
+                    goals.upper,
+                )
+            else:
+                arrays = tuple(
+                    take(x, sub)
+                    for x in (
+                        goals.positions,
+                        goals.quaternions,
+                        caller,
+                        net,
+                        goals.lower,
+                        goals.upper,
+                    )
+                )
+            answers = self._run_kernel(*arrays, tip, step.params, first[left], deadline)
             refused = judge.judge(sub, answers)
             if out is None:
                 out = answers
+                if not refused.any():  # the usual case: nothing to retry
+                    return out
             else:
                 self._merge(out, left, answers)
             first[left] += answers.attempts

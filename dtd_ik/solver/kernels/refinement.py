@@ -1,14 +1,14 @@
 """Compiled batched refinement: seeds, restarts and goals in parallel around one LM attempt.
 
 One goal is solved by attempts (:func:`dtd_ik.solver.kernels.lm_attempt.run_attempt`) from
-successive seeds: the explicit seeds (the caller's, the network's), the nearest entries of the seed table,
-perturbations of the network (else caller) seed, then uniform random restarts, until one attempt
-meets every success criterion, the attempts run out, or the deadline passes. Goals run in
-parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal
-and the random seed (a counter-based hash of the goal, not a shared RNG state), so results are
+successive seeds: the explicit seeds (the caller's, the network's), the nearest entries of the seed
+table, perturbations of the network (else caller) seed, then uniform random restarts, until one
+attempt meets every success criterion, the attempts run out, or the deadline passes. Goals run in
+parallel (numba ``prange``); each goal's attempts, and so its answer, depend only on that goal and
+the random seed (a counter-based hash of the goal, not a shared RNG state), so results are
 deterministic for a fixed seed whatever the batch or thread schedule, unless the deadline cuts
-attempts short. The batch kernels release the GIL (a ROS executor's other threads keep running)
-and may be called from several threads at once.
+attempts short. The batch kernels release the GIL (a ROS executor's other threads keep running) and
+may be called from several threads at once.
 """
 
 from __future__ import annotations
@@ -424,10 +424,10 @@ def solve_goals(
     :class:`~dtd_ik.solver.seed_table.SeedTable` of chain frame ``index`` (K may be 0),
     ``params`` :class:`~dtd_ik.solver.kernels.lm_attempt.KernelParams`. Each goal runs attempts
     ``first_attempt[g]`` .. ``params.max_attempts`` - 1 of its enumeration (``first_attempt``
-    (N,) int64): a later pass with the same seeds and ``first_attempt`` = the attempts of an earlier pass goes on where that one
-    stopped (same seeds, same restarts; the table search is redone for the enumeration) without
-    repeating its attempts. Goals farther than ``reach_radius`` [m] from ``reach_center`` (3,)
-    get no attempt; ``deadline`` is in seconds of
+    (N,) int64): a later pass with the same seeds and ``first_attempt`` = the attempts of an
+    earlier pass goes on where that one stopped (same seeds, same restarts; the table search is
+    redone for the enumeration) without repeating its attempts. Goals farther than
+    ``reach_radius`` [m] from ``reach_center`` (3,) get no attempt; ``deadline`` is in seconds of
     :func:`~dtd_ik.solver.kernels.lm_attempt.monotonic`.
     """
     kernel = (
