@@ -61,6 +61,9 @@ class ServerParameters:
     max_attempts: int = parameter(64, "seeds tried per goal (caller, network, perturbed, random)",
                                   ge=1)
     max_batch: int = parameter(256, "most goals solved in one solver call", read_only=False, ge=1)
+    round_time: float = parameter(
+        0.02, "longest solver call while other goals wait [s]: goals cut short go on in the next "
+        "call, with the requests that arrived meanwhile", read_only=False, gt=0)
     executor_threads: int = parameter(
         1, "executor threads: 1 (or less) = single-threaded, lowest latency (requests that arrive "
         "during a solve are drained and batched); > 1 = requests also run in parallel threads")

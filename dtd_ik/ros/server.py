@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,8 @@ def _rclpy_internals() -> tuple[type[Exception], Any]:
     - ``RCLError``: the error rclpy's C layer raises, e.g. "context is invalid" when SIGTERM shut
       the context down while a callback published; :func:`main` tells stopping from failing.
     - ``take(service, srv_type)``: the next request waiting in a service's queue as (request,
-      header), or None; :meth:`IKServer._on_ik` drains the queue into one solver batch with it
-      (rclpy's executor hands a callback one request at a time).
+      header: rmw_service_info_t), or None; :meth:`IKServer._on_ik` and the solver's rounds take
+      waiting requests with it (rclpy's executor hands a callback one request at a time).
     """
     from rclpy.impl.implementation_singleton import rclpy_implementation
 
@@ -87,6 +88,28 @@ def _rclpy_internals() -> tuple[type[Exception], Any]:
 
 
 RCLError, take_waiting_request = _rclpy_internals()
+
+
+def arrival_time(header: Any) -> float:
+    """time.monotonic() at which a taken request reached this process: its reception timestamp
+    (system clock [ns], rmw_service_info_t.received_timestamp) carried over to the monotonic
+    clock; now when the middleware gave none."""
+    now, received = time.monotonic(), getattr(header, "received_timestamp", 0)
+    if not received:
+        return now
+    return now - min(max(time.time() - received * 1e-9, 0.0), 60.0)
+
+
+@dataclass
+class _Call:
+    """One GetPositionIK call in the node: its response, the header to send it with (None: the
+    executor's own request, whose response the callback returns) and its query (None: refused
+    before solving; the response holds the refusal)."""
+
+    response: GetPositionIK.Response
+    header: Any
+    query: IKQuery | None
+    arrival: float  # time.monotonic()
 
 
 def resolve_model_path(value: str) -> Path | None:
@@ -119,7 +142,9 @@ class IKServer(Node):
             position_tolerance=params.position_tolerance,
             orientation_tolerance=params.orientation_tolerance,
             min_collision_margin=params.collision_margin, max_attempts=params.max_attempts)
-        self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch)
+        self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch,
+                                   max_attempts=params.max_attempts,
+                                   round_time=params.round_time)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
@@ -130,9 +155,13 @@ class IKServer(Node):
         self._requests = 0
         self._solved = 0
 
+        self._in_flight: list[_Call] = []  # taken here, not answered yet
         services = ReentrantCallbackGroup()
         self._ik_service = self.create_service(GetPositionIK, "compute_ik", self._on_ik,
                                                qos_profile=SERVICE_QOS, callback_group=services)
+        # goals still queued when a callback returns get their rounds here
+        self._more_rounds = self.create_guard_condition(self._on_more_rounds,
+                                                        callback_group=services)
         self.create_service(GetPositionFK, "compute_fk", self._on_fk, qos_profile=SERVICE_QOS,
                             callback_group=services)
         self.solution_pub = self.create_publisher(JointState, params.solution_topic, 10)
@@ -182,6 +211,7 @@ class IKServer(Node):
                                 orientation_tolerance=params.orientation_tolerance,
                                 min_collision_margin=params.collision_margin)
         self.batcher.max_batch = params.max_batch
+        self.batcher.round_time = params.round_time
         self.cfg = cfg
 
     # -- callbacks -------------------------------------------------------------------------
@@ -196,54 +226,93 @@ class IKServer(Node):
             self._current = merged
 
     def _on_ik(self, request: GetPositionIK.Request, response: GetPositionIK.Response):
-        """Answer this request and every other one already waiting in the service queue, as one
-        solver batch; the others' responses are sent here, this one's is returned."""
-        t0 = time.perf_counter()
-        batch = [(request, response, None)]
-        while len(batch) < self.batcher.max_batch:
+        """Answer this request (returned). The requests waiting in the service queue, and those
+        that arrive meanwhile, join the solver's rounds; their answers are sent as they finish,
+        and what is left when this one is done goes on in :meth:`_on_more_rounds`."""
+        own = self._admit(request, response, None, time.monotonic())
+        self._take_waiting()
+        if own.query is not None:
+            self.batcher.solve_many([own.query], between_rounds=self._between_rounds)
+            self._finish(own)
+        self._between_rounds()
+        if self.batcher.pending():
+            self._more_rounds.trigger()
+        return response
+
+    def _on_more_rounds(self) -> None:
+        """One more round for goals queued when their callback returned, then again later
+        (the executor serves other callbacks in between)."""
+        if self.batcher.run_round():
+            self._between_rounds()
+        with self._lock:
+            waiting = bool(self._in_flight)
+        if waiting or self.batcher.pending():
+            self._more_rounds.trigger()
+
+    def _admit(self, request: GetPositionIK.Request, response: GetPositionIK.Response,
+               header: Any, arrival: float) -> _Call:
+        """The call for ``request``: parsed into a query (timed from ``arrival``), or refused
+        with its MoveIt code in ``response``."""
+        cfg = self.cfg
+        with self._lock:
+            current = self._current
+        try:
+            query = parse_ik_request(request.ik_request, cfg, self.solver, current)
+            query.arrival = arrival
+        except RequestError as exc:
+            response.error_code = make_error_code(exc.code, exc.message, self.get_name())
+            self._record(time.monotonic() - arrival, False, float("nan"), 1)
+            return _Call(response, header, None, arrival)
+        return _Call(response, header, query, arrival)
+
+    def _take_waiting(self) -> None:
+        """Take the requests waiting in the service queue (up to max_batch): refusals are sent
+        at once, the others queued for the solver's next round."""
+        queued = []
+        for _ in range(self.batcher.max_batch):
             taken = take_waiting_request(self._ik_service, GetPositionIK)
             if taken is None:
                 break
-            batch.append((taken[0], GetPositionIK.Response(), taken[1]))
-        self._answer_ik([(req, res) for req, res, _ in batch], t0)
-        for _, res, header in batch[1:]:
-            self._ik_service.send_response(res, header)
-        return response
-
-    def _answer_ik(self, pairs, t0: float) -> None:
-        """Fill each response of ``pairs`` [(request, response)]: refusals at once, the rest
-        solved together."""
-        cfg, source = self.cfg, self.get_name()
-        with self._lock:
-            current = self._current
-        queries: list[tuple[IKQuery, GetPositionIK.Response]] = []
-        for request, response in pairs:
-            try:
-                queries.append((parse_ik_request(request.ik_request, cfg, self.solver, current),
-                                response))
-            except RequestError as exc:
-                response.error_code = make_error_code(exc.code, exc.message, source)
-        if queries:
-            self.batcher.solve_many([query for query, _ in queries])
-        margins = {}
-        for query, response in queries:
-            error = query.error
-            if isinstance(error, InvalidInputError):  # the solver refused the goal
-                query.code, query.message = Codes.INVALID_GOAL_CONSTRAINTS, str(error)
-            elif error is not None:
-                self.get_logger().error(f"IK request failed: {type(error).__name__}: {error}")
-                query.code = Codes.FAILURE
-                query.message = f"internal error: {type(error).__name__}: {error}"
+            call = self._admit(taken[0], GetPositionIK.Response(), taken[1],
+                               arrival_time(taken[1]))
+            if call.query is None:
+                self._ik_service.send_response(call.response, call.header)
             else:
-                judge_answer(query, cfg)
-                margins[id(response)] = query.collision_margin
-            response.error_code = make_error_code(query.code, query.message, source)
-            if query.code == Codes.SUCCESS:
-                self._publish_solution(query, cfg, response)
-        latency = time.perf_counter() - t0
-        for _, response in pairs:
-            self._record(latency, response.error_code.val == Codes.SUCCESS,
-                         margins.get(id(response), float("nan")), len(pairs))
+                queued.append(call)
+        if queued:
+            with self._lock:
+                self._in_flight.extend(queued)
+            self.batcher.submit([call.query for call in queued])
+
+    def _between_rounds(self) -> None:
+        """Send the answers of the taken requests that are done; take the new ones."""
+        with self._lock:
+            done = [c for c in self._in_flight if c.query.done]
+            self._in_flight = [c for c in self._in_flight if not c.query.done]
+        for call in done:
+            self._finish(call)
+            self._ik_service.send_response(call.response, call.header)
+        self._take_waiting()
+
+    def _finish(self, call: _Call) -> None:
+        """Fill the response of a solved call: its verdict, and its solution when SUCCESS."""
+        query, response, cfg = call.query, call.response, self.cfg
+        error = query.error
+        margin = float("nan")
+        if isinstance(error, InvalidInputError):  # the solver refused the goal
+            query.code, query.message = Codes.INVALID_GOAL_CONSTRAINTS, str(error)
+        elif error is not None:
+            self.get_logger().error(f"IK request failed: {type(error).__name__}: {error}")
+            query.code = Codes.FAILURE
+            query.message = f"internal error: {type(error).__name__}: {error}"
+        else:
+            judge_answer(query, cfg)
+            margin = query.collision_margin
+        response.error_code = make_error_code(query.code, query.message, self.get_name())
+        if query.code == Codes.SUCCESS:
+            self._publish_solution(query, cfg, response)
+        self._record(time.monotonic() - call.arrival, query.code == Codes.SUCCESS, margin,
+                     query.batch_size)
 
     def _publish_solution(self, query: IKQuery, cfg: ServerConfig,
                           response: GetPositionIK.Response) -> None:
