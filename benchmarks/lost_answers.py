@@ -10,7 +10,8 @@ their share of ``--requests`` reachable goals. A call unanswered after ``--lost-
 lost; each loss is printed with its client and that client's call number (0 = the first call).
 
 Kinds: ``ours`` = ``ik_server`` as shipped (config/ik_server.yaml); ``nobatch`` = the same with
-``max_batch:=1`` (no draining of waiting requests, one goal per solve); ``trivial`` = a plain
+``max_batch:=1`` (no draining of waiting requests, one goal per solve); ``nocopies`` = the same
+with ``reply_copy_delay:=0`` (no second copy of each answer); ``trivial`` = a plain
 rclpy GetPositionIK server that answers every request at once with a fixed SUCCESS response. The
 server's log is searched for rclpy's "failed to send response (timeout)" warning: rmw_fastrtps
 gives up on a response when the client's response reader has not been matched within the
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 NAMESPACE = "/lost"
 SERVICE = f"{NAMESPACE}/compute_ik"
 SEND_TIMEOUT_WARNING = "failed to send response (timeout)"
-KINDS = ("ours", "trivial", "nobatch")
+KINDS = ("ours", "trivial", "nobatch", "nocopies")
 
 
 def trivial_server() -> None:
@@ -99,6 +100,8 @@ def start_server(kind: str, env: dict, log: Path):
         params = ["model_path:=none", "diagnostics_period:=0.0"]
         if kind == "nobatch":
             params.append("max_batch:=1")
+        if kind == "nocopies":
+            params.append("reply_copy_delay:=0.0")
         cmd = ik_server_command(*params, namespace=NAMESPACE)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -150,7 +153,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per kind")
     parser.add_argument("--clients", type=int, default=8, help="client processes per kind")
-    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--kinds", nargs="+", choices=KINDS,
+                        default=["ours", "trivial", "nobatch"])
     parser.add_argument("--lost-after", type=float, default=30.0,
                         help="[s] a call unanswered this long is lost")
     parser.add_argument("--json", type=Path, help="also write the report here")

@@ -55,6 +55,7 @@ from dtd_ik.ros.conversions import (
 )
 from dtd_ik.ros.parameters import NODE_NAME, ServerParameters, parameter_table
 from dtd_ik.ros.qos import SERVICE_QOS
+from dtd_ik.ros.replies import ReplyCopies
 from dtd_ik.ros.requests import (
     Codes,
     IKQuery,
@@ -159,6 +160,15 @@ class IKServer(Node):
         services = ReentrantCallbackGroup()
         self._ik_service = self.create_service(GetPositionIK, "compute_ik", self._on_ik,
                                                qos_profile=SERVICE_QOS, callback_group=services)
+        # Every answer, the executor's sends included, goes through _send_answer, which keeps it
+        # for its copy (dtd_ik.ros.replies): the instance's method is replaced, as rclpy's
+        # executor calls service.send_response(response, header) itself.
+        self._copies = ReplyCopies(params.reply_copy_delay)
+        self._send_once = self._ik_service.send_response
+        self._ik_service.send_response = self._send_answer
+        if params.reply_copy_delay > 0:
+            self.create_timer(params.reply_copy_delay / 2, self._send_copies,
+                              callback_group=services)
         # goals still queued when a callback returns get their rounds here
         self._more_rounds = self.create_guard_condition(self._on_more_rounds,
                                                         callback_group=services)
@@ -276,7 +286,7 @@ class IKServer(Node):
             call = self._admit(taken[0], GetPositionIK.Response(), taken[1],
                                arrival_time(taken[1]))
             if call.query is None:
-                self._ik_service.send_response(call.response, call.header)
+                self._send_answer(call.response, call.header)
             else:
                 queued.append(call)
         if queued:
@@ -291,8 +301,17 @@ class IKServer(Node):
             self._in_flight = [c for c in self._in_flight if not c.query.done]
         for call in done:
             self._finish(call)
-            self._ik_service.send_response(call.response, call.header)
+            self._send_answer(call.response, call.header)
+        self._send_copies()
         self._take_waiting()
+
+    def _send_answer(self, response: GetPositionIK.Response, header: Any) -> None:
+        self._send_once(response, header)
+        self._copies.sent(response, header, time.monotonic())
+
+    def _send_copies(self) -> None:
+        for response, header in self._copies.due(time.monotonic()):
+            self._send_once(response, header)
 
     def _finish(self, call: _Call) -> None:
         """Fill the response of a solved call: its verdict, and its solution when SUCCESS."""
@@ -356,6 +375,7 @@ class IKServer(Node):
         values = {"requests": str(requests), "solved": str(solved),
                   "solver_calls": str(self.batcher.batches),
                   "largest_batch": str(self.batcher.largest_batch),
+                  "answer_copies": str(self._copies.copies_sent),
                   "model": str(self.model_path) if self.model_path else "none (refinement only)"}
         if stats:
             lat = np.array([s[0] for s in stats]) * 1e3
