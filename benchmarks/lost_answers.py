@@ -11,7 +11,7 @@ lost; each loss is printed with its client and that client's call number (0 = th
 
 Kinds: ``ours`` = ``ik_server`` as shipped (config/ik_server.yaml); ``nobatch`` = the same with
 ``max_batch:=1`` (no draining of waiting requests, one goal per solve); ``nocopies`` = the same
-with ``reply_copy_delay:=0`` (no second copy of each answer); ``trivial`` = a plain
+with ``reply_copies:=[0.0]`` (no copies of answers); ``trivial`` = a plain
 rclpy GetPositionIK server that answers every request at once with a fixed SUCCESS response. The
 server's log is searched for rclpy's "failed to send response (timeout)" warning: rmw_fastrtps
 gives up on a response when the client's response reader has not been matched within the
@@ -101,7 +101,7 @@ def start_server(kind: str, env: dict, log: Path):
         if kind == "nobatch":
             params.append("max_batch:=1")
         if kind == "nocopies":
-            params.append("reply_copy_delay:=0.0")
+            params.append("reply_copies:=[0.0]")
         cmd = ik_server_command(*params, namespace=NAMESPACE)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

@@ -64,9 +64,9 @@ class ServerParameters:
     round_time: float = parameter(
         0.02, "longest solver call while other goals wait [s]: goals cut short go on in the next "
         "call, with the requests that arrived meanwhile", read_only=False, gt=0)
-    reply_copy_delay: float = parameter(
-        0.05, "each IK answer is sent once more this long after [s] (0: never), for clients "
-        "whose default-depth response history drops it while busy (dtd_ik.ros.replies)")
+    reply_copies: tuple[float, ...] = parameter(
+        (0.05, 0.3), "delays after each IK answer at which it is sent again [s] (empty or 0: "
+        "none), for clients whose default-depth response history dropped it (dtd_ik.ros.replies)")
     executor_threads: int = parameter(
         1, "executor threads: 1 (or less) = single-threaded, lowest latency (requests that arrive "
         "during a solve are drained and batched); > 1 = requests also run in parallel threads")

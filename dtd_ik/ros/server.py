@@ -163,11 +163,11 @@ class IKServer(Node):
         # Every answer, the executor's sends included, goes through _send_answer, which keeps it
         # for its copy (dtd_ik.ros.replies): the instance's method is replaced, as rclpy's
         # executor calls service.send_response(response, header) itself.
-        self._copies = ReplyCopies(params.reply_copy_delay)
+        self._copies = ReplyCopies(params.reply_copies)
         self._send_once = self._ik_service.send_response
         self._ik_service.send_response = self._send_answer
-        if params.reply_copy_delay > 0:
-            self.create_timer(params.reply_copy_delay / 2, self._send_copies,
+        if self._copies.delays:
+            self.create_timer(self._copies.delays[0] / 2, self._send_copies,
                               callback_group=services)
         # goals still queued when a callback returns get their rounds here
         self._more_rounds = self.create_guard_condition(self._on_more_rounds,
