@@ -7,7 +7,10 @@ For each kind of server, ``--clients`` client PROCESSES, each its own rclpy node
 default service QoS (reliable, KEEP_LAST 10: how move_group and most user nodes create their
 clients), one call in flight, no warm-up (the first call follows ``wait_for_service``), send
 their share of ``--requests`` reachable goals. A call unanswered after ``--lost-after`` [s] is
-lost; each loss is printed with its client and that client's call number (0 = the first call).
+lost; each loss is printed with its client and that client's call number (0 = the first call),
+and the call is sent once more (as ``dtd_ik.ros.client.call_with_retry`` would): an answer to the
+second try shows that the server still serves that client and the first answer was lost on the
+way.
 
 Kinds: ``ours`` = ``ik_server`` as shipped (config/ik_server.yaml); ``nobatch`` = the same with
 ``max_batch:=1`` (no draining of waiting requests, one goal per solve); ``nocopies`` = the same
@@ -78,14 +81,18 @@ def worker(index: int, count: int, lost_after: float) -> None:
         raise SystemExit(f"client {index}: no {SERVICE}")
     print("ready", flush=True)
     sys.stdin.readline()  # all clients start together
-    lost = []
+    lost, unanswered_again = [], []
     for call, (_, p, quat) in enumerate(goals):
-        future = client.call_async(make_request(p, quat))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=lost_after)
-        if not future.done():
+        request = make_request(p, quat)
+        for tries in (1, 2):
+            future = client.call_async(request)
+            rclpy.spin_until_future_complete(node, future, timeout_sec=lost_after)
+            if future.done():
+                break
             client.remove_pending_request(future)
-            lost.append(call)
-    print(json.dumps({"client": index, "calls": count, "lost": lost}), flush=True)
+            (lost if tries == 1 else unanswered_again).append(call)
+    print(json.dumps({"client": index, "calls": count, "lost": lost,
+                      "unanswered_again": unanswered_again}), flush=True)
     node.destroy_node()
     rclpy.shutdown()
 
@@ -144,6 +151,7 @@ def run_kind(kind: str, args, env: dict) -> dict:
     return {"kind": kind, "requests": sum(shares), "clients": args.clients,
             "lost": len(losses), "lost_at": losses,
             "first_call_lost": sum(1 for _, c in losses if c == 0),
+            "unanswered_again": sum(len(o["unanswered_again"]) for o in outputs),
             "send_timeouts_in_server_log": text.count(SEND_TIMEOUT_WARNING),
             "duration_s": duration, "server_exit_code": code,
             "server_tracebacks": text.count("Traceback")}
@@ -177,7 +185,8 @@ def main() -> int:
         at = ", ".join(f"client {c} call {n}" for c, n in r["lost_at"]) or "-"
         print(f"{kind:8s} {r['requests']} requests from {r['clients']} default-QoS clients in "
               f"{r['duration_s']:.1f} s: lost {r['lost']} (first calls {r['first_call_lost']}; "
-              f"at {at}); '{SEND_TIMEOUT_WARNING}' in the server log "
+              f"at {at}; unanswered when sent again {r['unanswered_again']}); "
+              f"'{SEND_TIMEOUT_WARNING}' in the server log "
               f"{r['send_timeouts_in_server_log']} times; server exit {r['server_exit_code']}, "
               f"tracebacks {r['server_tracebacks']}", flush=True)
     if args.json:

@@ -252,11 +252,9 @@ class IKServer(Node):
     def _on_more_rounds(self) -> None:
         """One more round for goals queued when their callback returned, then again later
         (the executor serves other callbacks in between)."""
-        if self.batcher.run_round():
-            self._between_rounds()
-        with self._lock:
-            waiting = bool(self._in_flight)
-        if waiting or self.batcher.pending():
+        self.batcher.run_round()
+        self._between_rounds()
+        if self.batcher.pending():
             self._more_rounds.trigger()
 
     def _admit(self, request: GetPositionIK.Request, response: GetPositionIK.Response,
