@@ -165,17 +165,24 @@ def test_each_goal_is_timed_from_its_own_arrival():
     assert solve.calls[1][3] == 0.0
 
 
-def test_no_call_runs_past_the_earliest_deadline_and_short_timeouts_go_first():
+def test_short_timeouts_go_first_and_expired_goals_get_no_time():
     solve = GoalByGoalSolve()
     batcher = GoalBatcher(solve, 7, max_attempts=64, round_time=10.0)
     flood = [goal(i / 1000, y=-1.0, timeout=2.0) for i in range(20)]
-    batcher.submit(flood)  # already waiting when the short one comes
+    expired = [goal(0.3 + i / 1000, timeout=0.5) for i in range(3)]
+    for g in expired:
+        g.arrival = time.monotonic() - 1.0  # waited past its timeout before the batcher saw it
+    batcher.submit(flood + expired)  # already waiting when the short one comes
     short = goal(0.5, timeout=0.05)
     batcher.solve_many([short])
-    first_rows, first_timeout = solve.calls[0]
-    assert first_rows[0] == 0.5  # the goal that can wait least is tried first
-    assert first_timeout <= 0.05
     assert short.done and short.success
+    calls = {rows[0]: (rows, timeout) for rows, timeout in solve.calls}
+    live_rows, _ = calls[0.5]
+    assert live_rows[:1] == [0.5]  # the goal that can wait least is tried first
+    expired_rows, expired_timeout = calls[0.3]
+    assert expired_rows == [0.3, 0.301, 0.302] and expired_timeout == 0.0
+    assert all(g.done and not g.success for g in expired)
+    assert not set(expired_rows) & set(solve.tried)  # no attempt on a goal out of time
 
 
 def test_a_reachable_goal_behind_a_flood_is_solved_and_the_flood_answered():

@@ -7,8 +7,9 @@ goals are not done yet sleep on a condition until someone's round finishes them.
 pays no thread hand-off; a burst is solved in a few large batches.
 
 Fairness, so that one client's goals cannot starve another's:
-- every goal's time is its own: its deadline is its arrival plus its own timeout, and no solve
-  call runs past the earliest deadline among its goals;
+- every goal's time is its own: its deadline is its arrival plus its own timeout; a goal whose
+  deadline has passed when its round starts gets no more time (it is answered at once, from its
+  seed as it stands);
 - a batch takes the goals that can wait least first (shortest own timeout, then earliest
   deadline), and the solver works through a batch in order, so a caller's long timeouts (e.g. a
   flood of goals that cannot be met) never push another caller's short ones out of their time;
@@ -169,12 +170,13 @@ class GoalBatcher:
         return batch
 
     def _run(self, batch: list[Goal], contended: bool) -> None:
-        groups: dict[tuple[str, bool], list[Goal]] = {}
-        for g in batch:  # one solve call per tip, and seeded goals apart from unseeded ones
-            groups.setdefault((g.tip, g.seed is not None), []).append(g)
-        for (tip, _), goals in groups.items():
+        now = time.monotonic()
+        groups: dict[tuple[str, bool, bool], list[Goal]] = {}
+        for g in batch:  # one solve call per tip, seeded apart from unseeded, expired apart
+            groups.setdefault((g.tip, g.seed is not None, g.deadline <= now), []).append(g)
+        for (tip, _, expired), goals in groups.items():
             try:
-                self._run_group(tip, goals, contended)
+                self._run_group(tip, goals, contended and not expired)
             except BaseException as exc:  # hand the solver's error to every waiting caller
                 for g in goals:
                     g.error, g.done = exc, True
@@ -191,8 +193,7 @@ class GoalBatcher:
             quaternions = np.stack([g.quaternion for g in goals])
         seeds = None if goals[0].seed is None else np.stack([g.seed for g in goals])
         now = time.monotonic()
-        live = [g.deadline for g in goals if g.deadline > now]
-        end = min(live) if live else now  # no call runs past a goal's own deadline
+        end = max(now, max(g.deadline for g in goals))  # expired goals: a call without time
         if contended:
             end = min(end, now + self.round_time)
         result = self._solve(positions, quaternions, seeds=seeds, tip=tip,

@@ -36,12 +36,13 @@ class ReplyCopies:
             for queue in self._queues:
                 queue.append((now, response, header))
 
-    def due(self, now: float) -> list[tuple[Any, Any]]:
-        """(response, header) of every copy due at ``now``, each once."""
+    def due(self, now: float, most: int | None = None) -> list[tuple[Any, Any]]:
+        """(response, header) of the copies due at ``now`` (at most ``most``, the earliest
+        delays first), each once."""
         out = []
         with self._lock:
             for delay, queue in zip(self.delays, self._queues):
-                while queue and queue[0][0] + delay <= now:
+                while queue and queue[0][0] + delay <= now and (most is None or len(out) < most):
                     _, response, header = queue.popleft()
                     out.append((response, header))
             self.copies_sent += len(out)

@@ -101,6 +101,10 @@ def arrival_time(header: Any) -> float:
     return now - min(max(time.time() - received * 1e-9, 0.0), 60.0)
 
 
+#: Most answer copies sent between two solver rounds (the copies timer sends the rest).
+COPIES_BETWEEN_ROUNDS = 16
+
+
 @dataclass
 class _Call:
     """One GetPositionIK call in the node: its response, the header to send it with (None: the
@@ -245,8 +249,7 @@ class IKServer(Node):
             self.batcher.solve_many([own.query], between_rounds=self._between_rounds)
             self._finish(own)
         self._between_rounds()
-        if self.batcher.pending():
-            self._more_rounds.trigger()
+        self._more_rounds.trigger()  # whatever is left: queued goals, answers not sent yet
         return response
 
     def _on_more_rounds(self) -> None:
@@ -254,7 +257,9 @@ class IKServer(Node):
         (the executor serves other callbacks in between)."""
         self.batcher.run_round()
         self._between_rounds()
-        if self.batcher.pending():
+        with self._lock:
+            unsent = any(c.query.done for c in self._in_flight)
+        if unsent or self.batcher.pending():
             self._more_rounds.trigger()
 
     def _admit(self, request: GetPositionIK.Request, response: GetPositionIK.Response,
@@ -293,22 +298,28 @@ class IKServer(Node):
             self.batcher.submit([call.query for call in queued])
 
     def _between_rounds(self) -> None:
-        """Send the answers of the taken requests that are done; take the new ones."""
-        with self._lock:
-            done = [c for c in self._in_flight if c.query.done]
-            self._in_flight = [c for c in self._in_flight if not c.query.done]
-        for call in done:
+        """Send the answers that are done, oldest first, for at most half a ``round_time`` (the
+        rest after the next round), then take the requests that arrived: under a flood the
+        solver's next round, where the goals that can wait least go first, waits neither for
+        every answer to go out nor for requests that came while answers went out."""
+        stop = time.monotonic() + self.batcher.round_time / 2
+        while time.monotonic() < stop:
+            with self._lock:
+                call = next((c for c in self._in_flight if c.query.done), None)
+                if call is None:
+                    break
+                self._in_flight.remove(call)
             self._finish(call)
             self._send_answer(call.response, call.header)
-        self._send_copies()
+        self._send_copies(COPIES_BETWEEN_ROUNDS)  # the timer sends the rest
         self._take_waiting()
 
     def _send_answer(self, response: GetPositionIK.Response, header: Any) -> None:
         self._send_once(response, header)
         self._copies.sent(response, header, time.monotonic())
 
-    def _send_copies(self) -> None:
-        for response, header in self._copies.due(time.monotonic()):
+    def _send_copies(self, most: int | None = None) -> None:
+        for response, header in self._copies.due(time.monotonic(), most):
             self._send_once(response, header)
 
     def _finish(self, call: _Call) -> None:
