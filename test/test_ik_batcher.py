@@ -168,3 +168,97 @@ def test_bounds_and_worlds_reach_solve_one_world_per_call():
     assert calls[1] == {"world": table} and calls[2] == {"world": shelf}
     GoalBatcher(solve, 7).solve(goal(0.5))
     assert calls[3] == {}
+
+
+class GoalByGoalSolve:
+    """Works through its goals in order as the compiled kernel does, in real time: a goal with
+    y < 0 cannot be met and uses all ``attempts`` seeds in ``hopeless`` [s]; any other is solved
+    in ``easy`` [s]; a goal not reached before the call's deadline gets no attempt."""
+
+    def __init__(self, hopeless=0.004, easy=0.0005, attempts=64):
+        self.hopeless, self.easy, self.attempts = hopeless, easy, attempts
+        self.calls = []  # (rows' x, timeout)
+        self.tried = []  # x of every goal an attempt started on
+
+    def __call__(self, positions, quaternions, seeds=None, tip="panda_hand", timeout=None):
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        n = len(positions)
+        success, attempts = np.zeros(n, dtype=bool), np.zeros(n, dtype=int)
+        for i, (x, y, _) in enumerate(positions):
+            if time.monotonic() >= deadline:
+                break
+            hopeless = y < 0
+            self.tried.append(x)
+            time.sleep(
+                min(
+                    self.hopeless if hopeless else self.easy, max(deadline - time.monotonic(), 0.0)
+                )
+            )
+            attempts[i] = self.attempts if hopeless and time.monotonic() < deadline else 1
+            success[i] = not hopeless
+        self.calls.append((list(positions[:, 0]), timeout))
+        q = np.zeros((n, 7))
+        q[:, 0] = positions[:, 0]
+        return SimpleNamespace(
+            q=q,
+            success=success,
+            attempts=attempts,
+            position_error=np.zeros(n),
+            orientation_error=np.zeros(n),
+            collision_margin=np.full(n, 0.01),
+            solve_time=time.monotonic() - t0,
+        )
+
+
+def test_each_goal_is_timed_from_its_own_arrival():
+    solve = RecordingSolve()
+    batcher = GoalBatcher(solve, 7)
+    g = goal(0.1, timeout=1.0)
+    g.arrival = time.monotonic() - 0.6  # waited 0.6 s before the batcher saw it
+    batcher.solve(g)
+    assert 0.0 < solve.calls[0][3] <= 0.4 + 1e-6
+    late = goal(0.2, timeout=0.5)
+    late.arrival = time.monotonic() - 2.0  # its time is up: no budget left
+    batcher.solve(late)
+    assert solve.calls[1][3] == 0.0
+
+
+def test_short_timeouts_go_first_and_expired_goals_get_no_time():
+    solve = GoalByGoalSolve()
+    batcher = GoalBatcher(solve, 7, max_attempts=64, round_time=10.0)
+    flood = [goal(i / 1000, y=-1.0, timeout=2.0) for i in range(20)]
+    expired = [goal(0.3 + i / 1000, timeout=0.5) for i in range(3)]
+    for g in expired:
+        g.arrival = time.monotonic() - 1.0  # waited past its timeout before the batcher saw it
+    batcher.submit(flood + expired)  # already waiting when the short one comes
+    short = goal(0.5, timeout=0.05)
+    batcher.solve_many([short])
+    assert short.done and short.success
+    calls = {rows[0]: (rows, timeout) for rows, timeout in solve.calls}
+    live_rows, _ = calls[0.5]
+    assert live_rows[:1] == [0.5]  # the goal that can wait least is tried first
+    expired_rows, expired_timeout = calls[0.3]
+    assert expired_rows == [0.3, 0.301, 0.302] and expired_timeout == 0.0
+    assert all(g.done and not g.success for g in expired)
+    assert not set(expired_rows) & set(solve.tried)  # no attempt on a goal out of time
+
+
+def test_a_reachable_goal_behind_a_flood_is_solved_and_the_flood_answered():
+    # 60 goals that cannot be met, 4 ms each, in one queue with one reachable goal that came
+    # last with the same timeout: one call over all of them would spend 0.24 s before reaching
+    # it; rounds of 20 ms cut the flood's goals and take them up again later.
+    solve = GoalByGoalSolve()
+    batcher = GoalBatcher(solve, 7, max_attempts=64, round_time=0.02)
+    flood = [goal(i / 1000, y=-1.0, timeout=5.0) for i in range(60)]
+    reachable = goal(0.5, timeout=5.0)
+    batcher.submit(flood)
+    batcher.solve_many([reachable])
+    assert reachable.success
+    batcher.solve_many(flood)
+    assert all(g.done and not g.success for g in flood)
+    assert all(timeout <= 0.02 + 1e-6 for _, timeout in solve.calls)
+    assert batcher.requeued > 0  # rounds really cut goals short and took them up again
+    # a goal that used all its attempts is done at once: tried again only when a round cut it
+    tried = [x for x in solve.tried if x < 0.5]
+    assert len(set(tried)) == 60 and len(tried) <= 60 + batcher.requeued

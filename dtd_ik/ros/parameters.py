@@ -91,6 +91,18 @@ class ServerParameters:
         64, "seeds tried per goal (caller, network, perturbed, random)", ge=1
     )
     max_batch: int = parameter(256, "most goals solved in one solver call", read_only=False, ge=1)
+    round_time: float = parameter(
+        0.02,
+        "longest solver call while other goals wait [s]: goals cut short go on in the next "
+        "call, with the requests that arrived meanwhile",
+        read_only=False,
+        gt=0,
+    )
+    reply_copies: tuple[float, ...] = parameter(
+        (0.05, 0.3),
+        "delays after each IK answer at which it is sent again [s] (empty or 0: "
+        "none), for clients whose default-depth response history dropped it (dtd_ik.ros.replies)",
+    )
     executor_threads: int = parameter(
         1,
         "executor threads: 1 (or less) = single-threaded, lowest latency (requests that arrive "

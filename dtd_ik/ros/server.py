@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ from dtd_ik.ros.parameters import (
     solver_targets,
 )
 from dtd_ik.ros.qos import SERVICE_QOS
+from dtd_ik.ros.replies import ReplyCopies
 from dtd_ik.ros.requests import (
     Codes,
     IKQuery,
@@ -92,8 +94,8 @@ def _rclpy_internals() -> tuple[type[Exception], Any]:
     - ``RCLError``: the error rclpy's C layer raises, e.g. "context is invalid" when SIGTERM shut
       the context down while a callback published; :func:`main` tells stopping from failing.
     - ``take(service, srv_type)``: the next request waiting in a service's queue as (request,
-      header), or None; :meth:`IKServer._on_ik` drains the queue into one solver batch with it
-      (rclpy's executor hands a callback one request at a time).
+      header: rmw_service_info_t), or None; :meth:`IKServer._on_ik` and the solver's rounds take
+      waiting requests with it (rclpy's executor hands a callback one request at a time).
     """
     from rclpy.impl.implementation_singleton import rclpy_implementation
 
@@ -106,6 +108,32 @@ def _rclpy_internals() -> tuple[type[Exception], Any]:
 
 
 RCLError, take_waiting_request = _rclpy_internals()
+
+
+def arrival_time(header: Any) -> float:
+    """time.monotonic() at which a taken request reached this process: its reception timestamp
+    (system clock [ns], rmw_service_info_t.received_timestamp) carried over to the monotonic
+    clock; now when the middleware gave none."""
+    now, received = time.monotonic(), getattr(header, "received_timestamp", 0)
+    if not received:
+        return now
+    return now - min(max(time.time() - received * 1e-9, 0.0), 60.0)
+
+
+#: Most answer copies sent between two solver rounds (the copies timer sends the rest).
+COPIES_BETWEEN_ROUNDS = 16
+
+
+@dataclass
+class _Call:
+    """One GetPositionIK call in the node: its response, the header to send it with (None: the
+    executor's own request, whose response the callback returns) and its query (None: refused
+    before solving; the response holds the refusal)."""
+
+    response: GetPositionIK.Response
+    header: Any
+    query: IKQuery | None
+    arrival: float  # time.monotonic()
 
 
 def resolve_model_path(value: str) -> Path | None:
@@ -148,7 +176,13 @@ class IKServer(Node):
             max_attempts=params.max_attempts,
             **solver_targets(params),
         )
-        self.batcher = GoalBatcher(self.solver.solve, self.robot.dof, params.max_batch)
+        self.batcher = GoalBatcher(
+            self.solver.solve,
+            self.robot.dof,
+            params.max_batch,
+            max_attempts=params.max_attempts,
+            round_time=params.round_time,
+        )
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
@@ -159,6 +193,7 @@ class IKServer(Node):
         self._requests = 0
         self._solved = 0
 
+        self._in_flight: list[_Call] = []  # taken here, not answered yet
         services = ReentrantCallbackGroup()
         self._ik_service = self.create_service(
             GetPositionIK,
@@ -166,6 +201,20 @@ class IKServer(Node):
             self._on_ik,
             qos_profile=SERVICE_QOS,
             callback_group=services,
+        )
+        # Every answer, the executor's sends included, goes through _send_answer, which keeps it
+        # for its copy (dtd_ik.ros.replies): the instance's method is replaced, as rclpy's
+        # executor calls service.send_response(response, header) itself.
+        self._copies = ReplyCopies(params.reply_copies)
+        self._send_once = self._ik_service.send_response
+        self._ik_service.send_response = self._send_answer
+        if self._copies.delays:
+            self.create_timer(
+                self._copies.delays[0] / 2, self._send_copies, callback_group=services
+            )
+        # goals still queued when a callback returns get their rounds here
+        self._more_rounds = self.create_guard_condition(
+            self._on_more_rounds, callback_group=services
         )
         self.create_service(
             GetPositionFK,
@@ -243,6 +292,7 @@ class IKServer(Node):
         params = cfg.params
         self.solver.set_targets(**solver_targets(params))
         self.batcher.max_batch = params.max_batch
+        self.batcher.round_time = params.round_time
         self.cfg = cfg
 
     # -- callbacks -------------------------------------------------------------------------
@@ -274,64 +324,114 @@ class IKServer(Node):
         )
 
     def _on_ik(self, request: GetPositionIK.Request, response: GetPositionIK.Response):
-        """Answer this request and every other one already waiting in the service queue, as one
-        solver batch; the others' responses are sent here, this one's is returned."""
-        t0 = time.perf_counter()
-        batch = [(request, response, None)]
-        while len(batch) < self.batcher.max_batch:
+        """Answer this request (returned). The requests waiting in the service queue, and those
+        that arrive meanwhile, join the solver's rounds; their answers are sent as they finish,
+        and what is left when this one is done goes on in :meth:`_on_more_rounds`."""
+        own = self._admit(request, response, None, time.monotonic())
+        self._take_waiting()
+        if own.query is not None:
+            self.batcher.solve_many([own.query], between_rounds=self._between_rounds)
+            self._finish(own)
+        self._between_rounds()
+        self._more_rounds.trigger()  # whatever is left: queued goals, answers not sent yet
+        return response
+
+    def _on_more_rounds(self) -> None:
+        """One more round for goals queued when their callback returned, then again later
+        (the executor serves other callbacks in between)."""
+        self.batcher.run_round()
+        self._between_rounds()
+        with self._lock:
+            unsent = any(c.query.done for c in self._in_flight)
+        if unsent or self.batcher.pending():
+            self._more_rounds.trigger()
+
+    def _admit(
+        self,
+        request: GetPositionIK.Request,
+        response: GetPositionIK.Response,
+        header: Any,
+        arrival: float,
+    ) -> _Call:
+        """The call for ``request``: parsed into a query (timed from ``arrival``), or refused
+        with its MoveIt code in ``response``."""
+        cfg = self.cfg
+        with self._lock:
+            current = self._current
+        try:
+            query = parse_ik_request(request.ik_request, cfg, self.solver, current, self.world)
+            query.arrival = arrival
+        except RequestError as exc:
+            response.error_code = make_error_code(exc.code, exc.message, self.get_name())
+            self._record(time.monotonic() - arrival, False, float("nan"), 1)
+            return _Call(response, header, None, arrival)
+        return _Call(response, header, query, arrival)
+
+    def _take_waiting(self) -> None:
+        """Take the requests waiting in the service queue (up to max_batch): refusals are sent
+        at once, the others queued for the solver's next round."""
+        queued = []
+        for _ in range(self.batcher.max_batch):
             taken = take_waiting_request(self._ik_service, GetPositionIK)
             if taken is None:
                 break
-            batch.append((taken[0], GetPositionIK.Response(), taken[1]))
-        self._answer_ik([(req, res) for req, res, _ in batch], t0)
-        for _, res, header in batch[1:]:
-            self._ik_service.send_response(res, header)
-        return response
-
-    def _answer_ik(self, pairs, t0: float) -> None:
-        """Fill each response of ``pairs`` [(request, response)]: refusals at once, the rest
-        solved together."""
-        cfg, source = self.cfg, self.get_name()
-        with self._lock:
-            current = self._current
-        queries: list[tuple[IKQuery, GetPositionIK.Response]] = []
-        for request, response in pairs:
-            try:
-                queries.append(
-                    (
-                        parse_ik_request(
-                            request.ik_request, cfg, self.solver, current, self.world
-                        ),
-                        response,
-                    )
-                )
-            except RequestError as exc:
-                response.error_code = make_error_code(exc.code, exc.message, source)
-        if queries:
-            self.batcher.solve_many([query for query, _ in queries])
-        margins = {}
-        for query, response in queries:
-            error = query.error
-            if isinstance(error, InvalidInputError):  # the solver refused the goal
-                query.code, query.message = Codes.INVALID_GOAL_CONSTRAINTS, str(error)
-            elif error is not None:
-                self.get_logger().error(f"IK request failed: {type(error).__name__}: {error}")
-                query.code = Codes.FAILURE
-                query.message = f"internal error: {type(error).__name__}: {error}"
-            else:
-                judge_answer(query, cfg)
-                margins[id(response)] = query.collision_margin
-            response.error_code = make_error_code(query.code, query.message, source)
-            if query.code == Codes.SUCCESS:
-                self._publish_solution(query, cfg, response)
-        latency = time.perf_counter() - t0
-        for _, response in pairs:
-            self._record(
-                latency,
-                response.error_code.val == Codes.SUCCESS,
-                margins.get(id(response), float("nan")),
-                len(pairs),
+            call = self._admit(
+                taken[0], GetPositionIK.Response(), taken[1], arrival_time(taken[1])
             )
+            if call.query is None:
+                self._send_answer(call.response, call.header)
+            else:
+                queued.append(call)
+        if queued:
+            with self._lock:
+                self._in_flight.extend(queued)
+            self.batcher.submit([call.query for call in queued])
+
+    def _between_rounds(self) -> None:
+        """Send the answers that are done, oldest first, for at most half a ``round_time`` (the
+        rest after the next round), then take the requests that arrived: under a flood the
+        solver's next round, where the goals that can wait least go first, waits neither for
+        every answer to go out nor for requests that came while answers went out."""
+        stop = time.monotonic() + self.batcher.round_time / 2
+        while time.monotonic() < stop:
+            with self._lock:
+                call = next((c for c in self._in_flight if c.query.done), None)
+                if call is None:
+                    break
+                self._in_flight.remove(call)
+            self._finish(call)
+            self._send_answer(call.response, call.header)
+        self._send_copies(COPIES_BETWEEN_ROUNDS)  # the timer sends the rest
+        self._take_waiting()
+
+    def _send_answer(self, response: GetPositionIK.Response, header: Any) -> None:
+        self._send_once(response, header)
+        self._copies.sent(response, header, time.monotonic())
+
+    def _send_copies(self, most: int | None = None) -> None:
+        for response, header in self._copies.due(time.monotonic(), most):
+            self._send_once(response, header)
+
+    def _finish(self, call: _Call) -> None:
+        """Fill the response of a solved call: its verdict, and its solution when SUCCESS."""
+        query, response, cfg = call.query, call.response, self.cfg
+        error = query.error
+        margin = float("nan")
+        if isinstance(error, InvalidInputError):  # the solver refused the goal
+            query.code, query.message = Codes.INVALID_GOAL_CONSTRAINTS, str(error)
+        elif error is not None:
+            self.get_logger().error(f"IK request failed: {type(error).__name__}: {error}")
+            query.code = Codes.FAILURE
+            query.message = f"internal error: {type(error).__name__}: {error}"
+        else:
+            judge_answer(query, cfg)
+            margin = query.collision_margin
+        response.error_code = make_error_code(query.code, query.message, self.get_name())
+        if query.code == Codes.SUCCESS:
+            self._publish_solution(query, cfg, response)
+        self._record(
+            time.monotonic() - call.arrival, query.code == Codes.SUCCESS, margin, query.batch_size
+        )
 
     def _publish_solution(
         self, query: IKQuery, cfg: ServerConfig, response: GetPositionIK.Response
@@ -393,6 +493,7 @@ class IKServer(Node):
             "solved": str(solved),
             "solver_calls": str(self.batcher.batches),
             "largest_batch": str(self.batcher.largest_batch),
+            "answer_copies": str(self._copies.copies_sent),
             "model": str(self.model_path) if self.model_path else "none (refinement only)",
         }
         if stats:
