@@ -170,12 +170,17 @@ class IKServer(Node):
         self.cfg = self._config()
         params = self.cfg.params
         self.model_path = resolve_model_path(params.model_path)
+        # the first start in a clone compiles the solver's kernels (about a minute): say so, or
+        # the node looks hung until it logs "serving"
+        self.get_logger().info("loading the solver (the first start compiles its kernels)")
+        started = time.perf_counter()
         self.solver = IKSolver.load(
             None if self.model_path is None else str(self.model_path),
             device=params.device,
             max_attempts=params.max_attempts,
             **solver_targets(params),
         )
+        self.get_logger().info(f"solver ready in {time.perf_counter() - started:.1f} s")
         self.batcher = GoalBatcher(
             self.solver.solve,
             self.robot.dof,
