@@ -170,13 +170,13 @@ class IKServer(Node):
         self.cfg = self._config()
         params = self.cfg.params
         self.model_path = resolve_model_path(params.model_path)
-        # the first start in a clone compiles the solver's kernels (about a minute): say so, or
-        # the node looks hung until it logs "serving"
-        self.get_logger().info("loading the solver (the first start compiles its kernels)")
+        # the first start on a machine compiles the solver's kernels (about a minute): the solver
+        # announces it, once the model file has loaded (a bad one stays a one-line error)
         started = time.perf_counter()
         self.solver = IKSolver.load(
             None if self.model_path is None else str(self.model_path),
             device=params.device,
+            announce=self.get_logger().info,
             max_attempts=params.max_attempts,
             **solver_targets(params),
         )

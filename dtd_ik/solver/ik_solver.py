@@ -16,6 +16,7 @@ A solve runs the pass plan of :mod:`dtd_ik.solver.passes` through the kernels of
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,16 +196,21 @@ class IKSolver:
         device: str | torch.device = "cpu",
         *,
         config_path: str | Path | None = None,
+        announce: Callable[[str], None] | None = None,
         **options,
     ) -> IKSolver:
         """A solver with the network at ``model_path`` (None: no network) on ``device``.
 
         ``options`` override keys of config/solver.yaml (or of ``config_path``). Raises
         ModelLoadError for a bad model file, ConfigError for unknown or invalid options.
-        The compiled kernels are loaded (or compiled, once per machine) here, not in solve().
+        The compiled kernels are loaded (or compiled, once per machine) here, not in solve();
+        ``announce``, if given, gets one line just before, once the model and options are good
+        (a first start compiles for about a minute: a program can say so instead of looking hung).
         """
         config = SolverConfig.load(config_path, **options)
         network = None if model_path is None else load_ik_network(model_path, device=device)
+        if announce is not None:
+            announce("loading the solver's kernels (the first start on a machine compiles them)")
         solver = cls(network, config)
         solver.warm_up()
         return solver
