@@ -29,6 +29,7 @@ from dtd_ik.solver.network import load_ik_network
 
 from .objective import IKObjective
 from .samples import ConfigurationSampler, Samples
+from .table2 import ERROR_ROWS
 
 #: (position [mm], orientation [deg]) success thresholds.
 THRESHOLDS = ((1.0, 0.57), (5.0, 2.0))
@@ -119,11 +120,7 @@ def single_query_latency(predict: Callable[[Tensor], Tensor], goals: Samples, n:
 def markdown(report: dict) -> str:
     """Table II layout: metric | mean | std."""
     rows = [
-        ("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"),
-        ("Pos. error RMS (mm)", "pos_rms_mm", "{:.2f}"),
-        ("Pos. error mean (mm)", "pos_err_mm", "{:.2f}"),
-        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
-        ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
+        *ERROR_ROWS,
         ("Inference time, batched (s / query)", "seconds_per_query_batched", "{:.2e}"),
     ]
     rows += [

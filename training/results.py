@@ -19,6 +19,7 @@ from pathlib import Path
 from .compare import mean_sd, read_seed_logs, run_minima
 from .figures import LABELS
 from .run_log import read_log
+from .table2 import ERROR_ROWS
 
 #: The paper's Table I (Stage 1 minima): position MSE [m^2] (printed as "mm^2"), orientation
 #: error [rad], in its order.
@@ -165,13 +166,7 @@ def model_section(model: Path, figures: Path, doc_dir: Path) -> str:
     devices = sorted({training_device(card, st) for st in card["stages"]})
     free = 1.0 - s["margin_m"]["colliding_fraction"]
     s = {**s, "pos_rms_mm": position_rms(s)}
-    rows = [
-        ("Pos. MSE (m^2)", "pos_mse_m2", "{:.6f}"),
-        ("Pos. error RMS (mm)", "pos_rms_mm", "{:.2f}"),
-        ("Pos. error mean (mm)", "pos_err_mm", "{:.2f}"),
-        ("Ori. error (rad)", "ori_err_rad", "{:.4f}"),
-        ("Ori. error (deg)", "ori_err_deg", "{:.2f}"),
-    ]
+    rows = list(ERROR_ROWS)
     lines = [
         "## Table II: the shipped model, network alone",
         "",
